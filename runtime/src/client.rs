@@ -1,0 +1,160 @@
+//! The typed client core that generated clients wrap: connect with headers, typed send and
+//! receive, and the server's close surfaced as the endpoint's typed close condition.
+
+use std::marker::PhantomData;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::close::CloseCondition;
+use crate::message::{DecodeError, WireMessage};
+
+/// What went wrong on a client connection, or how the server ended it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError<C: CloseCondition> {
+    /// The server closed the connection with one of the endpoint's close conditions.
+    #[error("the server closed the connection: {0:?}")]
+    Closed(C),
+    /// The server closed the connection with a code that is not one of the endpoint's close
+    /// conditions (for example 1001 at shutdown, or 1011 after a handler failed).
+    #[error("the server closed the connection with code {code:?}: {reason}")]
+    ClosedOther {
+        /// The close code, if the server sent one.
+        code: Option<u16>,
+        /// The close reason (empty if none).
+        reason: String,
+    },
+    /// The connection ended without a close frame.
+    #[error("the connection was lost")]
+    Lost,
+    /// A message from the server did not decode as the endpoint's message type.
+    #[error("could not decode a message from the server: {0}")]
+    Decode(#[from] DecodeError),
+    /// A header given in [`ConnectOptions`] is not a valid HTTP header.
+    #[error("invalid header {0:?}")]
+    InvalidHeader(String),
+    /// The WebSocket layer failed (connect, handshake, I/O, protocol).
+    #[error(transparent)]
+    WebSocket(#[from] tungstenite::Error),
+}
+
+/// Options for [`Client::connect`].
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    headers: Vec<(String, String)>,
+}
+
+impl ConnectOptions {
+    /// Adds a header to the upgrade request; the server sees it for the whole connection.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A connected client: sends `Tx`, receives `Rx`, and is closed with a `C`.
+///
+/// Generated clients wrap this and expose only the directions their endpoint allows.
+pub struct Client<Tx, Rx, C> {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    _types: PhantomData<fn(Tx) -> (Rx, C)>,
+}
+
+impl<Tx, Rx, C> std::fmt::Debug for Client<Tx, Rx, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
+    /// Connects to `path` on the server at `base_url` (such as `ws://127.0.0.1:8080`).
+    pub async fn connect(
+        base_url: &str,
+        path: &str,
+        options: ConnectOptions,
+    ) -> Result<Self, ClientError<C>> {
+        let url = format!("{}{}", base_url.trim_end_matches('/'), path);
+        let mut request = url.into_client_request()?;
+        for (name, value) in options.headers {
+            let header = HeaderName::try_from(name.as_str())
+                .map_err(|_| ClientError::InvalidHeader(name.clone()))?;
+            let value =
+                HeaderValue::try_from(value).map_err(|_| ClientError::InvalidHeader(name))?;
+            request.headers_mut().append(header, value);
+        }
+        let (ws, _response) =
+            tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        Ok(Client {
+            ws,
+            _types: PhantomData,
+        })
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, message: Tx) -> Result<(), ClientError<C>> {
+        self.ws.send(message.encode()).await?;
+        Ok(())
+    }
+
+    /// Receives the next message; when the server closes the connection this returns how.
+    pub async fn recv(&mut self) -> Result<Rx, ClientError<C>> {
+        loop {
+            match self.next_frame().await? {
+                message @ (Message::Text(_) | Message::Binary(_)) => {
+                    return Ok(Rx::decode(message)?);
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Waits until the server ends the connection and returns how it did; data messages that
+    /// arrive meanwhile are discarded.
+    pub async fn closed(&mut self) -> ClientError<C> {
+        loop {
+            if let Err(e) = self.next_frame().await {
+                return e;
+            }
+        }
+    }
+
+    /// Closes the connection normally (code 1000) and waits for the server's answer.
+    pub async fn close(mut self) -> Result<(), ClientError<C>> {
+        self.ws.close(None).await?;
+        while let Some(frame) = self.ws.next().await {
+            if let Err(e) = frame {
+                return match e {
+                    tungstenite::Error::ConnectionClosed => Ok(()),
+                    other => Err(other.into()),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// The next frame; a close frame or the end of the stream becomes the matching error.
+    async fn next_frame(&mut self) -> Result<Message, ClientError<C>> {
+        match self.ws.next().await {
+            Some(Ok(Message::Close(frame))) => {
+                // Answer the close handshake; the connection is over either way.
+                let _ = self.ws.flush().await;
+                let code = frame.as_ref().map(|f| u16::from(f.code));
+                Err(match code.and_then(C::from_code) {
+                    Some(condition) => ClientError::Closed(condition),
+                    None => ClientError::ClosedOther {
+                        code,
+                        reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    },
+                })
+            }
+            Some(Ok(message)) => Ok(message),
+            Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed))
+            | None => Err(ClientError::Lost),
+            Some(Err(e)) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The server side of one connection as a handler sees it: its session id, the upgrade
+//! request's path and headers (kept for the whole connection), and a typed way to push messages.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::http::HeaderMap;
+
+use crate::message::WireMessage;
+
+/// A process-wide unique id for one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(u64);
+
+impl SessionId {
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        SessionId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Why a push to a connection was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The connection has ended.
+    #[error("the connection is closed")]
+    Closed,
+    /// The connection's bounded outbound queue is full: the peer is not reading fast enough.
+    #[error("the connection's outbound queue is full")]
+    QueueFull,
+}
+
+/// A cloneable handle that pushes typed messages to one connection from anywhere: a handler,
+/// a background task, another endpoint's handler.
+///
+/// Pushing never waits: the message is encoded by the caller and put on the connection's
+/// bounded queue, which the connection task writes out in batches.
+pub struct Sender<S> {
+    tx: mpsc::Sender<Message>,
+    session_id: SessionId,
+    _message: PhantomData<fn(S)>,
+}
+
+impl<S> Clone for Sender<S> {
+    fn clone(&self) -> Self {
+        Sender {
+            tx: self.tx.clone(),
+            session_id: self.session_id,
+            _message: PhantomData,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Sender<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: WireMessage> Sender<S> {
+    /// Queues `message` for the connection.
+    pub fn send(&self, message: S) -> Result<(), SendError> {
+        self.tx.try_send(message.encode()).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// The session this sender pushes to.
+    pub fn session_id(&self) -> SessionId {
+        self.session_id
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// One connection, as passed to every handler call.
+///
+/// `S` is the type the server sends on this endpoint; for an endpoint that sends nothing it is
+/// [`std::convert::Infallible`], so nothing can be pushed.
+pub struct Conn<S> {
+    path: String,
+    headers: HeaderMap,
+    sender: Sender<S>,
+}
+
+impl<S> std::fmt::Debug for Conn<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("session_id", &self.sender.session_id)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: WireMessage> Conn<S> {
+    pub(crate) fn new(path: String, headers: HeaderMap, tx: mpsc::Sender<Message>) -> Self {
+        Conn {
+            path,
+            headers,
+            sender: Sender {
+                tx,
+                session_id: SessionId::next(),
+                _message: PhantomData,
+            },
+        }
+    }
+
+    /// This connection's session id.
+    pub fn session_id(&self) -> SessionId {
+        self.sender.session_id
+    }
+
+    /// The path the client connected to.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The headers of the upgrade request; they stay the same for the whole connection.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// One header of the upgrade request, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Queues a message for this connection (see [`Sender::send`]).
+    pub fn send(&self, message: S) -> Result<(), SendError> {
+        self.sender.send(message)
+    }
+
+    /// A cloneable handle for pushing to this connection from other tasks.
+    pub fn sender(&self) -> Sender<S> {
+        self.sender.clone()
+    }
+}

@@ -1,0 +1,244 @@
+//! Message codecs: how a typed value travels in a WebSocket frame.
+//!
+//! The wire mapping, one place for all of it:
+//! - `String` travels as a text frame, `Vec<u8>` as a binary frame;
+//! - `i64`, `f64` and `bool` travel as their text form (`42`, `1.5`, `true`);
+//! - `serde_json::Value` and every spec type (through [`JsonMessage`]) travel as JSON in a text
+//!   frame; JSON is also accepted in a binary frame, as browsers and some clients send it;
+//! - [`std::convert::Infallible`] stands for "this direction carries nothing": it never decodes.
+
+use std::convert::Infallible;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Why an incoming frame could not become the endpoint's message type.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The frame had the wrong kind, such as binary where text was expected.
+    #[error("expected a {expected} frame, got a {got} frame")]
+    WrongFrame {
+        /// The frame kind the message type travels in.
+        expected: &'static str,
+        /// The frame kind that arrived.
+        got: &'static str,
+    },
+    /// The payload did not parse as the message type.
+    #[error("invalid {ty}: {detail}")]
+    Invalid {
+        /// The message type's name on the wire (`int`, `bool`, `json`, ...).
+        ty: &'static str,
+        /// What the parser said.
+        detail: String,
+    },
+    /// The endpoint receives no messages in this direction.
+    #[error("this endpoint does not accept messages in this direction")]
+    Unexpected,
+}
+
+impl DecodeError {
+    /// The close code RFC 6455 prescribes for this error: 1003 for data of a kind the endpoint
+    /// does not accept, 1007 for data that is inconsistent with the message type.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            DecodeError::WrongFrame { .. } | DecodeError::Unexpected => 1003,
+            DecodeError::Invalid { .. } => 1007,
+        }
+    }
+}
+
+/// A value that can be sent and received as one WebSocket message.
+pub trait WireMessage: Sized + Send + 'static {
+    /// Decodes a data frame (text or binary) into the value.
+    fn decode(message: Message) -> Result<Self, DecodeError>;
+    /// Encodes the value into a data frame.
+    fn encode(self) -> Message;
+}
+
+/// Marks a serde type as travelling as JSON; generated spec types implement it.
+pub trait JsonMessage: Serialize + DeserializeOwned + Send + 'static {}
+
+fn frame_kind(message: &Message) -> &'static str {
+    match message {
+        Message::Text(_) => "text",
+        Message::Binary(_) => "binary",
+        Message::Ping(_) => "ping",
+        Message::Pong(_) => "pong",
+        Message::Close(_) => "close",
+        Message::Frame(_) => "raw",
+    }
+}
+
+fn text(message: Message) -> Result<tokio_tungstenite::tungstenite::Utf8Bytes, DecodeError> {
+    match message {
+        Message::Text(text) => Ok(text),
+        other => Err(DecodeError::WrongFrame {
+            expected: "text",
+            got: frame_kind(&other),
+        }),
+    }
+}
+
+fn parse_text<T: std::str::FromStr>(message: Message, ty: &'static str) -> Result<T, DecodeError>
+where
+    T::Err: std::fmt::Display,
+{
+    let text = text(message)?;
+    text.trim().parse().map_err(|e: T::Err| DecodeError::Invalid {
+        ty,
+        detail: e.to_string(),
+    })
+}
+
+fn json<T: DeserializeOwned>(message: Message) -> Result<T, DecodeError> {
+    let parsed = match &message {
+        Message::Text(text) => serde_json::from_str(text),
+        Message::Binary(bytes) => serde_json::from_slice(bytes),
+        other => {
+            return Err(DecodeError::WrongFrame {
+                expected: "text",
+                got: frame_kind(other),
+            });
+        }
+    };
+    parsed.map_err(|e| DecodeError::Invalid {
+        ty: "json",
+        detail: e.to_string(),
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> Message {
+    // Serialising plain data (derived Serialize, string keys) cannot fail; a failure would be a
+    // bug in a hand-written Serialize impl, reported as a JSON null rather than a panic.
+    Message::text(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
+}
+
+impl WireMessage for String {
+    fn decode(message: Message) -> Result<Self, DecodeError> {
+        text(message).map(|text| text.as_str().to_owned())
+    }
+    fn encode(self) -> Message {
+        Message::text(self)
+    }
+}
+
+impl WireMessage for Vec<u8> {
+    fn decode(message: Message) -> Result<Self, DecodeError> {
+        match message {
+            Message::Binary(bytes) => Ok(bytes.into()),
+            other => Err(DecodeError::WrongFrame {
+                expected: "binary",
+                got: frame_kind(&other),
+            }),
+        }
+    }
+    fn encode(self) -> Message {
+        Message::binary(self)
+    }
+}
+
+impl WireMessage for i64 {
+    fn decode(message: Message) -> Result<Self, DecodeError> {
+        parse_text(message, "int")
+    }
+    fn encode(self) -> Message {
+        Message::text(self.to_string())
+    }
+}
+
+impl WireMessage for f64 {
+    fn decode(message: Message) -> Result<Self, DecodeError> {
+        parse_text(message, "float")
+    }
+    fn encode(self) -> Message {
+        Message::text(self.to_string())
+    }
+}
+
+impl WireMessage for bool {
+    fn decode(message: Message) -> Result<Self, DecodeError> {
+        parse_text(message, "bool")
+    }
+    fn encode(self) -> Message {
+        Message::text(if self { "true" } else { "false" })
+    }
+}
+
+impl WireMessage for serde_json::Value {
+    fn decode(message: Message) -> Result<Self, DecodeError> {
+        json(message)
+    }
+    fn encode(self) -> Message {
+        to_json(&self)
+    }
+}
+
+impl<T: JsonMessage> WireMessage for T {
+    fn decode(message: Message) -> Result<Self, DecodeError> {
+        json(message)
+    }
+    fn encode(self) -> Message {
+        to_json(&self)
+    }
+}
+
+impl WireMessage for Infallible {
+    fn decode(_message: Message) -> Result<Self, DecodeError> {
+        Err(DecodeError::Unexpected)
+    }
+    fn encode(self) -> Message {
+        match self {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Point {
+        x: i32,
+    }
+    impl JsonMessage for Point {}
+
+    #[test]
+    fn primitives_round_trip_in_their_frame_kinds() {
+        assert_eq!(String::decode("hi".to_owned().encode()).unwrap(), "hi");
+        assert_eq!(Vec::<u8>::decode(vec![1, 2].encode()).unwrap(), vec![1, 2]);
+        assert_eq!(i64::decode(Message::text(" -7 ")).unwrap(), -7);
+        assert!(bool::decode(true.encode()).unwrap());
+        assert_eq!(f64::decode(1.5f64.encode()).unwrap(), 1.5);
+        assert!(matches!(true.encode(), Message::Text(_)));
+        assert!(matches!(vec![1u8].encode(), Message::Binary(_)));
+    }
+
+    #[test]
+    fn wrong_frame_kinds_and_bad_payloads_are_typed_errors() {
+        let err = String::decode(Message::binary(vec![104])).unwrap_err();
+        assert!(matches!(err, DecodeError::WrongFrame { expected: "text", got: "binary" }));
+        assert_eq!(err.close_code(), 1003);
+        let err = i64::decode(Message::text("forty")).unwrap_err();
+        assert!(matches!(err, DecodeError::Invalid { ty: "int", .. }));
+        assert_eq!(err.close_code(), 1007);
+        assert!(matches!(
+            Infallible::decode(Message::text("x")),
+            Err(DecodeError::Unexpected)
+        ));
+    }
+
+    #[test]
+    fn json_types_accept_text_and_binary_frames() {
+        let encoded = Point { x: 3 }.encode();
+        assert_eq!(encoded, Message::text(r#"{"x":3}"#));
+        assert_eq!(Point::decode(encoded).unwrap(), Point { x: 3 });
+        assert_eq!(
+            Point::decode(Message::binary(br#"{"x":4}"#.to_vec())).unwrap(),
+            Point { x: 4 }
+        );
+        assert!(matches!(
+            Point::decode(Message::text("{}")),
+            Err(DecodeError::Invalid { ty: "json", .. })
+        ));
+    }
+}
