@@ -1,1 +1,67 @@
-//! wsgen
+//! wsgen: generate typed Rust WebSocket servers and clients from a YAML spec.
+//!
+//! One direction of data flow, one module per stage:
+//!
+//! ```text
+//! load -> parse -> validate (lower) -> IR -> render -> format -> write
+//! ```
+//!
+//! The CLI (`wsgen generate`), the build-script [`Builder`] and `cargo xtask regen` are thin
+//! shells over [`generate`] and [`write_files`].
+
+pub mod builder;
+pub mod diagnostic;
+pub mod error;
+pub mod format;
+pub mod ir;
+pub mod load;
+pub mod names;
+pub mod parse;
+pub mod render;
+pub mod spec;
+pub mod validate;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+
+pub use builder::Builder;
+pub use diagnostic::{Diagnostic, Diagnostics, Source};
+pub use error::Error;
+pub use ir::Ir;
+pub use write::{WriteMode, WriteReport, write_files};
+
+/// One generated file, with its path relative to the output directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    /// Where the file goes, relative to the output directory.
+    pub path: PathBuf,
+    /// The formatted file.
+    pub contents: String,
+}
+
+/// Loads, parses and validates the spec at `path`, returning its IR.
+pub fn check(path: &Path) -> Result<Ir, Error> {
+    lower(&load::load(path)?)
+}
+
+/// Parses and validates an already loaded spec.
+pub fn lower(source: &Source) -> Result<Ir, Error> {
+    let spec = parse::parse(source).map_err(Error::Spec)?;
+    validate::lower(&spec, source).map_err(Error::Spec)
+}
+
+/// Runs the whole pipeline for the spec at `path`, returning the files to write.
+pub fn generate(path: &Path) -> Result<Vec<OutputFile>, Error> {
+    generate_source(&load::load(path)?)
+}
+
+/// Runs the pipeline from an already loaded spec.
+pub fn generate_source(source: &Source) -> Result<Vec<OutputFile>, Error> {
+    let ir = lower(source)?;
+    let code = render::render(&ir)?;
+    let contents = format::format(&code, render::ENTRY, &ir.spec_file)?;
+    Ok(vec![OutputFile {
+        path: PathBuf::from(format!("{}.rs", ir.module)),
+        contents,
+    }])
+}

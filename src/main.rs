@@ -1,1 +1,101 @@
-fn main(){}
+//! The `wsgen` command line: a thin shell over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wsgen::{Error, WriteMode};
+
+/// Generate typed Rust WebSocket servers and clients from a YAML spec.
+#[derive(Parser)]
+#[command(name = "wsgen", version, about, long_about = None)]
+#[command(after_help = "Exit codes: 0 ok, 1 the spec has errors, 2 usage or I/O problems.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate Rust code from a spec into a directory.
+    Generate {
+        /// The spec file (YAML).
+        spec: PathBuf,
+        /// The output directory; files whose bytes did not change are not rewritten.
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+        /// Write nothing; fail if any output file is missing or differs.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Validate a spec and report every error in it.
+    Check {
+        /// The spec file (YAML).
+        spec: PathBuf,
+    },
+    /// Print the intermediate representation that templates see, as JSON.
+    Ir {
+        /// The spec file (YAML).
+        spec: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(if e.is_spec_error() { 1 } else { 2 })
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Error> {
+    match command {
+        Command::Generate { spec, out, check } => {
+            let files = wsgen::generate(&spec)?;
+            let mode = if check {
+                WriteMode::Check
+            } else {
+                WriteMode::Write
+            };
+            let report = wsgen::write_files(&out, &files, mode)?;
+            for path in &report.changed {
+                let verb = if check { "stale" } else { "wrote" };
+                println!("{verb} {}", path.display());
+            }
+            for path in &report.unchanged {
+                println!("unchanged {}", path.display());
+            }
+            if check && !report.changed.is_empty() {
+                return Err(Error::Io {
+                    path: out,
+                    source: std::io::Error::other(
+                        "generated files are out of date: run `wsgen generate` without --check",
+                    ),
+                });
+            }
+            Ok(())
+        }
+        Command::Check { spec } => {
+            let ir = wsgen::check(&spec)?;
+            println!(
+                "{}: ok ({} types, {} endpoints)",
+                spec.display(),
+                ir.types.len(),
+                ir.endpoints.len()
+            );
+            Ok(())
+        }
+        Command::Ir { spec } => {
+            let ir = wsgen::check(&spec)?;
+            let json = serde_json::to_string_pretty(&ir).map_err(|e| Error::Io {
+                path: spec,
+                source: std::io::Error::other(e),
+            })?;
+            println!("{json}");
+            Ok(())
+        }
+    }
+}

@@ -85,10 +85,12 @@ where
     T::Err: std::fmt::Display,
 {
     let text = text(message)?;
-    text.trim().parse().map_err(|e: T::Err| DecodeError::Invalid {
-        ty,
-        detail: e.to_string(),
-    })
+    text.trim()
+        .parse()
+        .map_err(|e: T::Err| DecodeError::Invalid {
+            ty,
+            detail: e.to_string(),
+        })
 }
 
 fn json<T: DeserializeOwned>(message: Message) -> Result<T, DecodeError> {
@@ -216,7 +218,13 @@ mod tests {
     #[test]
     fn wrong_frame_kinds_and_bad_payloads_are_typed_errors() {
         let err = String::decode(Message::binary(vec![104])).unwrap_err();
-        assert!(matches!(err, DecodeError::WrongFrame { expected: "text", got: "binary" }));
+        assert!(matches!(
+            err,
+            DecodeError::WrongFrame {
+                expected: "text",
+                got: "binary"
+            }
+        ));
         assert_eq!(err.close_code(), 1003);
         let err = i64::decode(Message::text("forty")).unwrap_err();
         assert!(matches!(err, DecodeError::Invalid { ty: "int", .. }));

@@ -34,8 +34,10 @@ pub trait Endpoint: Send + Sync + 'static {
     type Close: CloseCondition;
 
     /// Runs once after the upgrade, before any message is read.
-    fn on_connect(&self, conn: &Conn<Self::Send>)
-    -> impl Future<Output = Result<(), Self::Close>> + Send;
+    fn on_connect(
+        &self,
+        conn: &Conn<Self::Send>,
+    ) -> impl Future<Output = Result<(), Self::Close>> + Send;
 
     /// Runs for every message; a returned value is sent back as the reply.
     fn on_message(
@@ -227,6 +229,8 @@ impl Server {
     }
 }
 
+// The handshake callback's `Result<Response, ErrorResponse>` is tungstenite's signature.
+#[allow(clippy::result_large_err)]
 async fn accept(stream: TcpStream, router: &Router, limits: Limits) {
     // Small messages must not wait for Nagle's algorithm; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
@@ -244,7 +248,10 @@ async fn accept(stream: TcpStream, router: &Router, limits: Limits) {
                 ));
                 Ok(response)
             }
-            None => Err(refusal(StatusCode::NOT_FOUND, "no WebSocket endpoint at this path")),
+            None => Err(refusal(
+                StatusCode::NOT_FOUND,
+                "no WebSocket endpoint at this path",
+            )),
         }
     };
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(

@@ -1,0 +1,101 @@
+//! Spec errors that point at the line: position, message, hint, and rendering in the style of
+//! rustc (`error: ...`, `--> file:line:col`, the source line with a caret under the culprit).
+
+use std::fmt;
+
+use serde_saphyr::Location;
+
+/// One problem in a spec, with where it is and, where there is one, how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    /// The spec file as the user named it.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// How many characters the caret underlines (at least 1).
+    pub width: usize,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, if there is something to say.
+    pub hint: Option<String>,
+    /// The source line the error is on, for the caret display.
+    pub source_line: String,
+}
+
+impl Diagnostic {
+    pub(crate) fn at(source: &Source, location: Location, message: impl Into<String>) -> Self {
+        let line = usize::try_from(location.line()).unwrap_or(0).max(1);
+        let column = usize::try_from(location.column()).unwrap_or(0).max(1);
+        let width = usize::try_from(location.span().len()).unwrap_or(1).max(1);
+        let source_line = source.text.lines().nth(line - 1).unwrap_or("").to_owned();
+        // A span that runs past the end of its line (a multi-line value) is underlined to the end.
+        let remaining = source_line
+            .chars()
+            .count()
+            .saturating_sub(column - 1)
+            .max(1);
+        Diagnostic {
+            file: source.name.clone(),
+            line,
+            column,
+            width: width.min(remaining),
+            message: message.into(),
+            hint: None,
+            source_line,
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let gutter = " ".repeat(self.line.to_string().len());
+        writeln!(f, "error: {}", self.message)?;
+        writeln!(f, "{gutter}--> {}:{}:{}", self.file, self.line, self.column)?;
+        writeln!(f, "{gutter} |")?;
+        writeln!(f, "{} | {}", self.line, self.source_line)?;
+        let pad: String = self
+            .source_line
+            .chars()
+            .take(self.column - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        write!(f, "{gutter} | {pad}{}", "^".repeat(self.width))?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n{gutter} = help: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one spec, in source order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        let n = self.0.len();
+        write!(
+            f,
+            "\n\nerror: the spec has {n} error{}",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// A loaded spec file: its name for messages and its text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The file as the user named it.
+    pub name: String,
+    /// The whole file.
+    pub text: String,
+}

@@ -1,0 +1,122 @@
+//! The intermediate representation: everything a template needs, already decided.
+//!
+//! Every identifier here is a legal Rust identifier (keywords escaped, case converted), every
+//! type is a Rust type as it is to be printed, every string literal is already escaped, and every
+//! list is in spec order. Templates see only this; they loop and print.
+
+use serde::Serialize;
+
+/// One spec, ready to render.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ir {
+    /// The spec file's name, for the header.
+    pub spec_file: String,
+    /// The API's name as written in the spec.
+    pub name: String,
+    /// The output file's stem (snake case).
+    pub module: String,
+    /// Documentation lines for the API.
+    pub docs: Vec<String>,
+    /// Struct types, in spec order.
+    pub types: Vec<TypeIr>,
+    /// Endpoints of all controllers, in spec order.
+    pub endpoints: Vec<EndpointIr>,
+}
+
+/// A struct type.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeIr {
+    /// The Rust type name.
+    pub ident: String,
+    /// Documentation lines.
+    pub docs: Vec<String>,
+    /// Fields, in spec order.
+    pub fields: Vec<FieldIr>,
+}
+
+/// A struct field.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldIr {
+    /// The Rust field name.
+    pub ident: String,
+    /// The name on the wire, as a string literal, when it differs from the Rust name.
+    pub rename: Option<String>,
+    /// The full Rust type, `Option<..>` included.
+    pub ty: String,
+    /// Whether the field is optional (omitted from JSON when `None`).
+    pub optional: bool,
+    /// Documentation lines.
+    pub docs: Vec<String>,
+}
+
+/// What the server's message handler does with the handler's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// The handler's return value is the reply.
+    Reply,
+    /// The handler returns nothing; the server may still push.
+    NoReply,
+    /// The endpoint receives nothing: there is no message handler.
+    None,
+}
+
+/// One endpoint with all the names generated for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointIr {
+    /// `controller.endpoint`, as written in the spec, for docs.
+    pub qualified: String,
+    /// Documentation lines.
+    pub docs: Vec<String>,
+    /// The full path, as a string literal.
+    pub path_lit: String,
+    /// The full path, for docs.
+    pub path: String,
+    /// The mode as written in the spec.
+    pub mode: String,
+    /// The handler trait the user implements.
+    pub handler_trait: String,
+    /// The type alias for the connection handle.
+    pub conn_alias: String,
+    /// The close condition enum.
+    pub close_enum: String,
+    /// The glue struct implementing `wsgen_runtime::Endpoint`.
+    pub glue: String,
+    /// The typed client struct.
+    pub client: String,
+    /// The alias for the client's error type.
+    pub client_error: String,
+    /// The field in the `Handlers` struct.
+    pub field: String,
+    /// The generic parameter in the `Handlers` struct.
+    pub type_param: String,
+    /// What the server receives (`std::convert::Infallible` when nothing).
+    pub receive_ty: String,
+    /// What the server sends (`std::convert::Infallible` when nothing).
+    pub send_ty: String,
+    /// What the message handler does with its result.
+    pub message_kind: MessageKind,
+    /// The message handler's output type, `Result<..>` included (empty when there is none).
+    pub on_message_output: String,
+    /// Whether the generated client has `send` (the server receives).
+    pub client_sends: bool,
+    /// Whether the generated client has `recv` (the server sends).
+    pub client_receives: bool,
+    /// Close conditions, in spec order.
+    pub close: Vec<CloseIr>,
+}
+
+/// A close condition.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloseIr {
+    /// The enum variant.
+    pub variant: String,
+    /// The close code.
+    pub code: u16,
+    /// The close reason, as a string literal.
+    pub reason_lit: String,
+    /// The close reason, for docs.
+    pub reason: String,
+    /// Documentation lines.
+    pub docs: Vec<String>,
+}

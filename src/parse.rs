@@ -1,0 +1,43 @@
+//! Parsing: YAML text into the [`Spec`] types, with budgets against hostile input.
+
+use serde_saphyr::{Location, Options};
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Source};
+use crate::spec::Spec;
+
+/// Parses a spec; a YAML or shape error becomes a diagnostic at its position.
+pub fn parse(source: &Source) -> Result<Spec, Diagnostics> {
+    let mut options = Options::default();
+    options.with_snippet = false;
+    serde_saphyr::from_str_with_options::<Spec>(&source.text, options).map_err(|e| {
+        let location = e.location().unwrap_or(Location::UNKNOWN);
+        let message = message_of(&e);
+        let hint = hint_for(&message);
+        let mut d = Diagnostic::at(source, location, message);
+        d.hint = hint;
+        Diagnostics(vec![d])
+    })
+}
+
+/// The error's text without the position the diagnostic already shows.
+fn message_of(error: &serde_saphyr::Error) -> String {
+    let text = error.without_snippet().to_string();
+    let text = match text.find(" at line ") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    text.trim().trim_start_matches("error: ").to_owned()
+}
+
+fn hint_for(message: &str) -> Option<String> {
+    if message.contains("unknown field") {
+        Some(
+            "remove the key, or check its spelling against the spec reference in the README"
+                .to_owned(),
+        )
+    } else if message.contains("missing field") {
+        Some("add the key".to_owned())
+    } else {
+        None
+    }
+}

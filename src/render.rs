@@ -1,0 +1,59 @@
+//! Rendering: the IR through the minijinja templates embedded in the binary.
+//!
+//! Undefined values are errors (strict mode), so a template that names a field the IR lacks
+//! fails loudly instead of printing nothing.
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
+
+use crate::error::Error;
+use crate::ir::Ir;
+
+/// The templates, by name; `file.rs.j2` is the entry point and includes the rest.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("macros.j2", include_str!("../templates/macros.j2")),
+    ("file.rs.j2", include_str!("../templates/file.rs.j2")),
+    ("types.rs.j2", include_str!("../templates/types.rs.j2")),
+    ("close.rs.j2", include_str!("../templates/close.rs.j2")),
+    ("server.rs.j2", include_str!("../templates/server.rs.j2")),
+    ("client.rs.j2", include_str!("../templates/client.rs.j2")),
+];
+
+/// The template a whole output file is rendered from.
+pub const ENTRY: &str = "file.rs.j2";
+
+fn environment() -> Result<Environment<'static>, Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .build()
+        .map_err(|e| render_error("syntax", &e))?;
+    env.set_syntax(syntax);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)
+            .map_err(|e| render_error(name, &e))?;
+    }
+    Ok(env)
+}
+
+fn render_error(template: &str, e: &minijinja::Error) -> Error {
+    Error::Render {
+        template: template.to_owned(),
+        detail: format!("{e:#}"),
+    }
+}
+
+/// Renders the file for `ir` (unformatted Rust).
+pub fn render(ir: &Ir) -> Result<String, Error> {
+    let env = environment()?;
+    let template = env
+        .get_template(ENTRY)
+        .map_err(|e| render_error(ENTRY, &e))?;
+    template
+        .render(context! { ir => Value::from(Serde(ir)) })
+        .map_err(|e| render_error(ENTRY, &e))
+}

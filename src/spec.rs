@@ -1,0 +1,215 @@
+//! The spec format, version 1: serde types that mirror the YAML one to one.
+//!
+//! Nothing is interpreted here. Every value that a later error may point at is wrapped in
+//! [`Spanned`] so that validation can name `file:line:col`; maps keep their source order and the
+//! position of each key.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+pub use serde_saphyr::Spanned;
+
+/// A whole spec file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The spec format version; only `1` exists.
+    pub wsgen: Spanned<i64>,
+    /// The API's name; it names the generated file and the handler set.
+    pub name: Spanned<String>,
+    /// Documentation for the whole API.
+    #[serde(default)]
+    pub docs: Option<String>,
+    /// Message types, in the order they are declared.
+    #[serde(default)]
+    pub types: Map<TypeDef>,
+    /// Controllers: groups of endpoints under one path prefix.
+    #[serde(default)]
+    pub controllers: Map<Controller>,
+}
+
+/// A struct type carried in messages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeDef {
+    /// Documentation for the type.
+    #[serde(default)]
+    pub docs: Option<String>,
+    /// The struct's fields, in order.
+    #[serde(default)]
+    pub fields: Map<FieldDef>,
+}
+
+/// A struct field: either a bare type expression (`name: string`) or the long form.
+#[derive(Debug)]
+pub struct FieldDef {
+    /// The field's type expression, such as `string`, `list<Item>` or `map<int>`.
+    pub ty: Spanned<String>,
+    /// Whether the field may be absent (`Option<T>`); `string?` says the same.
+    pub optional: bool,
+    /// Documentation for the field.
+    pub docs: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldLong {
+    #[serde(rename = "type")]
+    ty: Spanned<String>,
+    #[serde(default)]
+    optional: bool,
+    #[serde(default)]
+    docs: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for FieldDef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let field = Spanned::<FieldForm>::deserialize(deserializer)?;
+        Ok(match field.value {
+            FieldForm::Short(ty) => FieldDef {
+                ty: Spanned::new(ty, field.referenced, field.defined),
+                optional: false,
+                docs: None,
+            },
+            FieldForm::Long(long) => FieldDef {
+                ty: long.ty,
+                optional: long.optional,
+                docs: long.docs,
+            },
+        })
+    }
+}
+
+/// The two spellings of a field, told apart by the YAML node's kind.
+enum FieldForm {
+    Short(String),
+    Long(FieldLong),
+}
+
+impl<'de> Deserialize<'de> for FieldForm {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FormVisitor;
+        impl<'de> Visitor<'de> for FormVisitor {
+            type Value = FieldForm;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a type such as `string`, or a map with `type`, `optional` and `docs`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldForm, E> {
+                Ok(FieldForm::Short(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldForm, A::Error> {
+                // Deserialising through the map keeps the positions of the inner values.
+                FieldLong::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(FieldForm::Long)
+            }
+        }
+        deserializer.deserialize_any(FormVisitor)
+    }
+}
+
+/// A group of endpoints under one path prefix.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Controller {
+    /// Documentation for the controller.
+    #[serde(default)]
+    pub docs: Option<String>,
+    /// The path prefix of every endpoint in the controller, such as `/example`.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// The controller's endpoints, in order.
+    #[serde(default)]
+    pub endpoints: Map<EndpointDef>,
+}
+
+/// One WebSocket endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointDef {
+    /// Documentation for the endpoint.
+    #[serde(default)]
+    pub docs: Option<String>,
+    /// The path below the controller's prefix, such as `/websocket`.
+    pub path: Spanned<String>,
+    /// Which way messages flow; `two_way` when absent.
+    #[serde(default)]
+    pub mode: Option<Spanned<Mode>>,
+    /// What the server receives: a primitive or a type name.
+    #[serde(default)]
+    pub receive: Option<Spanned<String>>,
+    /// What the server sends: a primitive or a type name.
+    #[serde(default)]
+    pub send: Option<Spanned<String>>,
+    /// Whether the message handler's return value is sent back as the reply.
+    #[serde(default)]
+    pub reply: Option<Spanned<bool>>,
+    /// The endpoint's close conditions, in order.
+    #[serde(default)]
+    pub close: Map<CloseDef>,
+}
+
+/// Which way messages flow on an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Both sides send.
+    TwoWay,
+    /// Only the client sends.
+    ReceiveOnly,
+    /// Only the server sends.
+    SendOnly,
+}
+
+/// A close condition: a fixed code and reason a handler returns to end the connection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseDef {
+    /// Documentation for the condition.
+    #[serde(default)]
+    pub docs: Option<String>,
+    /// The close code (1000-1003, 1007-1014 or 3000-4999).
+    pub code: Spanned<i64>,
+    /// The close reason (at most 123 bytes of UTF-8).
+    #[serde(default)]
+    pub reason: Option<Spanned<String>>,
+}
+
+/// A YAML map whose keys are names: source order and key positions are kept.
+#[derive(Debug)]
+pub struct Map<T>(pub Vec<(Spanned<String>, T)>);
+
+impl<T> Default for Map<T> {
+    fn default() -> Self {
+        Map(Vec::new())
+    }
+}
+
+impl<T> Map<T> {
+    /// The entries in source order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Spanned<String>, &T)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Map<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for MapVisitor<T> {
+            type Value = Map<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of names to definitions")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Map<T>, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let value = map.next_value::<T>()?;
+                    entries.push((key, value));
+                }
+                Ok(Map(entries))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Map<T>, E> {
+                Ok(Map::default())
+            }
+        }
+        deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+    }
+}

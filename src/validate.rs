@@ -1,0 +1,605 @@
+//! Validation and lowering: checks a parsed [`Spec`] and turns it into the render-ready [`Ir`].
+//!
+//! Every problem is collected, each with a position, a message and (where there is one) a
+//! hint; the caller gets all of them in source order, or the IR when there are none.
+
+use std::collections::BTreeMap;
+
+use serde_saphyr::Location;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Source};
+use crate::ir::{CloseIr, EndpointIr, FieldIr, Ir, MessageKind, TypeIr};
+use crate::names::{is_identifier, pascal, snake, snake_plain};
+use crate::spec::{CloseDef, EndpointDef, Mode, Spanned, Spec, TypeDef};
+
+/// The spec format versions this generator understands.
+pub const SUPPORTED_VERSIONS: &[i64] = &[1];
+
+/// Primitive names usable in fields, and their Rust types.
+const FIELD_PRIMITIVES: &[(&str, &str)] = &[
+    ("string", "String"),
+    ("bytes", "Vec<u8>"),
+    ("bool", "bool"),
+    ("int", "i64"),
+    ("float", "f64"),
+    ("json", "wsgen_runtime::serde_json::Value"),
+    ("i8", "i8"),
+    ("i16", "i16"),
+    ("i32", "i32"),
+    ("i64", "i64"),
+    ("u8", "u8"),
+    ("u16", "u16"),
+    ("u32", "u32"),
+    ("u64", "u64"),
+    ("f32", "f32"),
+    ("f64", "f64"),
+];
+
+/// Primitive names usable as a whole message, and their Rust types (see the runtime's codecs).
+const MESSAGE_PRIMITIVES: &[(&str, &str)] = &[
+    ("string", "String"),
+    ("bytes", "Vec<u8>"),
+    ("bool", "bool"),
+    ("int", "i64"),
+    ("float", "f64"),
+    ("json", "wsgen_runtime::serde_json::Value"),
+];
+
+const NOTHING: &str = "std::convert::Infallible";
+
+/// The longest close reason: a control frame carries 125 bytes, two of which are the code.
+pub const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+/// Checks `spec` and lowers it into the IR, or returns every problem found.
+pub fn lower(spec: &Spec, source: &Source) -> Result<Ir, Diagnostics> {
+    let mut lowerer = Lowerer {
+        source,
+        errors: Vec::new(),
+        idents: BTreeMap::new(),
+        types: BTreeMap::new(),
+    };
+    let ir = lowerer.spec(spec);
+    let mut errors = lowerer.errors;
+    if errors.is_empty() {
+        return Ok(ir);
+    }
+    errors.sort_by_key(|d| (d.line, d.column));
+    errors.dedup();
+    Err(Diagnostics(errors))
+}
+
+struct Lowerer<'a> {
+    source: &'a Source,
+    errors: Vec<Diagnostic>,
+    /// Every generated top-level Rust name, with where it came from, to catch collisions.
+    idents: BTreeMap<String, (Location, String)>,
+    /// Declared type names (as written) to their Rust names.
+    types: BTreeMap<String, String>,
+}
+
+fn doc_lines(docs: Option<&String>) -> Vec<String> {
+    docs.map(|d| {
+        d.trim_end()
+            .lines()
+            .map(|l| l.trim_end().to_owned())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn literal(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// Close codes an endpoint may send, per RFC 6455 section 7.4.
+fn close_code_allowed(code: i64) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
+fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+impl Lowerer<'_> {
+    fn error(&mut self, location: Location, message: impl Into<String>) -> &mut Diagnostic {
+        self.errors
+            .push(Diagnostic::at(self.source, location, message));
+        let last = self.errors.len() - 1;
+        &mut self.errors[last]
+    }
+
+    fn error_hint(
+        &mut self,
+        location: Location,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let d = self.error(location, message);
+        d.hint = Some(hint.into());
+    }
+
+    /// Registers a generated top-level name; a second claim on it is an error at `location`.
+    fn claim(&mut self, ident: &str, location: Location, what: String) {
+        if let Some((first, first_what)) = self.idents.get(ident) {
+            let (line, column) = (first.line(), first.column());
+            let first_what = first_what.clone();
+            self.error_hint(
+                location,
+                format!("{what} generates the Rust name `{ident}`, which {first_what} (line {line}, column {column}) already generates"),
+                "rename one of them",
+            );
+        } else {
+            self.idents.insert(ident.to_owned(), (location, what));
+        }
+    }
+
+    /// Converts a spec name with `convert` and checks that the result is a Rust identifier.
+    fn ident(&mut self, name: &Spanned<String>, convert: fn(&str) -> String, what: &str) -> String {
+        let ident = convert(&name.value);
+        if !is_identifier(&ident) {
+            self.error_hint(
+                name.referenced,
+                format!(
+                    "the {what} name `{}` does not make a Rust identifier",
+                    name.value
+                ),
+                "use ASCII letters, digits, `_` or `-`, starting with a letter",
+            );
+        }
+        ident
+    }
+
+    fn spec(&mut self, spec: &Spec) -> Ir {
+        if !SUPPORTED_VERSIONS.contains(&spec.wsgen.value) {
+            self.error_hint(
+                spec.wsgen.referenced,
+                format!("unsupported spec version {}", spec.wsgen.value),
+                "this wsgen understands `wsgen: 1`",
+            );
+        }
+        let name = &spec.name;
+        let module = snake_plain(&name.value);
+        if !is_identifier(&module) {
+            self.error_hint(
+                name.referenced,
+                format!(
+                    "the API name `{}` does not make a Rust module name",
+                    name.value
+                ),
+                "use ASCII letters, digits, `_` or `-`, starting with a letter",
+            );
+        }
+
+        // Declare every type first so that references can point forwards.
+        for (type_name, _) in spec.types.iter() {
+            let ident = self.ident(type_name, pascal, "type");
+            self.claim(
+                &ident,
+                type_name.referenced,
+                format!("type `{}`", type_name.value),
+            );
+            self.types.insert(type_name.value.clone(), ident);
+        }
+        self.claim(
+            "Handlers",
+            spec.name.referenced,
+            "the API's handler set".to_owned(),
+        );
+
+        let types = spec
+            .types
+            .iter()
+            .map(|(type_name, def)| self.type_def(type_name, def))
+            .collect();
+
+        let mut endpoints = Vec::new();
+        let mut paths: BTreeMap<String, (Location, String)> = BTreeMap::new();
+        for (controller_name, controller) in spec.controllers.iter() {
+            let controller_ident = self.ident(controller_name, pascal, "controller");
+            let prefix = match &controller.path {
+                Some(path) => self.path(path),
+                None => String::new(),
+            };
+            if controller.endpoints.0.is_empty() {
+                self.error_hint(
+                    controller_name.referenced,
+                    format!("controller `{}` has no endpoints", controller_name.value),
+                    "add an `endpoints:` map, or remove the controller",
+                );
+            }
+            for (endpoint_name, endpoint) in controller.endpoints.iter() {
+                let qualified = format!("{}.{}", controller_name.value, endpoint_name.value);
+                let full_path = format!("{prefix}{}", self.path(&endpoint.path));
+                let full_path = if full_path.is_empty() {
+                    "/".to_owned()
+                } else {
+                    full_path
+                };
+                if let Some((_, other)) = paths.get(&full_path) {
+                    let other = other.clone();
+                    self.error_hint(
+                        endpoint.path.referenced,
+                        format!("endpoint `{qualified}` is served at `{full_path}`, where `{other}` already is"),
+                        "give one of them a different path",
+                    );
+                } else {
+                    paths.insert(
+                        full_path.clone(),
+                        (endpoint.path.referenced, qualified.clone()),
+                    );
+                }
+                let ident = format!(
+                    "{controller_ident}{}",
+                    self.ident(endpoint_name, pascal, "endpoint")
+                );
+                endpoints.push(self.endpoint(
+                    endpoint_name,
+                    endpoint,
+                    &ident,
+                    qualified,
+                    full_path,
+                ));
+            }
+        }
+        if endpoints.is_empty() {
+            self.error_hint(
+                spec.name.referenced,
+                "the spec declares no endpoints",
+                "add `controllers:` with at least one endpoint",
+            );
+        }
+
+        Ir {
+            spec_file: self
+                .source
+                .name
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or(&self.source.name)
+                .to_owned(),
+            name: name.value.clone(),
+            module,
+            docs: doc_lines(spec.docs.as_ref()),
+            types,
+            endpoints,
+        }
+    }
+
+    /// Normalises a path segment list: a leading `/`, no trailing `/`, allowed characters only.
+    fn path(&mut self, path: &Spanned<String>) -> String {
+        let raw = path.value.trim();
+        if let Some(bad) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "/-._~".contains(*c)))
+        {
+            self.error_hint(
+                path.referenced,
+                format!("the path `{raw}` contains `{bad}`, which a path here may not"),
+                "use ASCII letters, digits, `/`, `-`, `.`, `_` and `~`",
+            );
+        }
+        let trimmed = raw.trim_matches('/');
+        if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        }
+    }
+
+    fn type_def(&mut self, type_name: &Spanned<String>, def: &TypeDef) -> TypeIr {
+        let ident = self
+            .types
+            .get(&type_name.value)
+            .cloned()
+            .unwrap_or_default();
+        let mut seen: BTreeMap<String, Location> = BTreeMap::new();
+        let mut fields = Vec::new();
+        for (field_name, field) in def.fields.iter() {
+            let field_ident = self.ident(field_name, snake, "field");
+            if let Some(first) = seen.get(&field_ident) {
+                let line = first.line();
+                self.error_hint(
+                    field_name.referenced,
+                    format!("field `{}` becomes `{field_ident}` in Rust, as the field on line {line} does", field_name.value),
+                    "rename one of them",
+                );
+            } else {
+                seen.insert(field_ident.clone(), field_name.referenced);
+            }
+            let (ty, optional_suffix) = self.field_type(&field.ty);
+            let optional = field.optional || optional_suffix;
+            let bare = field_ident.strip_prefix("r#").unwrap_or(&field_ident);
+            fields.push(FieldIr {
+                rename: (bare != field_name.value).then(|| literal(&field_name.value)),
+                ident: field_ident,
+                ty: if optional {
+                    format!("Option<{ty}>")
+                } else {
+                    ty
+                },
+                optional,
+                docs: doc_lines(field.docs.as_ref()),
+            });
+        }
+        TypeIr {
+            ident,
+            docs: doc_lines(def.docs.as_ref()),
+            fields,
+        }
+    }
+
+    /// Resolves a field's type expression; the flag says it ended in `?`.
+    fn field_type(&mut self, ty: &Spanned<String>) -> (String, bool) {
+        let text = ty.value.trim();
+        let (text, optional) = match text.strip_suffix('?') {
+            Some(inner) => (inner.trim_end(), true),
+            None => (text, false),
+        };
+        match self.type_expr(text) {
+            Ok(rust) => (rust, optional),
+            Err(message) => {
+                let hint = self.type_hint(text);
+                self.error_hint(ty.referenced, message, hint);
+                (String::new(), optional)
+            }
+        }
+    }
+
+    fn type_expr(&self, text: &str) -> Result<String, String> {
+        let generic = |prefix: &str| {
+            text.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix('>'))
+                .map(str::trim)
+        };
+        if let Some(inner) = generic("list<") {
+            return Ok(format!("Vec<{}>", self.type_expr(inner)?));
+        }
+        if let Some(inner) = generic("map<") {
+            return Ok(format!(
+                "std::collections::BTreeMap<String, {}>",
+                self.type_expr(inner)?
+            ));
+        }
+        if let Some((_, rust)) = FIELD_PRIMITIVES.iter().find(|(name, _)| *name == text) {
+            return Ok((*rust).to_owned());
+        }
+        self.types
+            .get(text)
+            .cloned()
+            .ok_or_else(|| format!("unknown type `{text}`"))
+    }
+
+    fn type_hint(&self, text: &str) -> String {
+        let bare = text
+            .trim_start_matches("list<")
+            .trim_start_matches("map<")
+            .trim_end_matches('>');
+        let candidates = FIELD_PRIMITIVES
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(self.types.keys().map(String::as_str));
+        match did_you_mean(bare, candidates) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => {
+                "a type is a primitive (string, bytes, bool, int, float, json, i8..i64, u8..u64, f32, f64), a declared type, `list<T>` or `map<T>`, with `?` for optional".to_owned()
+            }
+        }
+    }
+
+    /// Resolves a message type (`receive` or `send`), or `string` when absent.
+    fn message_type(&mut self, ty: Option<&Spanned<String>>) -> String {
+        let Some(ty) = ty else {
+            return "String".to_owned();
+        };
+        let text = ty.value.trim();
+        if let Some((_, rust)) = MESSAGE_PRIMITIVES.iter().find(|(name, _)| *name == text) {
+            return (*rust).to_owned();
+        }
+        if let Some(ident) = self.types.get(text) {
+            return ident.clone();
+        }
+        let candidates = MESSAGE_PRIMITIVES
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(self.types.keys().map(String::as_str));
+        let hint = match did_you_mean(text, candidates) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => "a message is string, bytes, int, float, bool, json, or a type declared under `types:`".to_owned(),
+        };
+        self.error_hint(
+            ty.referenced,
+            format!("unknown message type `{text}`"),
+            hint,
+        );
+        String::new()
+    }
+
+    fn endpoint(
+        &mut self,
+        name: &Spanned<String>,
+        def: &EndpointDef,
+        ident: &str,
+        qualified: String,
+        path: String,
+    ) -> EndpointIr {
+        let mode = def.mode.as_ref().map_or(Mode::TwoWay, |m| m.value);
+        let mode_name = match mode {
+            Mode::TwoWay => "two_way",
+            Mode::ReceiveOnly => "receive_only",
+            Mode::SendOnly => "send_only",
+        };
+        let receives = mode != Mode::SendOnly;
+        let sends = mode != Mode::ReceiveOnly;
+        if let (false, Some(receive)) = (receives, &def.receive) {
+            self.error_hint(
+                receive.referenced,
+                format!("endpoint `{qualified}` is send_only, so it receives nothing"),
+                "remove `receive`, or make the endpoint `mode: two_way`",
+            );
+        }
+        if let (false, Some(send)) = (sends, &def.send) {
+            self.error_hint(
+                send.referenced,
+                format!("endpoint `{qualified}` is receive_only, so it sends nothing"),
+                "remove `send`, or make the endpoint `mode: two_way`",
+            );
+        }
+        let reply = def.reply.as_ref().is_some_and(|r| r.value);
+        if let Some(r) = def
+            .reply
+            .as_ref()
+            .filter(|r| r.value && mode != Mode::TwoWay)
+        {
+            self.error_hint(
+                r.referenced,
+                format!("endpoint `{qualified}` is {mode_name}, so it cannot reply"),
+                "replies need `mode: two_way`",
+            );
+        }
+        let receive_ty = if receives {
+            self.message_type(def.receive.as_ref())
+        } else {
+            NOTHING.to_owned()
+        };
+        let send_ty = if sends {
+            self.message_type(def.send.as_ref())
+        } else {
+            NOTHING.to_owned()
+        };
+
+        let close_enum = format!("{ident}Close");
+        let close = self.close_conditions(&def.close, &qualified);
+        let message_kind = match (receives, reply) {
+            (false, _) => MessageKind::None,
+            (true, true) => MessageKind::Reply,
+            (true, false) => MessageKind::NoReply,
+        };
+        let on_message_output = match message_kind {
+            MessageKind::Reply => format!("Result<{send_ty}, {close_enum}>"),
+            MessageKind::NoReply => format!("Result<(), {close_enum}>"),
+            MessageKind::None => String::new(),
+        };
+
+        let handler_trait = format!("{ident}Handler");
+        let conn_alias = format!("{ident}Conn");
+        let glue = format!("{ident}Endpoint");
+        let client = format!("{ident}Client");
+        let client_error = format!("{ident}Error");
+        let what = format!("endpoint `{qualified}`");
+        for generated in [
+            &handler_trait,
+            &conn_alias,
+            &close_enum,
+            &glue,
+            &client,
+            &client_error,
+        ] {
+            self.claim(generated, name.referenced, what.clone());
+        }
+
+        EndpointIr {
+            docs: doc_lines(def.docs.as_ref()),
+            path_lit: literal(&path),
+            path,
+            mode: mode_name.to_owned(),
+            field: snake(ident),
+            type_param: ident.to_owned(),
+            handler_trait,
+            conn_alias,
+            close_enum,
+            glue,
+            client,
+            client_error,
+            receive_ty,
+            send_ty,
+            message_kind,
+            on_message_output,
+            client_sends: receives,
+            client_receives: sends,
+            close,
+            qualified,
+        }
+    }
+
+    fn close_conditions(
+        &mut self,
+        conditions: &crate::spec::Map<CloseDef>,
+        qualified: &str,
+    ) -> Vec<CloseIr> {
+        let mut codes: BTreeMap<i64, String> = BTreeMap::new();
+        let mut variants: BTreeMap<String, String> = BTreeMap::new();
+        let mut out = Vec::new();
+        for (name, def) in conditions.iter() {
+            let variant = self.ident(name, pascal, "close condition");
+            if let Some(first) = variants.get(&variant) {
+                let first = first.clone();
+                self.error_hint(
+                    name.referenced,
+                    format!(
+                        "close condition `{}` becomes the variant `{variant}`, as `{first}` does",
+                        name.value
+                    ),
+                    "rename one of them",
+                );
+            } else {
+                variants.insert(variant.clone(), name.value.clone());
+            }
+            let code = def.code.value;
+            if !close_code_allowed(code) {
+                let why = match code {
+                    1004..=1006 | 1015 => format!(
+                        "close code {code} is reserved by RFC 6455 and must never be sent in a close frame"
+                    ),
+                    1016..=2999 => format!(
+                        "close code {code} is reserved for future versions of the WebSocket protocol"
+                    ),
+                    _ => format!("close code {code} is out of range"),
+                };
+                self.error_hint(
+                    def.code.referenced,
+                    why,
+                    "use 1000-1003 or 1007-1014 for protocol meanings, 4000-4999 for your own, 3000-3999 for registered ones",
+                );
+            } else if let Some(first) = codes.get(&code) {
+                let first = first.clone();
+                self.error_hint(
+                    def.code.referenced,
+                    format!("close code {code} is already used by `{first}` on endpoint `{qualified}`"),
+                    "give each close condition its own code, so that the client can tell them apart",
+                );
+            } else {
+                codes.insert(code, name.value.clone());
+            }
+            let reason = def
+                .reason
+                .as_ref()
+                .map(|r| r.value.clone())
+                .unwrap_or_default();
+            if let Some(r) = def
+                .reason
+                .as_ref()
+                .filter(|r| r.value.len() > MAX_CLOSE_REASON_BYTES)
+            {
+                self.error_hint(
+                    r.referenced,
+                    format!("close reason is {} bytes of UTF-8; a close frame carries at most {MAX_CLOSE_REASON_BYTES}", r.value.len()),
+                    "shorten the reason (the 125-byte control frame payload includes the 2-byte code)",
+                );
+            }
+            out.push(CloseIr {
+                variant,
+                code: u16::try_from(code).unwrap_or(0),
+                reason_lit: literal(&reason),
+                reason,
+                docs: doc_lines(def.docs.as_ref()),
+            });
+        }
+        out
+    }
+}
