@@ -37,6 +37,8 @@ fn hint_for(message: &str) -> Option<String> {
         )
     } else if message.contains("missing field") {
         Some("add the key".to_owned())
+    } else if message.starts_with("invalid i64") || message.starts_with("invalid u") {
+        Some("a whole number is expected here".to_owned())
     } else {
         None
     }

@@ -111,7 +111,10 @@ async fn two_way_endpoint_replies_with_the_handlers_return_value() {
     let mut client = within(ExampleWebsocketClient::connect(&url)).await.unwrap();
     for word in ["Hello World", "second", ""] {
         client.send(word.to_owned()).await.unwrap();
-        assert_eq!(within(client.recv()).await.unwrap(), format!("Echo: {word}"));
+        assert_eq!(
+            within(client.recv()).await.unwrap(),
+            format!("Echo: {word}")
+        );
     }
     within(client.close()).await.unwrap();
 }
@@ -229,14 +232,20 @@ async fn receive_only_endpoint_takes_typed_messages_and_closes_with_its_conditio
 #[tokio::test]
 async fn json_arrives_in_binary_frames_too_as_revalis_client_sends_it() {
     let (url, seen) = start().await;
-    let (mut ws, _) = within(tokio_tungstenite::connect_async(format!("{url}/example/listen")))
-        .await
-        .unwrap();
+    let (mut ws, _) = within(tokio_tungstenite::connect_async(format!(
+        "{url}/example/listen"
+    )))
+    .await
+    .unwrap();
     ws.send(Message::binary(br#"{"message": "Hello World"}"#.to_vec()))
         .await
         .unwrap();
-    ws.send(Message::text(r#"{"message": "again"}"#)).await.unwrap();
-    ws.send(Message::text(r#"{"message": "third"}"#)).await.unwrap();
+    ws.send(Message::text(r#"{"message": "again"}"#))
+        .await
+        .unwrap();
+    ws.send(Message::text(r#"{"message": "third"}"#))
+        .await
+        .unwrap();
     match within(ws.next()).await {
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4000),
         other => panic!("expected a close frame, got {other:?}"),
@@ -259,9 +268,11 @@ async fn send_only_endpoint_pushes_typed_messages() {
 #[tokio::test]
 async fn a_message_to_a_send_only_endpoint_is_refused_with_1003() {
     let (url, _) = start().await;
-    let (mut ws, _) = within(tokio_tungstenite::connect_async(format!("{url}/example/ticker")))
-        .await
-        .unwrap();
+    let (mut ws, _) = within(tokio_tungstenite::connect_async(format!(
+        "{url}/example/ticker"
+    )))
+    .await
+    .unwrap();
     ws.send(Message::text("let me talk")).await.unwrap();
     loop {
         match within(ws.next()).await {
@@ -290,9 +301,11 @@ async fn malformed_messages_close_with_the_rfc_codes() {
         other => panic!("expected a close frame, got {other:?}"),
     }
     // JSON that is not a Note: 1007 (invalid payload data), with the parser's complaint.
-    let (mut ws, _) = within(tokio_tungstenite::connect_async(format!("{url}/example/listen")))
-        .await
-        .unwrap();
+    let (mut ws, _) = within(tokio_tungstenite::connect_async(format!(
+        "{url}/example/listen"
+    )))
+    .await
+    .unwrap();
     ws.send(Message::text(r#"{"text": 1}"#)).await.unwrap();
     match within(ws.next()).await {
         Some(Ok(Message::Close(Some(frame)))) => {
@@ -322,9 +335,11 @@ async fn a_panicking_handler_closes_only_its_connection_with_1011() {
 #[tokio::test]
 async fn an_unknown_path_is_refused_before_the_upgrade() {
     let (url, _) = start().await;
-    let err = within(tokio_tungstenite::connect_async(format!("{url}/example/nowhere")))
-        .await
-        .unwrap_err();
+    let err = within(tokio_tungstenite::connect_async(format!(
+        "{url}/example/nowhere"
+    )))
+    .await
+    .unwrap_err();
     match err {
         tokio_tungstenite::tungstenite::Error::Http(response) => {
             assert_eq!(response.status(), 404)

@@ -19,7 +19,7 @@ use crate::message::{DecodeError, WireMessage};
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError<C: CloseCondition> {
     /// The server closed the connection with one of the endpoint's close conditions.
-    #[error("the server closed the connection: {0:?}")]
+    #[error("the server closed the connection: {0:?} (code {code}, reason {reason:?})", code = .0.code(), reason = .0.reason())]
     Closed(C),
     /// The server closed the connection with a code that is not one of the endpoint's close
     /// conditions (for example 1001 at shutdown, or 1011 after a handler failed).
