@@ -5,16 +5,21 @@
 //! position of each key.
 
 use serde::Deserialize;
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 pub use serde_saphyr::Spanned;
 
 /// A whole spec file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// The spec format version; only `1` exists.
+    #[schemars(with = "i64")]
     pub wsgen: Spanned<i64>,
     /// The API's name; it names the generated file and the handler set.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Documentation for the whole API.
     #[serde(default)]
@@ -28,7 +33,7 @@ pub struct Spec {
 }
 
 /// A struct type carried in messages.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TypeDef {
     /// Documentation for the type.
@@ -50,10 +55,12 @@ pub struct FieldDef {
     pub docs: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Field")]
 struct FieldLong {
     #[serde(rename = "type")]
+    #[schemars(with = "String")]
     ty: Spanned<String>,
     #[serde(default)]
     optional: bool,
@@ -107,7 +114,7 @@ impl<'de> Deserialize<'de> for FieldForm {
 }
 
 /// A group of endpoints under one path prefix.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Controller {
     /// Documentation for the controller.
@@ -115,6 +122,7 @@ pub struct Controller {
     pub docs: Option<String>,
     /// The path prefix of every endpoint in the controller, such as `/example`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub path: Option<Spanned<String>>,
     /// The controller's endpoints, in order.
     #[serde(default)]
@@ -122,25 +130,30 @@ pub struct Controller {
 }
 
 /// One WebSocket endpoint.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointDef {
     /// Documentation for the endpoint.
     #[serde(default)]
     pub docs: Option<String>,
     /// The path below the controller's prefix, such as `/websocket`.
+    #[schemars(with = "String")]
     pub path: Spanned<String>,
     /// Which way messages flow; `two_way` when absent.
     #[serde(default)]
+    #[schemars(with = "Option<Mode>")]
     pub mode: Option<Spanned<Mode>>,
     /// What the server receives: a primitive or a type name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub receive: Option<Spanned<String>>,
     /// What the server sends: a primitive or a type name.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub send: Option<Spanned<String>>,
     /// Whether the message handler's return value is sent back as the reply.
     #[serde(default)]
+    #[schemars(with = "Option<bool>")]
     pub reply: Option<Spanned<bool>>,
     /// The endpoint's close conditions, in order.
     #[serde(default)]
@@ -148,7 +161,7 @@ pub struct EndpointDef {
 }
 
 /// Which way messages flow on an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Both sides send.
@@ -160,16 +173,18 @@ pub enum Mode {
 }
 
 /// A close condition: a fixed code and reason a handler returns to end the connection.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseDef {
     /// Documentation for the condition.
     #[serde(default)]
     pub docs: Option<String>,
     /// The close code (1000-1003, 1007-1014 or 3000-4999).
+    #[schemars(with = "i64")]
     pub code: Spanned<i64>,
     /// The close reason (at most 123 bytes of UTF-8).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub reason: Option<Spanned<String>>,
 }
 
@@ -212,4 +227,44 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Map<T> {
         }
         deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
     }
+}
+
+impl<T: JsonSchema> JsonSchema for Map<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("MapOf{}", T::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["object", "null"],
+            "additionalProperties": generator.subschema_for::<T>(),
+        })
+    }
+}
+
+impl JsonSchema for FieldDef {
+    fn schema_name() -> Cow<'static, str> {
+        "FieldDef".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A field: a type expression such as `string`, `list<Item>` or `map<int>` (a trailing `?` makes it optional), or the long form.",
+            "anyOf": [
+                { "type": "string" },
+                generator.subschema_for::<FieldLong>(),
+            ],
+        })
+    }
+}
+
+/// The JSON Schema of the spec format, for editors (`# yaml-language-server: $schema=...`).
+pub fn json_schema_text() -> String {
+    let schema = schemars::schema_for!(Spec);
+    // A schema is plain JSON data; serialising it cannot fail.
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
 }

@@ -2,7 +2,11 @@
 
 /// A JSON message, like the `{"message": "Hello World"}` that revali's client sends.
 #[derive(
-    Debug, Clone, PartialEq, wsgen_runtime::serde::Serialize, wsgen_runtime::serde::Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    wsgen_runtime::serde::Serialize,
+    wsgen_runtime::serde::Deserialize
 )]
 #[serde(crate = "wsgen_runtime::serde")]
 pub struct Note {
@@ -143,7 +147,8 @@ pub trait ExampleWebsocketHandler: Send + Sync + 'static {
 /// Adapts [`ExampleWebsocketHandler`] to the runtime's connection loop.
 struct ExampleWebsocketEndpoint<H>(H);
 
-impl<H: ExampleWebsocketHandler> wsgen_runtime::Endpoint for ExampleWebsocketEndpoint<H> {
+impl<H: ExampleWebsocketHandler> wsgen_runtime::Endpoint
+for ExampleWebsocketEndpoint<H> {
     type Receive = String;
 
     type Send = String;
@@ -327,8 +332,7 @@ impl<
     ExampleWebsocket: ExampleWebsocketHandler,
     ExampleListen: ExampleListenHandler,
     ExampleTicker: ExampleTickerHandler,
-> Handlers<ExampleWebsocket, ExampleListen, ExampleTicker>
-{
+> Handlers<ExampleWebsocket, ExampleListen, ExampleTicker> {
     /// Routes each endpoint's path to its handler.
     pub fn into_router(self) -> wsgen_runtime::Router {
         wsgen_runtime::Router::new()
@@ -336,14 +340,8 @@ impl<
                 "/example/websocket",
                 ExampleWebsocketEndpoint(self.example_websocket),
             )
-            .route(
-                "/example/listen",
-                ExampleListenEndpoint(self.example_listen),
-            )
-            .route(
-                "/example/ticker",
-                ExampleTickerEndpoint(self.example_ticker),
-            )
+            .route("/example/listen", ExampleListenEndpoint(self.example_listen))
+            .route("/example/ticker", ExampleTickerEndpoint(self.example_ticker))
     }
 
     /// A server with the default limits over [`Handlers::into_router`].
@@ -359,7 +357,9 @@ pub type ExampleWebsocketError = wsgen_runtime::ClientError<ExampleWebsocketClos
 ///
 /// A typed client for `example.websocket` at `/example/websocket` (two_way).
 #[derive(Debug)]
-pub struct ExampleWebsocketClient(wsgen_runtime::Client<String, String, ExampleWebsocketClose>);
+pub struct ExampleWebsocketClient(
+    wsgen_runtime::Client<String, String, ExampleWebsocketClose>,
+);
 
 impl ExampleWebsocketClient {
     /// The endpoint's path on the server.
@@ -375,9 +375,7 @@ impl ExampleWebsocketClient {
         base_url: &str,
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleWebsocketError> {
-        wsgen_runtime::Client::connect(base_url, Self::PATH, options)
-            .await
-            .map(Self)
+        wsgen_runtime::Client::connect(base_url, Self::PATH, options).await.map(Self)
     }
 
     /// Sends a message to the server.
@@ -426,9 +424,7 @@ impl ExampleListenClient {
         base_url: &str,
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleListenError> {
-        wsgen_runtime::Client::connect(base_url, Self::PATH, options)
-            .await
-            .map(Self)
+        wsgen_runtime::Client::connect(base_url, Self::PATH, options).await.map(Self)
     }
 
     /// Sends a message to the server.
@@ -472,9 +468,7 @@ impl ExampleTickerClient {
         base_url: &str,
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleTickerError> {
-        wsgen_runtime::Client::connect(base_url, Self::PATH, options)
-            .await
-            .map(Self)
+        wsgen_runtime::Client::connect(base_url, Self::PATH, options).await.map(Self)
     }
 
     /// Receives the next message; when the server closes the connection, says how.
