@@ -25,7 +25,7 @@ pub use tokio_tungstenite::tungstenite::http;
 /// Includes the Rust file that `wsgen::Builder` wrote to `OUT_DIR` for the spec named `$name`
 /// (the spec's `name`, in snake case).
 ///
-/// ```ignore
+/// ```text
 /// mod api {
 ///     wsgen_runtime::include_spec!("chat");
 /// }

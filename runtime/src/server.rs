@@ -440,7 +440,69 @@ fn truncate_reason(reason: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate_reason;
+    use std::convert::Infallible;
+
+    use super::*;
+
+    #[derive(Debug)]
+    enum NoClose {}
+
+    impl CloseCondition for NoClose {
+        fn code(&self) -> u16 {
+            match *self {}
+        }
+        fn reason(&self) -> &'static str {
+            match *self {}
+        }
+        fn from_code(_code: u16) -> Option<Self> {
+            None
+        }
+    }
+
+    struct Silent;
+
+    impl Endpoint for Silent {
+        type Receive = Infallible;
+        type Send = Infallible;
+        type Close = NoClose;
+        async fn on_connect(&self, _conn: &Conn<Infallible>) -> Result<(), NoClose> {
+            Ok(())
+        }
+        async fn on_message(
+            &self,
+            _conn: &Conn<Infallible>,
+            message: Infallible,
+        ) -> Result<Option<Infallible>, NoClose> {
+            match message {}
+        }
+        async fn on_disconnect(&self, _conn: &Conn<Infallible>, _why: Disconnect) {}
+    }
+
+    #[tokio::test]
+    async fn a_path_registered_twice_stops_the_server_from_starting() {
+        let router = Router::new().route("/a", Silent).route("/b", Silent).route("/a", Silent);
+        assert_eq!(router.paths().collect::<Vec<_>>(), ["/a", "/b"]);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        match Server::new(router).serve(listener).await {
+            Err(RouterError::DuplicatePath(path)) => assert_eq!(path, "/a"),
+            other => panic!("expected a duplicate-path error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn serve_with_shutdown_returns_when_told() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(
+            Server::new(Router::new().route("/", Silent))
+                .serve_with_shutdown(listener, async {
+                    let _ = stopped.await;
+                }),
+        );
+        stop.send(()).unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(5), server).await;
+        assert!(matches!(result, Ok(Ok(Ok(())))));
+    }
 
     #[test]
     fn reasons_are_cut_to_123_bytes_on_a_char_boundary() {
