@@ -88,7 +88,8 @@ pub struct EndpointIr {
     pub client_error: String,
     /// The field in the `Handlers` struct.
     pub field: String,
-    /// The generic parameter in the `Handlers` struct.
+    /// The generic parameter standing for the user's handler type (in `Handlers` and the
+    /// glue); registered as a generated name so that no spec type can be shadowed by it.
     pub type_param: String,
     /// What the server receives (`std::convert::Infallible` when nothing).
     pub receive_ty: String,

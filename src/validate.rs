@@ -107,21 +107,15 @@ fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -
 }
 
 impl Lowerer<'_> {
-    fn error(&mut self, location: Location, message: impl Into<String>) -> &mut Diagnostic {
-        self.errors
-            .push(Diagnostic::at(self.source, location, message));
-        let last = self.errors.len() - 1;
-        &mut self.errors[last]
-    }
-
     fn error_hint(
         &mut self,
         location: Location,
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let d = self.error(location, message);
-        d.hint = Some(hint.into());
+        let mut diagnostic = Diagnostic::at(self.source, location, message);
+        diagnostic.hint = Some(hint.into());
+        self.errors.push(diagnostic);
     }
 
     /// Registers a generated top-level name; a second claim on it is an error at `location`.

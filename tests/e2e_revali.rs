@@ -367,3 +367,38 @@ async fn many_clients_are_served_concurrently() {
         within(task).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_oversized_message_closes_with_1009() {
+    let (url, _) = start().await;
+    let (mut ws, _) = within(tokio_tungstenite::connect_async(format!(
+        "{url}/example/websocket"
+    )))
+    .await
+    .unwrap();
+    // One byte over the default 64 KiB limit.
+    let _ = ws.send(Message::text("x".repeat(64 * 1024 + 1))).await;
+    match within(ws.next()).await {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected a 1009 close frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_closes_with_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    let (url, _) = start().await;
+    let (mut ws, _) = within(tokio_tungstenite::connect_async(format!(
+        "{url}/example/websocket"
+    )))
+    .await
+    .unwrap();
+    let frame = Frame::message(vec![0xff, 0xfe, 0xfd], OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(frame)).await.unwrap();
+    match within(ws.next()).await {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1007),
+        other => panic!("expected a 1007 close frame, got {other:?}"),
+    }
+}

@@ -145,10 +145,10 @@ pub trait ExampleWebsocketHandler: Send + Sync + 'static {
 }
 
 /// Adapts [`ExampleWebsocketHandler`] to the runtime's connection loop.
-struct ExampleWebsocketEndpoint<H>(H);
+struct ExampleWebsocketEndpoint<ExampleWebsocket>(ExampleWebsocket);
 
-impl<H: ExampleWebsocketHandler> wsgen_runtime::Endpoint
-for ExampleWebsocketEndpoint<H> {
+impl<ExampleWebsocket: ExampleWebsocketHandler> wsgen_runtime::Endpoint
+for ExampleWebsocketEndpoint<ExampleWebsocket> {
     type Receive = String;
 
     type Send = String;
@@ -216,9 +216,10 @@ pub trait ExampleListenHandler: Send + Sync + 'static {
 }
 
 /// Adapts [`ExampleListenHandler`] to the runtime's connection loop.
-struct ExampleListenEndpoint<H>(H);
+struct ExampleListenEndpoint<ExampleListen>(ExampleListen);
 
-impl<H: ExampleListenHandler> wsgen_runtime::Endpoint for ExampleListenEndpoint<H> {
+impl<ExampleListen: ExampleListenHandler> wsgen_runtime::Endpoint
+for ExampleListenEndpoint<ExampleListen> {
     type Receive = Note;
 
     type Send = std::convert::Infallible;
@@ -278,9 +279,10 @@ pub trait ExampleTickerHandler: Send + Sync + 'static {
 }
 
 /// Adapts [`ExampleTickerHandler`] to the runtime's connection loop.
-struct ExampleTickerEndpoint<H>(H);
+struct ExampleTickerEndpoint<ExampleTicker>(ExampleTicker);
 
-impl<H: ExampleTickerHandler> wsgen_runtime::Endpoint for ExampleTickerEndpoint<H> {
+impl<ExampleTicker: ExampleTickerHandler> wsgen_runtime::Endpoint
+for ExampleTickerEndpoint<ExampleTicker> {
     type Receive = std::convert::Infallible;
 
     type Send = i64;

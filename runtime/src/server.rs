@@ -480,7 +480,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_path_registered_twice_stops_the_server_from_starting() {
-        let router = Router::new().route("/a", Silent).route("/b", Silent).route("/a", Silent);
+        let router = Router::new()
+            .route("/a", Silent)
+            .route("/b", Silent)
+            .route("/a", Silent);
         assert_eq!(router.paths().collect::<Vec<_>>(), ["/a", "/b"]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         match Server::new(router).serve(listener).await {
@@ -494,10 +497,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(
-            Server::new(Router::new().route("/", Silent))
-                .serve_with_shutdown(listener, async {
-                    let _ = stopped.await;
-                }),
+            Server::new(Router::new().route("/", Silent)).serve_with_shutdown(listener, async {
+                let _ = stopped.await;
+            }),
         );
         stop.send(()).unwrap();
         let result = tokio::time::timeout(Duration::from_secs(5), server).await;
