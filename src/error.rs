@@ -28,6 +28,9 @@ pub enum Error {
         /// The limit.
         max: u64,
     },
+    /// `--check` found generated files that are missing or differ from what the spec produces.
+    #[error("generated files are out of date: {}\nrun the same command without --check to update them", .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Stale(Vec<PathBuf>),
     /// A template failed to render: a bug in wsgen, not in the spec.
     #[error("internal error: template `{template}` failed to render: {detail}")]
     Render {
@@ -54,6 +57,15 @@ impl Error {
     /// Whether the error is the spec's fault (exit code 1) rather than the environment's (2).
     pub fn is_spec_error(&self) -> bool {
         matches!(self, Error::Spec(_) | Error::TooLarge { .. })
+    }
+
+    /// The command-line exit code: 1 for spec errors and stale output, 2 for usage, I/O and
+    /// internal problems.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Spec(_) | Error::TooLarge { .. } | Error::Stale(_) => 1,
+            Error::Io { .. } | Error::Render { .. } | Error::Format { .. } => 2,
+        }
     }
 }
 

@@ -9,7 +9,12 @@ use wsgen::{Error, WriteMode};
 /// Generate typed Rust WebSocket servers and clients from a YAML spec.
 #[derive(Parser)]
 #[command(name = "wsgen", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 ok, 1 the spec has errors, 2 usage or I/O problems.")]
+#[command(after_help = "Examples:
+  wsgen generate api.yaml -o src/generated
+  wsgen generate api.yaml -o src/generated --check
+  wsgen check api.yaml
+
+Exit codes: 0 ok, 1 the spec has errors (or --check found stale files), 2 usage or I/O problems.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +51,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::from(if e.is_spec_error() { 1 } else { 2 })
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -69,12 +74,7 @@ fn run(command: Command) -> Result<(), Error> {
                 println!("unchanged {}", path.display());
             }
             if check && !report.changed.is_empty() {
-                return Err(Error::Io {
-                    path: out,
-                    source: std::io::Error::other(
-                        "generated files are out of date: run `wsgen generate` without --check",
-                    ),
-                });
+                return Err(Error::Stale(report.changed));
             }
             Ok(())
         }

@@ -96,6 +96,18 @@ fn close_code_allowed(code: i64) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
+/// Records `holder` as the first to use `key` and returns `None`, or, when `key` is taken,
+/// returns who took it first. Every "must be unique" check goes through here.
+fn first_holder<K: Ord, V: Clone>(seen: &mut BTreeMap<K, V>, key: K, holder: V) -> Option<V> {
+    match seen.entry(key) {
+        std::collections::btree_map::Entry::Occupied(first) => Some(first.get().clone()),
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(holder);
+            None
+        }
+    }
+}
+
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
 fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
     candidates
@@ -120,16 +132,15 @@ impl Lowerer<'_> {
 
     /// Registers a generated top-level name; a second claim on it is an error at `location`.
     fn claim(&mut self, ident: &str, location: Location, what: String) {
-        if let Some((first, first_what)) = self.idents.get(ident) {
+        let claimed = (location, what.clone());
+        if let Some((first, first_what)) = first_holder(&mut self.idents, ident.to_owned(), claimed)
+        {
             let (line, column) = (first.line(), first.column());
-            let first_what = first_what.clone();
             self.error_hint(
                 location,
                 format!("{what} generates the Rust name `{ident}`, which {first_what} (line {line}, column {column}) already generates"),
                 "rename one of them",
             );
-        } else {
-            self.idents.insert(ident.to_owned(), (location, what));
         }
     }
 
@@ -193,7 +204,7 @@ impl Lowerer<'_> {
             .collect();
 
         let mut endpoints = Vec::new();
-        let mut paths: BTreeMap<String, (Location, String)> = BTreeMap::new();
+        let mut paths: BTreeMap<String, String> = BTreeMap::new();
         for (controller_name, controller) in spec.controllers.iter() {
             let controller_ident = self.ident(controller_name, pascal, "controller");
             let prefix = match &controller.path {
@@ -215,17 +226,12 @@ impl Lowerer<'_> {
                 } else {
                     full_path
                 };
-                if let Some((_, other)) = paths.get(&full_path) {
-                    let other = other.clone();
+                if let Some(other) = first_holder(&mut paths, full_path.clone(), qualified.clone())
+                {
                     self.error_hint(
                         endpoint.path.referenced,
                         format!("endpoint `{qualified}` is served at `{full_path}`, where `{other}` already is"),
                         "give one of them a different path",
-                    );
-                } else {
-                    paths.insert(
-                        full_path.clone(),
-                        (endpoint.path.referenced, qualified.clone()),
                     );
                 }
                 let ident = format!(
@@ -296,15 +302,14 @@ impl Lowerer<'_> {
         let mut fields = Vec::new();
         for (field_name, field) in def.fields.iter() {
             let field_ident = self.ident(field_name, snake, "field");
-            if let Some(first) = seen.get(&field_ident) {
+            if let Some(first) = first_holder(&mut seen, field_ident.clone(), field_name.referenced)
+            {
                 let line = first.line();
                 self.error_hint(
                     field_name.referenced,
                     format!("field `{}` becomes `{field_ident}` in Rust, as the field on line {line} does", field_name.value),
                     "rename one of them",
                 );
-            } else {
-                seen.insert(field_ident.clone(), field_name.referenced);
             }
             let (ty, optional_suffix) = self.field_type(&field.ty);
             let optional = field.optional || optional_suffix;
@@ -531,8 +536,7 @@ impl Lowerer<'_> {
         let mut out = Vec::new();
         for (name, def) in conditions.iter() {
             let variant = self.ident(name, pascal, "close condition");
-            if let Some(first) = variants.get(&variant) {
-                let first = first.clone();
+            if let Some(first) = first_holder(&mut variants, variant.clone(), name.value.clone()) {
                 self.error_hint(
                     name.referenced,
                     format!(
@@ -541,8 +545,6 @@ impl Lowerer<'_> {
                     ),
                     "rename one of them",
                 );
-            } else {
-                variants.insert(variant.clone(), name.value.clone());
             }
             let code = def.code.value;
             if !close_code_allowed(code) {
@@ -560,15 +562,12 @@ impl Lowerer<'_> {
                     why,
                     "use 1000-1003 or 1007-1014 for protocol meanings, 4000-4999 for your own, 3000-3999 for registered ones",
                 );
-            } else if let Some(first) = codes.get(&code) {
-                let first = first.clone();
+            } else if let Some(first) = first_holder(&mut codes, code, name.value.clone()) {
                 self.error_hint(
                     def.code.referenced,
                     format!("close code {code} is already used by `{first}` on endpoint `{qualified}`"),
                     "give each close condition its own code, so that the client can tell them apart",
                 );
-            } else {
-                codes.insert(code, name.value.clone());
             }
             let reason = def
                 .reason
