@@ -39,12 +39,11 @@ pub struct TypeIr {
 pub struct FieldIr {
     /// The Rust field name.
     pub ident: String,
-    /// The name on the wire, as a string literal, when it differs from the Rust name.
-    pub rename: Option<String>,
+    /// The arguments of the field's `#[serde(..)]` attribute (empty for none): the wire name
+    /// when it differs from the Rust name, and how an optional field is omitted.
+    pub serde: Vec<String>,
     /// The full Rust type, `Option<..>` included.
     pub ty: String,
-    /// Whether the field is optional (omitted from JSON when `None`).
-    pub optional: bool,
     /// Documentation lines.
     pub docs: Vec<String>,
 }

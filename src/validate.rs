@@ -314,15 +314,22 @@ impl Lowerer<'_> {
             let (ty, optional_suffix) = self.field_type(&field.ty);
             let optional = field.optional || optional_suffix;
             let bare = field_ident.strip_prefix("r#").unwrap_or(&field_ident);
+            let mut serde = Vec::new();
+            if bare != field_name.value {
+                serde.push(format!("rename = {}", literal(&field_name.value)));
+            }
+            if optional {
+                serde.push("default".to_owned());
+                serde.push("skip_serializing_if = \"Option::is_none\"".to_owned());
+            }
             fields.push(FieldIr {
-                rename: (bare != field_name.value).then(|| literal(&field_name.value)),
                 ident: field_ident,
                 ty: if optional {
                     format!("Option<{ty}>")
                 } else {
                     ty
                 },
-                optional,
+                serde,
                 docs: doc_lines(field.docs.as_ref()),
             });
         }
