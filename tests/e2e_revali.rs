@@ -402,3 +402,27 @@ async fn invalid_utf8_in_a_text_frame_closes_with_1007() {
         other => panic!("expected a 1007 close frame, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_client_that_vanishes_is_reported_lost_exactly_once() {
+    let (url, seen) = start().await;
+    let (ws, _) = within(tokio_tungstenite::connect_async(format!(
+        "{url}/example/websocket"
+    )))
+    .await
+    .unwrap();
+    drop(ws); // no close frame: the TCP connection just ends
+    within(async {
+        while seen.disconnects.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let disconnects = seen.disconnects.lock().unwrap().clone();
+    assert_eq!(disconnects.len(), 1, "{disconnects:?}");
+    assert!(
+        matches!(disconnects[0], Disconnect::Lost { .. }),
+        "{disconnects:?}"
+    );
+}

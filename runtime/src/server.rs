@@ -390,8 +390,10 @@ async fn read_failed(
     error: tungstenite::Error,
     limits: &Limits,
 ) -> Disconnect {
-    use tungstenite::error::{CapacityError, Error};
+    use tungstenite::error::{CapacityError, Error, ProtocolError};
     match error {
+        // The peer went away without a close frame: there is nobody left to tell.
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => lost(error),
         Error::Capacity(CapacityError::MessageTooLong { .. }) => {
             close_with(ws, 1009, "message too big", limits).await
         }
@@ -476,6 +478,60 @@ mod tests {
             match message {}
         }
         async fn on_disconnect(&self, _conn: &Conn<Infallible>, _why: Disconnect) {}
+    }
+
+    /// Pushes more messages in on_connect than the queue holds, before the connection task
+    /// has a chance to write any, and records what each push returned.
+    struct Flood {
+        results: tokio::sync::mpsc::UnboundedSender<Result<(), crate::SendError>>,
+    }
+
+    impl Endpoint for Flood {
+        type Receive = Infallible;
+        type Send = String;
+        type Close = NoClose;
+        async fn on_connect(&self, conn: &Conn<String>) -> Result<(), NoClose> {
+            for i in 0..Limits::default().send_queue + 10 {
+                let _ = self.results.send(conn.send(format!("push {i}")));
+            }
+            Ok(())
+        }
+        async fn on_message(
+            &self,
+            _conn: &Conn<String>,
+            message: Infallible,
+        ) -> Result<Option<String>, NoClose> {
+            match message {}
+        }
+        async fn on_disconnect(&self, _conn: &Conn<String>, _why: Disconnect) {}
+    }
+
+    #[tokio::test]
+    async fn the_outbound_queue_is_bounded_and_keeps_what_it_accepted() {
+        let (results, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/flood", listener.local_addr().unwrap());
+        tokio::spawn(Server::new(Router::new().route("/flood", Flood { results })).serve(listener));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+
+        let capacity = Limits::default().send_queue;
+        let mut accepted = 0;
+        for _ in 0..capacity + 10 {
+            match seen.recv().await.unwrap() {
+                Ok(()) => accepted += 1,
+                Err(e) => assert_eq!(e, crate::SendError::QueueFull),
+            }
+        }
+        assert_eq!(accepted, capacity);
+        // Everything accepted arrives, in order.
+        for i in 0..capacity {
+            let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(message, Message::text(format!("push {i}")));
+        }
     }
 
     #[tokio::test]
