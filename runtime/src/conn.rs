@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 
+use crate::hub::Hub;
 use crate::message::WireMessage;
 
 /// A process-wide unique id for one connection.
@@ -64,6 +65,26 @@ impl<S> Clone for Sender<S> {
     }
 }
 
+impl<S> Sender<S> {
+    /// The session this sender pushes to.
+    pub fn session_id(&self) -> SessionId {
+        self.session_id
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Queues an already encoded frame (the hub encodes a broadcast once).
+    pub(crate) fn send_frame(&self, frame: Message) -> Result<(), SendError> {
+        self.tx.try_send(frame).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+}
+
 impl<S> std::fmt::Debug for Sender<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sender")
@@ -75,34 +96,25 @@ impl<S> std::fmt::Debug for Sender<S> {
 impl<S: WireMessage> Sender<S> {
     /// Queues `message` for the connection.
     pub fn send(&self, message: S) -> Result<(), SendError> {
-        self.tx.try_send(message.encode()).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
-    }
-
-    /// The session this sender pushes to.
-    pub fn session_id(&self) -> SessionId {
-        self.session_id
-    }
-
-    /// Whether the connection has ended.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.send_frame(message.encode())
     }
 }
 
-/// One connection, as passed to every handler call.
+/// One connection, as passed to every handler call: its session, the upgrade request's path
+/// and headers, the typed path parameters `P` and query `Q`, and the endpoint's hub.
 ///
 /// `S` is the type the server sends on this endpoint; for an endpoint that sends nothing it is
 /// [`std::convert::Infallible`], so nothing can be pushed.
-pub struct Conn<S> {
+pub struct Conn<S, P = (), Q = ()> {
     path: String,
     headers: HeaderMap,
+    params: P,
+    query: Q,
     sender: Sender<S>,
+    hub: Hub<S>,
 }
 
-impl<S> std::fmt::Debug for Conn<S> {
+impl<S, P, Q> std::fmt::Debug for Conn<S, P, Q> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conn")
             .field("session_id", &self.sender.session_id)
@@ -111,16 +123,26 @@ impl<S> std::fmt::Debug for Conn<S> {
     }
 }
 
-impl<S: WireMessage> Conn<S> {
-    pub(crate) fn new(path: String, headers: HeaderMap, tx: mpsc::Sender<Message>) -> Self {
+impl<S, P, Q> Conn<S, P, Q> {
+    pub(crate) fn new(
+        path: String,
+        headers: HeaderMap,
+        params: P,
+        query: Q,
+        tx: mpsc::Sender<Message>,
+        hub: Hub<S>,
+    ) -> Self {
         Conn {
             path,
             headers,
+            params,
+            query,
             sender: Sender {
                 tx,
                 session_id: SessionId::next(),
                 _message: PhantomData,
             },
+            hub,
         }
     }
 
@@ -144,13 +166,30 @@ impl<S: WireMessage> Conn<S> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// Queues a message for this connection (see [`Sender::send`]).
-    pub fn send(&self, message: S) -> Result<(), SendError> {
-        self.sender.send(message)
+    /// The typed path parameters.
+    pub fn params(&self) -> &P {
+        &self.params
+    }
+
+    /// The typed query parameters.
+    pub fn query(&self) -> &Q {
+        &self.query
+    }
+
+    /// The endpoint's hub: every live session of this endpoint, and its rooms.
+    pub fn hub(&self) -> &Hub<S> {
+        &self.hub
     }
 
     /// A cloneable handle for pushing to this connection from other tasks.
     pub fn sender(&self) -> Sender<S> {
         self.sender.clone()
+    }
+}
+
+impl<S: WireMessage, P, Q> Conn<S, P, Q> {
+    /// Queues a message for this connection (see [`Sender::send`]).
+    pub fn send(&self, message: S) -> Result<(), SendError> {
+        self.sender.send(message)
     }
 }

@@ -8,14 +8,21 @@
 mod client;
 mod close;
 mod conn;
+mod handshake;
+mod hub;
 mod message;
+mod request;
 mod server;
+mod socket;
 
 pub use client::{Client, ClientError, ConnectOptions};
 pub use close::{CloseCondition, Disconnect};
 pub use conn::{Conn, SendError, Sender, SessionId};
+pub use hub::{Delivery, Hub};
 pub use message::{DecodeError, JsonMessage, WireMessage};
-pub use server::{Endpoint, Limits, Router, RouterError, Server};
+pub use request::{FromRequest, Refusal, Request};
+pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SocketOf};
+pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};
 
 pub use serde;
 pub use serde_json;

@@ -1,5 +1,5 @@
-//! Serving: the listener, the HTTP upgrade, routing by path, and the task that drives one
-//! connection through an [`Endpoint`].
+//! Serving: the listener, the HTTP upgrade, routing by path template, typed inputs and
+//! middleware before the `101`, and the task that drives one connection through an [`Endpoint`].
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -7,21 +7,32 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderMap, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::close::{CloseCondition, Disconnect};
 use crate::conn::Conn;
+use crate::handshake::{self, Head};
+use crate::hub::Hub;
 use crate::message::WireMessage;
+use crate::request::{FromRequest, Refusal, Request};
+use crate::socket::{Keepalive, OnInvalid, Settings, Socket, Stop};
 
-/// The typed behaviour of one endpoint, as the connection task drives it.
+/// The connection handle an endpoint's handlers receive.
+pub type ConnOf<E> = Conn<<E as Endpoint>::Send, <E as Endpoint>::Params, <E as Endpoint>::Query>;
+
+/// The socket an endpoint's run owns.
+pub type SocketOf<E> = Socket<
+    <E as Endpoint>::Receive,
+    <E as Endpoint>::Send,
+    <E as Endpoint>::Params,
+    <E as Endpoint>::Query,
+>;
+
+/// The typed behaviour of one endpoint, as the server drives it.
 ///
 /// Generated code implements this for each endpoint by forwarding to the user's handler trait;
 /// users implement the generated traits, not this one.
@@ -32,24 +43,35 @@ pub trait Endpoint: Send + Sync + 'static {
     type Send: WireMessage;
     /// The endpoint's close conditions.
     type Close: CloseCondition;
+    /// Typed path parameters, decoded before the upgrade.
+    type Params: FromRequest;
+    /// Typed query parameters, decoded before the upgrade.
+    type Query: FromRequest;
 
-    /// Runs once after the upgrade, before any message is read.
-    fn on_connect(
-        &self,
-        conn: &Conn<Self::Send>,
-    ) -> impl Future<Output = Result<(), Self::Close>> + Send;
+    /// Ping keepalive, if the spec asks for it.
+    const KEEPALIVE: Option<Keepalive> = None;
+    /// What to do with a message that does not decode.
+    const ON_INVALID: OnInvalid = OnInvalid::Close;
 
-    /// Runs for every message; a returned value is sent back as the reply.
-    fn on_message(
+    /// Runs before the upgrade (middleware); a refusal is answered with its HTTP status.
+    fn before_upgrade(
         &self,
-        conn: &Conn<Self::Send>,
-        message: Self::Receive,
-    ) -> impl Future<Output = Result<Option<Self::Send>, Self::Close>> + Send;
+        request: &Request,
+    ) -> impl Future<Output = Result<(), Refusal>> + Send {
+        let _ = request;
+        async { Ok(()) }
+    }
+
+    /// Drives the connection: the callback loop, or the user's stream handler.
+    fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+    ) -> impl Future<Output = Result<(), Stop<Self::Close>>> + Send;
 
     /// Runs exactly once when the connection ends, however it ends.
     fn on_disconnect(
         &self,
-        conn: &Conn<Self::Send>,
+        conn: &ConnOf<Self>,
         why: Disconnect,
     ) -> impl Future<Output = ()> + Send;
 }
@@ -60,6 +82,8 @@ pub trait Endpoint: Send + Sync + 'static {
 pub struct Limits {
     /// The largest message accepted; a larger one closes the connection with 1009.
     pub max_message_bytes: usize,
+    /// The largest upgrade request head; a larger one is refused with 431.
+    pub max_header_bytes: usize,
     /// How many pushed messages may wait for the peer before `send` reports `QueueFull`.
     pub send_queue: usize,
     /// The read buffer allocated per connection.
@@ -74,6 +98,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_bytes: 64 * 1024,
+            max_header_bytes: 16 * 1024,
             send_queue: 256,
             read_buffer_bytes: 8 * 1024,
             handshake_timeout: Duration::from_secs(10),
@@ -95,7 +120,7 @@ impl Limits {
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
-    /// Two endpoints were registered at the same path.
+    /// Two endpoints were registered at the same path (parameter names aside).
     #[error("two endpoints are registered at the path {0}")]
     DuplicatePath(String),
 }
@@ -105,36 +130,115 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 trait Service: Send + Sync {
     fn serve(
         self: Arc<Self>,
-        ws: WebSocketStream<TcpStream>,
-        upgrade: Upgrade,
+        stream: TcpStream,
+        head: Head,
+        params: Vec<(String, String)>,
         limits: Limits,
     ) -> BoxFuture;
 }
 
-struct EndpointService<E>(E);
+struct EndpointService<E: Endpoint> {
+    endpoint: E,
+    hub: Hub<E::Send>,
+}
 
 impl<E: Endpoint> Service for EndpointService<E> {
     fn serve(
         self: Arc<Self>,
-        ws: WebSocketStream<TcpStream>,
-        upgrade: Upgrade,
+        stream: TcpStream,
+        head: Head,
+        params: Vec<(String, String)>,
         limits: Limits,
     ) -> BoxFuture {
-        Box::pin(async move { serve_connection(&self.0, ws, upgrade, limits).await })
+        Box::pin(async move {
+            serve_connection(&self.endpoint, &self.hub, stream, head, params, limits).await
+        })
     }
 }
 
-/// Path-to-endpoint routing, built once when the server starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// A route path such as `/rooms/{room_id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Template(Vec<Segment>);
+
+impl Template {
+    fn parse(path: &str) -> Self {
+        Template(
+            path.split('/')
+                .filter(|s| !s.is_empty())
+                .map(
+                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => Segment::Param(name.to_owned()),
+                        None => Segment::Literal(s.to_owned()),
+                    },
+                )
+                .collect(),
+        )
+    }
+
+    /// The template with parameter names erased: two routes with the same shape collide.
+    fn shape(&self) -> String {
+        let mut shape = String::new();
+        for segment in &self.0 {
+            shape.push('/');
+            match segment {
+                Segment::Literal(text) => shape.push_str(text),
+                Segment::Param(_) => shape.push_str("{}"),
+            }
+        }
+        if shape.is_empty() {
+            "/".to_owned()
+        } else {
+            shape
+        }
+    }
+
+    fn literals(&self) -> usize {
+        self.0
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count()
+    }
+
+    /// The captured parameters if `path` matches.
+    fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        if parts.len() != self.0.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (segment, part) in self.0.iter().zip(parts) {
+            match segment {
+                Segment::Literal(text) if text == part => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(name) => {
+                    let value = percent_encoding::percent_decode_str(part).decode_utf8_lossy();
+                    params.push((name.clone(), value.into_owned()));
+                }
+            }
+        }
+        Some(params)
+    }
+}
+
+/// Path-to-endpoint routing, built once when the server starts. Paths may have parameters
+/// (`/rooms/{room_id}`); where two routes match, the one with more literal segments wins.
 #[derive(Default)]
 pub struct Router {
-    routes: Vec<(String, Arc<dyn Service>)>,
+    routes: Vec<(Template, String, Arc<dyn Service>)>,
     duplicates: Vec<String>,
 }
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let paths: Vec<&str> = self.routes.iter().map(|(p, _)| p.as_str()).collect();
-        f.debug_struct("Router").field("paths", &paths).finish()
+        f.debug_struct("Router")
+            .field("paths", &self.paths().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -144,31 +248,52 @@ impl Router {
         Router::default()
     }
 
-    /// Serves `endpoint` at `path`. Registering a path twice makes [`Server::serve`] fail.
-    pub fn route<E: Endpoint>(mut self, path: &str, endpoint: E) -> Self {
-        if self.routes.iter().any(|(p, _)| p == path) {
+    /// Serves `endpoint` at `path` with a hub of its own.
+    pub fn route<E: Endpoint>(self, path: &str, endpoint: E) -> Self {
+        self.route_with_hub(path, endpoint, Hub::new())
+    }
+
+    /// Serves `endpoint` at `path`, registering its sessions in `hub`. Registering the same
+    /// path twice makes [`Server::serve`] fail.
+    pub fn route_with_hub<E: Endpoint>(
+        mut self,
+        path: &str,
+        endpoint: E,
+        hub: Hub<E::Send>,
+    ) -> Self {
+        let template = Template::parse(path);
+        if self
+            .routes
+            .iter()
+            .any(|(t, _, _)| t.shape() == template.shape())
+        {
             self.duplicates.push(path.to_owned());
         } else {
-            self.routes
-                .push((path.to_owned(), Arc::new(EndpointService(endpoint))));
+            self.routes.push((
+                template,
+                path.to_owned(),
+                Arc::new(EndpointService { endpoint, hub }),
+            ));
         }
         self
     }
 
     /// The registered paths, in registration order.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.routes.iter().map(|(p, _)| p.as_str())
+        self.routes.iter().map(|(_, p, _)| p.as_str())
     }
 
-    fn find(&self, path: &str) -> Option<&Arc<dyn Service>> {
-        self.routes.iter().find(|(p, _)| p == path).map(|(_, s)| s)
+    fn find(&self, path: &str) -> Option<(Arc<dyn Service>, Vec<(String, String)>)> {
+        self.routes
+            .iter()
+            .filter_map(|(template, _, service)| {
+                template
+                    .matches(path)
+                    .map(|params| (template.literals(), service, params))
+            })
+            .max_by_key(|(literals, _, _)| *literals)
+            .map(|(_, service, params)| (Arc::clone(service), params))
     }
-}
-
-/// What the upgrade request said, kept for the connection.
-struct Upgrade {
-    path: String,
-    headers: HeaderMap,
 }
 
 /// A WebSocket server over a [`Router`].
@@ -229,48 +354,22 @@ impl Server {
     }
 }
 
-// The handshake callback's `Result<Response, ErrorResponse>` is tungstenite's signature.
-#[allow(clippy::result_large_err)]
-async fn accept(stream: TcpStream, router: &Router, limits: Limits) {
+async fn accept(mut stream: TcpStream, router: &Router, limits: Limits) {
     // Small messages must not wait for Nagle's algorithm; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
-    let mut matched: Option<(Arc<dyn Service>, Upgrade)> = None;
-    let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
-        let path = request.uri().path();
-        match router.find(path) {
-            Some(service) => {
-                matched = Some((
-                    Arc::clone(service),
-                    Upgrade {
-                        path: path.to_owned(),
-                        headers: request.headers().clone(),
-                    },
-                ));
-                Ok(response)
-            }
-            None => Err(refusal(
-                StatusCode::NOT_FOUND,
-                "no WebSocket endpoint at this path",
-            )),
+    let read = handshake::read_head(&mut stream, limits.max_header_bytes);
+    let head = match tokio::time::timeout(limits.handshake_timeout, read).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(Some(refusal))) => return handshake::refuse(&mut stream, &refusal).await,
+        Ok(Err(None)) | Err(_) => return,
+    };
+    match router.find(&head.path) {
+        Some((service, params)) => service.serve(stream, head, params, limits).await,
+        None => {
+            let refusal = Refusal::new(404, "no WebSocket endpoint at this path");
+            handshake::refuse(&mut stream, &refusal).await;
         }
-    };
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
-        callback,
-        Some(limits.websocket_config()),
-    );
-    let Ok(Ok(ws)) = tokio::time::timeout(limits.handshake_timeout, handshake).await else {
-        return;
-    };
-    if let Some((service, upgrade)) = matched {
-        service.serve(ws, upgrade, limits).await;
     }
-}
-
-fn refusal(status: StatusCode, reason: &str) -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some(reason.to_owned()));
-    *response.status_mut() = status;
-    response
 }
 
 /// Runs `future`, turning a panic into `None`.
@@ -278,171 +377,75 @@ async fn guarded<T>(future: impl Future<Output = T>) -> Option<T> {
     AssertUnwindSafe(future).catch_unwind().await.ok()
 }
 
-const INTERNAL_ERROR: (u16, &str) = (1011, "internal error");
-
 async fn serve_connection<E: Endpoint>(
     endpoint: &E,
-    mut ws: WebSocketStream<TcpStream>,
-    upgrade: Upgrade,
+    hub: &Hub<E::Send>,
+    mut stream: TcpStream,
+    head: Head,
+    params: Vec<(String, String)>,
     limits: Limits,
 ) {
-    let (tx, mut rx) = mpsc::channel(limits.send_queue);
-    let conn = Conn::new(upgrade.path, upgrade.headers, tx);
-    let why = drive(endpoint, &conn, &mut ws, &mut rx, &limits).await;
-    // A panic in on_disconnect has nothing left to close; it must not take the task's
-    // caller down with it.
-    let _ = guarded(endpoint.on_disconnect(&conn, why)).await;
-}
-
-/// The connection loop: read, decode, call the handler, write replies and pushes in batches.
-async fn drive<E: Endpoint>(
-    endpoint: &E,
-    conn: &Conn<E::Send>,
-    ws: &mut WebSocketStream<TcpStream>,
-    rx: &mut mpsc::Receiver<Message>,
-    limits: &Limits,
-) -> Disconnect {
-    match guarded(endpoint.on_connect(conn)).await {
-        Some(Ok(())) => {}
-        Some(Err(close)) => return close_with(ws, close.code(), close.reason(), limits).await,
-        None => return close_with(ws, INTERNAL_ERROR.0, INTERNAL_ERROR.1, limits).await,
-    }
-    // Pushes queued by on_connect go out before the first read.
-    if let Err(e) = write_queued(ws, rx).await {
-        return lost(e);
-    }
-    loop {
-        tokio::select! {
-            biased;
-            frame = ws.next() => {
-                let message = match frame {
-                    Some(Ok(message)) => message,
-                    Some(Err(e)) => return read_failed(ws, e, limits).await,
-                    None => return lost("the connection closed without a close frame"),
-                };
-                match message {
-                    Message::Text(_) | Message::Binary(_) => {}
-                    Message::Close(frame) => {
-                        // tungstenite has queued the echo of the close frame; send it.
-                        let _ = ws.flush().await;
-                        return Disconnect::ClientClosed {
-                            code: frame.as_ref().map(|f| u16::from(f.code)),
-                            reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
-                        };
-                    }
-                    // Pings are answered by tungstenite; pongs need nothing.
-                    _ => continue,
-                }
-                let decoded = match E::Receive::decode(message) {
-                    Ok(decoded) => decoded,
-                    Err(e) => {
-                        let reason = truncate_reason(&e.to_string());
-                        return close_with(ws, e.close_code(), &reason, limits).await;
-                    }
-                };
-                match guarded(endpoint.on_message(conn, decoded)).await {
-                    Some(Ok(Some(reply))) => {
-                        if let Err(e) = ws.feed(reply.encode()).await {
-                            return lost(e);
-                        }
-                    }
-                    Some(Ok(None)) => {}
-                    Some(Err(close)) => {
-                        return close_with(ws, close.code(), close.reason(), limits).await;
-                    }
-                    None => return close_with(ws, INTERNAL_ERROR.0, INTERNAL_ERROR.1, limits).await,
-                }
-                if let Err(e) = write_queued(ws, rx).await {
-                    return lost(e);
-                }
-            }
-            Some(message) = rx.recv() => {
-                if let Err(e) = ws.feed(message).await {
-                    return lost(e);
-                }
-                if let Err(e) = write_queued(ws, rx).await {
-                    return lost(e);
-                }
-            }
-        }
-    }
-}
-
-/// Feeds every queued push, then flushes once.
-async fn write_queued(
-    ws: &mut WebSocketStream<TcpStream>,
-    rx: &mut mpsc::Receiver<Message>,
-) -> Result<(), tungstenite::Error> {
-    while let Ok(message) = rx.try_recv() {
-        ws.feed(message).await?;
-    }
-    ws.flush().await
-}
-
-fn lost(detail: impl std::fmt::Display) -> Disconnect {
-    Disconnect::Lost {
-        detail: detail.to_string(),
-    }
-}
-
-async fn read_failed(
-    ws: &mut WebSocketStream<TcpStream>,
-    error: tungstenite::Error,
-    limits: &Limits,
-) -> Disconnect {
-    use tungstenite::error::{CapacityError, Error, ProtocolError};
-    match error {
-        // The peer went away without a close frame: there is nobody left to tell.
-        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => lost(error),
-        Error::Capacity(CapacityError::MessageTooLong { .. }) => {
-            close_with(ws, 1009, "message too big", limits).await
-        }
-        Error::Utf8(_) => close_with(ws, 1007, "invalid UTF-8 in a text message", limits).await,
-        Error::Protocol(e) => {
-            let reason = truncate_reason(&e.to_string());
-            close_with(ws, 1002, &reason, limits).await
-        }
-        other => lost(other),
-    }
-}
-
-/// Sends a close frame, then waits a bounded time for the peer's answer.
-async fn close_with(
-    ws: &mut WebSocketStream<TcpStream>,
-    code: u16,
-    reason: &str,
-    limits: &Limits,
-) -> Disconnect {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.to_owned().into(),
+    let request = Request {
+        path: head.path,
+        query: head.query,
+        headers: head.headers,
+        params,
     };
-    if ws.close(Some(frame)).await.is_ok() {
-        let drain = async { while let Some(Ok(_)) = ws.next().await {} };
-        let _ = tokio::time::timeout(limits.close_timeout, drain).await;
+    let inputs = E::Params::from_request(&request)
+        .and_then(|params| Ok((params, E::Query::from_request(&request)?)));
+    let (params, query) = match inputs {
+        Ok(inputs) => inputs,
+        Err(refusal) => return handshake::refuse(&mut stream, &refusal).await,
+    };
+    match guarded(endpoint.before_upgrade(&request)).await {
+        Some(Ok(())) => {}
+        Some(Err(refusal)) => return handshake::refuse(&mut stream, &refusal).await,
+        None => {
+            let refusal = Refusal::new(500, "internal error");
+            return handshake::refuse(&mut stream, &refusal).await;
+        }
     }
-    Disconnect::ServerClosed {
-        code,
-        reason: reason.to_owned(),
+    if handshake::accept(&mut stream, &head.key).await.is_err() {
+        return;
     }
-}
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        head.leftover,
+        Role::Server,
+        Some(limits.websocket_config()),
+    )
+    .await;
 
-/// Cuts `reason` to the 123 bytes a close frame carries, at a character boundary.
-fn truncate_reason(reason: &str) -> String {
-    const MAX: usize = 123;
-    if reason.len() <= MAX {
-        return reason.to_owned();
-    }
-    let mut end = MAX;
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_owned()
+    let (tx, rx) = mpsc::channel(limits.send_queue);
+    let conn = Conn::new(
+        request.path,
+        request.headers,
+        params,
+        query,
+        tx,
+        hub.clone(),
+    );
+    let session = conn.session_id();
+    hub.register(conn.sender());
+    let settings = Settings {
+        keepalive: E::KEEPALIVE,
+        on_invalid: E::ON_INVALID,
+        close_timeout: limits.close_timeout,
+    };
+    let mut socket = Socket::new(ws, rx, conn, settings);
+    let outcome = guarded(endpoint.run(&mut socket)).await;
+    let why = socket.finish(outcome).await;
+    hub.unregister(session);
+    // A panic in on_disconnect has nothing left to close; it must not take the task down.
+    let _ = guarded(endpoint.on_disconnect(socket.conn(), why)).await;
 }
 
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
 
     use super::*;
 
@@ -467,21 +470,17 @@ mod tests {
         type Receive = Infallible;
         type Send = Infallible;
         type Close = NoClose;
-        async fn on_connect(&self, _conn: &Conn<Infallible>) -> Result<(), NoClose> {
-            Ok(())
-        }
-        async fn on_message(
-            &self,
-            _conn: &Conn<Infallible>,
-            message: Infallible,
-        ) -> Result<Option<Infallible>, NoClose> {
+        type Params = ();
+        type Query = ();
+        async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+            let message = socket.recv().await?;
             match message {}
         }
-        async fn on_disconnect(&self, _conn: &Conn<Infallible>, _why: Disconnect) {}
+        async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
     }
 
-    /// Pushes more messages in on_connect than the queue holds, before the connection task
-    /// has a chance to write any, and records what each push returned.
+    /// Pushes more messages than the queue holds before the socket writes any, and records
+    /// what each push returned.
     struct Flood {
         results: tokio::sync::mpsc::UnboundedSender<Result<(), crate::SendError>>,
     }
@@ -490,20 +489,16 @@ mod tests {
         type Receive = Infallible;
         type Send = String;
         type Close = NoClose;
-        async fn on_connect(&self, conn: &Conn<String>) -> Result<(), NoClose> {
+        type Params = ();
+        type Query = ();
+        async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
             for i in 0..Limits::default().send_queue + 10 {
-                let _ = self.results.send(conn.send(format!("push {i}")));
+                let _ = self.results.send(socket.conn().send(format!("push {i}")));
             }
-            Ok(())
-        }
-        async fn on_message(
-            &self,
-            _conn: &Conn<String>,
-            message: Infallible,
-        ) -> Result<Option<String>, NoClose> {
+            let message = socket.recv().await?;
             match message {}
         }
-        async fn on_disconnect(&self, _conn: &Conn<String>, _why: Disconnect) {}
+        async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
     }
 
     #[tokio::test]
@@ -511,7 +506,8 @@ mod tests {
         let (results, mut seen) = tokio::sync::mpsc::unbounded_channel();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/flood", listener.local_addr().unwrap());
-        tokio::spawn(Server::new(Router::new().route("/flood", Flood { results })).serve(listener));
+        let router = Router::new().route("/flood", Flood { results });
+        tokio::spawn(Server::new(router).serve(listener));
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
 
         let capacity = Limits::default().send_queue;
@@ -537,38 +533,40 @@ mod tests {
     #[tokio::test]
     async fn a_path_registered_twice_stops_the_server_from_starting() {
         let router = Router::new()
-            .route("/a", Silent)
+            .route("/a/{x}", Silent)
             .route("/b", Silent)
-            .route("/a", Silent);
-        assert_eq!(router.paths().collect::<Vec<_>>(), ["/a", "/b"]);
+            .route("/a/{y}", Silent);
+        assert_eq!(router.paths().collect::<Vec<_>>(), ["/a/{x}", "/b"]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         match Server::new(router).serve(listener).await {
-            Err(RouterError::DuplicatePath(path)) => assert_eq!(path, "/a"),
+            Err(RouterError::DuplicatePath(path)) => assert_eq!(path, "/a/{y}"),
             other => panic!("expected a duplicate-path error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn templates_capture_decoded_params_and_literals_win() {
+        let router = Router::new()
+            .route("/rooms/{id}", Silent)
+            .route("/rooms/new", Silent);
+        let (_, params) = router.find("/rooms/a%20b").unwrap();
+        assert_eq!(params, [("id".to_owned(), "a b".to_owned())]);
+        let (_, params) = router.find("/rooms/new").unwrap();
+        assert!(params.is_empty());
+        assert!(router.find("/rooms").is_none());
+        assert!(router.find("/rooms/1/2").is_none());
     }
 
     #[tokio::test]
     async fn serve_with_shutdown_returns_when_told() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(
-            Server::new(Router::new().route("/", Silent)).serve_with_shutdown(listener, async {
-                let _ = stopped.await;
-            }),
-        );
+        let router = Router::new().route("/", Silent);
+        let server = tokio::spawn(Server::new(router).serve_with_shutdown(listener, async {
+            let _ = stopped.await;
+        }));
         stop.send(()).unwrap();
         let result = tokio::time::timeout(Duration::from_secs(5), server).await;
         assert!(matches!(result, Ok(Ok(Ok(())))));
-    }
-
-    #[test]
-    fn reasons_are_cut_to_123_bytes_on_a_char_boundary() {
-        assert_eq!(truncate_reason("short"), "short");
-        let long = "é".repeat(100); // 200 bytes
-        let cut = truncate_reason(&long);
-        assert!(cut.len() <= 123);
-        assert_eq!(cut.len(), 122);
-        assert!(cut.chars().all(|c| c == 'é'));
     }
 }

@@ -1,0 +1,147 @@
+//! The HTTP side of the upgrade, done here rather than inside tungstenite so that routing,
+//! typed inputs and async middleware can run before the `101` and refuse with a real status.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::request::Refusal;
+
+/// A parsed upgrade request, plus any bytes the client sent after it.
+pub(crate) struct Head {
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub key: String,
+    pub leftover: Vec<u8>,
+}
+
+const MAX_HEADERS: usize = 64;
+
+/// Reads and checks the upgrade request. `Err(None)` means the peer went away or sent nothing
+/// worth answering; `Err(Some(refusal))` is to be sent back.
+pub(crate) async fn read_head(
+    stream: &mut TcpStream,
+    max_bytes: usize,
+) -> Result<Head, Option<Refusal>> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|_| None)?;
+        if n == 0 {
+            return Err(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let head = check(&request)?;
+                return Ok(Head {
+                    leftover: buf[len..].to_vec(),
+                    ..head
+                });
+            }
+            Ok(httparse::Status::Partial) if buf.len() < max_bytes => continue,
+            Ok(httparse::Status::Partial) => {
+                return Err(Some(Refusal::new(431, "request header fields too large")));
+            }
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(Some(Refusal::new(431, "too many request header fields")));
+            }
+            Err(e) => {
+                return Err(Some(Refusal::bad_request(format!(
+                    "malformed request: {e}"
+                ))));
+            }
+        }
+    }
+}
+
+fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+fn check(request: &httparse::Request<'_, '_>) -> Result<Head, Option<Refusal>> {
+    let refuse = |reason: &str| Some(Refusal::bad_request(reason));
+    if request.method != Some("GET") {
+        return Err(Some(Refusal::new(
+            405,
+            "a WebSocket upgrade must be a GET request",
+        )));
+    }
+    let mut headers = HeaderMap::with_capacity(request.headers.len());
+    for header in request.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes())
+            .map_err(|_| refuse("invalid header name"))?;
+        let value =
+            HeaderValue::from_bytes(header.value).map_err(|_| refuse("invalid header value"))?;
+        headers.append(name, value);
+    }
+    if !has_token(&headers, "upgrade", "websocket") || !has_token(&headers, "connection", "upgrade")
+    {
+        return Err(Some(Refusal::new(
+            426,
+            "this endpoint speaks WebSocket: send Upgrade: websocket",
+        )));
+    }
+    if headers
+        .get("sec-websocket-version")
+        .and_then(|v| v.to_str().ok())
+        != Some("13")
+    {
+        return Err(Some(Refusal::new(
+            426,
+            "only WebSocket version 13 is supported",
+        )));
+    }
+    let key = headers
+        .get("sec-websocket-key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| refuse("missing Sec-WebSocket-Key"))?
+        .to_owned();
+    let target = request.path.unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Ok(Head {
+        path: path.to_owned(),
+        query: query.to_owned(),
+        headers,
+        key,
+        leftover: Vec::new(),
+    })
+}
+
+/// Answers the upgrade with `101 Switching Protocols`.
+pub(crate) async fn accept(stream: &mut TcpStream, key: &str) -> std::io::Result<()> {
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    stream.write_all(response.as_bytes()).await
+}
+
+/// Answers with an HTTP error whose body is the refusal's reason, then closes.
+pub(crate) async fn refuse(stream: &mut TcpStream, refusal: &Refusal) {
+    let status = tokio_tungstenite::tungstenite::http::StatusCode::from_u16(refusal.status())
+        .unwrap_or(tokio_tungstenite::tungstenite::http::StatusCode::BAD_REQUEST);
+    let extra = if status.as_u16() == 426 {
+        "Sec-WebSocket-Version: 13\r\n"
+    } else {
+        ""
+    };
+    let response = format!(
+        "HTTP/1.1 {} {}\r\n{extra}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        refusal.reason().len(),
+        refusal.reason()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
