@@ -56,7 +56,11 @@ fn space_items(code: &str) -> String {
             let prev_trimmed = prev.trim();
             let prev_ends_item = prev_trimmed.ends_with('}') || prev_trimmed.ends_with(';');
             let starts_item = STARTS.iter().any(|s| trimmed.starts_with(s));
-            if prev_ends_item && starts_item && indent(prev) == indent(line) {
+            // Runs of associated types, consts and imports stay together.
+            let same_run = ["type ", "const ", "use "]
+                .iter()
+                .any(|k| trimmed.starts_with(k) && prev.trim_start().starts_with(k));
+            if prev_ends_item && starts_item && !same_run && indent(prev) == indent(line) {
                 out.push('\n');
             }
         }

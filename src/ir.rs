@@ -21,6 +21,75 @@ pub struct Ir {
     pub types: Vec<TypeIr>,
     /// Endpoints of all controllers, in spec order.
     pub endpoints: Vec<EndpointIr>,
+    /// Middleware methods, in spec order (empty: no `Middleware` trait is generated).
+    pub middleware: Vec<MiddlewareIr>,
+}
+
+/// A middleware: one method of the generated `Middleware` trait.
+#[derive(Debug, Clone, Serialize)]
+pub struct MiddlewareIr {
+    /// The method name.
+    pub method: String,
+    /// The name as written in the spec, for docs.
+    pub name: String,
+    /// Documentation lines.
+    pub docs: Vec<String>,
+}
+
+/// Typed inputs decoded from the upgrade request: path parameters or query parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputsIr {
+    /// The struct's name.
+    pub ident: String,
+    /// What the inputs are, for docs: `path parameters` or `query parameters`.
+    pub what: String,
+    /// Fields, in spec order.
+    pub fields: Vec<InputFieldIr>,
+}
+
+/// One path or query parameter.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFieldIr {
+    /// The Rust field name.
+    pub ident: String,
+    /// The name in the URL, as a string literal.
+    pub name_lit: String,
+    /// The full Rust type, `Option<..>` included.
+    pub ty: String,
+    /// Whether the parameter may be absent (query parameters only).
+    pub optional: bool,
+    /// The `wsgen_runtime::Request` method that decodes it: `param`, `query` or `query_opt`.
+    pub getter: String,
+    /// Documentation lines.
+    pub docs: Vec<String>,
+}
+
+/// A protocol handshake before the handler runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandshakeIr {
+    /// The text the client must send, as a string literal.
+    pub expect_lit: String,
+    /// The text the server answers, as a string literal.
+    pub reply_lit: String,
+}
+
+/// Ping keepalive, in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KeepaliveIr {
+    /// Time between pings.
+    pub every_ms: u64,
+    /// How long to wait for an answer.
+    pub timeout_ms: u64,
+}
+
+/// How an endpoint's handler is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StyleIr {
+    /// on_connect / on_message / on_disconnect.
+    Callbacks,
+    /// The handler owns the socket.
+    Stream,
 }
 
 /// A struct type.
@@ -104,6 +173,38 @@ pub struct EndpointIr {
     pub client_receives: bool,
     /// Close conditions, in spec order.
     pub close: Vec<CloseIr>,
+    /// How the handler is written.
+    pub style: StyleIr,
+    /// The type alias for the stream-style socket.
+    pub socket_alias: String,
+    /// The type alias for the endpoint's hub.
+    pub hub_alias: String,
+    /// The field in the `Hubs` struct.
+    pub hub_field: String,
+    /// The generic arguments of `Conn` (`S`, or `S, P, Q` when there are inputs).
+    pub conn_args: String,
+    /// The generic arguments of `Socket` (`R, S`, or `R, S, P, Q`).
+    pub socket_args: String,
+    /// Typed path parameters.
+    pub params: Option<InputsIr>,
+    /// Typed query parameters.
+    pub query: Option<InputsIr>,
+    /// The Rust type of the path parameters (`()` when none).
+    pub params_ty: String,
+    /// The Rust type of the query parameters (`()` when none).
+    pub query_ty: String,
+    /// The path with each parameter replaced by `{}`, as a string literal for `format!`.
+    pub path_format_lit: String,
+    /// The path parameters' field names, in path order.
+    pub path_args: Vec<String>,
+    /// The protocol handshake, if any.
+    pub handshake: Option<HandshakeIr>,
+    /// Ping keepalive, if any.
+    pub keepalive: Option<KeepaliveIr>,
+    /// Whether undecodable messages are dropped rather than closing the connection.
+    pub drop_invalid: bool,
+    /// Middleware methods to run before the upgrade, in order.
+    pub middleware: Vec<String>,
 }
 
 /// A close condition.

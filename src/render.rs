@@ -15,6 +15,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("macros.j2", include_str!("../templates/macros.j2")),
     ("file.rs.j2", include_str!("../templates/file.rs.j2")),
     ("types.rs.j2", include_str!("../templates/types.rs.j2")),
+    ("inputs.rs.j2", include_str!("../templates/inputs.rs.j2")),
     ("close.rs.j2", include_str!("../templates/close.rs.j2")),
     ("server.rs.j2", include_str!("../templates/server.rs.j2")),
     ("client.rs.j2", include_str!("../templates/client.rs.j2")),

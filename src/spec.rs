@@ -24,6 +24,10 @@ pub struct Spec {
     /// Documentation for the whole API.
     #[serde(default)]
     pub docs: Option<String>,
+    /// Middleware, by name: each runs before the upgrade of the endpoints whose controller lists
+    /// it, and may refuse the upgrade with an HTTP status.
+    #[serde(default)]
+    pub middleware: Map<MiddlewareDef>,
     /// Message types, in the order they are declared.
     #[serde(default)]
     pub types: Map<TypeDef>,
@@ -124,9 +128,23 @@ pub struct Controller {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub path: Option<Spanned<String>>,
+    /// Middleware names (declared under the top-level `middleware`) that run, in this order,
+    /// before the upgrade of every endpoint in the controller.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub middleware: Vec<Spanned<String>>,
     /// The controller's endpoints, in order.
     #[serde(default)]
     pub endpoints: Map<EndpointDef>,
+}
+
+/// A middleware declaration.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MiddlewareDef {
+    /// Documentation for the middleware; it becomes the doc comment of its method.
+    #[serde(default)]
+    pub docs: Option<String>,
 }
 
 /// One WebSocket endpoint.
@@ -158,6 +176,72 @@ pub struct EndpointDef {
     /// The endpoint's close conditions, in order.
     #[serde(default)]
     pub close: Map<CloseDef>,
+    /// Typed path parameters; each appears in the path as `{name}`.
+    #[serde(default)]
+    pub params: Map<FieldDef>,
+    /// Typed query parameters; `?` or `optional: true` makes one optional.
+    #[serde(default)]
+    pub query: Map<FieldDef>,
+    /// `callbacks` (on_connect / on_message / on_disconnect; the default) or `stream` (the
+    /// handler owns the connection and calls recv / send / pair / expect).
+    #[serde(default)]
+    #[schemars(with = "Option<Style>")]
+    pub style: Option<Spanned<Style>>,
+    /// A protocol handshake before the handler runs: the first message must be the text
+    /// `expect`, answered with the text `reply`.
+    #[serde(default)]
+    pub handshake: Option<HandshakeDef>,
+    /// Ping keepalive: a ping `every` interval; no answer within `timeout` ends the connection.
+    #[serde(default)]
+    pub ping: Option<PingDef>,
+    /// What to do with a message that does not decode: `close` (the default) or `drop`.
+    #[serde(default)]
+    #[schemars(with = "Option<InvalidPolicy>")]
+    pub on_invalid: Option<Spanned<InvalidPolicy>>,
+}
+
+/// How an endpoint's handler is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    /// on_connect / on_message / on_disconnect callbacks.
+    Callbacks,
+    /// The handler owns the connection.
+    Stream,
+}
+
+/// What to do with a message that does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidPolicy {
+    /// Close with 1003 (wrong frame kind) or 1007 (bad payload).
+    Close,
+    /// Ignore the message.
+    Drop,
+}
+
+/// A protocol handshake declared in the spec.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandshakeDef {
+    /// The exact text the client must send first, such as `MYPROTOCOL V1.1`.
+    #[schemars(with = "String")]
+    pub expect: Spanned<String>,
+    /// The text the server answers with, such as `ACK`.
+    #[schemars(with = "String")]
+    pub reply: Spanned<String>,
+}
+
+/// Ping keepalive settings; durations such as `30s`, `500ms` or `2m`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingDef {
+    /// Time between pings.
+    #[schemars(with = "String")]
+    pub every: Spanned<String>,
+    /// How long to wait for an answer to a ping.
+    #[schemars(with = "String")]
+    pub timeout: Spanned<String>,
 }
 
 /// Which way messages flow on an endpoint.

@@ -8,9 +8,14 @@ use std::collections::BTreeMap;
 use serde_saphyr::Location;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
-use crate::ir::{CloseIr, EndpointIr, FieldIr, Ir, MessageKind, TypeIr};
+use crate::ir::{
+    CloseIr, EndpointIr, FieldIr, HandshakeIr, InputFieldIr, InputsIr, Ir, KeepaliveIr,
+    MessageKind, MiddlewareIr, StyleIr, TypeIr,
+};
 use crate::names::{is_identifier, pascal, snake, snake_plain};
-use crate::spec::{CloseDef, EndpointDef, Mode, Spanned, Spec, TypeDef};
+use crate::spec::{
+    CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Spanned, Spec, Style, TypeDef,
+};
 
 /// The spec format versions this generator understands.
 pub const SUPPORTED_VERSIONS: &[i64] = &[1];
@@ -43,6 +48,24 @@ const MESSAGE_PRIMITIVES: &[(&str, &str)] = &[
     ("int", "i64"),
     ("float", "f64"),
     ("json", "wsgen_runtime::serde_json::Value"),
+];
+
+/// Primitive names usable as path and query parameters (parsed with `FromStr`).
+const INPUT_PRIMITIVES: &[(&str, &str)] = &[
+    ("string", "String"),
+    ("bool", "bool"),
+    ("int", "i64"),
+    ("float", "f64"),
+    ("i8", "i8"),
+    ("i16", "i16"),
+    ("i32", "i32"),
+    ("i64", "i64"),
+    ("u8", "u8"),
+    ("u16", "u16"),
+    ("u32", "u32"),
+    ("u64", "u64"),
+    ("f32", "f32"),
+    ("f64", "f64"),
 ];
 
 const NOTHING: &str = "std::convert::Infallible";
@@ -94,6 +117,40 @@ fn literal(s: &str) -> String {
 /// Close codes an endpoint may send, per RFC 6455 section 7.4.
 fn close_code_allowed(code: i64) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// The parameter name of a path segment such as `{room_id}`.
+fn segment_param(segment: &str) -> Option<&str> {
+    segment.strip_prefix('{')?.strip_suffix('}')
+}
+
+/// A path with parameter names erased: two paths with the same shape match the same requests.
+fn path_shape(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment_param(segment).is_some() {
+                "{}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Parses a duration such as `30s`, `500ms` or `2m` into milliseconds.
+fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        _ => return None,
+    };
+    number.checked_mul(scale).filter(|ms| *ms > 0)
 }
 
 /// Records `holder` as the first to use `key` and returns `None`, or, when `key` is taken,
@@ -197,6 +254,31 @@ impl Lowerer<'_> {
             "the API's handler set".to_owned(),
         );
 
+        self.claim("Hubs", spec.name.referenced, "the API's hub set".to_owned());
+        let mut middleware = Vec::new();
+        let mut middleware_methods: BTreeMap<String, String> = BTreeMap::new();
+        for (mw_name, def) in spec.middleware.iter() {
+            let method = self.ident(mw_name, snake, "middleware");
+            middleware_methods.insert(mw_name.value.clone(), method.clone());
+            middleware.push(MiddlewareIr {
+                method,
+                name: mw_name.value.clone(),
+                docs: doc_lines(def.docs.as_ref()),
+            });
+        }
+        if let Some((first, _)) = spec.middleware.iter().next() {
+            self.claim(
+                "Middleware",
+                first.referenced,
+                "the middleware trait".to_owned(),
+            );
+            self.claim(
+                "Mw",
+                first.referenced,
+                "the middleware type parameter".to_owned(),
+            );
+        }
+
         let types = spec
             .types
             .iter()
@@ -211,6 +293,26 @@ impl Lowerer<'_> {
                 Some(path) => self.path(path),
                 None => String::new(),
             };
+            let mut controller_middleware = Vec::new();
+            for used in &controller.middleware {
+                match middleware_methods.get(&used.value) {
+                    Some(method) => controller_middleware.push(method.clone()),
+                    None => {
+                        let hint = match did_you_mean(
+                            &used.value,
+                            middleware_methods.keys().map(String::as_str),
+                        ) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => "declare it under the top-level `middleware:`".to_owned(),
+                        };
+                        self.error_hint(
+                            used.referenced,
+                            format!("unknown middleware `{}`", used.value),
+                            hint,
+                        );
+                    }
+                }
+            }
             if controller.endpoints.0.is_empty() {
                 self.error_hint(
                     controller_name.referenced,
@@ -226,12 +328,13 @@ impl Lowerer<'_> {
                 } else {
                     full_path
                 };
-                if let Some(other) = first_holder(&mut paths, full_path.clone(), qualified.clone())
+                if let Some(other) =
+                    first_holder(&mut paths, path_shape(&full_path), qualified.clone())
                 {
                     self.error_hint(
                         endpoint.path.referenced,
-                        format!("endpoint `{qualified}` is served at `{full_path}`, where `{other}` already is"),
-                        "give one of them a different path",
+                        format!("endpoint `{qualified}` is served at `{full_path}`, which matches the same requests as `{other}`"),
+                        "give one of them a different path (parameter names do not tell paths apart)",
                     );
                 }
                 let ident = format!(
@@ -244,7 +347,27 @@ impl Lowerer<'_> {
                     &ident,
                     qualified,
                     full_path,
+                    controller_middleware.clone(),
                 ));
+            }
+        }
+        for (mw_name, _) in spec.middleware.iter() {
+            let used = spec
+                .controllers
+                .iter()
+                .any(|(_, c)| c.middleware.iter().any(|m| m.value == mw_name.value));
+            if !used {
+                self.error_hint(
+                    mw_name.referenced,
+                    format!(
+                        "middleware `{}` is declared but no controller uses it",
+                        mw_name.value
+                    ),
+                    format!(
+                        "add `middleware: [{}]` to a controller, or remove it",
+                        mw_name.value
+                    ),
+                );
             }
         }
         if endpoints.is_empty() {
@@ -268,6 +391,7 @@ impl Lowerer<'_> {
             docs: doc_lines(spec.docs.as_ref()),
             types,
             endpoints,
+            middleware,
         }
     }
 
@@ -276,12 +400,21 @@ impl Lowerer<'_> {
         let raw = path.value.trim();
         if let Some(bad) = raw
             .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || "/-._~".contains(*c)))
+            .find(|c| !(c.is_ascii_alphanumeric() || "/-._~{}".contains(*c)))
         {
             self.error_hint(
                 path.referenced,
                 format!("the path `{raw}` contains `{bad}`, which a path here may not"),
-                "use ASCII letters, digits, `/`, `-`, `.`, `_` and `~`",
+                "use ASCII letters, digits, `/`, `-`, `.`, `_`, `~`, and `{name}` for a parameter",
+            );
+        } else if let Some(bad) = raw.split('/').find(|segment| {
+            (segment.contains('{') || segment.contains('}'))
+                && segment_param(segment).is_none_or(|name| !is_identifier(name))
+        }) {
+            self.error_hint(
+                path.referenced,
+                format!("the path segment `{bad}` is neither literal text nor a parameter"),
+                "a parameter is a whole segment such as `{room_id}`",
             );
         }
         let trimmed = raw.trim_matches('/');
@@ -426,6 +559,7 @@ impl Lowerer<'_> {
         String::new()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn endpoint(
         &mut self,
         name: &Spanned<String>,
@@ -433,6 +567,7 @@ impl Lowerer<'_> {
         ident: &str,
         qualified: String,
         path: String,
+        middleware: Vec<String>,
     ) -> EndpointIr {
         let mode = def.mode.as_ref().map_or(Mode::TwoWay, |m| m.value);
         let mode_name = match mode {
@@ -456,16 +591,33 @@ impl Lowerer<'_> {
                 "remove `send`, or make the endpoint `mode: two_way`",
             );
         }
+        let style = match def.style.as_ref().map(|s| s.value) {
+            Some(Style::Stream) => StyleIr::Stream,
+            Some(Style::Callbacks) | None => StyleIr::Callbacks,
+        };
         let reply = def.reply.as_ref().is_some_and(|r| r.value);
-        if let Some(r) = def
-            .reply
-            .as_ref()
-            .filter(|r| r.value && mode != Mode::TwoWay)
-        {
+        if let Some(r) = def.reply.as_ref().filter(|r| r.value) {
+            if mode != Mode::TwoWay {
+                self.error_hint(
+                    r.referenced,
+                    format!("endpoint `{qualified}` is {mode_name}, so it cannot reply"),
+                    "replies need `mode: two_way`",
+                );
+            } else if style == StyleIr::Stream {
+                self.error_hint(
+                    r.referenced,
+                    format!(
+                        "endpoint `{qualified}` is stream-style: its handler sends replies itself"
+                    ),
+                    "remove `reply`, or use `style: callbacks`",
+                );
+            }
+        }
+        if let (false, Some(policy)) = (receives, &def.on_invalid) {
             self.error_hint(
-                r.referenced,
-                format!("endpoint `{qualified}` is {mode_name}, so it cannot reply"),
-                "replies need `mode: two_way`",
+                policy.referenced,
+                format!("endpoint `{qualified}` receives nothing, so no message can be invalid"),
+                "remove `on_invalid`",
             );
         }
         let receive_ty = if receives {
@@ -479,6 +631,94 @@ impl Lowerer<'_> {
             NOTHING.to_owned()
         };
 
+        // Path parameters: every `{name}` in the path is declared under `params`, and back.
+        let in_path: Vec<&str> = path.split('/').filter_map(segment_param).collect();
+        for (param, _) in def.params.iter() {
+            if !in_path.contains(&param.value.as_str()) {
+                self.error_hint(
+                    param.referenced,
+                    format!(
+                        "path parameter `{}` is not in the path `{path}`",
+                        param.value
+                    ),
+                    format!(
+                        "add `{{{}}}` to the path, or remove the parameter",
+                        param.value
+                    ),
+                );
+            }
+        }
+        for used in &in_path {
+            if !def.params.iter().any(|(p, _)| p.value == *used) {
+                self.error_hint(
+                    def.path.referenced,
+                    format!("the path `{path}` uses `{{{used}}}`, which is not declared"),
+                    format!("declare it: `params: {{ {used}: string }}`"),
+                );
+            }
+        }
+        let params = self.inputs(
+            &def.params,
+            format!("{ident}Params"),
+            "path parameter",
+            false,
+        );
+        let query = self.inputs(&def.query, format!("{ident}Query"), "query parameter", true);
+        let path_args = in_path
+            .iter()
+            .filter_map(|used| {
+                params.as_ref().and_then(|p| {
+                    p.fields
+                        .iter()
+                        .find(|f| f.name_lit == literal(used))
+                        .map(|f| f.ident.clone())
+                })
+            })
+            .collect();
+        let path_format = path
+            .split('/')
+            .map(|segment| {
+                if segment_param(segment).is_some() {
+                    "{}"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+
+        let handshake = def.handshake.as_ref().map(|h| {
+            if !receives {
+                self.error_hint(
+                    h.expect.referenced,
+                    format!(
+                        "endpoint `{qualified}` is send_only, so the client cannot send a handshake"
+                    ),
+                    "remove `handshake`, or make the endpoint `mode: two_way`",
+                );
+            }
+            HandshakeIr {
+                expect_lit: literal(&h.expect.value),
+                reply_lit: literal(&h.reply.value),
+            }
+        });
+        let keepalive = def.ping.as_ref().map(|ping| {
+            let mut duration = |text: &Spanned<String>| {
+                parse_duration_ms(&text.value).unwrap_or_else(|| {
+                    self.error_hint(
+                        text.referenced,
+                        format!("`{}` is not a duration", text.value),
+                        "write a positive whole number with a unit: `500ms`, `30s` or `2m`",
+                    );
+                    0
+                })
+            };
+            KeepaliveIr {
+                every_ms: duration(&ping.every),
+                timeout_ms: duration(&ping.timeout),
+            }
+        });
+
         let close_enum = format!("{ident}Close");
         let close = self.close_conditions(&def.close, &qualified);
         let message_kind = match (receives, reply) {
@@ -491,37 +731,59 @@ impl Lowerer<'_> {
             MessageKind::NoReply => format!("Result<(), {close_enum}>"),
             MessageKind::None => String::new(),
         };
+        let params_ty = params.as_ref().map_or("()".to_owned(), |p| p.ident.clone());
+        let query_ty = query.as_ref().map_or("()".to_owned(), |q| q.ident.clone());
+        let inputs = if params.is_some() || query.is_some() {
+            format!(", {params_ty}, {query_ty}")
+        } else {
+            String::new()
+        };
 
         let handler_trait = format!("{ident}Handler");
         let conn_alias = format!("{ident}Conn");
+        let socket_alias = format!("{ident}Socket");
+        let hub_alias = format!("{ident}Hub");
         let glue = format!("{ident}Endpoint");
         let client = format!("{ident}Client");
         let client_error = format!("{ident}Error");
         let what = format!("endpoint `{qualified}`");
-        for generated in [
+        let mut generated = vec![
+            ident,
             &handler_trait,
             &conn_alias,
+            &hub_alias,
             &close_enum,
             &glue,
             &client,
             &client_error,
-        ] {
+        ];
+        if style == StyleIr::Stream {
+            generated.push(&socket_alias);
+        }
+        for generated in generated {
             self.claim(generated, name.referenced, what.clone());
         }
 
         EndpointIr {
             docs: doc_lines(def.docs.as_ref()),
             path_lit: literal(&path),
+            path_format_lit: literal(&path_format),
+            path_args,
             path,
             mode: mode_name.to_owned(),
             field: snake(ident),
+            hub_field: snake(ident),
             type_param: ident.to_owned(),
             handler_trait,
             conn_alias,
+            socket_alias,
+            hub_alias,
             close_enum,
             glue,
             client,
             client_error,
+            conn_args: format!("{send_ty}{inputs}"),
+            socket_args: format!("{receive_ty}, {send_ty}{inputs}"),
             receive_ty,
             send_ty,
             message_kind,
@@ -529,8 +791,99 @@ impl Lowerer<'_> {
             client_sends: receives,
             client_receives: sends,
             close,
+            style,
+            params,
+            query,
+            params_ty,
+            query_ty,
+            handshake,
+            keepalive,
+            drop_invalid: def.on_invalid.as_ref().map(|p| p.value) == Some(InvalidPolicy::Drop),
+            middleware,
             qualified,
         }
+    }
+
+    /// Lowers path or query parameters into a struct; `None` when there are none.
+    fn inputs(
+        &mut self,
+        fields: &Map<FieldDef>,
+        ident: String,
+        what: &str,
+        may_be_optional: bool,
+    ) -> Option<InputsIr> {
+        let (first, _) = fields.iter().next()?;
+        self.claim(&ident, first.referenced, format!("the {what}s"));
+        let mut out = Vec::new();
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for (field_name, field) in fields.iter() {
+            let field_ident = self.ident(field_name, snake, what);
+            if let Some(first) =
+                first_holder(&mut seen, field_ident.clone(), field_name.value.clone())
+            {
+                self.error_hint(
+                    field_name.referenced,
+                    format!(
+                        "{what} `{}` becomes `{field_ident}` in Rust, as `{first}` does",
+                        field_name.value
+                    ),
+                    "rename one of them",
+                );
+            }
+            let text = field.ty.value.trim();
+            let (text, suffix) = match text.strip_suffix('?') {
+                Some(inner) => (inner.trim_end(), true),
+                None => (text, false),
+            };
+            let optional = field.optional || suffix;
+            if optional && !may_be_optional {
+                self.error_hint(
+                    field.ty.referenced,
+                    format!(
+                        "{what} `{}` cannot be optional: the path always has it",
+                        field_name.value
+                    ),
+                    "remove `?` / `optional`, or make it a query parameter",
+                );
+            }
+            let ty = match INPUT_PRIMITIVES.iter().find(|(name, _)| *name == text) {
+                Some((_, rust)) => (*rust).to_owned(),
+                None => {
+                    let hint = match did_you_mean(text, INPUT_PRIMITIVES.iter().map(|(n, _)| *n)) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => "a URL input is string, bool, int, float, or a sized integer or float (i8..u64, f32, f64)".to_owned(),
+                    };
+                    self.error_hint(
+                        field.ty.referenced,
+                        format!("a {what} cannot be `{text}`"),
+                        hint,
+                    );
+                    String::new()
+                }
+            };
+            let getter = match (may_be_optional, optional) {
+                (false, _) => "param",
+                (true, false) => "query",
+                (true, true) => "query_opt",
+            };
+            out.push(InputFieldIr {
+                getter: getter.to_owned(),
+                ident: field_ident,
+                name_lit: literal(&field_name.value),
+                ty: if optional {
+                    format!("Option<{ty}>")
+                } else {
+                    ty
+                },
+                optional,
+                docs: doc_lines(field.docs.as_ref()),
+            });
+        }
+        Some(InputsIr {
+            ident,
+            what: format!("{what}s"),
+            fields: out,
+        })
     }
 
     fn close_conditions(

@@ -74,8 +74,17 @@ impl wsgen_runtime::CloseCondition for ImplLoopClose {
     }
 }
 
+impl From<ImplLoopClose> for wsgen_runtime::Stop<ImplLoopClose> {
+    fn from(condition: ImplLoopClose) -> Self {
+        wsgen_runtime::Stop::Close(condition)
+    }
+}
+
 /// The connection handle passed to every [`ImplLoopHandler`] method.
 pub type ImplLoopConn = wsgen_runtime::Conn<Envelope>;
+
+/// The hub of `impl.loop`: its live sessions and rooms, reachable from anywhere.
+pub type ImplLoopHub = wsgen_runtime::Hub<Envelope>;
 
 /// An endpoint whose name is a keyword, taking a kebab-case type.
 ///
@@ -110,29 +119,28 @@ pub trait ImplLoopHandler: Send + Sync + 'static {
     }
 }
 
-/// Adapts [`ImplLoopHandler`] to the runtime's connection loop.
-struct ImplLoopEndpoint<ImplLoop>(ImplLoop);
+/// Adapts [`ImplLoopHandler`] to the runtime's connection driver.
+struct ImplLoopEndpoint<ImplLoop> {
+    handler: ImplLoop,
+}
 
 impl<ImplLoop: ImplLoopHandler> wsgen_runtime::Endpoint for ImplLoopEndpoint<ImplLoop> {
     type Receive = MatchEvent;
-
     type Send = Envelope;
-
     type Close = ImplLoopClose;
+    type Params = ();
+    type Query = ();
 
-    fn on_connect(
+    async fn run(
         &self,
-        conn: &ImplLoopConn,
-    ) -> impl std::future::Future<Output = Result<(), ImplLoopClose>> + Send {
-        self.0.on_connect(conn)
-    }
-
-    async fn on_message(
-        &self,
-        conn: &ImplLoopConn,
-        message: MatchEvent,
-    ) -> Result<Option<Envelope>, ImplLoopClose> {
-        self.0.on_message(conn, message).await.map(Some)
+        socket: &mut wsgen_runtime::SocketOf<Self>,
+    ) -> Result<(), wsgen_runtime::Stop<ImplLoopClose>> {
+        self.handler.on_connect(socket.conn()).await?;
+        loop {
+            let message = socket.recv().await?;
+            let reply = self.handler.on_message(socket.conn(), message).await?;
+            socket.reply(reply).await?;
+        }
     }
 
     fn on_disconnect(
@@ -140,8 +148,16 @@ impl<ImplLoop: ImplLoopHandler> wsgen_runtime::Endpoint for ImplLoopEndpoint<Imp
         conn: &ImplLoopConn,
         why: wsgen_runtime::Disconnect,
     ) -> impl std::future::Future<Output = ()> + Send {
-        self.0.on_disconnect(conn, why)
+        self.handler.on_disconnect(conn, why)
     }
+}
+
+/// The hub of every endpoint of the `naming-rules` API. Clone it into handlers and background
+/// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+#[derive(Debug, Clone, Default)]
+pub struct Hubs {
+    /// The sessions of `impl.loop`.
+    pub impl_loop: ImplLoopHub,
 }
 
 /// One handler value per endpoint of the `naming-rules` API.
@@ -156,15 +172,31 @@ pub struct Handlers<ImplLoop> {
 }
 
 impl<ImplLoop: ImplLoopHandler> Handlers<ImplLoop> {
-    /// Routes each endpoint's path to its handler.
+    /// Routes each endpoint's path to its handler, each with a hub of its own.
     pub fn into_router(self) -> wsgen_runtime::Router {
+        self.into_router_with_hubs(Hubs::default())
+    }
+
+    /// Routes each endpoint's path to its handler, registering sessions in `hubs`.
+    pub fn into_router_with_hubs(self, hubs: Hubs) -> wsgen_runtime::Router {
         wsgen_runtime::Router::new()
-            .route("/impl/loop", ImplLoopEndpoint(self.impl_loop))
+            .route_with_hub(
+                "/impl/loop",
+                ImplLoopEndpoint {
+                    handler: self.impl_loop,
+                },
+                hubs.impl_loop,
+            )
     }
 
     /// A server with the default limits over [`Handlers::into_router`].
     pub fn into_server(self) -> wsgen_runtime::Server {
         wsgen_runtime::Server::new(self.into_router())
+    }
+
+    /// A server with the default limits whose sessions are registered in `hubs`.
+    pub fn into_server_with_hubs(self, hubs: Hubs) -> wsgen_runtime::Server {
+        wsgen_runtime::Server::new(self.into_router_with_hubs(hubs))
     }
 }
 
@@ -191,7 +223,8 @@ impl ImplLoopClient {
         base_url: &str,
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ImplLoopError> {
-        wsgen_runtime::Client::connect(base_url, Self::PATH, options).await.map(Self)
+        let path = Self::PATH.to_owned();
+        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
     }
 
     /// Sends a message to the server.

@@ -57,6 +57,12 @@ impl wsgen_runtime::CloseCondition for ExampleWebsocketClose {
     }
 }
 
+impl From<ExampleWebsocketClose> for wsgen_runtime::Stop<ExampleWebsocketClose> {
+    fn from(condition: ExampleWebsocketClose) -> Self {
+        wsgen_runtime::Stop::Close(condition)
+    }
+}
+
 /// How `example.listen` closes a connection: its handler returns one of these, and its
 /// client receives the same value back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +94,12 @@ impl wsgen_runtime::CloseCondition for ExampleListenClose {
     }
 }
 
+impl From<ExampleListenClose> for wsgen_runtime::Stop<ExampleListenClose> {
+    fn from(condition: ExampleListenClose) -> Self {
+        wsgen_runtime::Stop::Close(condition)
+    }
+}
+
 /// How `example.ticker` closes a connection: its handler returns one of these, and its
 /// client receives the same value back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +120,17 @@ impl wsgen_runtime::CloseCondition for ExampleTickerClose {
     }
 }
 
+impl From<ExampleTickerClose> for wsgen_runtime::Stop<ExampleTickerClose> {
+    fn from(condition: ExampleTickerClose) -> Self {
+        wsgen_runtime::Stop::Close(condition)
+    }
+}
+
 /// The connection handle passed to every [`ExampleWebsocketHandler`] method.
 pub type ExampleWebsocketConn = wsgen_runtime::Conn<String>;
+
+/// The hub of `example.websocket`: its live sessions and rooms, reachable from anywhere.
+pub type ExampleWebsocketHub = wsgen_runtime::Hub<String>;
 
 /// Answers every message with `Echo: <message>`, like revali's `echoMessage`.
 ///
@@ -144,30 +165,29 @@ pub trait ExampleWebsocketHandler: Send + Sync + 'static {
     }
 }
 
-/// Adapts [`ExampleWebsocketHandler`] to the runtime's connection loop.
-struct ExampleWebsocketEndpoint<ExampleWebsocket>(ExampleWebsocket);
+/// Adapts [`ExampleWebsocketHandler`] to the runtime's connection driver.
+struct ExampleWebsocketEndpoint<ExampleWebsocket> {
+    handler: ExampleWebsocket,
+}
 
 impl<ExampleWebsocket: ExampleWebsocketHandler> wsgen_runtime::Endpoint
 for ExampleWebsocketEndpoint<ExampleWebsocket> {
     type Receive = String;
-
     type Send = String;
-
     type Close = ExampleWebsocketClose;
+    type Params = ();
+    type Query = ();
 
-    fn on_connect(
+    async fn run(
         &self,
-        conn: &ExampleWebsocketConn,
-    ) -> impl std::future::Future<Output = Result<(), ExampleWebsocketClose>> + Send {
-        self.0.on_connect(conn)
-    }
-
-    async fn on_message(
-        &self,
-        conn: &ExampleWebsocketConn,
-        message: String,
-    ) -> Result<Option<String>, ExampleWebsocketClose> {
-        self.0.on_message(conn, message).await.map(Some)
+        socket: &mut wsgen_runtime::SocketOf<Self>,
+    ) -> Result<(), wsgen_runtime::Stop<ExampleWebsocketClose>> {
+        self.handler.on_connect(socket.conn()).await?;
+        loop {
+            let message = socket.recv().await?;
+            let reply = self.handler.on_message(socket.conn(), message).await?;
+            socket.reply(reply).await?;
+        }
     }
 
     fn on_disconnect(
@@ -175,12 +195,15 @@ for ExampleWebsocketEndpoint<ExampleWebsocket> {
         conn: &ExampleWebsocketConn,
         why: wsgen_runtime::Disconnect,
     ) -> impl std::future::Future<Output = ()> + Send {
-        self.0.on_disconnect(conn, why)
+        self.handler.on_disconnect(conn, why)
     }
 }
 
 /// The connection handle passed to every [`ExampleListenHandler`] method.
 pub type ExampleListenConn = wsgen_runtime::Conn<std::convert::Infallible>;
+
+/// The hub of `example.listen`: its live sessions and rooms, reachable from anywhere.
+pub type ExampleListenHub = wsgen_runtime::Hub<std::convert::Infallible>;
 
 /// Takes notes from the client and never answers (`WebSocketMode.receiveOnly`).
 ///
@@ -215,30 +238,28 @@ pub trait ExampleListenHandler: Send + Sync + 'static {
     }
 }
 
-/// Adapts [`ExampleListenHandler`] to the runtime's connection loop.
-struct ExampleListenEndpoint<ExampleListen>(ExampleListen);
+/// Adapts [`ExampleListenHandler`] to the runtime's connection driver.
+struct ExampleListenEndpoint<ExampleListen> {
+    handler: ExampleListen,
+}
 
 impl<ExampleListen: ExampleListenHandler> wsgen_runtime::Endpoint
 for ExampleListenEndpoint<ExampleListen> {
     type Receive = Note;
-
     type Send = std::convert::Infallible;
-
     type Close = ExampleListenClose;
+    type Params = ();
+    type Query = ();
 
-    fn on_connect(
+    async fn run(
         &self,
-        conn: &ExampleListenConn,
-    ) -> impl std::future::Future<Output = Result<(), ExampleListenClose>> + Send {
-        self.0.on_connect(conn)
-    }
-
-    async fn on_message(
-        &self,
-        conn: &ExampleListenConn,
-        message: Note,
-    ) -> Result<Option<std::convert::Infallible>, ExampleListenClose> {
-        self.0.on_message(conn, message).await.map(|()| None)
+        socket: &mut wsgen_runtime::SocketOf<Self>,
+    ) -> Result<(), wsgen_runtime::Stop<ExampleListenClose>> {
+        self.handler.on_connect(socket.conn()).await?;
+        loop {
+            let message = socket.recv().await?;
+            self.handler.on_message(socket.conn(), message).await?;
+        }
     }
 
     fn on_disconnect(
@@ -246,12 +267,15 @@ for ExampleListenEndpoint<ExampleListen> {
         conn: &ExampleListenConn,
         why: wsgen_runtime::Disconnect,
     ) -> impl std::future::Future<Output = ()> + Send {
-        self.0.on_disconnect(conn, why)
+        self.handler.on_disconnect(conn, why)
     }
 }
 
 /// The connection handle passed to every [`ExampleTickerHandler`] method.
 pub type ExampleTickerConn = wsgen_runtime::Conn<i64>;
+
+/// The hub of `example.ticker`: its live sessions and rooms, reachable from anywhere.
+pub type ExampleTickerHub = wsgen_runtime::Hub<i64>;
 
 /// Pushes a count to the client and reads nothing (`WebSocketMode.sendOnly`).
 ///
@@ -278,30 +302,25 @@ pub trait ExampleTickerHandler: Send + Sync + 'static {
     }
 }
 
-/// Adapts [`ExampleTickerHandler`] to the runtime's connection loop.
-struct ExampleTickerEndpoint<ExampleTicker>(ExampleTicker);
+/// Adapts [`ExampleTickerHandler`] to the runtime's connection driver.
+struct ExampleTickerEndpoint<ExampleTicker> {
+    handler: ExampleTicker,
+}
 
 impl<ExampleTicker: ExampleTickerHandler> wsgen_runtime::Endpoint
 for ExampleTickerEndpoint<ExampleTicker> {
     type Receive = std::convert::Infallible;
-
     type Send = i64;
-
     type Close = ExampleTickerClose;
+    type Params = ();
+    type Query = ();
 
-    fn on_connect(
+    async fn run(
         &self,
-        conn: &ExampleTickerConn,
-    ) -> impl std::future::Future<Output = Result<(), ExampleTickerClose>> + Send {
-        self.0.on_connect(conn)
-    }
-
-    async fn on_message(
-        &self,
-        conn: &ExampleTickerConn,
-        message: std::convert::Infallible,
-    ) -> Result<Option<i64>, ExampleTickerClose> {
-        let _ = conn;
+        socket: &mut wsgen_runtime::SocketOf<Self>,
+    ) -> Result<(), wsgen_runtime::Stop<ExampleTickerClose>> {
+        self.handler.on_connect(socket.conn()).await?;
+        let message = socket.recv().await?;
         match message {}
     }
 
@@ -310,8 +329,20 @@ for ExampleTickerEndpoint<ExampleTicker> {
         conn: &ExampleTickerConn,
         why: wsgen_runtime::Disconnect,
     ) -> impl std::future::Future<Output = ()> + Send {
-        self.0.on_disconnect(conn, why)
+        self.handler.on_disconnect(conn, why)
     }
+}
+
+/// The hub of every endpoint of the `revali` API. Clone it into handlers and background
+/// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+#[derive(Debug, Clone, Default)]
+pub struct Hubs {
+    /// The sessions of `example.websocket`.
+    pub example_websocket: ExampleWebsocketHub,
+    /// The sessions of `example.listen`.
+    pub example_listen: ExampleListenHub,
+    /// The sessions of `example.ticker`.
+    pub example_ticker: ExampleTickerHub,
 }
 
 /// One handler value per endpoint of the `revali` API.
@@ -335,20 +366,45 @@ impl<
     ExampleListen: ExampleListenHandler,
     ExampleTicker: ExampleTickerHandler,
 > Handlers<ExampleWebsocket, ExampleListen, ExampleTicker> {
-    /// Routes each endpoint's path to its handler.
+    /// Routes each endpoint's path to its handler, each with a hub of its own.
     pub fn into_router(self) -> wsgen_runtime::Router {
+        self.into_router_with_hubs(Hubs::default())
+    }
+
+    /// Routes each endpoint's path to its handler, registering sessions in `hubs`.
+    pub fn into_router_with_hubs(self, hubs: Hubs) -> wsgen_runtime::Router {
         wsgen_runtime::Router::new()
-            .route(
+            .route_with_hub(
                 "/example/websocket",
-                ExampleWebsocketEndpoint(self.example_websocket),
+                ExampleWebsocketEndpoint {
+                    handler: self.example_websocket,
+                },
+                hubs.example_websocket,
             )
-            .route("/example/listen", ExampleListenEndpoint(self.example_listen))
-            .route("/example/ticker", ExampleTickerEndpoint(self.example_ticker))
+            .route_with_hub(
+                "/example/listen",
+                ExampleListenEndpoint {
+                    handler: self.example_listen,
+                },
+                hubs.example_listen,
+            )
+            .route_with_hub(
+                "/example/ticker",
+                ExampleTickerEndpoint {
+                    handler: self.example_ticker,
+                },
+                hubs.example_ticker,
+            )
     }
 
     /// A server with the default limits over [`Handlers::into_router`].
     pub fn into_server(self) -> wsgen_runtime::Server {
         wsgen_runtime::Server::new(self.into_router())
+    }
+
+    /// A server with the default limits whose sessions are registered in `hubs`.
+    pub fn into_server_with_hubs(self, hubs: Hubs) -> wsgen_runtime::Server {
+        wsgen_runtime::Server::new(self.into_router_with_hubs(hubs))
     }
 }
 
@@ -377,7 +433,8 @@ impl ExampleWebsocketClient {
         base_url: &str,
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleWebsocketError> {
-        wsgen_runtime::Client::connect(base_url, Self::PATH, options).await.map(Self)
+        let path = Self::PATH.to_owned();
+        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
     }
 
     /// Sends a message to the server.
@@ -426,7 +483,8 @@ impl ExampleListenClient {
         base_url: &str,
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleListenError> {
-        wsgen_runtime::Client::connect(base_url, Self::PATH, options).await.map(Self)
+        let path = Self::PATH.to_owned();
+        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
     }
 
     /// Sends a message to the server.
@@ -470,7 +528,8 @@ impl ExampleTickerClient {
         base_url: &str,
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleTickerError> {
-        wsgen_runtime::Client::connect(base_url, Self::PATH, options).await.map(Self)
+        let path = Self::PATH.to_owned();
+        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
     }
 
     /// Receives the next message; when the server closes the connection, says how.

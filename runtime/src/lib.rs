@@ -20,7 +20,7 @@ pub use close::{CloseCondition, Disconnect};
 pub use conn::{Conn, SendError, Sender, SessionId};
 pub use hub::{Delivery, Hub};
 pub use message::{DecodeError, JsonMessage, WireMessage};
-pub use request::{FromRequest, Refusal, Request};
+pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
 pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SocketOf};
 pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};
 

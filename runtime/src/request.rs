@@ -158,6 +158,48 @@ impl FromRequest for () {
     }
 }
 
+/// A path parameter's value, percent-encoded for use as one path segment (client side).
+pub fn path_segment(value: &impl std::fmt::Display) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(&value.to_string(), SEGMENT).to_string()
+}
+
+/// A query string under construction (client side).
+#[derive(Debug, Default)]
+pub struct QueryString {
+    pairs: Vec<(&'static str, String)>,
+}
+
+impl QueryString {
+    /// Adds a parameter.
+    pub fn push(&mut self, name: &'static str, value: &impl std::fmt::Display) {
+        self.pairs.push((name, value.to_string()));
+    }
+
+    /// Adds a parameter if it has a value.
+    pub fn push_opt(&mut self, name: &'static str, value: Option<&impl std::fmt::Display>) {
+        if let Some(value) = value {
+            self.push(name, value);
+        }
+    }
+
+    /// `path` with the query appended (unchanged if there are no parameters).
+    pub fn append_to(&self, path: String) -> String {
+        if self.pairs.is_empty() {
+            return path;
+        }
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &self.pairs {
+            query.append_pair(name, value);
+        }
+        format!("{path}?{}", query.finish())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +230,16 @@ mod tests {
         let missing = r.query::<String>("nope").unwrap_err();
         assert_eq!(missing.reason(), "missing query parameter `nope`");
         assert_eq!(r.param::<u8>("absent").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn client_urls_encode_segments_and_queries() {
+        assert_eq!(path_segment(&"a b/c"), "a%20b%2Fc");
+        let mut query = QueryString::default();
+        query.push("token", &"x&y");
+        query.push_opt("since", None::<&i64>);
+        query.push_opt("n", Some(&3));
+        assert_eq!(query.append_to("/r".to_owned()), "/r?token=x%26y&n=3");
+        assert_eq!(QueryString::default().append_to("/r".to_owned()), "/r");
     }
 }

@@ -226,6 +226,9 @@ impl Template {
     }
 }
 
+/// A route that matched, with the parameters it captured.
+type Matched = (Arc<dyn Service>, Vec<(String, String)>);
+
 /// Path-to-endpoint routing, built once when the server starts. Paths may have parameters
 /// (`/rooms/{room_id}`); where two routes match, the one with more literal segments wins.
 #[derive(Default)]
@@ -283,7 +286,7 @@ impl Router {
         self.routes.iter().map(|(_, p, _)| p.as_str())
     }
 
-    fn find(&self, path: &str) -> Option<(Arc<dyn Service>, Vec<(String, String)>)> {
+    fn find(&self, path: &str) -> Option<Matched> {
         self.routes
             .iter()
             .filter_map(|(template, _, service)| {
