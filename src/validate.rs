@@ -48,6 +48,7 @@ const MESSAGE_PRIMITIVES: &[(&str, &str)] = &[
     ("int", "i64"),
     ("float", "f64"),
     ("json", "wsgen_runtime::serde_json::Value"),
+    ("frame", "wsgen_runtime::Frame"),
 ];
 
 /// Primitive names usable as path and query parameters (parsed with `FromStr`).
@@ -549,7 +550,7 @@ impl Lowerer<'_> {
             .chain(self.types.keys().map(String::as_str));
         let hint = match did_you_mean(text, candidates) {
             Some(best) => format!("did you mean `{best}`?"),
-            None => "a message is string, bytes, int, float, bool, json, or a type declared under `types:`".to_owned(),
+            None => "a message is string, bytes, int, float, bool, json, frame (text or binary as it comes), or a type declared under `types:`".to_owned(),
         };
         self.error_hint(
             ty.referenced,

@@ -9,3 +9,12 @@ pub mod naming_rules;
 /// Generated from `examples/specs/revali.yaml`.
 #[rustfmt::skip]
 pub mod revali;
+/// Generated from `examples/specs/rwf.yaml`.
+#[rustfmt::skip]
+pub mod rwf;
+/// Generated from `examples/specs/spry.yaml`.
+#[rustfmt::skip]
+pub mod spry;
+/// Generated from `examples/specs/view_py.yaml`.
+#[rustfmt::skip]
+pub mod view_py;

@@ -27,6 +27,13 @@ impl SessionId {
     }
 }
 
+impl From<u64> for SessionId {
+    /// A session id received from elsewhere (a message, a URL), to address the hub with.
+    fn from(id: u64) -> Self {
+        SessionId(id)
+    }
+}
+
 impl std::fmt::Display for SessionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)

@@ -19,7 +19,7 @@ pub use client::{Client, ClientError, ConnectOptions};
 pub use close::{CloseCondition, Disconnect};
 pub use conn::{Conn, SendError, Sender, SessionId};
 pub use hub::{Delivery, Hub};
-pub use message::{DecodeError, JsonMessage, WireMessage};
+pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
 pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
 pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SocketOf};
 pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};

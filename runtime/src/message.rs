@@ -5,6 +5,7 @@
 //! - `i64`, `f64` and `bool` travel as their text form (`42`, `1.5`, `true`);
 //! - `serde_json::Value` and every spec type (through [`JsonMessage`]) travel as JSON in a text
 //!   frame; JSON is also accepted in a binary frame, as browsers and some clients send it;
+//! - [`Frame`] takes text and binary frames as they come;
 //! - [`std::convert::Infallible`] stands for "this direction carries nothing": it never decodes.
 
 use std::convert::Infallible;
@@ -182,6 +183,35 @@ impl<T: JsonMessage> WireMessage for T {
     }
     fn encode(self) -> Message {
         to_json(&self)
+    }
+}
+
+/// A text or binary message taken as it comes, for endpoints that carry both (Rwf's and Spry's
+/// `Message`): the spec's `frame` type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A text frame.
+    Text(String),
+    /// A binary frame.
+    Binary(Vec<u8>),
+}
+
+impl WireMessage for Frame {
+    fn decode(message: Message) -> Result<Self, DecodeError> {
+        match message {
+            Message::Text(text) => Ok(Frame::Text(text.as_str().to_owned())),
+            Message::Binary(bytes) => Ok(Frame::Binary(bytes.into())),
+            other => Err(DecodeError::WrongFrame {
+                expected: "data",
+                got: frame_kind(&other),
+            }),
+        }
+    }
+    fn encode(self) -> Message {
+        match self {
+            Frame::Text(text) => Message::text(text),
+            Frame::Binary(bytes) => Message::binary(bytes),
+        }
     }
 }
 
