@@ -16,6 +16,7 @@ struct Seen {
     notes: Mutex<Vec<Note>>,
     headers: Mutex<Vec<String>>,
     disconnects: Mutex<Vec<Disconnect>>,
+    heartbeat_ends: Mutex<Vec<Disconnect>>,
 }
 
 struct Echo(Arc<Seen>);
@@ -84,6 +85,14 @@ impl ExampleTickerHandler for Ticker {
     }
 }
 
+struct Heartbeat(Arc<Seen>);
+
+impl ExampleHeartbeatHandler for Heartbeat {
+    async fn on_disconnect(&self, _conn: &ExampleHeartbeatConn, why: Disconnect) {
+        self.0.heartbeat_ends.lock().unwrap().push(why);
+    }
+}
+
 /// Starts the generated server on 127.0.0.1 with an OS-chosen port; returns its base URL.
 async fn start() -> (String, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
@@ -93,6 +102,7 @@ async fn start() -> (String, Arc<Seen>) {
         example_websocket: Echo(Arc::clone(&seen)),
         example_listen: Listen(Arc::clone(&seen)),
         example_ticker: Ticker,
+        example_heartbeat: Heartbeat(Arc::clone(&seen)),
     };
     tokio::spawn(handlers.into_server().serve(listener));
     (format!("ws://{addr}"), seen)
@@ -425,4 +435,29 @@ async fn a_client_that_vanishes_is_reported_lost_exactly_once() {
         matches!(disconnects[0], Disconnect::Lost { .. }),
         "{disconnects:?}"
     );
+}
+
+#[tokio::test]
+async fn keepalive_keeps_a_live_peer_and_drops_a_dead_one() {
+    let (url, seen) = start().await;
+    // A live client: reading answers the server's pings.
+    let mut live = within(ExampleHeartbeatClient::connect(&url)).await.unwrap();
+    let reader = tokio::spawn(async move { live.recv().await });
+    // A dead one: connected, but never reads, so it never answers a ping.
+    let (dead, _) = within(tokio_tungstenite::connect_async(format!(
+        "{url}/example/heartbeat"
+    )))
+    .await
+    .unwrap();
+    // Five ping intervals of 200ms.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let ends = seen.heartbeat_ends.lock().unwrap().clone();
+    assert_eq!(ends.len(), 1, "only the dead peer is dropped: {ends:?}");
+    match &ends[0] {
+        Disconnect::Lost { detail } => assert!(detail.contains("ping"), "{detail}"),
+        other => panic!("expected a lost connection, got {other:?}"),
+    }
+    assert!(!reader.is_finished(), "the live client is still connected");
+    reader.abort();
+    drop(dead);
 }

@@ -126,6 +126,32 @@ impl From<ExampleTickerClose> for wsgen_runtime::Stop<ExampleTickerClose> {
     }
 }
 
+/// How `example.heartbeat` closes a connection: its handler returns one of these, and its
+/// client receives the same value back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExampleHeartbeatClose {}
+
+impl wsgen_runtime::CloseCondition for ExampleHeartbeatClose {
+    fn code(&self) -> u16 {
+        match *self {}
+    }
+
+    fn reason(&self) -> &'static str {
+        match *self {}
+    }
+
+    fn from_code(code: u16) -> Option<Self> {
+        let _ = code;
+        None
+    }
+}
+
+impl From<ExampleHeartbeatClose> for wsgen_runtime::Stop<ExampleHeartbeatClose> {
+    fn from(condition: ExampleHeartbeatClose) -> Self {
+        wsgen_runtime::Stop::Close(condition)
+    }
+}
+
 /// The connection handle passed to every [`ExampleWebsocketHandler`] method.
 pub type ExampleWebsocketConn = wsgen_runtime::Conn<String>;
 
@@ -333,6 +359,74 @@ for ExampleTickerEndpoint<ExampleTicker> {
     }
 }
 
+/// The connection handle passed to every [`ExampleHeartbeatHandler`] method.
+pub type ExampleHeartbeatConn = wsgen_runtime::Conn<String>;
+
+/// The hub of `example.heartbeat`: its live sessions and rooms, reachable from anywhere.
+pub type ExampleHeartbeatHub = wsgen_runtime::Hub<String>;
+
+/// Keeps the connection alive with pings (revali's ping lifecycle): a ping every 200ms,
+/// and a peer that does not answer within 200ms is dropped. Short, for the tests.
+///
+/// The handler for `example.heartbeat`, served at `/example/heartbeat` (send_only).
+pub trait ExampleHeartbeatHandler: Send + Sync + 'static {
+    /// Runs once after the upgrade, before the first message. Returning a close condition
+    /// ends the connection with its code and reason.
+    fn on_connect(
+        &self,
+        conn: &ExampleHeartbeatConn,
+    ) -> impl std::future::Future<Output = Result<(), ExampleHeartbeatClose>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+
+    /// Runs exactly once when the connection ends, however it ends.
+    fn on_disconnect(
+        &self,
+        conn: &ExampleHeartbeatConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        let _ = (conn, why);
+        async {}
+    }
+}
+
+/// Adapts [`ExampleHeartbeatHandler`] to the runtime's connection driver.
+struct ExampleHeartbeatEndpoint<ExampleHeartbeat> {
+    handler: ExampleHeartbeat,
+}
+
+impl<ExampleHeartbeat: ExampleHeartbeatHandler> wsgen_runtime::Endpoint
+for ExampleHeartbeatEndpoint<ExampleHeartbeat> {
+    type Receive = std::convert::Infallible;
+    type Send = String;
+    type Close = ExampleHeartbeatClose;
+    type Params = ();
+    type Query = ();
+
+    const KEEPALIVE: Option<wsgen_runtime::Keepalive> = Some(wsgen_runtime::Keepalive {
+        every: std::time::Duration::from_millis(200),
+        timeout: std::time::Duration::from_millis(200),
+    });
+
+    async fn run(
+        &self,
+        socket: &mut wsgen_runtime::SocketOf<Self>,
+    ) -> Result<(), wsgen_runtime::Stop<ExampleHeartbeatClose>> {
+        self.handler.on_connect(socket.conn()).await?;
+        let message = socket.recv().await?;
+        match message {}
+    }
+
+    fn on_disconnect(
+        &self,
+        conn: &ExampleHeartbeatConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.handler.on_disconnect(conn, why)
+    }
+}
+
 /// The hub of every endpoint of the `revali` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
 #[derive(Debug, Clone, Default)]
@@ -343,6 +437,8 @@ pub struct Hubs {
     pub example_listen: ExampleListenHub,
     /// The sessions of `example.ticker`.
     pub example_ticker: ExampleTickerHub,
+    /// The sessions of `example.heartbeat`.
+    pub example_heartbeat: ExampleHeartbeatHub,
 }
 
 /// One handler value per endpoint of the `revali` API.
@@ -352,20 +448,23 @@ pub struct Hubs {
 ///
 /// Build it with a struct literal, so that a missing handler is a compile error, then serve it
 /// with `handlers.into_server().serve(listener).await`.
-pub struct Handlers<ExampleWebsocket, ExampleListen, ExampleTicker> {
+pub struct Handlers<ExampleWebsocket, ExampleListen, ExampleTicker, ExampleHeartbeat> {
     /// Handles `example.websocket` at `/example/websocket`.
     pub example_websocket: ExampleWebsocket,
     /// Handles `example.listen` at `/example/listen`.
     pub example_listen: ExampleListen,
     /// Handles `example.ticker` at `/example/ticker`.
     pub example_ticker: ExampleTicker,
+    /// Handles `example.heartbeat` at `/example/heartbeat`.
+    pub example_heartbeat: ExampleHeartbeat,
 }
 
 impl<
     ExampleWebsocket: ExampleWebsocketHandler,
     ExampleListen: ExampleListenHandler,
     ExampleTicker: ExampleTickerHandler,
-> Handlers<ExampleWebsocket, ExampleListen, ExampleTicker> {
+    ExampleHeartbeat: ExampleHeartbeatHandler,
+> Handlers<ExampleWebsocket, ExampleListen, ExampleTicker, ExampleHeartbeat> {
     /// Routes each endpoint's path to its handler, each with a hub of its own.
     pub fn into_router(self) -> wsgen_runtime::Router {
         self.into_router_with_hubs(Hubs::default())
@@ -394,6 +493,13 @@ impl<
                     handler: self.example_ticker,
                 },
                 hubs.example_ticker,
+            )
+            .route_with_hub(
+                "/example/heartbeat",
+                ExampleHeartbeatEndpoint {
+                    handler: self.example_heartbeat,
+                },
+                hubs.example_heartbeat,
             )
     }
 
@@ -544,6 +650,52 @@ impl ExampleTickerClient {
 
     /// Closes the connection normally (code 1000).
     pub async fn close(self) -> Result<(), ExampleTickerError> {
+        self.0.close().await
+    }
+}
+
+/// How a call on [`ExampleHeartbeatClient`] failed, or how the server closed the connection.
+pub type ExampleHeartbeatError = wsgen_runtime::ClientError<ExampleHeartbeatClose>;
+
+/// Keeps the connection alive with pings (revali's ping lifecycle): a ping every 200ms,
+/// and a peer that does not answer within 200ms is dropped. Short, for the tests.
+///
+/// A typed client for `example.heartbeat` at `/example/heartbeat` (send_only).
+#[derive(Debug)]
+pub struct ExampleHeartbeatClient(
+    wsgen_runtime::Client<std::convert::Infallible, String, ExampleHeartbeatClose>,
+);
+
+impl ExampleHeartbeatClient {
+    /// The endpoint's path on the server.
+    pub const PATH: &'static str = "/example/heartbeat";
+
+    /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+    pub async fn connect(base_url: &str) -> Result<Self, ExampleHeartbeatError> {
+        Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
+    }
+
+    /// Connects with options, such as headers for the upgrade request.
+    pub async fn connect_with(
+        base_url: &str,
+        options: wsgen_runtime::ConnectOptions,
+    ) -> Result<Self, ExampleHeartbeatError> {
+        let path = Self::PATH.to_owned();
+        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+    }
+
+    /// Receives the next message; when the server closes the connection, says how.
+    pub async fn recv(&mut self) -> Result<String, ExampleHeartbeatError> {
+        self.0.recv().await
+    }
+
+    /// Waits until the server closes the connection and says how.
+    pub async fn closed(&mut self) -> ExampleHeartbeatError {
+        self.0.closed().await
+    }
+
+    /// Closes the connection normally (code 1000).
+    pub async fn close(self) -> Result<(), ExampleHeartbeatError> {
         self.0.close().await
     }
 }
