@@ -92,14 +92,47 @@ pub enum StyleIr {
     Stream,
 }
 
-/// A struct type.
+/// A message type.
 #[derive(Debug, Clone, Serialize)]
 pub struct TypeIr {
     /// The Rust type name.
     pub ident: String,
     /// Documentation lines.
     pub docs: Vec<String>,
-    /// Fields, in spec order.
+    /// Struct, string enum, or tagged union.
+    pub kind: TypeKind,
+    /// A struct's fields, in spec order.
+    pub fields: Vec<FieldIr>,
+    /// An enum's or union's variants, in spec order.
+    pub variants: Vec<VariantIr>,
+    /// A union's tag field, as a string literal.
+    pub tag_lit: String,
+}
+
+/// What a message type is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeKind {
+    /// A struct with named fields.
+    Struct,
+    /// A string enum.
+    Enum,
+    /// A tagged union.
+    Union,
+}
+
+/// A variant of a string enum or a tagged union.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantIr {
+    /// The Rust variant name.
+    pub ident: String,
+    /// The name on the wire (the enum value or the tag value), as a string literal.
+    pub wire_lit: String,
+    /// Documentation lines.
+    pub docs: Vec<String>,
+    /// The carried type for a newtype variant (empty otherwise).
+    pub newtype: String,
+    /// Inline fields (empty for unit and newtype variants).
     pub fields: Vec<FieldIr>,
 }
 
@@ -108,6 +141,8 @@ pub struct TypeIr {
 pub struct FieldIr {
     /// The Rust field name.
     pub ident: String,
+    /// The name on the wire (the spec's name).
+    pub wire_name: String,
     /// The arguments of the field's `#[serde(..)]` attribute (empty for none): the wire name
     /// when it differs from the Rust name, and how an optional field is omitted.
     pub serde: Vec<String>,

@@ -36,16 +36,112 @@ pub struct Spec {
     pub controllers: Map<Controller>,
 }
 
-/// A struct type carried in messages.
+/// A type carried in messages: a struct (`fields`), a string enum (`enum`) or a tagged union
+/// (`union`); exactly one of the three.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TypeDef {
     /// Documentation for the type.
     #[serde(default)]
     pub docs: Option<String>,
-    /// The struct's fields, in order.
+    /// A struct's fields, in order.
+    #[serde(default)]
+    pub fields: Option<Map<FieldDef>>,
+    /// A string enum's values, in order, as they travel on the wire.
+    #[serde(default, rename = "enum")]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub values: Option<Vec<Spanned<String>>>,
+    /// A tagged union: a JSON object whose `tag` field names the variant.
+    #[serde(default)]
+    pub union: Option<UnionDef>,
+}
+
+/// A tagged union (serde's internally tagged enum).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnionDef {
+    /// The name of the field that says which variant an object is; `type` when absent.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub tag: Option<Spanned<String>>,
+    /// The variants, by their tag value: a struct type's name, or inline `fields` (`{}` for a
+    /// variant that carries nothing).
+    pub variants: Map<VariantDef>,
+}
+
+/// A union variant: the name of a struct type, or an inline struct.
+#[derive(Debug)]
+pub enum VariantDef {
+    /// The variant carries a declared struct type.
+    Type(Spanned<String>),
+    /// The variant carries these fields (none: a unit variant).
+    Inline(InlineVariant),
+}
+
+/// An inline union variant.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Variant")]
+pub struct InlineVariant {
+    /// Documentation for the variant.
+    #[serde(default)]
+    pub docs: Option<String>,
+    /// The variant's fields, in order.
     #[serde(default)]
     pub fields: Map<FieldDef>,
+}
+
+impl<'de> Deserialize<'de> for VariantDef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let variant = Spanned::<VariantForm>::deserialize(deserializer)?;
+        Ok(match variant.value {
+            VariantForm::Type(name) => {
+                VariantDef::Type(Spanned::new(name, variant.referenced, variant.defined))
+            }
+            VariantForm::Inline(inline) => VariantDef::Inline(inline),
+        })
+    }
+}
+
+enum VariantForm {
+    Type(String),
+    Inline(InlineVariant),
+}
+
+impl<'de> Deserialize<'de> for VariantForm {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FormVisitor;
+        impl<'de> Visitor<'de> for FormVisitor {
+            type Value = VariantForm;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a struct type's name, or a map with `fields` and `docs`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<VariantForm, E> {
+                Ok(VariantForm::Type(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<VariantForm, A::Error> {
+                InlineVariant::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(VariantForm::Inline)
+            }
+        }
+        deserializer.deserialize_any(FormVisitor)
+    }
+}
+
+impl JsonSchema for VariantDef {
+    fn schema_name() -> Cow<'static, str> {
+        "VariantDef".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A union variant: a struct type's name, or inline fields.",
+            "anyOf": [
+                { "type": "string" },
+                generator.subschema_for::<InlineVariant>(),
+            ],
+        })
+    }
 }
 
 /// A struct field: either a bare type expression (`name: string`) or the long form.

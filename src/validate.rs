@@ -10,11 +10,12 @@ use serde_saphyr::Location;
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::ir::{
     CloseIr, EndpointIr, FieldIr, HandshakeIr, InputFieldIr, InputsIr, Ir, KeepaliveIr,
-    MessageKind, MiddlewareIr, StyleIr, TypeIr,
+    MessageKind, MiddlewareIr, StyleIr, TypeIr, TypeKind, VariantIr,
 };
 use crate::names::{is_identifier, pascal, snake, snake_plain};
 use crate::spec::{
     CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Spanned, Spec, Style, TypeDef,
+    VariantDef,
 };
 
 /// The spec format versions this generator understands.
@@ -81,6 +82,8 @@ pub fn lower(spec: &Spec, source: &Source) -> Result<Ir, Diagnostics> {
         errors: Vec::new(),
         idents: BTreeMap::new(),
         types: BTreeMap::new(),
+        types_by_kind: BTreeMap::new(),
+        pending: Vec::new(),
     };
     let ir = lowerer.spec(spec);
     let mut errors = lowerer.errors;
@@ -99,6 +102,26 @@ struct Lowerer<'a> {
     idents: BTreeMap<String, (Location, String)>,
     /// Declared type names (as written) to their Rust names.
     types: BTreeMap<String, String>,
+    /// Declared type names to what they are.
+    types_by_kind: BTreeMap<String, TypeKind>,
+    /// Direct type references in fields and variants, for boxing recursion.
+    pending: Vec<Pending>,
+}
+
+/// A field or newtype variant that names a declared type directly.
+struct Pending {
+    /// The type it belongs to (spec name).
+    owner: String,
+    /// The union variant it is in, if any.
+    variant: Option<usize>,
+    /// The field; `None` for a newtype variant.
+    field: Option<usize>,
+    /// The type it names (spec name).
+    target: String,
+    /// The Rust type before boxing.
+    base: String,
+    /// Whether it is optional.
+    optional: bool,
 }
 
 fn doc_lines(docs: Option<&String>) -> Vec<String> {
@@ -240,7 +263,7 @@ impl Lowerer<'_> {
         }
 
         // Declare every type first so that references can point forwards.
-        for (type_name, _) in spec.types.iter() {
+        for (type_name, def) in spec.types.iter() {
             let ident = self.ident(type_name, pascal, "type");
             self.claim(
                 &ident,
@@ -248,6 +271,14 @@ impl Lowerer<'_> {
                 format!("type `{}`", type_name.value),
             );
             self.types.insert(type_name.value.clone(), ident);
+            let kind = if def.values.is_some() {
+                TypeKind::Enum
+            } else if def.union.is_some() {
+                TypeKind::Union
+            } else {
+                TypeKind::Struct
+            };
+            self.types_by_kind.insert(type_name.value.clone(), kind);
         }
         self.claim(
             "Handlers",
@@ -280,11 +311,13 @@ impl Lowerer<'_> {
             );
         }
 
-        let types = spec
+        let mut types: Vec<TypeIr> = spec
             .types
             .iter()
             .map(|(type_name, def)| self.type_def(type_name, def))
             .collect();
+        let names: Vec<String> = spec.types.iter().map(|(n, _)| n.value.clone()).collect();
+        self.box_recursion(&mut types, &names);
 
         let mut endpoints = Vec::new();
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
@@ -432,9 +465,153 @@ impl Lowerer<'_> {
             .get(&type_name.value)
             .cloned()
             .unwrap_or_default();
+        let mut ir = TypeIr {
+            ident,
+            docs: doc_lines(def.docs.as_ref()),
+            kind: TypeKind::Struct,
+            fields: Vec::new(),
+            variants: Vec::new(),
+            tag_lit: String::new(),
+        };
+        let forms = [
+            def.fields.is_some(),
+            def.values.is_some(),
+            def.union.is_some(),
+        ];
+        if forms.iter().filter(|f| **f).count() > 1 {
+            self.error_hint(
+                type_name.referenced,
+                format!(
+                    "type `{}` has more than one of `fields`, `enum` and `union`",
+                    type_name.value
+                ),
+                "a type is a struct (`fields`), a string enum (`enum`) or a tagged union (`union`)",
+            );
+        }
+        if let Some(values) = &def.values {
+            ir.kind = TypeKind::Enum;
+            let mut seen: BTreeMap<String, String> = BTreeMap::new();
+            if values.is_empty() {
+                self.error_hint(
+                    type_name.referenced,
+                    format!("enum `{}` has no values", type_name.value),
+                    "list its values: `enum: [red, green]`",
+                );
+            }
+            for value in values {
+                let variant = self.ident(value, pascal, "enum value");
+                if let Some(first) = first_holder(&mut seen, variant.clone(), value.value.clone()) {
+                    self.error_hint(
+                        value.referenced,
+                        format!(
+                            "enum value `{}` becomes the variant `{variant}`, as `{first}` does",
+                            value.value
+                        ),
+                        "rename one of them",
+                    );
+                }
+                ir.variants.push(VariantIr {
+                    ident: variant,
+                    wire_lit: literal(&value.value),
+                    docs: Vec::new(),
+                    newtype: String::new(),
+                    fields: Vec::new(),
+                });
+            }
+        } else if let Some(union) = &def.union {
+            ir.kind = TypeKind::Union;
+            let tag = union.tag.as_ref().map_or("type", |t| t.value.as_str());
+            ir.tag_lit = literal(tag);
+            let mut seen: BTreeMap<String, String> = BTreeMap::new();
+            if union.variants.0.is_empty() {
+                self.error_hint(
+                    type_name.referenced,
+                    format!("union `{}` has no variants", type_name.value),
+                    "add `variants:`",
+                );
+            }
+            for (variant_name, variant) in union.variants.iter() {
+                let variant_ident = self.ident(variant_name, pascal, "variant");
+                if let Some(first) =
+                    first_holder(&mut seen, variant_ident.clone(), variant_name.value.clone())
+                {
+                    self.error_hint(
+                        variant_name.referenced,
+                        format!(
+                            "variant `{}` becomes `{variant_ident}`, as `{first}` does",
+                            variant_name.value
+                        ),
+                        "rename one of them",
+                    );
+                }
+                let index = ir.variants.len();
+                let mut out = VariantIr {
+                    ident: variant_ident,
+                    wire_lit: literal(&variant_name.value),
+                    docs: Vec::new(),
+                    newtype: String::new(),
+                    fields: Vec::new(),
+                };
+                match variant {
+                    VariantDef::Type(target) => match self.types_by_kind.get(&target.value) {
+                        Some(TypeKind::Struct) => {
+                            out.newtype = self.types.get(&target.value).cloned().unwrap_or_default();
+                            self.pending.push(Pending {
+                                owner: type_name.value.clone(),
+                                variant: Some(index),
+                                field: None,
+                                target: target.value.clone(),
+                                base: out.newtype.clone(),
+                                optional: false,
+                            });
+                        }
+                        Some(_) => self.error_hint(
+                            target.referenced,
+                            format!("union variant `{}` carries `{}`, which is not a struct", variant_name.value, target.value),
+                            "a variant carries a struct type (its fields sit beside the tag), or inline `fields`",
+                        ),
+                        None => {
+                            let hint = match did_you_mean(&target.value, self.types.keys().map(String::as_str)) {
+                                Some(best) => format!("did you mean `{best}`?"),
+                                None => "name a struct declared under `types:`, or give inline `fields`".to_owned(),
+                            };
+                            self.error_hint(target.referenced, format!("unknown type `{}`", target.value), hint);
+                        }
+                    },
+                    VariantDef::Inline(inline) => {
+                        out.docs = doc_lines(inline.docs.as_ref());
+                        out.fields = self.fields(&type_name.value, Some(index), &inline.fields);
+                    }
+                }
+                if let Some(clash) = out.fields.iter().find(|f| f.wire_name == tag) {
+                    let clash = clash.ident.clone();
+                    self.error_hint(
+                        variant_name.referenced,
+                        format!(
+                            "variant `{}` has a field `{clash}` named like the union's tag `{tag}`",
+                            variant_name.value
+                        ),
+                        "rename the field, or choose another `tag`",
+                    );
+                }
+                ir.variants.push(out);
+            }
+        } else if let Some(fields) = &def.fields {
+            ir.fields = self.fields(&type_name.value, None, fields);
+        }
+        ir
+    }
+
+    /// Lowers the fields of a struct or of an inline union variant.
+    fn fields(
+        &mut self,
+        owner: &str,
+        variant: Option<usize>,
+        fields: &Map<FieldDef>,
+    ) -> Vec<FieldIr> {
         let mut seen: BTreeMap<String, Location> = BTreeMap::new();
-        let mut fields = Vec::new();
-        for (field_name, field) in def.fields.iter() {
+        let mut out = Vec::new();
+        for (field_name, field) in fields.iter() {
             let field_ident = self.ident(field_name, snake, "field");
             if let Some(first) = first_holder(&mut seen, field_ident.clone(), field_name.referenced)
             {
@@ -445,7 +622,7 @@ impl Lowerer<'_> {
                     "rename one of them",
                 );
             }
-            let (ty, optional_suffix) = self.field_type(&field.ty);
+            let (ty, optional_suffix, direct) = self.field_type(&field.ty);
             let optional = field.optional || optional_suffix;
             let bare = field_ident.strip_prefix("r#").unwrap_or(&field_ident);
             let mut serde = Vec::new();
@@ -456,8 +633,19 @@ impl Lowerer<'_> {
                 serde.push("default".to_owned());
                 serde.push("skip_serializing_if = \"Option::is_none\"".to_owned());
             }
-            fields.push(FieldIr {
+            if let Some(target) = direct {
+                self.pending.push(Pending {
+                    owner: owner.to_owned(),
+                    variant,
+                    field: Some(out.len()),
+                    target,
+                    base: ty.clone(),
+                    optional,
+                });
+            }
+            out.push(FieldIr {
                 ident: field_ident,
+                wire_name: field_name.value.clone(),
                 ty: if optional {
                     format!("Option<{ty}>")
                 } else {
@@ -467,26 +655,70 @@ impl Lowerer<'_> {
                 docs: doc_lines(field.docs.as_ref()),
             });
         }
-        TypeIr {
-            ident,
-            docs: doc_lines(def.docs.as_ref()),
-            fields,
+        out
+    }
+
+    /// Boxes every direct reference that leads back to its owner, so recursive types have a
+    /// size: `next: Node?` becomes `Option<Box<Node>>`; `list<Node>` needs nothing.
+    fn box_recursion(&mut self, types: &mut [TypeIr], names: &[String]) {
+        let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for p in &self.pending {
+            edges
+                .entry(p.owner.as_str())
+                .or_default()
+                .push(p.target.as_str());
+        }
+        let reaches = |from: &str, to: &str| {
+            let mut stack = vec![from];
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(at) = stack.pop() {
+                if at == to {
+                    return true;
+                }
+                if seen.insert(at) {
+                    stack.extend(edges.get(at).into_iter().flatten().copied());
+                }
+            }
+            false
+        };
+        for p in &self.pending {
+            if !reaches(&p.target, &p.owner) {
+                continue;
+            }
+            let Some(index) = names.iter().position(|n| *n == p.owner) else {
+                continue;
+            };
+            let boxed = format!("Box<{}>", p.base);
+            let ty = if p.optional {
+                format!("Option<{boxed}>")
+            } else {
+                boxed.clone()
+            };
+            let owner = &mut types[index];
+            match (p.variant, p.field) {
+                (None, Some(field)) => owner.fields[field].ty = ty,
+                (Some(variant), Some(field)) => owner.variants[variant].fields[field].ty = ty,
+                (Some(variant), None) => owner.variants[variant].newtype = boxed,
+                (None, None) => {}
+            }
         }
     }
 
-    /// Resolves a field's type expression; the flag says it ended in `?`.
-    fn field_type(&mut self, ty: &Spanned<String>) -> (String, bool) {
+    /// Resolves a field's type expression: the Rust type, whether it ended in `?`, and the
+    /// declared type it names directly (not inside a list or map), if any.
+    fn field_type(&mut self, ty: &Spanned<String>) -> (String, bool, Option<String>) {
         let text = ty.value.trim();
         let (text, optional) = match text.strip_suffix('?') {
             Some(inner) => (inner.trim_end(), true),
             None => (text, false),
         };
+        let direct = self.types.contains_key(text).then(|| text.to_owned());
         match self.type_expr(text) {
-            Ok(rust) => (rust, optional),
+            Ok(rust) => (rust, optional, direct),
             Err(message) => {
                 let hint = self.type_hint(text);
                 self.error_hint(ty.referenced, message, hint);
-                (String::new(), optional)
+                (String::new(), optional, None)
             }
         }
     }
