@@ -107,6 +107,17 @@ pub struct TypeIr {
     pub variants: Vec<VariantIr>,
     /// A union's tag field, as a string literal.
     pub tag_lit: String,
+    /// Whether the type has validation rules (its own or in nested types).
+    pub validates: bool,
+}
+
+/// One validation call.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckIr {
+    /// The `wsgen_runtime::Validator` method.
+    pub method: String,
+    /// What follows the value in the call (`, 1`, `, "^[a-z]+$"`), or nothing.
+    pub arg: String,
 }
 
 /// What a message type is.
@@ -143,6 +154,10 @@ pub struct FieldIr {
     pub ident: String,
     /// The name on the wire (the spec's name).
     pub wire_name: String,
+    /// The name on the wire, as a string literal.
+    pub wire_lit: String,
+    /// Validation calls on the runtime's `Validator`, each as `v.<method>(name, value<arg>)`.
+    pub checks: Vec<CheckIr>,
     /// The arguments of the field's `#[serde(..)]` attribute (empty for none): the wire name
     /// when it differs from the Rust name, and how an optional field is omitted.
     pub serde: Vec<String>,
@@ -236,8 +251,12 @@ pub struct EndpointIr {
     pub handshake: Option<HandshakeIr>,
     /// Ping keepalive, if any.
     pub keepalive: Option<KeepaliveIr>,
-    /// Whether undecodable messages are dropped rather than closing the connection.
-    pub drop_invalid: bool,
+    /// The `wsgen_runtime::OnInvalid` policy, when it is not the default (close).
+    pub on_invalid: Option<String>,
+    /// Whether sent messages are wrapped in `{"statusCode": 200, "body": ..}`.
+    pub envelope: bool,
+    /// Whether the client may receive error replies (`statusCode` 400).
+    pub error_replies: bool,
     /// Middleware methods to run before the upgrade, in order.
     pub middleware: Vec<String>,
 }

@@ -153,6 +153,29 @@ pub struct FieldDef {
     pub optional: bool,
     /// Documentation for the field.
     pub docs: Option<String>,
+    /// Validation rules, checked before a message reaches its handler.
+    pub rules: Rules,
+}
+
+/// Validation rules of a field (Cafeto's DTO validation).
+#[derive(Debug, Default)]
+pub struct Rules {
+    /// Fewest characters of a string.
+    pub min_length: Option<Spanned<u64>>,
+    /// Most characters of a string.
+    pub max_length: Option<Spanned<u64>>,
+    /// Smallest value of a number.
+    pub min: Option<Spanned<f64>>,
+    /// Largest value of a number.
+    pub max: Option<Spanned<f64>>,
+    /// A regular expression a string must match.
+    pub pattern: Option<Spanned<String>>,
+    /// Fewest items of a list.
+    pub min_items: Option<Spanned<u64>>,
+    /// Most items of a list.
+    pub max_items: Option<Spanned<u64>>,
+    /// The values a string may take.
+    pub one_of: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -166,6 +189,30 @@ struct FieldLong {
     optional: bool,
     #[serde(default)]
     docs: Option<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    min_length: Option<Spanned<u64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    max_length: Option<Spanned<u64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    min: Option<Spanned<f64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    max: Option<Spanned<f64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pattern: Option<Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    min_items: Option<Spanned<u64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    max_items: Option<Spanned<u64>>,
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    one_of: Option<Spanned<Vec<String>>>,
 }
 
 impl<'de> Deserialize<'de> for FieldDef {
@@ -176,11 +223,22 @@ impl<'de> Deserialize<'de> for FieldDef {
                 ty: Spanned::new(ty, field.referenced, field.defined),
                 optional: false,
                 docs: None,
+                rules: Rules::default(),
             },
             FieldForm::Long(long) => FieldDef {
                 ty: long.ty,
                 optional: long.optional,
                 docs: long.docs,
+                rules: Rules {
+                    min_length: long.min_length,
+                    max_length: long.max_length,
+                    min: long.min,
+                    max: long.max,
+                    pattern: long.pattern,
+                    min_items: long.min_items,
+                    max_items: long.max_items,
+                    one_of: long.one_of,
+                },
             },
         })
     }
@@ -189,7 +247,7 @@ impl<'de> Deserialize<'de> for FieldDef {
 /// The two spellings of a field, told apart by the YAML node's kind.
 enum FieldForm {
     Short(String),
-    Long(FieldLong),
+    Long(Box<FieldLong>),
 }
 
 impl<'de> Deserialize<'de> for FieldForm {
@@ -206,7 +264,7 @@ impl<'de> Deserialize<'de> for FieldForm {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldForm, A::Error> {
                 // Deserialising through the map keeps the positions of the inner values.
                 FieldLong::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(FieldForm::Long)
+                    .map(|long| FieldForm::Long(Box::new(long)))
             }
         }
         deserializer.deserialize_any(FormVisitor)
@@ -290,7 +348,12 @@ pub struct EndpointDef {
     /// Ping keepalive: a ping `every` interval; no answer within `timeout` ends the connection.
     #[serde(default)]
     pub ping: Option<PingDef>,
-    /// What to do with a message that does not decode: `close` (the default) or `drop`.
+    /// Wrap sent messages in a response envelope: `status` (`{"statusCode": 200, "body": ..}`).
+    #[serde(default)]
+    #[schemars(with = "Option<Envelope>")]
+    pub envelope: Option<Spanned<Envelope>>,
+    /// What to do with a message that does not decode or validate: `close` (the default),
+    /// `drop`, or `reply_error`.
     #[serde(default)]
     #[schemars(with = "Option<InvalidPolicy>")]
     pub on_invalid: Option<Spanned<InvalidPolicy>>,
@@ -314,6 +377,16 @@ pub enum InvalidPolicy {
     Close,
     /// Ignore the message.
     Drop,
+    /// Answer `{"statusCode": 400, "body": {"errorList": [..]}}` and keep the connection open.
+    ReplyError,
+}
+
+/// How sent messages are wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Envelope {
+    /// Cafeto's response envelope: `{"statusCode": 200, "body": <message>}`.
+    Status,
 }
 
 /// A protocol handshake declared in the spec.

@@ -9,13 +9,13 @@ use serde_saphyr::Location;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::ir::{
-    CloseIr, EndpointIr, FieldIr, HandshakeIr, InputFieldIr, InputsIr, Ir, KeepaliveIr,
+    CheckIr, CloseIr, EndpointIr, FieldIr, HandshakeIr, InputFieldIr, InputsIr, Ir, KeepaliveIr,
     MessageKind, MiddlewareIr, StyleIr, TypeIr, TypeKind, VariantIr,
 };
 use crate::names::{is_identifier, pascal, snake, snake_plain};
 use crate::spec::{
-    CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Spanned, Spec, Style, TypeDef,
-    VariantDef,
+    CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Rules, Spanned, Spec, Style,
+    TypeDef, VariantDef,
 };
 
 /// The spec format versions this generator understands.
@@ -84,6 +84,7 @@ pub fn lower(spec: &Spec, source: &Source) -> Result<Ir, Diagnostics> {
         types: BTreeMap::new(),
         types_by_kind: BTreeMap::new(),
         pending: Vec::new(),
+        nestable: Vec::new(),
     };
     let ir = lowerer.spec(spec);
     let mut errors = lowerer.errors;
@@ -106,6 +107,17 @@ struct Lowerer<'a> {
     types_by_kind: BTreeMap<String, TypeKind>,
     /// Direct type references in fields and variants, for boxing recursion.
     pending: Vec<Pending>,
+    /// Struct-typed fields (or lists of them) whose rules may need validating.
+    nestable: Vec<Nestable>,
+}
+
+/// A field holding a struct (or a list of them), which may need nested validation.
+struct Nestable {
+    owner: String,
+    field: usize,
+    target: String,
+    each: bool,
+    in_variant: bool,
 }
 
 /// A field or newtype variant that names a declared type directly.
@@ -141,6 +153,26 @@ fn literal(s: &str) -> String {
 /// Close codes an endpoint may send, per RFC 6455 section 7.4.
 fn close_code_allowed(code: i64) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// The element type named by `list<T>`, if `text` is one.
+fn list_element(text: &str) -> Option<&str> {
+    text.trim()
+        .trim_end_matches('?')
+        .trim_end()
+        .strip_prefix("list<")?
+        .strip_suffix('>')
+        .map(str::trim)
+}
+
+/// A raw string literal for a regular expression (no escaping needed inside).
+fn literal_raw(text: &str) -> String {
+    let hashes = "#".repeat(
+        (0..)
+            .find(|n| !text.contains(&format!("\"{}", "#".repeat(*n))))
+            .unwrap_or(1),
+    );
+    format!("r{hashes}\"{text}\"{hashes}")
 }
 
 /// The parameter name of a path segment such as `{room_id}`.
@@ -318,6 +350,7 @@ impl Lowerer<'_> {
             .collect();
         let names: Vec<String> = spec.types.iter().map(|(n, _)| n.value.clone()).collect();
         self.box_recursion(&mut types, &names);
+        self.nest_validation(&mut types, &names);
 
         let mut endpoints = Vec::new();
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
@@ -472,6 +505,7 @@ impl Lowerer<'_> {
             fields: Vec::new(),
             variants: Vec::new(),
             tag_lit: String::new(),
+            validates: false,
         };
         let forms = [
             def.fields.is_some(),
@@ -633,6 +667,30 @@ impl Lowerer<'_> {
                 serde.push("default".to_owned());
                 serde.push("skip_serializing_if = \"Option::is_none\"".to_owned());
             }
+            let checks = self.checks(&field.ty, &field.rules, variant.is_some());
+            if let Some(element) = list_element(&field.ty.value)
+                .filter(|t| self.types_by_kind.get(*t) == Some(&TypeKind::Struct))
+            {
+                self.nestable.push(Nestable {
+                    owner: owner.to_owned(),
+                    field: out.len(),
+                    target: element.to_owned(),
+                    each: true,
+                    in_variant: variant.is_some(),
+                });
+            }
+            if let Some(target) = direct
+                .as_ref()
+                .filter(|t| self.types_by_kind.get(*t) == Some(&TypeKind::Struct))
+            {
+                self.nestable.push(Nestable {
+                    owner: owner.to_owned(),
+                    field: out.len(),
+                    target: target.clone(),
+                    each: false,
+                    in_variant: variant.is_some(),
+                });
+            }
             if let Some(target) = direct {
                 self.pending.push(Pending {
                     owner: owner.to_owned(),
@@ -645,6 +703,8 @@ impl Lowerer<'_> {
             }
             out.push(FieldIr {
                 ident: field_ident,
+                wire_lit: literal(&field_name.value),
+                checks,
                 wire_name: field_name.value.clone(),
                 ty: if optional {
                     format!("Option<{ty}>")
@@ -656,6 +716,214 @@ impl Lowerer<'_> {
             });
         }
         out
+    }
+
+    /// The validation calls for a field's rules, checking that each rule fits the field's type.
+    fn checks(&mut self, ty: &Spanned<String>, rules: &Rules, in_variant: bool) -> Vec<CheckIr> {
+        let base = ty.value.trim().trim_end_matches('?').trim_end();
+        let is_string = base == "string";
+        let is_int = ["int", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64"].contains(&base);
+        let is_float = ["float", "f32", "f64"].contains(&base);
+        let is_list = list_element(base).is_some();
+        let mut checks = Vec::new();
+        let mut check = |this: &mut Self,
+                         ok: bool,
+                         at: Location,
+                         rule: &str,
+                         needs: &str,
+                         method: &str,
+                         arg: String| {
+            if in_variant {
+                this.error_hint(
+                    at,
+                    format!("`{rule}` inside a union variant is not supported"),
+                    "put the fields in a struct type and name it as the variant",
+                );
+            } else if ok {
+                checks.push(CheckIr {
+                    method: method.to_owned(),
+                    arg,
+                });
+            } else {
+                this.error_hint(
+                    at,
+                    format!("`{rule}` applies to {needs}, and this field is `{base}`"),
+                    format!("remove `{rule}`, or change the field's type"),
+                );
+            }
+        };
+        if let Some(n) = &rules.min_length {
+            check(
+                self,
+                is_string,
+                n.referenced,
+                "min_length",
+                "strings",
+                "min_length",
+                format!(", {}", n.value),
+            );
+        }
+        if let Some(n) = &rules.max_length {
+            check(
+                self,
+                is_string,
+                n.referenced,
+                "max_length",
+                "strings",
+                "max_length",
+                format!(", {}", n.value),
+            );
+        }
+        if let (Some(lo), Some(hi)) = (&rules.min_length, &rules.max_length) {
+            if lo.value > hi.value {
+                self.error_hint(
+                    lo.referenced,
+                    format!("min_length {} is above max_length {}", lo.value, hi.value),
+                    "swap them",
+                );
+            }
+        }
+        for (bound, rule) in [(&rules.min, "min"), (&rules.max, "max")] {
+            if let Some(n) = bound {
+                let value = n.value;
+                let literal = if is_int {
+                    if value.fract() != 0.0 || (base.starts_with('u') && value < 0.0) {
+                        self.error_hint(
+                            n.referenced,
+                            format!("`{rule}: {value}` does not fit the field's type `{base}`"),
+                            "use a whole number in the type's range",
+                        );
+                    }
+                    format!("{}", value as i128)
+                } else {
+                    format!("{value:?}")
+                };
+                check(
+                    self,
+                    is_int || is_float,
+                    n.referenced,
+                    rule,
+                    "numbers",
+                    rule,
+                    format!(", {literal}"),
+                );
+            }
+        }
+        if let (Some(lo), Some(hi)) = (&rules.min, &rules.max) {
+            if lo.value > hi.value {
+                self.error_hint(
+                    lo.referenced,
+                    format!("min {} is above max {}", lo.value, hi.value),
+                    "swap them",
+                );
+            }
+        }
+        if let Some(p) = &rules.pattern {
+            if let Err(e) = regex::Regex::new(&p.value) {
+                let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
+                self.error_hint(
+                    p.referenced,
+                    format!("invalid pattern: {first}"),
+                    "write a regular expression in the syntax of the `regex` crate",
+                );
+            }
+            check(
+                self,
+                is_string,
+                p.referenced,
+                "pattern",
+                "strings",
+                "pattern",
+                format!(", {}", literal_raw(&p.value)),
+            );
+        }
+        if let Some(n) = &rules.min_items {
+            check(
+                self,
+                is_list,
+                n.referenced,
+                "min_items",
+                "lists",
+                "min_items",
+                format!(", {}", n.value),
+            );
+        }
+        if let Some(n) = &rules.max_items {
+            check(
+                self,
+                is_list,
+                n.referenced,
+                "max_items",
+                "lists",
+                "max_items",
+                format!(", {}", n.value),
+            );
+        }
+        if let (Some(lo), Some(hi)) = (&rules.min_items, &rules.max_items) {
+            if lo.value > hi.value {
+                self.error_hint(
+                    lo.referenced,
+                    format!("min_items {} is above max_items {}", lo.value, hi.value),
+                    "swap them",
+                );
+            }
+        }
+        if let Some(values) = &rules.one_of {
+            let list: Vec<String> = values.value.iter().map(|v| literal(v)).collect();
+            check(
+                self,
+                is_string,
+                values.referenced,
+                "one_of",
+                "strings",
+                "one_of",
+                format!(", &[{}]", list.join(", ")),
+            );
+        }
+        checks
+    }
+
+    /// Marks every type whose fields have rules, directly or through nested structs, and adds
+    /// the calls that validate nested structs.
+    fn nest_validation(&mut self, types: &mut [TypeIr], names: &[String]) {
+        let mut validating: std::collections::BTreeSet<String> = names
+            .iter()
+            .zip(types.iter())
+            .filter(|(_, t)| t.fields.iter().any(|f| !f.checks.is_empty()))
+            .map(|(n, _)| n.clone())
+            .collect();
+        loop {
+            let before = validating.len();
+            for n in &self.nestable {
+                if !n.in_variant && validating.contains(&n.target) {
+                    validating.insert(n.owner.clone());
+                }
+            }
+            if validating.len() == before {
+                break;
+            }
+        }
+        for n in &self.nestable {
+            if n.in_variant || !validating.contains(&n.target) {
+                continue;
+            }
+            let Some(index) = names.iter().position(|name| *name == n.owner) else {
+                continue;
+            };
+            let field = &mut types[index].fields[n.field];
+            // A boxed (recursive) field is validated through its box.
+            let boxed = field.ty.contains("Box<");
+            field.checks.push(CheckIr {
+                method: if n.each { "nested_each" } else { "nested" }.to_owned(),
+                arg: String::new(),
+            });
+            if boxed {
+                field.checks.pop();
+            }
+        }
+        for (name, ty) in names.iter().zip(types.iter_mut()) {
+            ty.validates = ty.kind == TypeKind::Struct && validating.contains(name);
+        }
     }
 
     /// Boxes every direct reference that leads back to its owner, so recursive types have a
@@ -952,6 +1220,20 @@ impl Lowerer<'_> {
             }
         });
 
+        let envelope = def.envelope.is_some();
+        if let Some(env) = &def.envelope {
+            let json_send = sends
+                && (send_ty == "wsgen_runtime::serde_json::Value"
+                    || self.types.values().any(|t| *t == send_ty));
+            if !json_send {
+                self.error_hint(
+                    env.referenced,
+                    format!("endpoint `{qualified}` sends no JSON, so its messages cannot be wrapped in an envelope"),
+                    "an envelope needs `send:` to be `json` or a declared type",
+                );
+            }
+        }
+
         let close_enum = format!("{ident}Close");
         let close = self.close_conditions(&def.close, &qualified);
         let message_kind = match (receives, reply) {
@@ -1031,7 +1313,16 @@ impl Lowerer<'_> {
             query_ty,
             handshake,
             keepalive,
-            drop_invalid: def.on_invalid.as_ref().map(|p| p.value) == Some(InvalidPolicy::Drop),
+            on_invalid: match def.on_invalid.as_ref().map(|p| p.value) {
+                Some(InvalidPolicy::Drop) => Some("wsgen_runtime::OnInvalid::Drop".to_owned()),
+                Some(InvalidPolicy::ReplyError) => {
+                    Some("wsgen_runtime::OnInvalid::Reply".to_owned())
+                }
+                Some(InvalidPolicy::Close) | None => None,
+            },
+            envelope,
+            error_replies: envelope
+                || def.on_invalid.as_ref().map(|p| p.value) == Some(InvalidPolicy::ReplyError),
             middleware,
             qualified,
         }

@@ -117,7 +117,7 @@ async fn every_connection_has_its_own_session_id() {
 
 #[tokio::test]
 async fn another_endpoints_handler_reaches_one_session_by_id() {
-    let (url, _, _) = start().await;
+    let (url, hubs, _) = start().await;
     let (mut alice, alice_id) = feed_client(&url).await;
     let (mut bob, _) = feed_client(&url).await;
     let mut notifier = within(NotificationsNotifyClient::connect(&url))
@@ -132,6 +132,8 @@ async fn another_endpoints_handler_reaches_one_session_by_id() {
         .unwrap();
     assert_eq!(within(alice.recv()).await.unwrap(), "for alice");
     // Bob got nothing: the next thing he sees is a broadcast sent after.
+    hubs.notifications_feed.broadcast("after".to_owned());
+    assert_eq!(within(bob.recv()).await.unwrap(), "after");
     notifier
         .send(Notify {
             session: 999_999,

@@ -224,7 +224,8 @@ impl ImplLoopClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ImplLoopError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.

@@ -540,7 +540,8 @@ impl ExampleWebsocketClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleWebsocketError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -590,7 +591,8 @@ impl ExampleListenClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleListenError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -635,7 +637,8 @@ impl ExampleTickerClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleTickerError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Receives the next message; when the server closes the connection, says how.
@@ -681,7 +684,8 @@ impl ExampleHeartbeatClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleHeartbeatError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Receives the next message; when the server closes the connection, says how.

@@ -415,7 +415,8 @@ impl EchoWebsocketClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoWebsocketError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -469,7 +470,8 @@ impl NotificationsFeedClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, NotificationsFeedError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Receives the next message; when the server closes the connection, says how.
@@ -514,7 +516,8 @@ impl NotificationsNotifyClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, NotificationsNotifyError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.

@@ -541,7 +541,8 @@ impl WsEchoClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsEchoError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -594,7 +595,8 @@ impl WsCountdownClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsCountdownError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Receives the next message; when the server closes the connection, says how.
@@ -637,7 +639,8 @@ impl WsFragileClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsFragileError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -687,7 +690,8 @@ impl PublicWhoamiClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, PublicWhoamiError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Receives the next message; when the server closes the connection, says how.

@@ -946,7 +946,8 @@ impl AppChatClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppChatError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -1012,7 +1013,8 @@ impl AppItemsClient {
         url_query.push("label", &query.label);
         url_query.push_opt("verbose", query.verbose.as_ref());
         let path = url_query.append_to(path);
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Receives the next message; when the server closes the connection, says how.
@@ -1055,7 +1057,8 @@ impl AppNumbersClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppNumbersError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -1103,7 +1106,8 @@ impl AppFlagsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppFlagsError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -1151,7 +1155,8 @@ impl AppBlobsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppBlobsError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -1205,7 +1210,8 @@ impl AppDocumentsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppDocumentsError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -1259,7 +1265,8 @@ impl AppExpectingClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppExpectingError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.
@@ -1307,7 +1314,8 @@ impl AppProtocolClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppProtocolError> {
         let path = Self::PATH.to_owned();
-        wsgen_runtime::Client::connect(base_url, &path, options).await.map(Self)
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
     }
 
     /// Sends a message to the server.

@@ -14,6 +14,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::close::CloseCondition;
 use crate::message::{DecodeError, WireMessage};
+use crate::validate::FieldError;
 
 /// What went wrong on a client connection, or how the server ended it.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,15 @@ pub enum ClientError<C: CloseCondition> {
         code: Option<u16>,
         /// The close reason (empty if none).
         reason: String,
+    },
+    /// The server answered a message with an error reply (`statusCode` 400): the message was
+    /// invalid and did not reach the handler; the connection stays open.
+    #[error("the server rejected a message: {errors:?}")]
+    Rejected {
+        /// The reply's status code.
+        status: u16,
+        /// What was wrong, field by field.
+        errors: Vec<FieldError>,
     },
     /// The connection ended without a close frame.
     #[error("the connection was lost")]
@@ -63,6 +73,8 @@ impl ConnectOptions {
 /// Generated clients wrap this and expose only the directions their endpoint allows.
 pub struct Client<Tx, Rx, C> {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    envelope: bool,
+    error_replies: bool,
     _types: PhantomData<fn(Tx) -> (Rx, C)>,
 }
 
@@ -92,8 +104,61 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             tokio_tungstenite::connect_async_with_config(request, None, true).await?;
         Ok(Client {
             ws,
+            envelope: false,
+            error_replies: false,
             _types: PhantomData,
         })
+    }
+
+    /// Expects the server's messages in Cafeto's envelope, `{"statusCode": 200, "body": ..}`.
+    pub fn with_envelope(mut self) -> Self {
+        self.envelope = true;
+        self.error_replies = true;
+        self
+    }
+
+    /// Expects error replies, `{"statusCode": 400, "body": {"errorList": [..]}}`, for messages
+    /// the server rejects.
+    pub fn with_error_replies(mut self) -> Self {
+        self.error_replies = true;
+        self
+    }
+
+    fn open(&self, message: Message) -> Result<Rx, ClientError<C>> {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            #[serde(rename = "statusCode")]
+            status: u16,
+            body: serde_json::Value,
+        }
+        #[derive(serde::Deserialize)]
+        struct Errors {
+            #[serde(rename = "errorList")]
+            list: Vec<FieldError>,
+        }
+        if !self.error_replies {
+            return Ok(Rx::decode(message)?);
+        }
+        let envelope = match &message {
+            Message::Text(text) => serde_json::from_str::<Envelope>(text).ok(),
+            _ => None,
+        };
+        match envelope {
+            Some(envelope) if envelope.status != 200 => Err(ClientError::Rejected {
+                status: envelope.status,
+                errors: serde_json::from_value::<Errors>(envelope.body)
+                    .map(|e| e.list)
+                    .unwrap_or_default(),
+            }),
+            Some(envelope) if self.envelope => {
+                Ok(Rx::decode(Message::text(envelope.body.to_string()))?)
+            }
+            _ if self.envelope => Err(ClientError::Decode(DecodeError::Invalid {
+                ty: "envelope",
+                detail: "expected {\"statusCode\": .., \"body\": ..}".to_owned(),
+            })),
+            _ => Ok(Rx::decode(message)?),
+        }
     }
 
     /// Sends one message.
@@ -106,9 +171,7 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     pub async fn recv(&mut self) -> Result<Rx, ClientError<C>> {
         loop {
             match self.next_frame().await? {
-                message @ (Message::Text(_) | Message::Binary(_)) => {
-                    return Ok(Rx::decode(message)?);
-                }
+                message @ (Message::Text(_) | Message::Binary(_)) => return self.open(message),
                 _ => continue,
             }
         }

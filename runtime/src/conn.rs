@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 
 use crate::hub::Hub;
-use crate::message::WireMessage;
+use crate::message::{WireMessage, envelope_ok};
 
 /// A process-wide unique id for one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,6 +59,7 @@ pub enum SendError {
 pub struct Sender<S> {
     tx: mpsc::Sender<Message>,
     session_id: SessionId,
+    envelope: bool,
     _message: PhantomData<fn(S)>,
 }
 
@@ -67,9 +68,16 @@ impl<S> Clone for Sender<S> {
         Sender {
             tx: self.tx.clone(),
             session_id: self.session_id,
+            envelope: self.envelope,
             _message: PhantomData,
         }
     }
+}
+
+/// Encodes `message`, in the response envelope if `envelope`.
+pub(crate) fn encode_for<S: WireMessage>(message: S, envelope: bool) -> Message {
+    let frame = message.encode();
+    if envelope { envelope_ok(frame) } else { frame }
 }
 
 impl<S> Sender<S> {
@@ -103,7 +111,13 @@ impl<S> std::fmt::Debug for Sender<S> {
 impl<S: WireMessage> Sender<S> {
     /// Queues `message` for the connection.
     pub fn send(&self, message: S) -> Result<(), SendError> {
-        self.send_frame(message.encode())
+        self.send_frame(self.frame(message))
+    }
+
+    /// Encodes `message` as this endpoint sends it (in the response envelope if the spec
+    /// asks for one).
+    pub(crate) fn frame(&self, message: S) -> Message {
+        encode_for(message, self.envelope)
     }
 }
 
@@ -138,6 +152,7 @@ impl<S, P, Q> Conn<S, P, Q> {
         query: Q,
         tx: mpsc::Sender<Message>,
         hub: Hub<S>,
+        envelope: bool,
     ) -> Self {
         Conn {
             path,
@@ -147,6 +162,7 @@ impl<S, P, Q> Conn<S, P, Q> {
             sender: Sender {
                 tx,
                 session_id: SessionId::next(),
+                envelope,
                 _message: PhantomData,
             },
             hub,
@@ -191,6 +207,10 @@ impl<S, P, Q> Conn<S, P, Q> {
     /// A cloneable handle for pushing to this connection from other tasks.
     pub fn sender(&self) -> Sender<S> {
         self.sender.clone()
+    }
+
+    pub(crate) fn sender_ref(&self) -> &Sender<S> {
+        &self.sender
     }
 }
 

@@ -11,12 +11,13 @@ use std::sync::{Arc, RwLock};
 
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::conn::{SendError, Sender, SessionId};
+use crate::conn::{SendError, Sender, SessionId, encode_for};
 use crate::message::WireMessage;
 
 struct State<S> {
     sessions: HashMap<SessionId, Sender<S>>,
     rooms: BTreeMap<String, BTreeSet<SessionId>>,
+    envelope: bool,
 }
 
 /// The live sessions of one endpoint. Cheap to clone; every clone is the same hub.
@@ -40,6 +41,7 @@ impl<S> Default for Hub<S> {
             state: Arc::new(RwLock::new(State {
                 sessions: HashMap::new(),
                 rooms: BTreeMap::new(),
+                envelope: false,
             })),
             _message: PhantomData,
         }
@@ -141,6 +143,10 @@ impl<S> Hub<S> {
         self.read().rooms.keys().cloned().collect()
     }
 
+    pub(crate) fn set_envelope(&self, envelope: bool) {
+        self.write().envelope = envelope;
+    }
+
     pub(crate) fn register(&self, sender: Sender<S>) {
         self.write().sessions.insert(sender.session_id(), sender);
     }
@@ -184,20 +190,20 @@ impl<S: WireMessage> Hub<S> {
 
     /// Sends `message` to every connected session.
     pub fn broadcast(&self, message: S) -> Delivery {
-        let frame = message.encode();
+        let frame = encode_for(message, self.read().envelope);
         let ids: Vec<SessionId> = self.read().sessions.keys().copied().collect();
         self.deliver(&frame, ids.into_iter())
     }
 
     /// Sends `message` to every member of `room`.
     pub fn broadcast_to(&self, room: &str, message: S) -> Delivery {
-        let frame = message.encode();
+        let frame = encode_for(message, self.read().envelope);
         self.deliver(&frame, self.members(room).into_iter())
     }
 
     /// Sends `message` to every member of `room` except `except` (typically the sender).
     pub fn broadcast_to_others(&self, room: &str, except: SessionId, message: S) -> Delivery {
-        let frame = message.encode();
+        let frame = encode_for(message, self.read().envelope);
         let members = self.members(room);
         self.deliver(&frame, members.into_iter().filter(|id| *id != except))
     }

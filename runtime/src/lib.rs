@@ -14,6 +14,7 @@ mod message;
 mod request;
 mod server;
 mod socket;
+mod validate;
 
 pub use client::{Client, ClientError, ConnectOptions};
 pub use close::{CloseCondition, Disconnect};
@@ -23,6 +24,7 @@ pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
 pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
 pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SocketOf};
 pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};
+pub use validate::{FieldError, Validator};
 
 pub use serde;
 pub use serde_json;

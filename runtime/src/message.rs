@@ -14,6 +14,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::validate::{FieldError, Validator, decode_errors};
+
 /// Why an incoming frame could not become the endpoint's message type.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -36,6 +38,9 @@ pub enum DecodeError {
     /// The endpoint receives no messages in this direction.
     #[error("this endpoint does not accept messages in this direction")]
     Unexpected,
+    /// A JSON message did not fit its type or broke the spec's validation rules.
+    #[error("invalid message: {}", .0.iter().map(|e| format!("{}: {}", e.loc.join("."), e.msg)).collect::<Vec<_>>().join("; "))]
+    Rejected(Vec<FieldError>),
 }
 
 impl DecodeError {
@@ -44,7 +49,23 @@ impl DecodeError {
     pub fn close_code(&self) -> u16 {
         match self {
             DecodeError::WrongFrame { .. } | DecodeError::Unexpected => 1003,
-            DecodeError::Invalid { .. } => 1007,
+            DecodeError::Invalid { .. } | DecodeError::Rejected(_) => 1007,
+        }
+    }
+
+    /// The error as Cafeto-style field errors, for an error reply.
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            DecodeError::Rejected(errors) => errors.clone(),
+            other => vec![FieldError {
+                loc: Vec::new(),
+                kind: match other {
+                    DecodeError::WrongFrame { .. } | DecodeError::Unexpected => "frame_type",
+                    _ => "value_error",
+                }
+                .to_owned(),
+                msg: other.to_string(),
+            }],
         }
     }
 }
@@ -57,8 +78,14 @@ pub trait WireMessage: Sized + Send + 'static {
     fn encode(self) -> Message;
 }
 
-/// Marks a serde type as travelling as JSON; generated spec types implement it.
-pub trait JsonMessage: Serialize + DeserializeOwned + Send + 'static {}
+/// Marks a serde type as travelling as JSON; generated spec types implement it, with the
+/// spec's validation rules in `validate`.
+pub trait JsonMessage: Serialize + DeserializeOwned + Send + 'static {
+    /// Checks the spec's rules, reporting each broken one to `validator`.
+    fn validate(&self, validator: &mut Validator) {
+        let _ = validator;
+    }
+}
 
 fn frame_kind(message: &Message) -> &'static str {
     match message {
@@ -179,7 +206,25 @@ impl WireMessage for serde_json::Value {
 
 impl<T: JsonMessage> WireMessage for T {
     fn decode(message: Message) -> Result<Self, DecodeError> {
-        json(message)
+        let parsed = match &message {
+            Message::Text(text) => {
+                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+            }
+            Message::Binary(bytes) => {
+                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
+            }
+            other => {
+                return Err(DecodeError::WrongFrame {
+                    expected: "text",
+                    got: frame_kind(other),
+                });
+            }
+        };
+        let value: T = parsed.map_err(|e| DecodeError::Rejected(decode_errors(e)))?;
+        let mut validator = Validator::new();
+        value.validate(&mut validator);
+        validator.finish().map_err(DecodeError::Rejected)?;
+        Ok(value)
     }
     fn encode(self) -> Message {
         to_json(&self)
@@ -222,6 +267,22 @@ impl WireMessage for Infallible {
     fn encode(self) -> Message {
         match self {}
     }
+}
+
+/// Wraps an encoded JSON frame in Cafeto's response envelope: `{"statusCode": 200, "body": ..}`.
+pub(crate) fn envelope_ok(frame: Message) -> Message {
+    match frame {
+        Message::Text(text) => {
+            Message::text(format!("{{\"statusCode\":200,\"body\":{}}}", text.as_str()))
+        }
+        other => other,
+    }
+}
+
+/// The error reply for a rejected message: `{"statusCode": 400, "body": {"errorList": [..]}}`.
+pub(crate) fn envelope_errors(errors: &[FieldError]) -> Message {
+    let body = serde_json::json!({ "statusCode": 400, "body": { "errorList": errors } });
+    Message::text(body.to_string())
 }
 
 #[cfg(test)]
@@ -274,9 +335,12 @@ mod tests {
             Point::decode(Message::binary(br#"{"x":4}"#.to_vec())).unwrap(),
             Point { x: 4 }
         );
-        assert!(matches!(
-            Point::decode(Message::text("{}")),
-            Err(DecodeError::Invalid { ty: "json", .. })
-        ));
+        match Point::decode(Message::text("{}")) {
+            Err(DecodeError::Rejected(errors)) => {
+                assert_eq!(errors[0].loc, ["x"]);
+                assert_eq!(errors[0].kind, "missing");
+            }
+            other => panic!("expected a missing-field rejection, got {other:?}"),
+        }
     }
 }

@@ -50,8 +50,10 @@ pub trait Endpoint: Send + Sync + 'static {
 
     /// Ping keepalive, if the spec asks for it.
     const KEEPALIVE: Option<Keepalive> = None;
-    /// What to do with a message that does not decode.
+    /// What to do with a message that does not decode or validate.
     const ON_INVALID: OnInvalid = OnInvalid::Close;
+    /// Whether sent messages are wrapped in `{"statusCode": 200, "body": ..}`.
+    const ENVELOPE: bool = false;
 
     /// Runs before the upgrade (middleware); a refusal is answered with its HTTP status.
     fn before_upgrade(
@@ -264,6 +266,7 @@ impl Router {
         endpoint: E,
         hub: Hub<E::Send>,
     ) -> Self {
+        hub.set_envelope(E::ENVELOPE);
         let template = Template::parse(path);
         if self
             .routes
@@ -427,6 +430,7 @@ async fn serve_connection<E: Endpoint>(
         query,
         tx,
         hub.clone(),
+        E::ENVELOPE,
     );
     let session = conn.session_id();
     hub.register(conn.sender());

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::close::{CloseCondition, Disconnect};
 use crate::conn::Conn;
-use crate::message::WireMessage;
+use crate::message::{WireMessage, envelope_errors};
 
 /// Ping keepalive: a ping every `every`; no frame from the peer within `timeout` after a ping
 /// ends the connection as lost.
@@ -39,6 +39,9 @@ pub enum OnInvalid {
     Close,
     /// Ignore the message and keep reading.
     Drop,
+    /// Answer with Cafeto's error envelope, `{"statusCode": 400, "body": {"errorList": [..]}}`,
+    /// and keep reading; the handler never sees the message.
+    Reply,
 }
 
 /// Why a socket call did not produce a message.
@@ -179,6 +182,12 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 Ok(value) => return Ok(value),
                 Err(e) => match self.settings.on_invalid {
                     OnInvalid::Drop => continue,
+                    OnInvalid::Reply => {
+                        if let Err(e) = self.ws.feed(envelope_errors(&e.field_errors())).await {
+                            return Err(self.lost(e));
+                        }
+                        self.unflushed = true;
+                    }
                     OnInvalid::Close => {
                         let reason = truncate_reason(&e.to_string());
                         return Err(self.close(e.close_code(), &reason).await);
@@ -267,7 +276,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// Sends one message now.
     pub async fn send(&mut self, message: S) -> Result<(), SocketError> {
         self.gone()?;
-        if let Err(e) = self.ws.feed(message.encode()).await {
+        let frame = self.conn.sender_ref().frame(message);
+        if let Err(e) = self.ws.feed(frame).await {
             return Err(self.lost(e));
         }
         self.unflushed = true;
@@ -281,7 +291,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// waits for the client, together with any pushes, in one flush.
     pub async fn reply(&mut self, message: S) -> Result<(), SocketError> {
         self.gone()?;
-        if let Err(e) = self.ws.feed(message.encode()).await {
+        let frame = self.conn.sender_ref().frame(message);
+        if let Err(e) = self.ws.feed(frame).await {
             return Err(self.lost(e));
         }
         self.unflushed = true;
@@ -311,7 +322,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         let mut stream = std::pin::pin!(stream);
         let mut sent = 0;
         while let Some(item) = stream.next().await {
-            if let Err(e) = self.ws.feed(item.encode()).await {
+            let frame = self.conn.sender_ref().frame(item);
+            if let Err(e) = self.ws.feed(frame).await {
                 return Err(self.lost(e));
             }
             sent += 1;

@@ -1,0 +1,254 @@
+//! DTO validation declared in the spec (string length, numeric range, pattern, list length,
+//! allowed values), and the error list Cafeto answers with:
+//! `{"loc": ["message"], "type": "string_too_short", "msg": "..."}`.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::{LazyLock, Mutex};
+
+use regex::Regex;
+use serde::Serialize;
+
+/// One problem with one field of an incoming message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FieldError {
+    /// Where the problem is: field names (and list indexes) from the message's root.
+    pub loc: Vec<String>,
+    /// What kind of problem it is (`missing`, `string_too_short`, `less_than_equal`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A sentence for people.
+    pub msg: String,
+}
+
+/// Collects the field errors of one message; generated `validate` methods call it per rule.
+#[derive(Debug, Default)]
+pub struct Validator {
+    prefix: Vec<String>,
+    errors: Vec<FieldError>,
+}
+
+static PATTERNS: LazyLock<Mutex<HashMap<&'static str, Option<Regex>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+impl Validator {
+    /// An empty validator.
+    pub fn new() -> Self {
+        Validator::default()
+    }
+
+    fn fail(&mut self, field: &str, kind: &str, msg: String) {
+        let mut loc = self.prefix.clone();
+        loc.push(field.to_owned());
+        self.errors.push(FieldError {
+            loc,
+            kind: kind.to_owned(),
+            msg,
+        });
+    }
+
+    /// At least `min` characters.
+    pub fn min_length(&mut self, field: &str, value: &str, min: usize) {
+        if value.chars().count() < min {
+            let msg = format!("String should have at least {min} characters");
+            self.fail(field, "string_too_short", msg);
+        }
+    }
+
+    /// At most `max` characters.
+    pub fn max_length(&mut self, field: &str, value: &str, max: usize) {
+        if value.chars().count() > max {
+            let msg = format!("String should have at most {max} characters");
+            self.fail(field, "string_too_long", msg);
+        }
+    }
+
+    /// At least `min`.
+    pub fn min<T: PartialOrd + Display + Copy>(&mut self, field: &str, value: &T, min: T) {
+        if *value < min {
+            let msg = format!("Input should be greater than or equal to {min}");
+            self.fail(field, "greater_than_equal", msg);
+        }
+    }
+
+    /// At most `max`.
+    pub fn max<T: PartialOrd + Display + Copy>(&mut self, field: &str, value: &T, max: T) {
+        if *value > max {
+            let msg = format!("Input should be less than or equal to {max}");
+            self.fail(field, "less_than_equal", msg);
+        }
+    }
+
+    /// Matches the regular expression `pattern` (checked when the spec was validated).
+    pub fn pattern(&mut self, field: &str, value: &str, pattern: &'static str) {
+        let matched = {
+            let mut cache = PATTERNS.lock().unwrap_or_else(|p| p.into_inner());
+            let regex = cache
+                .entry(pattern)
+                .or_insert_with(|| Regex::new(pattern).ok());
+            regex.as_ref().is_some_and(|r| r.is_match(value))
+        };
+        if !matched {
+            let msg = format!("String should match pattern '{pattern}'");
+            self.fail(field, "string_pattern_mismatch", msg);
+        }
+    }
+
+    /// At least `min` items.
+    pub fn min_items<T>(&mut self, field: &str, value: &[T], min: usize) {
+        if value.len() < min {
+            let msg = format!("List should have at least {min} items");
+            self.fail(field, "too_short", msg);
+        }
+    }
+
+    /// At most `max` items.
+    pub fn max_items<T>(&mut self, field: &str, value: &[T], max: usize) {
+        if value.len() > max {
+            let msg = format!("List should have at most {max} items");
+            self.fail(field, "too_long", msg);
+        }
+    }
+
+    /// One of `allowed`.
+    pub fn one_of(&mut self, field: &str, value: &str, allowed: &[&str]) {
+        if !allowed.contains(&value) {
+            let quoted: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
+            let msg = match quoted.split_last() {
+                Some((last, rest)) if !rest.is_empty() => {
+                    format!("Input should be {} or {last}", rest.join(", "))
+                }
+                _ => format!("Input should be {}", quoted.join("")),
+            };
+            self.fail(field, "enum", msg);
+        }
+    }
+
+    /// Validates a nested message under `field`.
+    pub fn nested<T: crate::JsonMessage>(&mut self, field: &str, value: &T) {
+        self.prefix.push(field.to_owned());
+        value.validate(self);
+        self.prefix.pop();
+    }
+
+    /// Validates each message of a list under `field`, with its index in `loc`.
+    pub fn nested_each<T: crate::JsonMessage>(&mut self, field: &str, values: &[T]) {
+        self.prefix.push(field.to_owned());
+        for (i, value) in values.iter().enumerate() {
+            self.nested(&i.to_string(), value);
+        }
+        self.prefix.pop();
+    }
+
+    /// The errors found, if any.
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+/// Turns a JSON decoding failure into field errors: a missing field is `missing` at its
+/// location, anything else `json_invalid` or `invalid_type` where it happened.
+pub(crate) fn decode_errors(
+    error: serde_path_to_error::Error<serde_json::Error>,
+) -> Vec<FieldError> {
+    let mut loc: Vec<String> = error
+        .path()
+        .iter()
+        .map(|segment| segment.to_string())
+        .filter(|s| s != "?")
+        .collect();
+    let inner = error.into_inner();
+    let text = inner.to_string();
+    if let Some(rest) = text.strip_prefix("missing field `") {
+        if let Some(field) = rest.split('`').next() {
+            loc.push(field.to_owned());
+        }
+        return vec![FieldError {
+            loc,
+            kind: "missing".to_owned(),
+            msg: "Field required".to_owned(),
+        }];
+    }
+    let kind = if inner.is_data() {
+        "invalid_type"
+    } else {
+        "json_invalid"
+    };
+    let msg = match text.find(" at line ") {
+        Some(end) => text[..end].to_owned(),
+        None => text,
+    };
+    vec![FieldError {
+        loc,
+        kind: kind.to_owned(),
+        msg,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_report_cafeto_style_errors() {
+        let mut v = Validator::new();
+        v.min_length("message", "", 1);
+        v.max_length("message", "abcd", 3);
+        v.min("age", &17, 18);
+        v.max("age", &121.5, 120.0);
+        v.pattern("user", "Bob!", "^[a-z]+$");
+        v.min_items("tags", &[1], 2);
+        v.max_items("tags", &[1, 2, 3], 2);
+        v.one_of("room", "attic", &["lobby", "garden", "cellar"]);
+        v.min_length("ok", "fine", 1);
+        let errors = v.finish().unwrap_err();
+        let kinds: Vec<&str> = errors.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "string_too_short",
+                "string_too_long",
+                "greater_than_equal",
+                "less_than_equal",
+                "string_pattern_mismatch",
+                "too_short",
+                "too_long",
+                "enum"
+            ]
+        );
+        assert_eq!(
+            errors[7].msg,
+            "Input should be 'lobby', 'garden' or 'cellar'"
+        );
+        assert_eq!(errors[0].loc, ["message"]);
+        assert!(Validator::new().finish().is_ok());
+    }
+
+    #[test]
+    fn decoding_failures_become_field_errors() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            name: String,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            inner: Inner,
+        }
+        let mut de = serde_json::Deserializer::from_str(r#"{"inner": {}}"#);
+        let error = serde_path_to_error::deserialize::<_, Outer>(&mut de).unwrap_err();
+        let errors = decode_errors(error);
+        assert_eq!(errors[0].loc, ["inner", "name"]);
+        assert_eq!(errors[0].kind, "missing");
+        let mut de = serde_json::Deserializer::from_str(r#"{"inner": {"name": 5}}"#);
+        let error = serde_path_to_error::deserialize::<_, Outer>(&mut de).unwrap_err();
+        let errors = decode_errors(error);
+        assert_eq!(errors[0].loc, ["inner", "name"]);
+        assert_eq!(errors[0].kind, "invalid_type");
+    }
+}
