@@ -163,6 +163,8 @@ pub struct FieldIr {
     pub serde: Vec<String>,
     /// The full Rust type, `Option<..>` included.
     pub ty: String,
+    /// Whether the field may be absent.
+    pub optional: bool,
     /// Documentation lines.
     pub docs: Vec<String>,
 }

@@ -42,9 +42,20 @@ fn environment() -> Result<Environment<'static>, Error> {
 }
 
 fn render_error(template: &str, e: &minijinja::Error) -> Error {
+    // minijinja reports an error inside an included template as the cause of the include's
+    // error; show the whole chain, innermost last.
+    let mut detail = format!("{e:#}");
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        match cause.downcast_ref::<minijinja::Error>() {
+            Some(inner) => detail.push_str(&format!("\ncaused by: {inner:#}")),
+            None => detail.push_str(&format!("\ncaused by: {cause}")),
+        }
+        source = cause.source();
+    }
     Error::Render {
         template: template.to_owned(),
-        detail: format!("{e:#}"),
+        detail,
     }
 }
 

@@ -711,6 +711,7 @@ impl Lowerer<'_> {
                 } else {
                     ty
                 },
+                optional,
                 serde,
                 docs: doc_lines(field.docs.as_ref()),
             });

@@ -3,6 +3,9 @@
 //! tested as part of the workspace. The modules are formatted by wsgen (prettyplease),
 //! so rustfmt is told to leave them alone.
 
+/// Generated from `examples/specs/cafeto.yaml`.
+#[rustfmt::skip]
+pub mod cafeto;
 /// Generated from `examples/specs/naming.yaml`.
 #[rustfmt::skip]
 pub mod naming_rules;
