@@ -109,6 +109,8 @@ pub struct TypeIr {
     pub tag_lit: String,
     /// Whether the type has validation rules (its own or in nested types).
     pub validates: bool,
+    /// Whether every variant of a union validates (no catch-all arm is needed).
+    pub every_variant_validates: bool,
 }
 
 /// One validation call.
@@ -145,6 +147,8 @@ pub struct VariantIr {
     pub newtype: String,
     /// Inline fields (empty for unit and newtype variants).
     pub fields: Vec<FieldIr>,
+    /// Whether the carried type has validation rules.
+    pub validates: bool,
 }
 
 /// A struct field.

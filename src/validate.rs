@@ -506,6 +506,7 @@ impl Lowerer<'_> {
             variants: Vec::new(),
             tag_lit: String::new(),
             validates: false,
+            every_variant_validates: false,
         };
         let forms = [
             def.fields.is_some(),
@@ -550,6 +551,7 @@ impl Lowerer<'_> {
                     docs: Vec::new(),
                     newtype: String::new(),
                     fields: Vec::new(),
+                    validates: false,
                 });
             }
         } else if let Some(union) = &def.union {
@@ -585,6 +587,7 @@ impl Lowerer<'_> {
                     docs: Vec::new(),
                     newtype: String::new(),
                     fields: Vec::new(),
+                    validates: false,
                 };
                 match variant {
                     VariantDef::Type(target) => match self.types_by_kind.get(&target.value) {
@@ -900,6 +903,12 @@ impl Lowerer<'_> {
                     validating.insert(n.owner.clone());
                 }
             }
+            // A union validates through the struct types its variants carry.
+            for p in self.pending.iter().filter(|p| p.field.is_none()) {
+                if validating.contains(&p.target) {
+                    validating.insert(p.owner.clone());
+                }
+            }
             if validating.len() == before {
                 break;
             }
@@ -911,19 +920,21 @@ impl Lowerer<'_> {
             let Some(index) = names.iter().position(|name| *name == n.owner) else {
                 continue;
             };
-            let field = &mut types[index].fields[n.field];
-            // A boxed (recursive) field is validated through its box.
-            let boxed = field.ty.contains("Box<");
-            field.checks.push(CheckIr {
+            types[index].fields[n.field].checks.push(CheckIr {
                 method: if n.each { "nested_each" } else { "nested" }.to_owned(),
                 arg: String::new(),
             });
-            if boxed {
-                field.checks.pop();
+        }
+        for p in self.pending.iter().filter(|p| p.field.is_none()) {
+            if let (Some(index), Some(variant)) =
+                (names.iter().position(|name| *name == p.owner), p.variant)
+            {
+                types[index].variants[variant].validates = validating.contains(&p.target);
             }
         }
         for (name, ty) in names.iter().zip(types.iter_mut()) {
-            ty.validates = ty.kind == TypeKind::Struct && validating.contains(name);
+            ty.validates = ty.kind != TypeKind::Enum && validating.contains(name);
+            ty.every_variant_validates = ty.variants.iter().all(|v| v.validates);
         }
     }
 

@@ -6,6 +6,9 @@
 /// Generated from `examples/specs/cafeto.yaml`.
 #[rustfmt::skip]
 pub mod cafeto;
+/// Generated from `examples/specs/chat.yaml`.
+#[rustfmt::skip]
+pub mod chat;
 /// Generated from `examples/specs/naming.yaml`.
 #[rustfmt::skip]
 pub mod naming_rules;

@@ -46,6 +46,15 @@ pub enum ClientError<C: CloseCondition> {
     /// A message from the server did not decode as the endpoint's message type.
     #[error("could not decode a message from the server: {0}")]
     Decode(#[from] DecodeError),
+    /// The server refused the upgrade with an HTTP status (404 unknown path, 400 bad inputs,
+    /// 401/403 from middleware, ...).
+    #[error("the server refused the connection: {status} {reason}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The response body: the server's reason.
+        reason: String,
+    },
     /// A header given in [`ConnectOptions`] is not a valid HTTP header.
     #[error("invalid header {0:?}")]
     InvalidHeader(String),
@@ -100,8 +109,19 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
                 HeaderValue::try_from(value).map_err(|_| ClientError::InvalidHeader(name))?;
             request.headers_mut().append(header, value);
         }
-        let (ws, _response) =
-            tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        let (ws, _response) = tokio_tungstenite::connect_async_with_config(request, None, true)
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Http(response) => ClientError::Refused {
+                    status: response.status().as_u16(),
+                    reason: response
+                        .body()
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default(),
+                },
+                other => other.into(),
+            })?;
         Ok(Client {
             ws,
             envelope: false,

@@ -204,6 +204,13 @@ impl WireMessage for serde_json::Value {
     }
 }
 
+/// A boxed message (a recursive field) validates as what it holds.
+impl<T: JsonMessage> JsonMessage for Box<T> {
+    fn validate(&self, validator: &mut Validator) {
+        (**self).validate(validator);
+    }
+}
+
 impl<T: JsonMessage> WireMessage for T {
     fn decode(message: Message) -> Result<Self, DecodeError> {
         let parsed = match &message {

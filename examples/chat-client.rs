@@ -1,0 +1,98 @@
+//! A command-line chat client generated from `examples/specs/chat.yaml`.
+//!
+//! ```sh
+//! cargo run --example chat-client -- --name ana --room lobby          # type lines; Ctrl-D quits
+//! cargo run --example chat-client -- --name bo --room lobby --say hi  # say, show the echo, quit
+//! ```
+
+use clap::Parser;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use wsgen_generated::chat::{
+    ChatConnectClient, ChatConnectError, ChatConnectQuery, ClientEvent, Join, Say, ServerEvent,
+};
+use wsgen_runtime::ConnectOptions;
+
+/// Chat from the command line.
+#[derive(Parser)]
+struct Args {
+    /// The server.
+    #[arg(long, default_value = "ws://127.0.0.1:9001")]
+    url: String,
+    /// The token the server knows.
+    #[arg(long, default_value = "secret")]
+    token: String,
+    /// Your name.
+    #[arg(long)]
+    name: String,
+    /// The room to join.
+    #[arg(long, default_value = "lobby")]
+    room: String,
+    /// Say these lines, wait for each to come back, and quit (instead of reading stdin).
+    #[arg(long)]
+    say: Vec<String>,
+}
+
+fn show(event: &ServerEvent) {
+    match event {
+        ServerEvent::Joined {
+            room,
+            user,
+            members,
+        } => println!("[{room}] {user} joined ({members} here)"),
+        ServerEvent::Left { room, user } => println!("[{room}] {user} left"),
+        ServerEvent::Line(line) => println!("[{}] {}: {}", line.room, line.user, line.text),
+        ServerEvent::Notice { text } => println!("* {text}"),
+    }
+}
+
+fn say(room: &str, text: String) -> ClientEvent {
+    ClientEvent::Say(Say {
+        room: room.to_owned(),
+        text,
+        mood: None,
+        quote: None,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), ChatConnectError> {
+    let args = Args::parse();
+    let query = ChatConnectQuery {
+        name: args.name.clone(),
+    };
+    let options =
+        ConnectOptions::default().header("authorization", format!("Bearer {}", args.token));
+    let mut client = ChatConnectClient::connect_with(&args.url, &query, options).await?;
+    client
+        .send(ClientEvent::Join(Join {
+            room: args.room.clone(),
+        }))
+        .await?;
+
+    if !args.say.is_empty() {
+        for text in args.say {
+            client.send(say(&args.room, text.clone())).await?;
+            loop {
+                let event = client.recv().await?;
+                show(&event);
+                if matches!(&event, ServerEvent::Line(line) if line.user == args.name && line.text == text)
+                {
+                    break;
+                }
+            }
+        }
+        return client.close().await;
+    }
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(text)) if !text.trim().is_empty() => client.send(say(&args.room, text)).await?,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return client.close().await,
+            },
+            event = client.recv() => show(&event?),
+        }
+    }
+}

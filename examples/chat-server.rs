@@ -1,0 +1,32 @@
+//! A chat server generated from `examples/specs/chat.yaml`.
+//!
+//! ```sh
+//! cargo run --example chat-server              # ws://127.0.0.1:9001/chat/connect
+//! cargo run --example chat-server 127.0.0.1:0  # any free port
+//! ```
+//!
+//! Clients need `Authorization: Bearer secret` (or `Bearer guest`).
+
+#[path = "chat/server.rs"]
+mod server;
+
+use tokio::net::TcpListener;
+use wsgen_generated::chat::ChatConnectClient;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    let listener = TcpListener::bind(&addr).await?;
+    println!(
+        "chat server on ws://{}{} (tokens: secret, guest)",
+        listener.local_addr()?,
+        ChatConnectClient::PATH
+    );
+    server::handlers(&["secret", "guest"], 50)
+        .into_server()
+        .serve(listener)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! End to end for the chat example (`examples/specs/chat.yaml` served by the handlers of
+//! `cargo run --example chat-server`): auth middleware, rooms with join, say and leave, typed
+//! unions and enums, a recursive quote, validation errors, and typed close conditions.
+
+mod common;
+
+#[path = "../examples/chat/server.rs"]
+mod server;
+
+use common::{refusal, serve, within};
+use wsgen_generated::chat::*;
+use wsgen_runtime::{ClientError, ConnectOptions};
+
+async fn start(max_members: usize) -> String {
+    serve(server::handlers(&["secret"], max_members).into_server()).await
+}
+
+async fn connect(url: &str, name: &str) -> ChatConnectClient {
+    let query = ChatConnectQuery {
+        name: name.to_owned(),
+    };
+    let options = ConnectOptions::default().header("authorization", "Bearer secret");
+    let mut client = within(ChatConnectClient::connect_with(url, &query, options))
+        .await
+        .unwrap();
+    match within(client.recv()).await.unwrap() {
+        ServerEvent::Notice { text } => assert_eq!(text, format!("welcome, {name}")),
+        other => panic!("expected the welcome notice, got {other:?}"),
+    }
+    client
+}
+
+async fn join(client: &mut ChatConnectClient, room: &str) {
+    client
+        .send(ClientEvent::Join(Join {
+            room: room.to_owned(),
+        }))
+        .await
+        .unwrap();
+}
+
+fn say(room: &str, text: &str) -> ClientEvent {
+    ClientEvent::Say(Say {
+        room: room.to_owned(),
+        text: text.to_owned(),
+        mood: None,
+        quote: None,
+    })
+}
+
+#[tokio::test]
+async fn the_auth_middleware_guards_the_upgrade() {
+    let url = start(10).await;
+    assert_eq!(refusal(&url, "/chat/connect?name=x", &[]).await.0, 401);
+    let (status, body) = refusal(
+        &url,
+        "/chat/connect?name=x",
+        &[("authorization", "Bearer nope")],
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (403, "unknown token"));
+    // The query input is checked too.
+    let (status, body) =
+        refusal(&url, "/chat/connect", &[("authorization", "Bearer secret")]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "missing query parameter `name`")
+    );
+}
+
+#[tokio::test]
+async fn a_room_hears_what_is_said_in_it_and_no_other_room_does() {
+    let url = start(10).await;
+    let mut ana = connect(&url, "ana").await;
+    let mut bo = connect(&url, "bo").await;
+    let mut cy = connect(&url, "cy").await;
+    join(&mut ana, "lobby").await;
+    assert!(matches!(
+        within(ana.recv()).await.unwrap(),
+        ServerEvent::Joined { members: 1, .. }
+    ));
+    join(&mut bo, "lobby").await;
+    for client in [&mut ana, &mut bo] {
+        match within(client.recv()).await.unwrap() {
+            ServerEvent::Joined {
+                room,
+                user,
+                members,
+            } => {
+                assert_eq!((room.as_str(), user.as_str(), members), ("lobby", "bo", 2));
+            }
+            other => panic!("expected bo's join, got {other:?}"),
+        }
+    }
+    join(&mut cy, "garden").await;
+    assert!(matches!(
+        within(cy.recv()).await.unwrap(),
+        ServerEvent::Joined { .. }
+    ));
+
+    ana.send(say("lobby", "hello lobby")).await.unwrap();
+    for client in [&mut ana, &mut bo] {
+        match within(client.recv()).await.unwrap() {
+            ServerEvent::Line(line) => {
+                assert_eq!(line.user, "ana");
+                assert_eq!(line.text, "hello lobby");
+                assert_eq!(line.mood, Mood::Plain);
+            }
+            other => panic!("expected ana's line, got {other:?}"),
+        }
+    }
+    // cy, in another room, hears only what is said in the garden.
+    cy.send(say("garden", "anyone?")).await.unwrap();
+    match within(cy.recv()).await.unwrap() {
+        ServerEvent::Line(line) => assert_eq!(line.text, "anyone?"),
+        other => panic!("expected cy's own line first, got {other:?}"),
+    }
+
+    // Leaving and disconnecting are announced to the room.
+    bo.send(ClientEvent::Leave(Leave {
+        room: "lobby".to_owned(),
+    }))
+    .await
+    .unwrap();
+    match within(ana.recv()).await.unwrap() {
+        ServerEvent::Left { user, .. } => assert_eq!(user, "bo"),
+        other => panic!("expected bo to leave, got {other:?}"),
+    }
+    join(&mut bo, "lobby").await;
+    assert!(matches!(
+        within(ana.recv()).await.unwrap(),
+        ServerEvent::Joined { .. }
+    ));
+    within(bo.close()).await.unwrap();
+    match within(ana.recv()).await.unwrap() {
+        ServerEvent::Left { user, .. } => assert_eq!(user, "bo"),
+        other => panic!("expected bo's disconnect to be announced, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_quote_nests_a_whole_line_and_moods_are_typed() {
+    let url = start(10).await;
+    let mut ana = connect(&url, "ana").await;
+    join(&mut ana, "lobby").await;
+    let _joined = within(ana.recv()).await.unwrap();
+    let quoted = Line {
+        room: "lobby".to_owned(),
+        user: "bo".to_owned(),
+        text: "first".to_owned(),
+        mood: Mood::Joke,
+        quote: Some(Box::new(Line {
+            room: "lobby".to_owned(),
+            user: "cy".to_owned(),
+            text: "zeroth".to_owned(),
+            mood: Mood::Plain,
+            quote: None,
+        })),
+    };
+    ana.send(ClientEvent::Say(Say {
+        room: "lobby".to_owned(),
+        text: "LOUD".to_owned(),
+        mood: Some(Mood::Shout),
+        quote: Some(quoted.clone()),
+    }))
+    .await
+    .unwrap();
+    match within(ana.recv()).await.unwrap() {
+        ServerEvent::Line(line) => {
+            assert_eq!(line.mood, Mood::Shout);
+            assert_eq!(line.quote.as_deref(), Some(&quoted));
+        }
+        other => panic!("expected the line, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn invalid_events_are_rejected_and_the_connection_stays() {
+    let url = start(10).await;
+    let mut ana = connect(&url, "ana").await;
+    join(&mut ana, "Not A Room!").await;
+    match within(ana.recv()).await {
+        Err(ClientError::Rejected {
+            status: 400,
+            errors,
+        }) => {
+            assert_eq!(errors[0].loc, ["room"]);
+            assert_eq!(errors[0].kind, "string_pattern_mismatch");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    ana.send(say("lobby", "")).await.unwrap();
+    match within(ana.recv()).await {
+        Err(ClientError::Rejected { errors, .. }) => assert_eq!(errors[0].kind, "string_too_short"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    join(&mut ana, "lobby").await;
+    assert!(matches!(
+        within(ana.recv()).await.unwrap(),
+        ServerEvent::Joined { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_full_room_and_a_banned_word_close_with_their_conditions() {
+    let url = start(2).await;
+    let mut ana = connect(&url, "ana").await;
+    let mut bo = connect(&url, "bo").await;
+    let mut cy = connect(&url, "cy").await;
+    join(&mut ana, "lobby").await;
+    join(&mut bo, "lobby").await;
+    join(&mut cy, "lobby").await;
+    loop {
+        match within(cy.recv()).await {
+            Err(ClientError::Closed(ChatConnectClose::RoomFull)) => break,
+            Ok(event) => panic!("cy should not get in: {event:?}"),
+            Err(other) => panic!("expected RoomFull, got {other:?}"),
+        }
+    }
+    ana.send(say("lobby", "oh darn")).await.unwrap();
+    loop {
+        match within(ana.recv()).await {
+            Ok(_) => continue,
+            Err(ClientError::Closed(ChatConnectClose::BannedWord)) => break,
+            Err(other) => panic!("expected BannedWord, got {other:?}"),
+        }
+    }
+}
