@@ -165,6 +165,20 @@ fn list_element(text: &str) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The range of an integer type of the spec, as floats (for checking rule bounds).
+fn int_range(ty: &str) -> (f64, f64) {
+    match ty {
+        "i8" => (i8::MIN.into(), i8::MAX.into()),
+        "i16" => (i16::MIN.into(), i16::MAX.into()),
+        "i32" => (i32::MIN.into(), i32::MAX.into()),
+        "u8" => (0.0, u8::MAX.into()),
+        "u16" => (0.0, u16::MAX.into()),
+        "u32" => (0.0, u32::MAX.into()),
+        "u64" => (0.0, u64::MAX as f64),
+        _ => (i64::MIN as f64, i64::MAX as f64),
+    }
+}
+
 /// A raw string literal for a regular expression (no escaping needed inside).
 fn literal_raw(text: &str) -> String {
     let hashes = "#".repeat(
@@ -225,7 +239,7 @@ fn first_holder<K: Ord, V: Clone>(seen: &mut BTreeMap<K, V>, key: K, holder: V) 
 fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
     candidates
         .into_iter()
-        .map(|c| (strsim::levenshtein(name, c), c))
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
         .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -791,7 +805,8 @@ impl Lowerer<'_> {
             if let Some(n) = bound {
                 let value = n.value;
                 let literal = if is_int {
-                    if value.fract() != 0.0 || (base.starts_with('u') && value < 0.0) {
+                    let (lo, hi) = int_range(base);
+                    if value.fract() != 0.0 || value < lo || value > hi {
                         self.error_hint(
                             n.referenced,
                             format!("`{rule}: {value}` does not fit the field's type `{base}`"),
@@ -824,7 +839,9 @@ impl Lowerer<'_> {
         }
         if let Some(p) = &rules.pattern {
             if let Err(e) = regex::Regex::new(&p.value) {
-                let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
+                let text = e.to_string();
+                let last = text.lines().last().unwrap_or("").trim();
+                let first = last.strip_prefix("error: ").unwrap_or(last).to_owned();
                 self.error_hint(
                     p.referenced,
                     format!("invalid pattern: {first}"),
@@ -1220,7 +1237,7 @@ impl Lowerer<'_> {
                 parse_duration_ms(&text.value).unwrap_or_else(|| {
                     self.error_hint(
                         text.referenced,
-                        format!("`{}` is not a duration", text.value),
+                        format!("`{}` is not a positive duration", text.value),
                         "write a positive whole number with a unit: `500ms`, `30s` or `2m`",
                     );
                     0
