@@ -21,6 +21,12 @@ use crate::spec::{
 /// The spec format versions this generator understands.
 pub const SUPPORTED_VERSIONS: &[i64] = &[1];
 
+/// Names the generated code uses unqualified, from Rust's prelude; a spec name may not shadow
+/// them.
+const RESERVED: &[&str] = &[
+    "String", "Option", "Vec", "Box", "Result", "Send", "Sync", "From", "Some", "None", "Ok", "Err",
+];
+
 /// Primitive names usable in fields, and their Rust types.
 const FIELD_PRIMITIVES: &[(&str, &str)] = &[
     ("string", "String"),
@@ -136,11 +142,26 @@ struct Pending {
     optional: bool,
 }
 
+/// Documentation lines for `///` comments. A fenced block without a language (or marked
+/// `rust`) is marked `text`, so that spec docs never become doctests of the generated crate.
 fn doc_lines(docs: Option<&String>) -> Vec<String> {
+    let mut in_fence = false;
     docs.map(|d| {
         d.trim_end()
             .lines()
-            .map(|l| l.trim_end().to_owned())
+            .map(|line| {
+                let line = line.trim_end();
+                let trimmed = line.trim_start();
+                if let Some(info) = trimmed.strip_prefix("```") {
+                    let opening = !in_fence;
+                    in_fence = !in_fence;
+                    if opening && (info.trim().is_empty() || info.trim() == "rust") {
+                        let indent = &line[..line.len() - trimmed.len()];
+                        return format!("{indent}```text");
+                    }
+                }
+                line.to_owned()
+            })
             .collect()
     })
     .unwrap_or_default()
@@ -165,17 +186,17 @@ fn list_element(text: &str) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The range of an integer type of the spec, as floats (for checking rule bounds).
-fn int_range(ty: &str) -> (f64, f64) {
+/// The exact range of an integer type of the spec (for checking rule bounds).
+fn int_range(ty: &str) -> (i128, i128) {
     match ty {
         "i8" => (i8::MIN.into(), i8::MAX.into()),
         "i16" => (i16::MIN.into(), i16::MAX.into()),
         "i32" => (i32::MIN.into(), i32::MAX.into()),
-        "u8" => (0.0, u8::MAX.into()),
-        "u16" => (0.0, u16::MAX.into()),
-        "u32" => (0.0, u32::MAX.into()),
-        "u64" => (0.0, u64::MAX as f64),
-        _ => (i64::MIN as f64, i64::MAX as f64),
+        "u8" => (0, u8::MAX.into()),
+        "u16" => (0, u16::MAX.into()),
+        "u32" => (0, u32::MAX.into()),
+        "u64" => (0, u64::MAX.into()),
+        _ => (i64::MIN.into(), i64::MAX.into()),
     }
 }
 
@@ -206,6 +227,22 @@ fn path_shape(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// Whether two different route shapes can match the same request path while having the same
+/// number of literal segments (the router could not prefer either).
+fn ambiguous(a: &str, b: &str) -> bool {
+    if path_shape(a) == path_shape(b) {
+        return false; // reported as a duplicate
+    }
+    let a: Vec<&str> = a.split('/').filter(|s| !s.is_empty()).collect();
+    let b: Vec<&str> = b.split('/').filter(|s| !s.is_empty()).collect();
+    let literals = |p: &[&str]| p.iter().filter(|s| segment_param(s).is_none()).count();
+    a.len() == b.len()
+        && literals(&a) == literals(&b)
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| segment_param(x).is_some() || segment_param(y).is_some() || x == y)
 }
 
 /// Parses a duration such as `30s`, `500ms` or `2m` into milliseconds.
@@ -257,8 +294,17 @@ impl Lowerer<'_> {
         self.errors.push(diagnostic);
     }
 
-    /// Registers a generated top-level name; a second claim on it is an error at `location`.
+    /// Registers a generated top-level name; a second claim on it is an error at `location`,
+    /// and so is a name the generated code needs for Rust's own types and traits.
     fn claim(&mut self, ident: &str, location: Location, what: String) {
+        if RESERVED.contains(&ident) {
+            self.error_hint(
+                location,
+                format!("{what} generates the Rust name `{ident}`, which the generated code needs for Rust's own `{ident}`"),
+                "rename it",
+            );
+            return;
+        }
         let claimed = (location, what.clone());
         if let Some((first, first_what)) = first_holder(&mut self.idents, ident.to_owned(), claimed)
         {
@@ -335,8 +381,21 @@ impl Lowerer<'_> {
         self.claim("Hubs", spec.name.referenced, "the API's hub set".to_owned());
         let mut middleware = Vec::new();
         let mut middleware_methods: BTreeMap<String, String> = BTreeMap::new();
+        let mut methods_seen: BTreeMap<String, String> = BTreeMap::new();
         for (mw_name, def) in spec.middleware.iter() {
             let method = self.ident(mw_name, snake, "middleware");
+            if let Some(first) =
+                first_holder(&mut methods_seen, method.clone(), mw_name.value.clone())
+            {
+                self.error_hint(
+                    mw_name.referenced,
+                    format!(
+                        "middleware `{}` becomes the method `{method}`, as `{first}` does",
+                        mw_name.value
+                    ),
+                    "rename one of them",
+                );
+            }
             middleware_methods.insert(mw_name.value.clone(), method.clone());
             middleware.push(MiddlewareIr {
                 method,
@@ -368,6 +427,7 @@ impl Lowerer<'_> {
 
         let mut endpoints = Vec::new();
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
+        let mut routes: Vec<(String, String)> = Vec::new();
         for (controller_name, controller) in spec.controllers.iter() {
             let controller_ident = self.ident(controller_name, pascal, "controller");
             let prefix = match &controller.path {
@@ -409,6 +469,19 @@ impl Lowerer<'_> {
                 } else {
                     full_path
                 };
+                for (earlier, earlier_endpoint) in &routes {
+                    if ambiguous(earlier, &full_path) {
+                        let message = format!(
+                            "endpoint `{qualified}` at `{full_path}` and `{earlier_endpoint}` at `{earlier}` match some of the same paths, and neither has more literal segments"
+                        );
+                        self.error_hint(
+                            endpoint.path.referenced,
+                            message,
+                            "make one of them more specific with a literal segment",
+                        );
+                    }
+                }
+                routes.push((full_path.clone(), qualified.clone()));
                 if let Some(other) =
                     first_holder(&mut paths, path_shape(&full_path), qualified.clone())
                 {
@@ -804,17 +877,32 @@ impl Lowerer<'_> {
         for (bound, rule) in [(&rules.min, "min"), (&rules.max, "max")] {
             if let Some(n) = bound {
                 let value = n.value;
-                let literal = if is_int {
+                let literal = if !value.is_finite() {
+                    self.error_hint(
+                        n.referenced,
+                        format!("`{rule}` must be a finite number"),
+                        "write a number such as `0` or `1.5`",
+                    );
+                    "0".to_owned()
+                } else if is_int {
                     let (lo, hi) = int_range(base);
-                    if value.fract() != 0.0 || value < lo || value > hi {
+                    let whole = value as i128;
+                    if value.fract() != 0.0 || whole < lo || whole > hi {
                         self.error_hint(
                             n.referenced,
                             format!("`{rule}: {value}` does not fit the field's type `{base}`"),
                             "use a whole number in the type's range",
                         );
                     }
-                    format!("{}", value as i128)
+                    format!("{whole}")
                 } else {
+                    if base == "f32" && value.abs() > f64::from(f32::MAX) {
+                        self.error_hint(
+                            n.referenced,
+                            format!("`{rule}: {value:?}` does not fit an f32"),
+                            "use a smaller number, or make the field `f64`",
+                        );
+                    }
                     format!("{value:?}")
                 };
                 check(

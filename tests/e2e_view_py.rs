@@ -289,4 +289,9 @@ async fn the_specs_handshake_runs_before_the_handler() {
     let mut ws = raw(&url, "/protocol").await;
     ws_send(&mut ws, "hello").await;
     assert_eq!(close_code(&mut ws).await, 1008);
+
+    // The generated client performs the handshake in connect.
+    let mut client = within(AppProtocolClient::connect(&url)).await.unwrap();
+    client.send("typed".to_owned()).await.unwrap();
+    assert_eq!(within(client.recv()).await.unwrap(), "Echo: typed");
 }

@@ -162,7 +162,12 @@ pub struct Hubs {
 
 /// One handler value per endpoint of the `naming-rules` API.
 ///
-/// Names that are awkward in Rust, and what wsgen makes of them.
+/// Names that are awkward in Rust, and what wsgen makes of them. A code block in a spec's docs
+/// stays an example, not a doctest:
+///
+/// ```text
+/// this is not Rust, and must not be compiled as a doctest
+/// ```
 ///
 /// Build it with a struct literal, so that a missing handler is a compile error, then serve it
 /// with `handlers.into_server().serve(listener).await`.

@@ -1308,13 +1308,15 @@ impl AppProtocolClient {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
     }
 
-    /// Connects with options, such as headers for the upgrade request.
+    /// Connects with options, such as headers for the upgrade request, and
+    /// performs the spec's protocol handshake.
     pub async fn connect_with(
         base_url: &str,
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppProtocolError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let mut client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        client.handshake("MYPROTOCOL V1.1", "ACK").await?;
         Ok(Self(client))
     }
 

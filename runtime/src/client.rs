@@ -163,14 +163,16 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             Message::Text(text) => serde_json::from_str::<Envelope>(text).ok(),
             _ => None,
         };
-        match envelope {
-            Some(envelope) if envelope.status != 200 => Err(ClientError::Rejected {
+        let errors = envelope
+            .as_ref()
+            .filter(|e| e.status != 200)
+            .and_then(|e| serde_json::from_value::<Errors>(e.body.clone()).ok());
+        match (envelope, errors) {
+            (Some(envelope), Some(errors)) => Err(ClientError::Rejected {
                 status: envelope.status,
-                errors: serde_json::from_value::<Errors>(envelope.body)
-                    .map(|e| e.list)
-                    .unwrap_or_default(),
+                errors: errors.list,
             }),
-            Some(envelope) if self.envelope => {
+            (Some(envelope), None) if self.envelope && envelope.status == 200 => {
                 Ok(Rx::decode(Message::text(envelope.body.to_string()))?)
             }
             _ if self.envelope => Err(ClientError::Decode(DecodeError::Invalid {
@@ -207,8 +209,30 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         }
     }
 
-    /// Closes the connection normally (code 1000) and waits for the server's answer.
-    pub async fn close(mut self) -> Result<(), ClientError<C>> {
+    /// The spec's protocol handshake from the client's side: sends the text `expect` and
+    /// checks that the server answers with the text `reply`. Generated clients call it in
+    /// `connect` when the spec declares a handshake.
+    pub async fn handshake(&mut self, expect: &str, reply: &str) -> Result<(), ClientError<C>> {
+        self.ws.send(Message::text(expect)).await?;
+        match self.next_frame().await? {
+            Message::Text(text) if text.as_str() == reply => Ok(()),
+            other => Err(ClientError::Decode(DecodeError::Invalid {
+                ty: "handshake",
+                detail: format!("expected {reply:?}, got {other:?}"),
+            })),
+        }
+    }
+
+    /// Closes the connection normally (code 1000) and waits a bounded time for the server's
+    /// answer.
+    pub async fn close(self) -> Result<(), ClientError<C>> {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), self.close_inner()).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Lost),
+        }
+    }
+
+    async fn close_inner(mut self) -> Result<(), ClientError<C>> {
         let normal = CloseFrame {
             code: CloseCode::Normal,
             reason: "".into(),

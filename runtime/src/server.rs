@@ -94,6 +94,12 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// How long the server waits for the peer's close frame after sending its own.
     pub close_timeout: Duration,
+    /// How long a write may wait for a peer that is not reading before the connection is
+    /// treated as lost.
+    pub write_timeout: Duration,
+    /// TCP keepalive probes, so that a peer that vanished without a FIN is noticed even on
+    /// endpoints without a `ping` (`None` leaves the OS default, usually off).
+    pub tcp_keepalive: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -105,6 +111,8 @@ impl Default for Limits {
             read_buffer_bytes: 8 * 1024,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            tcp_keepalive: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -113,7 +121,9 @@ impl Limits {
     fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_bytes)
-            .write_buffer_size(0)
+            // Frames are fed into this buffer and written by one flush per batch; 0 would write
+            // every frame on its own.
+            .write_buffer_size(64 * 1024)
             .max_message_size(Some(self.max_message_bytes))
             .max_frame_size(Some(self.max_message_bytes))
     }
@@ -297,6 +307,8 @@ impl Router {
                     .matches(path)
                     .map(|params| (template.literals(), service, params))
             })
+            // The most literal segments win; among equals, the first registered.
+            .rev()
             .max_by_key(|(literals, _, _)| *literals)
             .map(|(_, service, params)| (Arc::clone(service), params))
     }
@@ -363,6 +375,13 @@ impl Server {
 async fn accept(mut stream: TcpStream, router: &Router, limits: Limits) {
     // Small messages must not wait for Nagle's algorithm; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
+    if let Some(idle) = limits.tcp_keepalive {
+        let probes = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(Duration::from_secs(10));
+        // Best effort: without keepalive the connection still works.
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&probes);
+    }
     let read = handshake::read_head(&mut stream, limits.max_header_bytes);
     let head = match tokio::time::timeout(limits.handshake_timeout, read).await {
         Ok(Ok(head)) => head,
@@ -438,6 +457,7 @@ async fn serve_connection<E: Endpoint>(
         keepalive: E::KEEPALIVE,
         on_invalid: E::ON_INVALID,
         close_timeout: limits.close_timeout,
+        write_timeout: limits.write_timeout,
     };
     let mut socket = Socket::new(ws, rx, conn, settings);
     let outcome = guarded(endpoint.run(&mut socket)).await;
@@ -534,6 +554,54 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(message, Message::text(format!("push {i}")));
+        }
+    }
+
+    /// Sends big messages until the peer stops taking them.
+    struct Firehose {
+        ended: tokio::sync::mpsc::UnboundedSender<Disconnect>,
+    }
+
+    impl Endpoint for Firehose {
+        type Receive = Infallible;
+        type Send = Vec<u8>;
+        type Close = NoClose;
+        type Params = ();
+        type Query = ();
+        async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+            let block = vec![7u8; 60 * 1024];
+            // Bounded: 2,000 blocks is far more than any socket buffer holds.
+            for _ in 0..2_000 {
+                socket.send(block.clone()).await?;
+            }
+            Ok(())
+        }
+        async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+            let _ = self.ended.send(why);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_is_dropped_after_the_write_timeout() {
+        let (ended, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/firehose", listener.local_addr().unwrap());
+        let limits = Limits {
+            write_timeout: Duration::from_millis(300),
+            max_message_bytes: 1024 * 1024,
+            ..Limits::default()
+        };
+        let router = Router::new().route("/firehose", Firehose { ended });
+        tokio::spawn(Server::new(router).limits(limits).serve(listener));
+        // Connected, then never read from.
+        let (_never_read, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let why = tokio::time::timeout(Duration::from_secs(20), seen.recv())
+            .await
+            .expect("the server gave up on the peer")
+            .unwrap();
+        match why {
+            Disconnect::Lost { detail } => assert!(detail.contains("took no data"), "{detail}"),
+            other => panic!("expected a lost peer, got {other:?}"),
         }
     }
 

@@ -77,12 +77,28 @@ impl<C> From<SocketError> for Stop<C> {
     }
 }
 
-/// Per-endpoint behaviour of the driver, from the spec.
+/// Per-endpoint behaviour of the driver, from the spec and the server's limits.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Settings {
     pub keepalive: Option<Keepalive>,
     pub on_invalid: OnInvalid,
     pub close_timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+/// Runs a write, failing it when the peer has not taken the bytes within `limit` (a client that
+/// stopped reading must not hold its connection task forever).
+async fn bounded<T>(
+    limit: Duration,
+    write: impl std::future::Future<Output = Result<T, tungstenite::Error>>,
+) -> Result<T, tungstenite::Error> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(result) => result,
+        Err(_) => Err(tungstenite::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the peer took no data for {limit:?}"),
+        ))),
+    }
 }
 
 /// One connection: receive `R`, send `S`, with typed path parameters `P` and query `Q`.
@@ -183,7 +199,12 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 Err(e) => match self.settings.on_invalid {
                     OnInvalid::Drop => continue,
                     OnInvalid::Reply => {
-                        if let Err(e) = self.ws.feed(envelope_errors(&e.field_errors())).await {
+                        if let Err(e) = bounded(
+                            self.settings.write_timeout,
+                            self.ws.feed(envelope_errors(&e.field_errors())),
+                        )
+                        .await
+                        {
                             return Err(self.lost(e));
                         }
                         self.unflushed = true;
@@ -216,12 +237,12 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let event = tokio::select! {
                 biased;
                 frame = self.ws.next() => Event::Frame(frame),
-                Some(push) = self.rx.recv() => Event::Push(push),
                 () = tokio::time::sleep_until(ping_at.unwrap_or_else(Instant::now)), if ping_at.is_some() => Event::Tick,
+                Some(push) = self.rx.recv() => Event::Push(push),
             };
             match event {
                 Event::Push(push) => {
-                    if let Err(e) = self.ws.feed(push).await {
+                    if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(push)).await {
                         return Err(self.lost(e));
                     }
                     self.unflushed = true;
@@ -241,7 +262,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                         Message::Text(_) | Message::Binary(_) => return Ok(message),
                         Message::Close(frame) => {
                             // tungstenite has queued the echo of the close frame; send it.
-                            let _ = self.ws.flush().await;
+                            let _ = bounded(self.settings.write_timeout, self.ws.flush()).await;
                             return Err(self.end(Disconnect::ClientClosed {
                                 code: frame.as_ref().map(|f| u16::from(f.code)),
                                 reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
@@ -265,7 +286,12 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 keepalive.timeout
             )));
         }
-        if let Err(e) = self.ws.send(Message::Ping(Default::default())).await {
+        if let Err(e) = bounded(
+            self.settings.write_timeout,
+            self.ws.send(Message::Ping(Default::default())),
+        )
+        .await
+        {
             return Err(self.lost(e));
         }
         self.pong_deadline = Some(Instant::now() + keepalive.timeout);
@@ -277,7 +303,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     pub async fn send(&mut self, message: S) -> Result<(), SocketError> {
         self.gone()?;
         let frame = self.conn.sender_ref().frame(message);
-        if let Err(e) = self.ws.feed(frame).await {
+        if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(frame)).await {
             return Err(self.lost(e));
         }
         self.unflushed = true;
@@ -292,7 +318,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     pub async fn reply(&mut self, message: S) -> Result<(), SocketError> {
         self.gone()?;
         let frame = self.conn.sender_ref().frame(message);
-        if let Err(e) = self.ws.feed(frame).await {
+        if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(frame)).await {
             return Err(self.lost(e));
         }
         self.unflushed = true;
@@ -323,7 +349,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         let mut sent = 0;
         while let Some(item) = stream.next().await {
             let frame = self.conn.sender_ref().frame(item);
-            if let Err(e) = self.ws.feed(frame).await {
+            if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(frame)).await {
                 return Err(self.lost(e));
             }
             sent += 1;
@@ -370,7 +396,12 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 });
             }
         }
-        if let Err(e) = self.ws.send(Message::text(reply)).await {
+        if let Err(e) = bounded(
+            self.settings.write_timeout,
+            self.ws.send(Message::text(reply)),
+        )
+        .await
+        {
             return Err(self.lost(e));
         }
         Ok(())
@@ -379,10 +410,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// Feeds every queued push, then flushes once.
     async fn write_queued(&mut self) -> Result<(), tungstenite::Error> {
         while let Ok(message) = self.rx.try_recv() {
-            self.ws.feed(message).await?;
+            bounded(self.settings.write_timeout, self.ws.feed(message)).await?;
         }
         self.unflushed = false;
-        self.ws.flush().await
+        bounded(self.settings.write_timeout, self.ws.flush()).await
     }
 
     async fn read_failed(&mut self, error: tungstenite::Error) -> SocketError {
@@ -408,7 +439,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             code: CloseCode::from(code),
             reason: reason.to_owned().into(),
         };
-        if self.ws.close(Some(frame)).await.is_ok() {
+        if bounded(self.settings.write_timeout, self.ws.close(Some(frame)))
+            .await
+            .is_ok()
+        {
             let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
             let _ = tokio::time::timeout(self.settings.close_timeout, drain).await;
         }
