@@ -18,6 +18,7 @@ pub mod load;
 pub mod names;
 pub mod parse;
 pub mod render;
+pub mod shape;
 pub mod spec;
 pub mod validate;
 pub mod write;

@@ -1,22 +1,41 @@
 //! Parsing: YAML text into the [`Spec`] types, with budgets against hostile input.
 
-use serde_saphyr::{Location, Options};
+use serde_saphyr::{Location, Options, Spanned};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
+use crate::shape::{self, Node};
 use crate::spec::Spec;
 
-/// Parses a spec; a YAML or shape error becomes a diagnostic at its position.
-pub fn parse(source: &Source) -> Result<Spec, Diagnostics> {
+fn options() -> Options {
     let mut options = Options::default();
     options.with_snippet = false;
-    serde_saphyr::from_str_with_options::<Spec>(&source.text, options).map_err(|e| {
+    options
+}
+
+/// Parses a spec. A YAML syntax error is one diagnostic; a spec of the wrong shape gets every
+/// shape problem at once (see [`crate::shape`]).
+pub fn parse(source: &Source) -> Result<Spec, Diagnostics> {
+    let tree = serde_saphyr::from_str_with_options::<Spanned<Node>>(&source.text, options())
+        .map_err(|e| yaml_error(source, &e))?;
+    let mut problems = shape::check(source, &tree);
+    if !problems.is_empty() {
+        problems.sort_by_key(|d| (d.line, d.column));
+        problems.dedup();
+        return Err(Diagnostics(problems));
+    }
+    serde_saphyr::from_str_with_options::<Spec>(&source.text, options())
+        .map_err(|e| yaml_error(source, &e))
+}
+
+fn yaml_error(source: &Source, e: &serde_saphyr::Error) -> Diagnostics {
+    {
         let location = e.location().unwrap_or(Location::UNKNOWN);
-        let message = message_of(&e);
+        let message = message_of(e);
         let hint = hint_for(&message);
         let mut d = Diagnostic::at(source, location, message);
         d.hint = hint;
         Diagnostics(vec![d])
-    })
+    }
 }
 
 /// The error's text without the position the diagnostic already shows.

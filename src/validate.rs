@@ -273,7 +273,7 @@ fn first_holder<K: Ord, V: Clone>(seen: &mut BTreeMap<K, V>, key: K, holder: V) 
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
-fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
