@@ -48,24 +48,53 @@ impl Diagnostic {
     }
 }
 
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// ANSI styles for a terminal, or none.
+struct Paint(bool);
+
+impl Paint {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+impl Diagnostic {
+    /// The rustc-style rendering, with ANSI colours if `color`.
+    pub fn render(&self, color: bool) -> String {
+        let p = Paint(color);
         let gutter = " ".repeat(self.line.to_string().len());
-        writeln!(f, "error: {}", self.message)?;
-        writeln!(f, "{gutter}--> {}:{}:{}", self.file, self.line, self.column)?;
-        writeln!(f, "{gutter} |")?;
-        writeln!(f, "{} | {}", self.line, self.source_line)?;
+        let bar = p.paint("1;34", "|");
         let pad: String = self
             .source_line
             .chars()
             .take(self.column - 1)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        write!(f, "{gutter} | {pad}{}", "^".repeat(self.width))?;
+        let mut out = format!(
+            "{}{}\n{gutter}{} {}:{}:{}\n{gutter} {bar}\n{} {bar} {}\n{gutter} {bar} {pad}{}",
+            p.paint("1;31", "error"),
+            p.paint("1", &format!(": {}", self.message)),
+            p.paint("1;34", "-->"),
+            self.file,
+            self.line,
+            self.column,
+            p.paint("1;34", &self.line.to_string()),
+            self.source_line,
+            p.paint("1;31", &"^".repeat(self.width)),
+        );
         if let Some(hint) = &self.hint {
-            write!(f, "\n{gutter} = help: {hint}")?;
+            out.push_str(&format!("\n{gutter} {} {hint}", p.paint("1;36", "= help:")));
         }
-        Ok(())
+        out
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
     }
 }
 
@@ -73,21 +102,23 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
+impl Diagnostics {
+    /// Every diagnostic and a count, with ANSI colours if `color`.
+    pub fn render(&self, color: bool) -> String {
+        let mut out: Vec<String> = self.0.iter().map(|d| d.render(color)).collect();
+        let n = self.0.len();
+        out.push(format!(
+            "{}: the spec has {n} error{}",
+            Paint(color).paint("1;31", "error"),
+            if n == 1 { "" } else { "s" }
+        ));
+        out.join("\n\n")
+    }
+}
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-                writeln!(f)?;
-            }
-            write!(f, "{d}")?;
-        }
-        let n = self.0.len();
-        write!(
-            f,
-            "\n\nerror: the spec has {n} error{}",
-            if n == 1 { "" } else { "s" }
-        )
+        f.write_str(&self.render(false))
     }
 }
 

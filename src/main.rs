@@ -16,8 +16,18 @@ use wsgen::{Error, WriteMode};
 
 Exit codes: 0 ok, 1 the spec has errors (or --check found stale files), 2 usage or I/O problems.")]
 struct Cli {
+    /// How to print spec errors: `human` (coloured when stderr is a terminal and NO_COLOR is
+    /// unset) or `json` (one diagnostic per line on stdout).
+    #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -50,9 +60,30 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            report(&e, cli.message_format);
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+fn report(error: &Error, format: MessageFormat) {
+    use std::io::IsTerminal;
+    match (error, format) {
+        (Error::Spec(diagnostics), MessageFormat::Json) => {
+            for d in &diagnostics.0 {
+                // A diagnostic is plain data; serialising it cannot fail.
+                println!("{}", serde_json::to_string(d).unwrap_or_default());
+            }
+        }
+        (Error::Spec(diagnostics), MessageFormat::Human) => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            eprintln!("{}", diagnostics.render(color));
+        }
+        (other, MessageFormat::Json) => {
+            let message = serde_json::json!({ "message": other.to_string() });
+            println!("{message}");
+        }
+        (other, MessageFormat::Human) => eprintln!("{other}"),
     }
 }
 

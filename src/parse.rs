@@ -6,9 +6,17 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::shape::{self, Node};
 use crate::spec::Spec;
 
+/// The deepest nesting a spec may have; real specs need about ten levels. Kept low so that
+/// parsing stays well inside a small thread stack (a build script's, a test's).
+const MAX_DEPTH: usize = 32;
+
 fn options() -> Options {
     let mut options = Options::default();
     options.with_snippet = false;
+    let mut budget = options.budget.take().unwrap_or_default();
+    budget.max_depth = MAX_DEPTH;
+    budget.flow_nesting_limit = MAX_DEPTH;
+    options.budget = Some(budget);
     options
 }
 
@@ -45,7 +53,18 @@ fn message_of(error: &serde_saphyr::Error) -> String {
         Some(i) => &text[..i],
         None => &text,
     };
-    text.trim().trim_start_matches("error: ").to_owned()
+    let text = text.trim().trim_start_matches("error: ");
+    // The YAML library's own advice names its options; say it in the spec's terms.
+    match text.strip_prefix("duplicate mapping key: ") {
+        Some(rest) => {
+            let key = rest
+                .split(", set DuplicateKeyPolicy")
+                .next()
+                .unwrap_or(rest);
+            format!("duplicate key `{key}`")
+        }
+        None => text.to_owned(),
+    }
 }
 
 fn hint_for(message: &str) -> Option<String> {
@@ -54,6 +73,8 @@ fn hint_for(message: &str) -> Option<String> {
             "remove the key, or check its spelling against the spec reference in the README"
                 .to_owned(),
         )
+    } else if message.starts_with("duplicate key") {
+        Some("each name may appear once in a map; rename or merge the two".to_owned())
     } else if message.contains("missing field") {
         Some("add the key".to_owned())
     } else if message.starts_with("invalid i64") || message.starts_with("invalid u") {

@@ -102,16 +102,19 @@ impl Node {
 
     /// Whether the node can be read as the JSON Schema type `ty`. YAML scalars are strings too.
     fn fits(&self, ty: &str) -> bool {
-        match (ty, self) {
-            ("null", Node::Null) => true,
-            ("boolean", Node::Bool) => true,
-            ("integer", Node::Integer) => true,
-            ("number", Node::Integer | Node::Float) => true,
-            ("string", Node::Str(_) | Node::Integer | Node::Float | Node::Bool) => true,
-            ("array", Node::Seq(_)) => true,
-            ("object", Node::Map(_)) => true,
-            _ => false,
-        }
+        matches!(
+            (ty, self),
+            ("null", Node::Null)
+                | ("boolean", Node::Bool)
+                | ("integer", Node::Integer)
+                | ("number", Node::Integer | Node::Float)
+                | (
+                    "string",
+                    Node::Str(_) | Node::Integer | Node::Float | Node::Bool
+                )
+                | ("array", Node::Seq(_))
+                | ("object", Node::Map(_))
+        )
     }
 }
 
@@ -199,7 +202,11 @@ impl<'a> Checker<'a> {
                 }
                 other => self.error(
                     at,
-                    format!("expected one of {}, found {}", allowed.join(", "), other.kind()),
+                    format!(
+                        "expected one of {}, found {}",
+                        allowed.join(", "),
+                        other.kind()
+                    ),
                     None,
                 ),
             }
@@ -226,17 +233,29 @@ impl<'a> Checker<'a> {
             expected.dedup();
             self.error(
                 at,
-                format!("expected {}, found {}", expected.join(" or "), node.value.kind()),
+                format!(
+                    "expected {}, found {}",
+                    expected.join(" or "),
+                    node.value.kind()
+                ),
                 None,
             );
             return;
         }
         let types = types_of(schema);
         if !types.is_empty() && !types.iter().any(|t| node.value.fits(t)) {
-            let expected: Vec<&str> = types.iter().filter(|t| **t != "null").map(|t| describe(t)).collect();
+            let expected: Vec<&str> = types
+                .iter()
+                .filter(|t| **t != "null")
+                .map(|t| describe(t))
+                .collect();
             self.error(
                 at,
-                format!("expected {}, found {}", expected.join(" or "), node.value.kind()),
+                format!(
+                    "expected {}, found {}",
+                    expected.join(" or "),
+                    node.value.kind()
+                ),
                 None,
             );
             return;
@@ -254,7 +273,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn map(&mut self, at: Location, entries: &[(Spanned<String>, Spanned<Node>)], schema: &'a Json) {
+    fn map(
+        &mut self,
+        at: Location,
+        entries: &[(Spanned<String>, Spanned<Node>)],
+        schema: &'a Json,
+    ) {
         let properties = schema.get("properties").and_then(Json::as_object);
         let additional = schema.get("additionalProperties");
         for (key, value) in entries {
@@ -265,11 +289,18 @@ impl<'a> Checker<'a> {
                         let names: Vec<&str> = properties
                             .map(|p| p.keys().map(String::as_str).collect())
                             .unwrap_or_default();
-                        let hint = match crate::validate::did_you_mean(&key.value, names.iter().copied()) {
+                        let hint = match crate::validate::did_you_mean(
+                            &key.value,
+                            names.iter().copied(),
+                        ) {
                             Some(best) => format!("did you mean `{best}`?"),
                             None => format!("the keys here are: {}", names.join(", ")),
                         };
-                        self.error(key.referenced, format!("unknown key `{}`", key.value), Some(hint));
+                        self.error(
+                            key.referenced,
+                            format!("unknown key `{}`", key.value),
+                            Some(hint),
+                        );
                     }
                     Some(additional) if additional.is_object() => self.node(value, additional),
                     _ => {}
@@ -279,7 +310,11 @@ impl<'a> Checker<'a> {
         if let Some(required) = schema.get("required").and_then(Json::as_array) {
             for name in required.iter().filter_map(Json::as_str) {
                 if !entries.iter().any(|(k, _)| k.value == name) {
-                    self.error(at, format!("missing key `{name}`"), Some(format!("add `{name}:`")));
+                    self.error(
+                        at,
+                        format!("missing key `{name}`"),
+                        Some(format!("add `{name}:`")),
+                    );
                 }
             }
         }

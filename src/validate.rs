@@ -273,7 +273,10 @@ fn first_holder<K: Ord, V: Clone>(seen: &mut BTreeMap<K, V>, key: K, holder: V) 
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn did_you_mean<'c>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
@@ -1165,9 +1168,14 @@ impl Lowerer<'_> {
             .iter()
             .map(|(n, _)| *n)
             .chain(self.types.keys().map(String::as_str));
-        let hint = match did_you_mean(text, candidates) {
-            Some(best) => format!("did you mean `{best}`?"),
-            None => "a message is string, bytes, int, float, bool, json, frame (text or binary as it comes), or a type declared under `types:`".to_owned(),
+        let hint = if text.starts_with("list<") || text.starts_with("map<") {
+            "a message is one value: declare a struct type with this as a field, and send that"
+                .to_owned()
+        } else {
+            match did_you_mean(text, candidates) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => "a message is string, bytes, int, float, bool, json, frame (text or binary as it comes), or a type declared under `types:`".to_owned(),
+            }
         };
         self.error_hint(
             ty.referenced,

@@ -124,3 +124,43 @@ fn invalid_utf8_is_a_spec_error_with_a_position() {
     assert!(text.contains("bad.yaml:2:10"), "{text}");
     assert!(text.contains("not valid UTF-8"), "{text}");
 }
+
+#[test]
+fn json_message_format_gives_one_diagnostic_per_line() {
+    let output = wsgen(&[
+        "check",
+        "--message-format",
+        "json",
+        "tests/specs/invalid/many_shape_errors.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8, "{stdout}");
+    assert_eq!(lines[0]["line"], 3);
+    assert_eq!(lines[0]["column"], 1);
+    assert_eq!(lines[0]["message"], "unknown key `descripton`");
+    assert_eq!(lines[1]["hint"], "did you mean `fields`?");
+    // Not a terminal: no colour codes in the human format either.
+    let human = wsgen(&["check", "tests/specs/invalid/many_shape_errors.yaml"]);
+    assert!(!stderr(&human).contains('\x1b'));
+}
+
+#[test]
+fn colour_is_used_only_on_request_of_a_terminal() {
+    let diagnostics = match wsgen::check(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/specs/invalid/unknown_key.yaml"
+    ))) {
+        Err(wsgen::Error::Spec(d)) => d,
+        other => panic!("expected spec errors, got {other:?}"),
+    };
+    let coloured = diagnostics.render(true);
+    assert!(coloured.contains("\x1b[1;31merror\x1b[0m"));
+    let plain = diagnostics.render(false);
+    assert!(!plain.contains('\x1b'));
+    assert_eq!(plain, diagnostics.to_string());
+}
