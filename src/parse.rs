@@ -23,8 +23,7 @@ fn options() -> Options {
 /// Parses a spec. A YAML syntax error is one diagnostic; a spec of the wrong shape gets every
 /// shape problem at once (see [`crate::shape`]).
 pub fn parse(source: &Source) -> Result<Spec, Diagnostics> {
-    let tree = serde_saphyr::from_str_with_options::<Spanned<Node>>(&source.text, options())
-        .map_err(|e| yaml_error(source, &e))?;
+    let tree = tree(source)?;
     let mut problems = shape::check(source, &tree);
     if !problems.is_empty() {
         problems.sort_by_key(|d| (d.line, d.column));
@@ -32,6 +31,12 @@ pub fn parse(source: &Source) -> Result<Spec, Diagnostics> {
         return Err(Diagnostics(problems));
     }
     serde_saphyr::from_str_with_options::<Spec>(&source.text, options())
+        .map_err(|e| yaml_error(source, &e))
+}
+
+/// The YAML as a tree of positioned nodes, for shape checking.
+pub fn tree(source: &Source) -> Result<Spanned<Node>, Diagnostics> {
+    serde_saphyr::from_str_with_options::<Spanned<Node>>(&source.text, options())
         .map_err(|e| yaml_error(source, &e))
 }
 

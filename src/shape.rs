@@ -134,13 +134,23 @@ fn describe(ty: &str) -> &'static str {
 /// Checks `root` against the spec schema; returns every problem found.
 pub fn check(source: &Source, root: &Spanned<Node>) -> Vec<Diagnostic> {
     let schema = serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or_default();
+    check_against(source, root, &schema)
+}
+
+/// Checks `root` against a given JSON Schema (such as the file in `schemas/`).
+pub fn check_against(source: &Source, root: &Spanned<Node>, schema: &Json) -> Vec<Diagnostic> {
     let mut checker = Checker {
         source,
-        root: &schema,
+        root: schema,
         errors: Vec::new(),
     };
-    checker.node(root, &schema);
+    checker.node(root, schema);
     checker.errors
+}
+
+/// Reads a spec's text as a tree of positioned nodes.
+pub fn tree(source: &Source) -> Result<Spanned<Node>, crate::Diagnostics> {
+    crate::parse::tree(source)
 }
 
 struct Checker<'a> {
