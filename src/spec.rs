@@ -478,7 +478,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Map<T> {
                 Ok(Map::default())
             }
         }
-        deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+        // `any`, not `map`: an empty key (`types:`) is a null, and means no entries.
+        deserializer.deserialize_any(MapVisitor(std::marker::PhantomData))
     }
 }
 

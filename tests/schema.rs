@@ -64,3 +64,14 @@ fn the_schema_rejects_wrong_shapes() {
     );
     assert!(messages.contains(&"missing key `wsgen`"), "{messages:?}");
 }
+
+#[test]
+fn an_empty_section_means_no_entries() {
+    // Found by the property test: `types:` with nothing under it is a YAML null.
+    let source = Source {
+        name: "empty-sections.yaml".to_owned(),
+        text: "wsgen: 1\nname: sparse\ntypes:\nmiddleware:\ncontrollers:\n  api:\n    endpoints:\n      echo: { path: /echo, close: }\n".to_owned(),
+    };
+    let files = wsgen::generate_source(&source).unwrap();
+    assert!(files[0].contents.contains("pub struct ApiEchoClient"));
+}
