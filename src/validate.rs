@@ -820,112 +820,94 @@ impl Lowerer<'_> {
         let is_float = ["float", "f32", "f64"].contains(&base);
         let is_list = list_element(base).is_some();
         let mut checks = Vec::new();
-        let mut check = |this: &mut Self,
-                         ok: bool,
-                         at: Location,
-                         rule: &str,
-                         needs: &str,
-                         method: &str,
-                         arg: String| {
-            if in_variant {
-                this.error_hint(
-                    at,
-                    format!("`{rule}` inside a union variant is not supported"),
-                    "put the fields in a struct type and name it as the variant",
-                );
-            } else if ok {
-                checks.push(CheckIr {
-                    method: method.to_owned(),
-                    arg,
-                });
-            } else {
-                this.error_hint(
-                    at,
-                    format!("`{rule}` applies to {needs}, and this field is `{base}`"),
-                    format!("remove `{rule}`, or change the field's type"),
-                );
-            }
-        };
-        if let Some(n) = &rules.min_length {
-            check(
-                self,
-                is_string,
-                n.referenced,
-                "min_length",
-                "strings",
-                "min_length",
-                format!(", {}", n.value),
-            );
-        }
-        if let Some(n) = &rules.max_length {
-            check(
-                self,
-                is_string,
-                n.referenced,
-                "max_length",
-                "strings",
-                "max_length",
-                format!(", {}", n.value),
-            );
-        }
-        if let (Some(lo), Some(hi)) = (&rules.min_length, &rules.max_length) {
-            if lo.value > hi.value {
-                self.error_hint(
-                    lo.referenced,
-                    format!("min_length {} is above max_length {}", lo.value, hi.value),
-                    "swap them",
-                );
-            }
-        }
-        for (bound, rule) in [(&rules.min, "min"), (&rules.max, "max")] {
-            if let Some(n) = bound {
-                let value = n.value;
-                let literal = if !value.is_finite() {
-                    self.error_hint(
-                        n.referenced,
-                        format!("`{rule}` must be a finite number"),
-                        "write a number such as `0` or `1.5`",
+        // The rule's name is also the `Validator` method that checks it.
+        let mut check =
+            |this: &mut Self, ok: bool, at: Location, rule: &str, needs: &str, arg: String| {
+                if in_variant {
+                    this.error_hint(
+                        at,
+                        format!("`{rule}` inside a union variant is not supported"),
+                        "put the fields in a struct type and name it as the variant",
                     );
-                    "0".to_owned()
-                } else if is_int {
-                    let (lo, hi) = int_range(base);
-                    let whole = value as i128;
-                    if value.fract() != 0.0 || whole < lo || whole > hi {
-                        self.error_hint(
-                            n.referenced,
-                            format!("`{rule}: {value}` does not fit the field's type `{base}`"),
-                            "use a whole number in the type's range",
-                        );
-                    }
-                    format!("{whole}")
+                } else if ok {
+                    checks.push(CheckIr {
+                        method: rule.to_owned(),
+                        arg,
+                    });
                 } else {
-                    if base == "f32" && value.abs() > f64::from(f32::MAX) {
-                        self.error_hint(
-                            n.referenced,
-                            format!("`{rule}: {value:?}` does not fit an f32"),
-                            "use a smaller number, or make the field `f64`",
-                        );
-                    }
-                    format!("{value:?}")
-                };
+                    this.error_hint(
+                        at,
+                        format!("`{rule}` applies to {needs}, and this field is `{base}`"),
+                        format!("remove `{rule}`, or change the field's type"),
+                    );
+                }
+            };
+        let counts = [
+            ("min_length", &rules.min_length, is_string, "strings"),
+            ("max_length", &rules.max_length, is_string, "strings"),
+            ("min_items", &rules.min_items, is_list, "lists"),
+            ("max_items", &rules.max_items, is_list, "lists"),
+        ];
+        for (rule, count, ok, needs) in counts {
+            if let Some(n) = count {
+                check(
+                    self,
+                    ok,
+                    n.referenced,
+                    rule,
+                    needs,
+                    format!(", {}", n.value),
+                );
+            }
+        }
+        for (rule, bound) in [("min", &rules.min), ("max", &rules.max)] {
+            if let Some(n) = bound {
+                let literal = self.bound_literal(n, rule, base, is_int);
                 check(
                     self,
                     is_int || is_float,
                     n.referenced,
                     rule,
                     "numbers",
-                    rule,
                     format!(", {literal}"),
                 );
             }
         }
-        if let (Some(lo), Some(hi)) = (&rules.min, &rules.max) {
-            if lo.value > hi.value {
-                self.error_hint(
-                    lo.referenced,
-                    format!("min {} is above max {}", lo.value, hi.value),
-                    "swap them",
-                );
+        let spans = [
+            (
+                "min_length",
+                "max_length",
+                rules
+                    .min_length
+                    .as_ref()
+                    .map(|n| (n.referenced, n.value as f64)),
+                rules.max_length.as_ref().map(|n| n.value as f64),
+            ),
+            (
+                "min_items",
+                "max_items",
+                rules
+                    .min_items
+                    .as_ref()
+                    .map(|n| (n.referenced, n.value as f64)),
+                rules.max_items.as_ref().map(|n| n.value as f64),
+            ),
+            (
+                "min",
+                "max",
+                rules.min.as_ref().map(|n| (n.referenced, n.value)),
+                rules.max.as_ref().map(|n| n.value),
+            ),
+        ];
+        for (lo_rule, hi_rule, lo, hi) in spans {
+            if let (Some((at, lo)), Some(hi)) = (lo, hi) {
+                if lo > hi {
+                    self.error_hint(
+                        at,
+                        format!("{lo_rule} {lo} is above {hi_rule} {hi}"),
+                        "swap them",
+                    );
+                }
             }
         }
         if let Some(p) = &rules.pattern {
@@ -945,40 +927,8 @@ impl Lowerer<'_> {
                 p.referenced,
                 "pattern",
                 "strings",
-                "pattern",
                 format!(", {}", literal_raw(&p.value)),
             );
-        }
-        if let Some(n) = &rules.min_items {
-            check(
-                self,
-                is_list,
-                n.referenced,
-                "min_items",
-                "lists",
-                "min_items",
-                format!(", {}", n.value),
-            );
-        }
-        if let Some(n) = &rules.max_items {
-            check(
-                self,
-                is_list,
-                n.referenced,
-                "max_items",
-                "lists",
-                "max_items",
-                format!(", {}", n.value),
-            );
-        }
-        if let (Some(lo), Some(hi)) = (&rules.min_items, &rules.max_items) {
-            if lo.value > hi.value {
-                self.error_hint(
-                    lo.referenced,
-                    format!("min_items {} is above max_items {}", lo.value, hi.value),
-                    "swap them",
-                );
-            }
         }
         if let Some(values) = &rules.one_of {
             let list: Vec<String> = values.value.iter().map(|v| literal(v)).collect();
@@ -988,11 +938,43 @@ impl Lowerer<'_> {
                 values.referenced,
                 "one_of",
                 "strings",
-                "one_of",
                 format!(", &[{}]", list.join(", ")),
             );
         }
         checks
+    }
+
+    /// The Rust literal for a `min` or `max` bound, checked against the field's type.
+    fn bound_literal(&mut self, n: &Spanned<f64>, rule: &str, base: &str, is_int: bool) -> String {
+        let value = n.value;
+        if !value.is_finite() {
+            self.error_hint(
+                n.referenced,
+                format!("`{rule}` must be a finite number"),
+                "write a number such as `0` or `1.5`",
+            );
+            return "0".to_owned();
+        }
+        if is_int {
+            let (lo, hi) = int_range(base);
+            let whole = value as i128;
+            if value.fract() != 0.0 || whole < lo || whole > hi {
+                self.error_hint(
+                    n.referenced,
+                    format!("`{rule}: {value}` does not fit the field's type `{base}`"),
+                    "use a whole number in the type's range",
+                );
+            }
+            return format!("{whole}");
+        }
+        if base == "f32" && value.abs() > f64::from(f32::MAX) {
+            self.error_hint(
+                n.referenced,
+                format!("`{rule}: {value:?}` does not fit an f32"),
+                "use a smaller number, or make the field `f64`",
+            );
+        }
+        format!("{value:?}")
     }
 
     /// Marks every type whose fields have rules, directly or through nested structs, and adds
