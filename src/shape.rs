@@ -133,8 +133,10 @@ fn describe(ty: &str) -> &'static str {
 
 /// Checks `root` against the spec schema; returns every problem found.
 pub fn check(source: &Source, root: &Spanned<Node>) -> Vec<Diagnostic> {
-    let schema = serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or_default();
-    check_against(source, root, &schema)
+    static SCHEMA: std::sync::LazyLock<Json> = std::sync::LazyLock::new(|| {
+        serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or_default()
+    });
+    check_against(source, root, &SCHEMA)
 }
 
 /// Checks `root` against a given JSON Schema (such as the file in `schemas/`).
