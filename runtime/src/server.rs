@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
@@ -100,6 +101,11 @@ pub struct Limits {
     /// TCP keepalive probes, so that a peer that vanished without a FIN is noticed even on
     /// endpoints without a `ping` (`None` leaves the OS default, usually off).
     pub tcp_keepalive: Option<Duration>,
+    /// The most connections served at once; more are refused with 503 before the upgrade.
+    pub max_connections: usize,
+    /// How long a graceful shutdown waits for connections to finish after telling each client
+    /// (close 1001) before it stops them.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -113,6 +119,8 @@ impl Default for Limits {
             close_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             tcp_keepalive: Some(Duration::from_secs(60)),
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -139,13 +147,22 @@ pub enum RouterError {
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// What every connection task shares: the limits, the allowed origins, and the signal of a
+/// graceful shutdown.
+#[derive(Clone)]
+struct Context {
+    limits: Limits,
+    origins: Option<Arc<[String]>>,
+    shutdown: watch::Receiver<bool>,
+}
+
 trait Service: Send + Sync {
     fn serve(
         self: Arc<Self>,
         stream: TcpStream,
         head: Head,
         params: Vec<(String, String)>,
-        limits: Limits,
+        context: Context,
     ) -> BoxFuture;
 }
 
@@ -160,10 +177,10 @@ impl<E: Endpoint> Service for EndpointService<E> {
         stream: TcpStream,
         head: Head,
         params: Vec<(String, String)>,
-        limits: Limits,
+        context: Context,
     ) -> BoxFuture {
         Box::pin(async move {
-            serve_connection(&self.endpoint, &self.hub, stream, head, params, limits).await
+            serve_connection(&self.endpoint, &self.hub, stream, head, params, context).await
         })
     }
 }
@@ -319,6 +336,7 @@ impl Router {
 pub struct Server {
     router: Router,
     limits: Limits,
+    origins: Option<Vec<String>>,
 }
 
 impl Server {
@@ -327,7 +345,16 @@ impl Server {
         Server {
             router,
             limits: Limits::default(),
+            origins: None,
         }
+    }
+
+    /// Accepts browsers only from these origins (such as `https://app.example`): an upgrade
+    /// whose `Origin` header names another is refused with 403 before the `101`, against
+    /// cross-site WebSocket hijacking. Clients that send no `Origin` (not browsers) are let in.
+    pub fn allow_origins<S: Into<String>>(mut self, origins: impl IntoIterator<Item = S>) -> Self {
+        self.origins = Some(origins.into_iter().map(Into::into).collect());
+        self
     }
 
     /// Replaces the per-connection limits.
@@ -342,8 +369,10 @@ impl Server {
             .await
     }
 
-    /// Accepts connections on `listener` until `shutdown` completes; connections already open
-    /// keep running on their own tasks.
+    /// Accepts connections on `listener` until `shutdown` completes, then shuts down
+    /// gracefully: no new connections, every client is closed with 1001 (each connection's
+    /// `on_disconnect` runs), and connections get [`Limits::shutdown_timeout`] to finish before
+    /// the rest are stopped.
     pub async fn serve_with_shutdown(
         self,
         listener: TcpListener,
@@ -354,25 +383,59 @@ impl Server {
         }
         let router = Arc::new(self.router);
         let limits = self.limits;
+        let (stop, stopping) = watch::channel(false);
+        let context = Context {
+            limits,
+            origins: self.origins.map(Into::into),
+            shutdown: stopping,
+        };
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
-                () = &mut shutdown => return Ok(()),
+                () = &mut shutdown => break,
                 accepted = listener.accept() => accepted,
             };
+            // Forget connections that have finished, so the set stays as large as what is open.
+            while connections.try_join_next().is_some() {}
             match accepted {
-                Ok((stream, _peer)) => {
-                    let router = Arc::clone(&router);
-                    tokio::spawn(async move { accept(stream, &router, limits).await });
-                }
+                Ok((mut stream, _peer)) => match Arc::clone(&slots).try_acquire_owned() {
+                    Ok(slot) => {
+                        let router = Arc::clone(&router);
+                        let context = context.clone();
+                        connections.spawn(async move {
+                            accept(stream, &router, context).await;
+                            drop(slot);
+                        });
+                    }
+                    Err(_) => {
+                        connections.spawn(async move {
+                            let refusal =
+                                Refusal::new(503, "the server is at its connection limit");
+                            handshake::refuse(&mut stream, &refusal).await;
+                        });
+                    }
+                },
                 // Out of file descriptors and similar: back off briefly instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
+        drop(listener);
+        let _ = stop.send(true);
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(limits.shutdown_timeout, drained)
+            .await
+            .is_err()
+        {
+            connections.shutdown().await;
+        }
+        Ok(())
     }
 }
 
-async fn accept(mut stream: TcpStream, router: &Router, limits: Limits) {
+async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
+    let limits = context.limits;
     // Small messages must not wait for Nagle's algorithm; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
     if let Some(idle) = limits.tcp_keepalive {
@@ -388,8 +451,15 @@ async fn accept(mut stream: TcpStream, router: &Router, limits: Limits) {
         Ok(Err(Some(refusal))) => return handshake::refuse(&mut stream, &refusal).await,
         Ok(Err(None)) | Err(_) => return,
     };
+    if let (Some(allowed), Some(origin)) = (&context.origins, head.headers.get("origin")) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+            let refusal = Refusal::forbidden("this origin may not open WebSockets here");
+            return handshake::refuse(&mut stream, &refusal).await;
+        }
+    }
     match router.find(&head.path) {
-        Some((service, params)) => service.serve(stream, head, params, limits).await,
+        Some((service, params)) => service.serve(stream, head, params, context).await,
         None => {
             let refusal = Refusal::new(404, "no WebSocket endpoint at this path");
             handshake::refuse(&mut stream, &refusal).await;
@@ -408,8 +478,9 @@ async fn serve_connection<E: Endpoint>(
     mut stream: TcpStream,
     head: Head,
     params: Vec<(String, String)>,
-    limits: Limits,
+    context: Context,
 ) {
+    let limits = context.limits;
     let request = Request {
         path: head.path,
         query: head.query,
@@ -459,7 +530,7 @@ async fn serve_connection<E: Endpoint>(
         close_timeout: limits.close_timeout,
         write_timeout: limits.write_timeout,
     };
-    let mut socket = Socket::new(ws, rx, conn, settings);
+    let mut socket = Socket::new(ws, rx, conn, settings, context.shutdown);
     let outcome = guarded(endpoint.run(&mut socket)).await;
     let why = socket.finish(outcome).await;
     hub.unregister(session);
@@ -603,6 +674,140 @@ mod tests {
             Disconnect::Lost { detail } => assert!(detail.contains("took no data"), "{detail}"),
             other => panic!("expected a lost peer, got {other:?}"),
         }
+    }
+
+    /// Waits for messages it never gets, and reports how it ended.
+    struct Waiter {
+        ended: tokio::sync::mpsc::UnboundedSender<Disconnect>,
+    }
+
+    impl Endpoint for Waiter {
+        type Receive = Infallible;
+        type Send = Infallible;
+        type Close = NoClose;
+        type Params = ();
+        type Query = ();
+        async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+            let message = socket.recv().await?;
+            match message {}
+        }
+        async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+            let _ = self.ended.send(why);
+        }
+    }
+
+    async fn http_status(url: &str, origin: Option<&str>) -> Result<(), u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok(_) => Ok(()),
+            Err(tungstenite_error) => match tungstenite_error {
+                tokio_tungstenite::tungstenite::Error::Http(response) => {
+                    Err(response.status().as_u16())
+                }
+                other => panic!("unexpected failure: {other:?}"),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn graceful_shutdown_closes_every_client_with_1001_and_runs_on_disconnect() {
+        let (ended, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/wait", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = Router::new().route("/wait", Waiter { ended });
+        let server = tokio::spawn(Server::new(router).serve_with_shutdown(listener, async {
+            let _ = stopped.await;
+        }));
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            clients.push(
+                tokio_tungstenite::connect_async(url.as_str())
+                    .await
+                    .unwrap()
+                    .0,
+            );
+        }
+        stop.send(()).unwrap();
+        for client in &mut clients {
+            let frame = tokio::time::timeout(Duration::from_secs(5), client.next()).await;
+            match frame {
+                Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                    assert_eq!(u16::from(frame.code), 1001)
+                }
+                other => panic!("expected a 1001 close, got {other:?}"),
+            }
+        }
+        drop(clients);
+        let finished = tokio::time::timeout(Duration::from_secs(10), server).await;
+        assert!(matches!(finished, Ok(Ok(Ok(())))), "the server returned");
+        for _ in 0..3 {
+            match seen.recv().await {
+                Some(Disconnect::ServerClosed { code: 1001, .. }) => {}
+                other => panic!("expected on_disconnect after a 1001 close, got {other:?}"),
+            }
+        }
+        // After shutdown nobody is listening.
+        assert!(
+            tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_are_refused_with_503() {
+        let (ended, _seen) = tokio::sync::mpsc::unbounded_channel();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/wait", listener.local_addr().unwrap());
+        let limits = Limits {
+            max_connections: 2,
+            ..Limits::default()
+        };
+        let router = Router::new().route("/wait", Waiter { ended });
+        tokio::spawn(Server::new(router).limits(limits).serve(listener));
+        let first = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        let second = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        assert_eq!(http_status(&url, None).await, Err(503));
+        // A slot frees when a connection ends.
+        drop(first);
+        let mut admitted = false;
+        for _ in 0..100 {
+            if http_status(&url, None).await.is_ok() {
+                admitted = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(admitted, "a freed slot admits a new connection");
+        drop(second);
+    }
+
+    #[tokio::test]
+    async fn only_allowed_origins_may_upgrade() {
+        let (ended, _seen) = tokio::sync::mpsc::unbounded_channel();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/wait", listener.local_addr().unwrap());
+        let router = Router::new().route("/wait", Waiter { ended });
+        let server = Server::new(router).allow_origins(["https://app.example"]);
+        tokio::spawn(server.serve(listener));
+        assert_eq!(
+            http_status(&url, Some("https://evil.example")).await,
+            Err(403)
+        );
+        assert_eq!(http_status(&url, Some("https://app.example")).await, Ok(()));
+        // Not a browser: no Origin header.
+        assert_eq!(http_status(&url, None).await, Ok(()));
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -111,6 +111,7 @@ pub struct Socket<R, S, P = (), Q = ()> {
     ended: Option<Disconnect>,
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
+    shutdown: watch::Receiver<bool>,
     _receive: PhantomData<fn() -> R>,
 }
 
@@ -127,6 +128,7 @@ enum Event {
     Frame(Option<Result<Message, tungstenite::Error>>),
     Push(Message),
     Tick,
+    Shutdown,
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -151,6 +153,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         rx: mpsc::Receiver<Message>,
         conn: Conn<S, P, Q>,
         settings: Settings,
+        shutdown: watch::Receiver<bool>,
     ) -> Self {
         let next_ping = settings.keepalive.map(|k| Instant::now() + k.every);
         Socket {
@@ -162,6 +165,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             ended: None,
             next_ping,
             pong_deadline: None,
+            shutdown,
             _receive: PhantomData,
         }
     }
@@ -238,6 +242,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 biased;
                 frame = self.ws.next() => Event::Frame(frame),
                 () = tokio::time::sleep_until(ping_at.unwrap_or_else(Instant::now)), if ping_at.is_some() => Event::Tick,
+                _ = self.shutdown.changed() => Event::Shutdown,
                 Some(push) = self.rx.recv() => Event::Push(push),
             };
             match event {
@@ -248,6 +253,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                     self.unflushed = true;
                 }
                 Event::Tick => self.keepalive_tick().await?,
+                Event::Shutdown => {
+                    let _ = self.write_queued().await;
+                    return Err(self.close(1001, "the server is shutting down").await);
+                }
                 Event::Frame(None) => {
                     return Err(self.lost("the connection closed without a close frame"));
                 }
