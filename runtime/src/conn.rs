@@ -2,9 +2,10 @@
 //! request's path and headers (kept for the whole connection), and a typed way to push messages.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 
@@ -47,6 +48,8 @@ pub enum SendError {
     #[error("the connection is closed")]
     Closed,
     /// The connection's bounded outbound queue is full: the peer is not reading fast enough.
+    /// The message was not queued; under the default slow-consumer policy the connection is
+    /// also being closed (see [`crate::SlowConsumer`]).
     #[error("the connection's outbound queue is full")]
     QueueFull,
 }
@@ -60,6 +63,8 @@ pub struct Sender<S> {
     tx: mpsc::Sender<Message>,
     session_id: SessionId,
     envelope: bool,
+    /// Told when a push finds the queue full and the slow-consumer policy closes the connection.
+    overflow: Option<Arc<Notify>>,
     _message: PhantomData<fn(S)>,
 }
 
@@ -69,6 +74,7 @@ impl<S> Clone for Sender<S> {
             tx: self.tx.clone(),
             session_id: self.session_id,
             envelope: self.envelope,
+            overflow: self.overflow.clone(),
             _message: PhantomData,
         }
     }
@@ -94,7 +100,12 @@ impl<S> Sender<S> {
     /// Queues an already encoded frame (the hub encodes a broadcast once).
     pub(crate) fn send_frame(&self, frame: Message) -> Result<(), SendError> {
         self.tx.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+            mpsc::error::TrySendError::Full(_) => {
+                if let Some(overflow) = &self.overflow {
+                    overflow.notify_one();
+                }
+                SendError::QueueFull
+            }
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
         })
     }
@@ -151,6 +162,7 @@ impl<S, P, Q> Conn<S, P, Q> {
         params: P,
         query: Q,
         tx: mpsc::Sender<Message>,
+        overflow: Option<Arc<Notify>>,
         hub: Hub<S>,
         envelope: bool,
     ) -> Self {
@@ -163,6 +175,7 @@ impl<S, P, Q> Conn<S, P, Q> {
                 tx,
                 session_id: SessionId::next(),
                 envelope,
+                overflow,
                 _message: PhantomData,
             },
             hub,

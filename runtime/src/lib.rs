@@ -22,7 +22,7 @@ pub use conn::{Conn, SendError, Sender, SessionId};
 pub use hub::{Delivery, Hub};
 pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
 pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
-pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SocketOf};
+pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SlowConsumer, SocketOf};
 pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};
 pub use validate::{FieldError, Validator};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -56,6 +56,12 @@ pub trait Endpoint: Send + Sync + 'static {
     /// Whether sent messages are wrapped in `{"statusCode": 200, "body": ..}`.
     const ENVELOPE: bool = false;
 
+    /// This endpoint's limits, given the server's: the spec's per-endpoint `limits` override
+    /// the per-connection ones here.
+    fn limits(&self, server: Limits) -> Limits {
+        server
+    }
+
     /// Runs before the upgrade (middleware); a refusal is answered with its HTTP status.
     fn before_upgrade(
         &self,
@@ -79,20 +85,57 @@ pub trait Endpoint: Send + Sync + 'static {
     ) -> impl Future<Output = ()> + Send;
 }
 
-/// Per-connection limits. The defaults are safe for a public server.
-#[derive(Debug, Clone, Copy)]
+/// What happens when a push finds a connection's outbound queue full, because the client reads
+/// more slowly than the server produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SlowConsumer {
+    /// Close the connection with 1013 (try again later): the client may reconnect and catch up.
+    /// The push that found the queue full reports [`crate::SendError::QueueFull`].
+    #[default]
+    TryAgainLater,
+    /// Close the connection with 1008 (policy violation).
+    PolicyViolation,
+    /// Keep the connection; the push reports [`crate::SendError::QueueFull`] and the pusher
+    /// decides (drop the message, retry later, or close).
+    Reject,
+}
+
+impl SlowConsumer {
+    /// The close code this policy sends, if it closes.
+    pub const fn close_code(self) -> Option<u16> {
+        match self {
+            SlowConsumer::TryAgainLater => Some(1013),
+            SlowConsumer::PolicyViolation => Some(1008),
+            SlowConsumer::Reject => None,
+        }
+    }
+}
+
+/// Limits for the server and each connection. The defaults are safe for a public server; the
+/// spec's `limits` sections set them in generated code, and the `with_` methods in your own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// The largest message accepted; a larger one closes the connection with 1009.
+    /// The largest message accepted, after reassembling fragments; a larger one closes the
+    /// connection with 1009.
     pub max_message_bytes: usize,
+    /// The largest single frame accepted; a larger one closes the connection with 1009.
+    pub max_frame_bytes: usize,
     /// The largest upgrade request head; a larger one is refused with 431.
     pub max_header_bytes: usize,
-    /// How many pushed messages may wait for the peer before `send` reports `QueueFull`.
+    /// How many pushed messages may wait for the peer; what happens beyond is
+    /// [`Limits::slow_consumer`].
     pub send_queue: usize,
+    /// What to do with a client that does not read fast enough to keep its queue from filling.
+    pub slow_consumer: SlowConsumer,
     /// The read buffer allocated per connection.
     pub read_buffer_bytes: usize,
-    /// How long the upgrade request may take to arrive.
+    /// How long the upgrade request may take to arrive (slow handshakes are dropped).
     pub handshake_timeout: Duration,
+    /// Close a connection with 1001 when no frame at all (data, ping or pong) has arrived for
+    /// this long. `None` (the default) never does: a send-only endpoint's clients may rightly
+    /// stay silent, and dead peers are found by keepalive, TCP keepalive and write timeouts.
+    pub idle_timeout: Option<Duration>,
     /// How long the server waits for the peer's close frame after sending its own.
     pub close_timeout: Duration,
     /// How long a write may wait for a peer that is not reading before the connection is
@@ -110,22 +153,109 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_message_bytes: 64 * 1024,
-            max_header_bytes: 16 * 1024,
-            send_queue: 256,
-            read_buffer_bytes: 8 * 1024,
-            handshake_timeout: Duration::from_secs(10),
-            close_timeout: Duration::from_secs(5),
-            write_timeout: Duration::from_secs(10),
-            tcp_keepalive: Some(Duration::from_secs(60)),
-            max_connections: 10_000,
-            shutdown_timeout: Duration::from_secs(10),
-        }
+        Limits::DEFAULT
     }
 }
 
 impl Limits {
+    /// The defaults: 64 KiB messages and frames, 16 KiB request heads, a queue of 256 pushes
+    /// closed with 1013 when full, 8 KiB read buffers, 10 s handshake and write timeouts, no
+    /// idle timeout, 5 s to answer a close, TCP keepalive after 60 s, 10,000 connections, and
+    /// 10 s for a graceful shutdown.
+    pub const DEFAULT: Limits = Limits {
+        max_message_bytes: 64 * 1024,
+        max_frame_bytes: 64 * 1024,
+        max_header_bytes: 16 * 1024,
+        send_queue: 256,
+        slow_consumer: SlowConsumer::TryAgainLater,
+        read_buffer_bytes: 8 * 1024,
+        handshake_timeout: Duration::from_secs(10),
+        idle_timeout: None,
+        close_timeout: Duration::from_secs(5),
+        write_timeout: Duration::from_secs(10),
+        tcp_keepalive: Some(Duration::from_secs(60)),
+        max_connections: 10_000,
+        shutdown_timeout: Duration::from_secs(10),
+    };
+
+    /// Sets [`Limits::max_message_bytes`].
+    pub const fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_frame_bytes`].
+    pub const fn with_max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_header_bytes`].
+    pub const fn with_max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::send_queue`] (at least 1).
+    pub const fn with_send_queue(mut self, messages: usize) -> Self {
+        self.send_queue = if messages == 0 { 1 } else { messages };
+        self
+    }
+
+    /// Sets [`Limits::slow_consumer`].
+    pub const fn with_slow_consumer(mut self, policy: SlowConsumer) -> Self {
+        self.slow_consumer = policy;
+        self
+    }
+
+    /// Sets [`Limits::read_buffer_bytes`].
+    pub const fn with_read_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.read_buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::handshake_timeout`].
+    pub const fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Limits::idle_timeout`].
+    pub const fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Limits::close_timeout`].
+    pub const fn with_close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Limits::write_timeout`].
+    pub const fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Limits::tcp_keepalive`].
+    pub const fn with_tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
+        self
+    }
+
+    /// Sets [`Limits::max_connections`].
+    pub const fn with_max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// Sets [`Limits::shutdown_timeout`].
+    pub const fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
     fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_bytes)
@@ -133,7 +263,7 @@ impl Limits {
             // every frame on its own.
             .write_buffer_size(64 * 1024)
             .max_message_size(Some(self.max_message_bytes))
-            .max_frame_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_frame_bytes))
     }
 }
 
@@ -480,7 +610,7 @@ async fn serve_connection<E: Endpoint>(
     params: Vec<(String, String)>,
     context: Context,
 ) {
-    let limits = context.limits;
+    let limits = endpoint.limits(context.limits);
     let request = Request {
         path: head.path,
         query: head.query,
@@ -512,13 +642,18 @@ async fn serve_connection<E: Endpoint>(
     )
     .await;
 
-    let (tx, rx) = mpsc::channel(limits.send_queue);
+    let (tx, rx) = mpsc::channel(limits.send_queue.max(1));
+    let overflow = limits
+        .slow_consumer
+        .close_code()
+        .map(|_| Arc::new(Notify::new()));
     let conn = Conn::new(
         request.path,
         request.headers,
         params,
         query,
         tx,
+        overflow.clone(),
         hub.clone(),
         E::ENVELOPE,
     );
@@ -529,6 +664,8 @@ async fn serve_connection<E: Endpoint>(
         on_invalid: E::ON_INVALID,
         close_timeout: limits.close_timeout,
         write_timeout: limits.write_timeout,
+        idle_timeout: limits.idle_timeout,
+        slow_consumer: overflow.zip(limits.slow_consumer.close_code()),
     };
     let mut socket = Socket::new(ws, rx, conn, settings, context.shutdown);
     let outcome = guarded(endpoint.run(&mut socket)).await;
@@ -542,7 +679,7 @@ async fn serve_connection<E: Endpoint>(
 mod tests {
     use std::convert::Infallible;
 
-    use futures_util::StreamExt;
+    use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
 
     use super::*;
@@ -577,14 +714,15 @@ mod tests {
         async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
     }
 
-    /// Pushes more messages than the queue holds before the socket writes any, and records
-    /// what each push returned.
+    /// Pushes more messages than the queue holds before the socket writes any, records what
+    /// each push returned, then pushes once more after the socket had a chance to write.
     struct Flood {
         results: tokio::sync::mpsc::UnboundedSender<Result<(), crate::SendError>>,
+        ended: tokio::sync::mpsc::UnboundedSender<Disconnect>,
     }
 
     impl Endpoint for Flood {
-        type Receive = Infallible;
+        type Receive = String;
         type Send = String;
         type Close = NoClose;
         type Params = ();
@@ -593,39 +731,157 @@ mod tests {
             for i in 0..Limits::default().send_queue + 10 {
                 let _ = self.results.send(socket.conn().send(format!("push {i}")));
             }
-            let message = socket.recv().await?;
-            match message {}
+            // The client says when it has read everything.
+            let _ = socket.recv().await?;
+            let _ = self.results.send(socket.conn().send("after".to_owned()));
+            let _ = socket.recv().await?;
+            Ok(())
         }
-        async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+        async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+            let _ = self.ended.send(why);
+        }
     }
 
-    #[tokio::test]
-    async fn the_outbound_queue_is_bounded_and_keeps_what_it_accepted() {
-        let (results, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    /// Floods one connection under `policy`; returns the client, what the pushes returned, and
+    /// the channel that reports how the connection ended.
+    async fn flood(
+        policy: SlowConsumer,
+    ) -> (
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        tokio::sync::mpsc::UnboundedReceiver<Result<(), crate::SendError>>,
+        tokio::sync::mpsc::UnboundedReceiver<Disconnect>,
+    ) {
+        let (results, seen) = tokio::sync::mpsc::unbounded_channel();
+        let (ended, why) = tokio::sync::mpsc::unbounded_channel();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/flood", listener.local_addr().unwrap());
-        let router = Router::new().route("/flood", Flood { results });
-        tokio::spawn(Server::new(router).serve(listener));
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let router = Router::new().route("/flood", Flood { results, ended });
+        let limits = Limits::DEFAULT.with_slow_consumer(policy);
+        tokio::spawn(Server::new(router).limits(limits).serve(listener));
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        (ws, seen, why)
+    }
 
-        let capacity = Limits::default().send_queue;
+    async fn next_message(
+        ws: &mut tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) -> Message {
+        tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("the stream is open")
+            .expect("a valid frame")
+    }
+
+    /// Counts the accepted pushes of the flood; every refused one must be `QueueFull`.
+    async fn accepted(
+        seen: &mut tokio::sync::mpsc::UnboundedReceiver<Result<(), crate::SendError>>,
+    ) -> usize {
         let mut accepted = 0;
-        for _ in 0..capacity + 10 {
+        for _ in 0..Limits::default().send_queue + 10 {
             match seen.recv().await.unwrap() {
                 Ok(()) => accepted += 1,
                 Err(e) => assert_eq!(e, crate::SendError::QueueFull),
             }
         }
-        assert_eq!(accepted, capacity);
+        accepted
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_and_the_connection_kept_under_reject() {
+        let (mut ws, mut seen, _why) = flood(SlowConsumer::Reject).await;
+        let capacity = Limits::default().send_queue;
+        assert_eq!(accepted(&mut seen).await, capacity);
         // Everything accepted arrives, in order.
         for i in 0..capacity {
-            let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            assert_eq!(message, Message::text(format!("push {i}")));
+            assert_eq!(
+                next_message(&mut ws).await,
+                Message::text(format!("push {i}"))
+            );
         }
+        ws.send(Message::text("read it all")).await.unwrap();
+        assert_eq!(seen.recv().await.unwrap(), Ok(()));
+        assert_eq!(next_message(&mut ws).await, Message::text("after"));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_closes_a_slow_consumer_with_1013_after_delivering_what_it_accepted() {
+        let (mut ws, mut seen, mut why) = flood(SlowConsumer::TryAgainLater).await;
+        let capacity = Limits::default().send_queue;
+        assert_eq!(accepted(&mut seen).await, capacity);
+        for i in 0..capacity {
+            assert_eq!(
+                next_message(&mut ws).await,
+                Message::text(format!("push {i}"))
+            );
+        }
+        match next_message(&mut ws).await {
+            Message::Close(Some(frame)) => {
+                assert_eq!(u16::from(frame.code), 1013);
+                assert_eq!(
+                    frame.reason.as_str(),
+                    "the client does not read fast enough"
+                );
+            }
+            other => panic!("expected a 1013 close, got {other:?}"),
+        }
+        drop(ws);
+        let ended = tokio::time::timeout(Duration::from_secs(10), why.recv()).await;
+        assert!(
+            matches!(ended, Ok(Some(Disconnect::ServerClosed { code: 1013, .. }))),
+            "{ended:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn policy_violation_closes_a_slow_consumer_with_1008() {
+        let (mut ws, mut seen, _why) = flood(SlowConsumer::PolicyViolation).await;
+        accepted(&mut seen).await;
+        loop {
+            match next_message(&mut ws).await {
+                Message::Text(_) => continue,
+                Message::Close(Some(frame)) => break assert_eq!(u16::from(frame.code), 1008),
+                other => panic!("expected a 1008 close, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_is_closed_with_1001_after_the_idle_timeout() {
+        let (ended, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/wait", listener.local_addr().unwrap());
+        let limits = Limits::DEFAULT.with_idle_timeout(Some(Duration::from_millis(300)));
+        let router = Router::new().route("/wait", Waiter { ended });
+        tokio::spawn(Server::new(router).limits(limits).serve(listener));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        // Frames keep it alive: three pings 200 ms apart span 600 ms, twice the timeout.
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            ws.send(Message::Ping(Default::default())).await.unwrap();
+        }
+        let started = std::time::Instant::now();
+        loop {
+            match next_message(&mut ws).await {
+                Message::Pong(_) => continue,
+                Message::Close(Some(frame)) => {
+                    assert_eq!(u16::from(frame.code), 1001);
+                    assert_eq!(frame.reason.as_str(), "idle timeout");
+                    break;
+                }
+                other => panic!("expected a 1001 close, got {other:?}"),
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(ws);
+        let why = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await;
+        assert!(
+            matches!(why, Ok(Some(Disconnect::ServerClosed { code: 1001, .. }))),
+            "{why:?}"
+        );
     }
 
     /// Sends big messages until the peer stops taking them.

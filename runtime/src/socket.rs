@@ -6,11 +6,12 @@
 //! the socket writes queued pushes, answers pings and keeps the connection alive.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -78,12 +79,15 @@ impl<C> From<SocketError> for Stop<C> {
 }
 
 /// Per-endpoint behaviour of the driver, from the spec and the server's limits.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Settings {
     pub keepalive: Option<Keepalive>,
     pub on_invalid: OnInvalid,
     pub close_timeout: Duration,
     pub write_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    /// Told by a push that found the queue full, and the code to close with then.
+    pub slow_consumer: Option<(Arc<Notify>, u16)>,
 }
 
 /// Runs a write, failing it when the peer has not taken the bytes within `limit` (a client that
@@ -111,6 +115,8 @@ pub struct Socket<R, S, P = (), Q = ()> {
     ended: Option<Disconnect>,
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
+    /// When the connection counts as idle unless a frame arrives first.
+    idle_deadline: Option<Instant>,
     shutdown: watch::Receiver<bool>,
     _receive: PhantomData<fn() -> R>,
 }
@@ -129,6 +135,15 @@ enum Event {
     Push(Message),
     Tick,
     Shutdown,
+    Overflow,
+}
+
+/// Waits for a push to report a full queue; never, where the policy does not close.
+async fn overflowed(slow_consumer: &Option<(Arc<Notify>, u16)>) {
+    match slow_consumer {
+        Some((notify, _)) => notify.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -156,6 +171,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let next_ping = settings.keepalive.map(|k| Instant::now() + k.every);
+        let idle_deadline = settings.idle_timeout.map(|idle| Instant::now() + idle);
         Socket {
             ws,
             rx,
@@ -165,6 +181,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             ended: None,
             next_ping,
             pong_deadline: None,
+            idle_deadline,
             shutdown,
             _receive: PhantomData,
         }
@@ -237,12 +254,16 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                     return Err(self.lost(e));
                 }
             }
-            let ping_at = self.pong_deadline.or(self.next_ping);
+            let wake_at = [self.pong_deadline.or(self.next_ping), self.idle_deadline]
+                .into_iter()
+                .flatten()
+                .min();
             let event = tokio::select! {
                 biased;
                 frame = self.ws.next() => Event::Frame(frame),
-                () = tokio::time::sleep_until(ping_at.unwrap_or_else(Instant::now)), if ping_at.is_some() => Event::Tick,
+                () = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => Event::Tick,
                 _ = self.shutdown.changed() => Event::Shutdown,
+                () = overflowed(&self.settings.slow_consumer) => Event::Overflow,
                 Some(push) = self.rx.recv() => Event::Push(push),
             };
             match event {
@@ -252,7 +273,20 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                     }
                     self.unflushed = true;
                 }
-                Event::Tick => self.keepalive_tick().await?,
+                Event::Tick => self.tick().await?,
+                Event::Overflow => {
+                    let code = self
+                        .settings
+                        .slow_consumer
+                        .as_ref()
+                        .map_or(1013, |(_, c)| *c);
+                    // Deliver what was accepted if the client takes it within the write
+                    // timeout, then close.
+                    let _ = self.write_queued().await;
+                    return Err(self
+                        .close(code, "the client does not read fast enough")
+                        .await);
+                }
                 Event::Shutdown => {
                     let _ = self.write_queued().await;
                     return Err(self.close(1001, "the server is shutting down").await);
@@ -266,6 +300,9 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                     if let Some(keepalive) = self.settings.keepalive {
                         self.pong_deadline = None;
                         self.next_ping = Some(Instant::now() + keepalive.every);
+                    }
+                    if let Some(idle) = self.settings.idle_timeout {
+                        self.idle_deadline = Some(Instant::now() + idle);
                     }
                     match message {
                         Message::Text(_) | Message::Binary(_) => return Ok(message),
@@ -285,10 +322,18 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         }
     }
 
-    async fn keepalive_tick(&mut self) -> Result<(), SocketError> {
+    /// A timer fired: the idle timeout, a ping to send, or a pong that did not come.
+    async fn tick(&mut self) -> Result<(), SocketError> {
+        if self.idle_deadline.is_some_and(|at| at <= Instant::now()) {
+            return Err(self.close(1001, "idle timeout").await);
+        }
         let Some(keepalive) = self.settings.keepalive else {
             return Ok(());
         };
+        let ping_at = self.pong_deadline.or(self.next_ping);
+        if ping_at.is_none_or(|at| at > Instant::now()) {
+            return Ok(());
+        }
         if self.pong_deadline.is_some() {
             return Err(self.lost(format!(
                 "no answer to a ping within {:?}",
