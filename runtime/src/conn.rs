@@ -87,6 +87,21 @@ pub(crate) fn encode_for<S: WireMessage>(message: S, envelope: bool) -> Message 
 }
 
 impl<S> Sender<S> {
+    /// A sender for a new session; `overflow` is told when a push finds the queue full.
+    pub(crate) fn new(
+        tx: mpsc::Sender<Message>,
+        overflow: Option<Arc<Notify>>,
+        envelope: bool,
+    ) -> Self {
+        Sender {
+            tx,
+            session_id: SessionId::next(),
+            envelope,
+            overflow,
+            _message: PhantomData,
+        }
+    }
+
     /// The session this sender pushes to.
     pub fn session_id(&self) -> SessionId {
         self.session_id
@@ -161,23 +176,15 @@ impl<S, P, Q> Conn<S, P, Q> {
         headers: HeaderMap,
         params: P,
         query: Q,
-        tx: mpsc::Sender<Message>,
-        overflow: Option<Arc<Notify>>,
+        sender: Sender<S>,
         hub: Hub<S>,
-        envelope: bool,
     ) -> Self {
         Conn {
             path,
             headers,
             params,
             query,
-            sender: Sender {
-                tx,
-                session_id: SessionId::next(),
-                envelope,
-                overflow,
-                _message: PhantomData,
-            },
+            sender,
             hub,
         }
     }

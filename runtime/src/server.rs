@@ -15,7 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::close::{CloseCondition, Disconnect};
-use crate::conn::Conn;
+use crate::conn::{Conn, Sender};
 use crate::handshake::{self, Head};
 use crate::hub::Hub;
 use crate::message::WireMessage;
@@ -652,10 +652,8 @@ async fn serve_connection<E: Endpoint>(
         request.headers,
         params,
         query,
-        tx,
-        overflow.clone(),
+        Sender::new(tx, overflow.clone(), E::ENVELOPE),
         hub.clone(),
-        E::ENVELOPE,
     );
     let session = conn.session_id();
     hub.register(conn.sender());
