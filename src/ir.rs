@@ -23,6 +23,27 @@ pub struct Ir {
     pub endpoints: Vec<EndpointIr>,
     /// Middleware methods, in spec order (empty: no `Middleware` trait is generated).
     pub middleware: Vec<MiddlewareIr>,
+    /// The server-wide limits from the spec (empty: the runtime's defaults).
+    pub limits: Vec<LimitIr>,
+}
+
+/// One call on the runtime's `Limits` builder, such as `.with_max_message_bytes(65536)`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitIr {
+    /// The builder method.
+    pub method: String,
+    /// Its argument, as a Rust expression.
+    pub value: String,
+}
+
+impl LimitIr {
+    /// A call of `method` with `value`.
+    pub fn new(method: &str, value: impl Into<String>) -> Self {
+        LimitIr {
+            method: method.to_owned(),
+            value: value.into(),
+        }
+    }
 }
 
 /// A middleware: one method of the generated `Middleware` trait.
@@ -111,6 +132,9 @@ pub struct TypeIr {
     pub validates: bool,
     /// Whether every variant of a union validates (no catch-all arm is needed).
     pub every_variant_validates: bool,
+    /// The one variant of a union that validates, when the others do not (an `if let` then
+    /// reads better than a `match` with a catch-all).
+    pub single_validating_variant: Option<String>,
 }
 
 /// One validation call.
@@ -257,6 +281,8 @@ pub struct EndpointIr {
     pub handshake: Option<HandshakeIr>,
     /// Ping keepalive, if any.
     pub keepalive: Option<KeepaliveIr>,
+    /// This endpoint's own limits over the server's (empty: none).
+    pub limits: Vec<LimitIr>,
     /// The `wsgen_runtime::OnInvalid` policy, when it is not the default (close).
     pub on_invalid: Option<String>,
     /// Whether sent messages are wrapped in `{"statusCode": 200, "body": ..}`.

@@ -34,6 +34,101 @@ pub struct Spec {
     /// Controllers: groups of endpoints under one path prefix.
     #[serde(default)]
     pub controllers: Map<Controller>,
+    /// Limits for the whole server and, unless an endpoint sets its own, every connection.
+    #[serde(default)]
+    pub limits: Option<LimitsDef>,
+}
+
+/// Limits: sizes as a number of bytes or with a unit (`64KiB`, `1MiB`), durations with a unit
+/// (`500ms`, `30s`, `2m`). Absent keys keep the runtime's safe defaults. The keys marked
+/// server-wide may appear only in the spec's top-level `limits`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsDef {
+    /// The largest message, after reassembling fragments (default 64KiB); larger closes with 1009.
+    #[serde(default)]
+    #[schemars(with = "Option<Amount>")]
+    pub max_message_size: Option<Spanned<Amount>>,
+    /// The largest single frame (default 64KiB); larger closes with 1009.
+    #[serde(default)]
+    #[schemars(with = "Option<Amount>")]
+    pub max_frame_size: Option<Spanned<Amount>>,
+    /// The read buffer per connection (default 8KiB).
+    #[serde(default)]
+    #[schemars(with = "Option<Amount>")]
+    pub read_buffer: Option<Spanned<Amount>>,
+    /// How many pushed messages may wait for a slow client (default 256).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub send_queue: Option<Spanned<i64>>,
+    /// What happens when that queue is full: `try_again_later` (close with 1013, the default),
+    /// `policy_violation` (close with 1008) or `reject` (the push fails, the connection stays).
+    #[serde(default)]
+    #[schemars(with = "Option<SlowConsumerDef>")]
+    pub slow_consumer: Option<Spanned<SlowConsumerDef>>,
+    /// Close with 1001 when no frame has arrived for this long (default: never).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub idle_timeout: Option<Spanned<String>>,
+    /// How long a write may wait for a client that does not read (default 10s).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub write_timeout: Option<Spanned<String>>,
+    /// How long to wait for the client's answer to a close (default 5s).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub close_timeout: Option<Spanned<String>>,
+    /// Server-wide: the largest upgrade request head (default 16KiB); larger is refused with 431.
+    #[serde(default)]
+    #[schemars(with = "Option<Amount>")]
+    pub max_header_size: Option<Spanned<Amount>>,
+    /// Server-wide: the most connections at once (default 10000); more are refused with 503.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub max_connections: Option<Spanned<i64>>,
+    /// Server-wide: how long the upgrade request may take to arrive (default 10s).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub handshake_timeout: Option<Spanned<String>>,
+    /// Server-wide: how long a graceful shutdown waits for connections (default 10s).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub shutdown_timeout: Option<Spanned<String>>,
+}
+
+/// A size: a number of bytes, or a number with a unit (`B`, `KiB`, `MiB`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Amount {
+    /// A number of bytes.
+    Bytes(i64),
+    /// A number with a unit.
+    Text(String),
+}
+
+impl JsonSchema for Amount {
+    fn schema_name() -> Cow<'static, str> {
+        "Amount".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A number of bytes, or a number with a unit: `512B`, `64KiB`, `1MiB`.",
+            "type": ["integer", "string"],
+        })
+    }
+}
+
+/// What happens when a slow client's outbound queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlowConsumerDef {
+    /// Close with 1013: the client may reconnect and catch up.
+    TryAgainLater,
+    /// Close with 1008.
+    PolicyViolation,
+    /// The push fails with `QueueFull`; the connection stays.
+    Reject,
 }
 
 /// A type carried in messages: a struct (`fields`), a string enum (`enum`) or a tagged union
@@ -357,6 +452,9 @@ pub struct EndpointDef {
     #[serde(default)]
     #[schemars(with = "Option<InvalidPolicy>")]
     pub on_invalid: Option<Spanned<InvalidPolicy>>,
+    /// Limits for this endpoint's connections, over the spec's top-level ones.
+    #[serde(default)]
+    pub limits: Option<LimitsDef>,
 }
 
 /// How an endpoint's handler is written.

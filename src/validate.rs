@@ -3,6 +3,8 @@
 //! Every problem is collected, each with a position, a message and (where there is one) a
 //! hint; the caller gets all of them in source order, or the IR when there are none.
 
+mod limits;
+
 use std::collections::BTreeMap;
 
 use serde_saphyr::Location;
@@ -382,6 +384,11 @@ impl Lowerer<'_> {
         );
 
         self.claim("Hubs", spec.name.referenced, "the API's hub set".to_owned());
+        self.claim(
+            "LIMITS",
+            spec.name.referenced,
+            "the API's limits".to_owned(),
+        );
         let mut middleware = Vec::new();
         let mut middleware_methods: BTreeMap<String, String> = BTreeMap::new();
         let mut methods_seen: BTreeMap<String, String> = BTreeMap::new();
@@ -546,6 +553,7 @@ impl Lowerer<'_> {
             name: name.value.clone(),
             module,
             docs: doc_lines(spec.docs.as_ref()),
+            limits: self.limits(spec.limits.as_ref(), limits::Scope::Server),
             types,
             endpoints,
             middleware,
@@ -597,6 +605,7 @@ impl Lowerer<'_> {
             tag_lit: String::new(),
             validates: false,
             every_variant_validates: false,
+            single_validating_variant: None,
         };
         let forms = [
             def.fields.is_some(),
@@ -1025,6 +1034,10 @@ impl Lowerer<'_> {
         for (name, ty) in names.iter().zip(types.iter_mut()) {
             ty.validates = ty.kind != TypeKind::Enum && validating.contains(name);
             ty.every_variant_validates = ty.variants.iter().all(|v| v.validates);
+            let validating: Vec<&VariantIr> = ty.variants.iter().filter(|v| v.validates).collect();
+            if let ([only], false) = (validating.as_slice(), ty.every_variant_validates) {
+                ty.single_validating_variant = Some(only.ident.clone());
+            }
         }
     }
 
@@ -1420,6 +1433,7 @@ impl Lowerer<'_> {
             query_ty,
             handshake,
             keepalive,
+            limits: self.limits(def.limits.as_ref(), limits::Scope::Endpoint),
             on_invalid: match def.on_invalid.as_ref().map(|p| p.value) {
                 Some(InvalidPolicy::Drop) => Some("wsgen_runtime::OnInvalid::Drop".to_owned()),
                 Some(InvalidPolicy::ReplyError) => {

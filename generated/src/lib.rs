@@ -9,6 +9,9 @@ pub mod cafeto;
 /// Generated from `examples/specs/chat.yaml`.
 #[rustfmt::skip]
 pub mod chat;
+/// Generated from `examples/specs/echo.yaml`.
+#[rustfmt::skip]
+pub mod echo;
 /// Generated from `examples/specs/naming.yaml`.
 #[rustfmt::skip]
 pub mod naming_rules;

@@ -288,8 +288,12 @@ pub(crate) fn envelope_ok(frame: Message) -> Message {
 
 /// The error reply for a rejected message: `{"statusCode": 400, "body": {"errorList": [..]}}`.
 pub(crate) fn envelope_errors(errors: &[FieldError]) -> Message {
-    let body = serde_json::json!({ "statusCode": 400, "body": { "errorList": errors } });
-    Message::text(body.to_string())
+    // Written by hand so that `statusCode` comes first, as in the success envelope. A list of
+    // strings always serializes; the fallback only keeps this total.
+    let list = serde_json::to_string(errors).unwrap_or_else(|_| "[]".to_owned());
+    Message::text(format!(
+        "{{\"statusCode\":400,\"body\":{{\"errorList\":{list}}}}}"
+    ))
 }
 
 #[cfg(test)]

@@ -478,7 +478,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             Error::Capacity(CapacityError::MessageTooLong { .. }) => {
                 self.close(1009, "message too big").await
             }
-            Error::Utf8(_) => self.close(1007, "invalid UTF-8 in a text message").await,
+            Error::Utf8(_) => self.close(1007, "invalid UTF-8").await,
             Error::Protocol(e) => {
                 let reason = truncate_reason(&e.to_string());
                 self.close(1002, &reason).await

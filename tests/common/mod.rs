@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};

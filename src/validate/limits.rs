@@ -1,0 +1,238 @@
+//! Lowering of the spec's `limits` sections into calls on the runtime's `Limits` builders.
+
+use serde_saphyr::Location;
+
+use super::{Lowerer, parse_duration_ms};
+use crate::ir::LimitIr;
+use crate::spec::{Amount, LimitsDef, SlowConsumerDef, Spanned};
+
+/// Where a `limits` section is: the spec's top level, or one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    Server,
+    Endpoint,
+}
+
+/// The largest size a limit may name: 1 GiB. More would let one client pin that much memory.
+const MAX_SIZE: u64 = 1 << 30;
+
+/// Parses `64KiB`, `1MiB`, `512B` or `512` into bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+impl Lowerer<'_> {
+    /// Lowers a `limits` section into builder calls, in a fixed order, reporting bad values and
+    /// server-wide keys used on an endpoint.
+    pub(super) fn limits(&mut self, def: Option<&LimitsDef>, scope: Scope) -> Vec<LimitIr> {
+        let Some(def) = def else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(size) = &def.max_message_size {
+            self.size_limit(&mut out, "with_max_message_bytes", size);
+        }
+        if let Some(size) = &def.max_frame_size {
+            self.size_limit(&mut out, "with_max_frame_bytes", size);
+        }
+        if let (Some(message), Some(frame)) = (&def.max_message_size, &def.max_frame_size) {
+            if let (Some(m), Some(f)) = (self.size(message), self.size(frame)) {
+                if f > m {
+                    self.error_hint(
+                        frame.referenced,
+                        format!("`max_frame_size` ({f} bytes) is larger than `max_message_size` ({m} bytes)"),
+                        "a message is one or more frames, so a frame can be at most as large as a message",
+                    );
+                }
+            }
+        }
+        if let Some(size) = &def.read_buffer {
+            self.size_limit(&mut out, "with_read_buffer_bytes", size);
+        }
+        if let Some(count) = &def.send_queue {
+            self.count_limit(&mut out, "with_send_queue", count, "send_queue");
+        }
+        if let Some(policy) = &def.slow_consumer {
+            let variant = match policy.value {
+                SlowConsumerDef::TryAgainLater => "TryAgainLater",
+                SlowConsumerDef::PolicyViolation => "PolicyViolation",
+                SlowConsumerDef::Reject => "Reject",
+            };
+            out.push(LimitIr::new(
+                "with_slow_consumer",
+                format!("wsgen_runtime::SlowConsumer::{variant}"),
+            ));
+        }
+        if let Some(idle) = &def.idle_timeout {
+            let value = if idle.value.trim() == "off" {
+                "None".to_owned()
+            } else {
+                format!("Some({})", self.duration(idle, true))
+            };
+            out.push(LimitIr::new("with_idle_timeout", value));
+        }
+        if let Some(timeout) = &def.write_timeout {
+            let value = self.duration(timeout, false);
+            out.push(LimitIr::new("with_write_timeout", value));
+        }
+        if let Some(timeout) = &def.close_timeout {
+            let value = self.duration(timeout, false);
+            out.push(LimitIr::new("with_close_timeout", value));
+        }
+        let server_wide = [
+            (
+                "max_header_size",
+                def.max_header_size.as_ref().map(|s| s.referenced),
+            ),
+            (
+                "max_connections",
+                def.max_connections.as_ref().map(|s| s.referenced),
+            ),
+            (
+                "handshake_timeout",
+                def.handshake_timeout.as_ref().map(|s| s.referenced),
+            ),
+            (
+                "shutdown_timeout",
+                def.shutdown_timeout.as_ref().map(|s| s.referenced),
+            ),
+        ];
+        if scope == Scope::Endpoint {
+            for (key, at) in server_wide {
+                if let Some(at) = at {
+                    self.server_wide(key, at);
+                }
+            }
+            return out;
+        }
+        if let Some(size) = &def.max_header_size {
+            self.size_limit(&mut out, "with_max_header_bytes", size);
+        }
+        if let Some(count) = &def.max_connections {
+            self.count_limit(&mut out, "with_max_connections", count, "max_connections");
+        }
+        if let Some(timeout) = &def.handshake_timeout {
+            let value = self.duration(timeout, false);
+            out.push(LimitIr::new("with_handshake_timeout", value));
+        }
+        if let Some(timeout) = &def.shutdown_timeout {
+            let value = self.duration(timeout, false);
+            out.push(LimitIr::new("with_shutdown_timeout", value));
+        }
+        out
+    }
+
+    fn server_wide(&mut self, key: &str, at: Location) {
+        self.error_hint(
+            at,
+            format!("`{key}` is a limit of the whole server, not of one endpoint"),
+            format!("move `{key}` to the spec's top-level `limits`"),
+        );
+    }
+
+    /// The size in bytes, or `None` (after reporting why) when it is not a usable size.
+    fn size(&mut self, size: &Spanned<Amount>) -> Option<u64> {
+        let bytes = match &size.value {
+            Amount::Bytes(n) => u64::try_from(*n).ok(),
+            Amount::Text(text) => parse_size(text),
+        };
+        bytes.filter(|b| (1..=MAX_SIZE).contains(b))
+    }
+
+    fn size_limit(&mut self, out: &mut Vec<LimitIr>, method: &str, size: &Spanned<Amount>) {
+        match self.size(size) {
+            Some(bytes) => out.push(LimitIr::new(method, format!("{bytes}"))),
+            None => {
+                let shown = match &size.value {
+                    Amount::Bytes(n) => n.to_string(),
+                    Amount::Text(text) => text.clone(),
+                };
+                let decimal = [("KB", "KiB"), ("kB", "KiB"), ("MB", "MiB"), ("GB", "GiB")]
+                    .into_iter()
+                    .find_map(|(unit, binary)| {
+                        shown.strip_suffix(unit).map(|n| {
+                            format!(
+                                "sizes use binary units: did you mean `{}{binary}`?",
+                                n.trim()
+                            )
+                        })
+                    });
+                self.error_hint(
+                    size.referenced,
+                    format!("`{shown}` is not a size between 1 byte and 1GiB"),
+                    decimal.unwrap_or_else(|| {
+                        "write a number of bytes, or a number with a unit: `512B`, `64KiB` or `1MiB`"
+                            .to_owned()
+                    }),
+                );
+            }
+        }
+    }
+
+    fn count_limit(
+        &mut self,
+        out: &mut Vec<LimitIr>,
+        method: &str,
+        count: &Spanned<i64>,
+        key: &str,
+    ) {
+        if (1..=1_000_000_000).contains(&count.value) {
+            out.push(LimitIr::new(method, count.value.to_string()));
+        } else {
+            self.error_hint(
+                count.referenced,
+                format!("`{key}` must be at least 1, found {}", count.value),
+                format!("write a whole number from 1 to 1000000000 for `{key}`"),
+            );
+        }
+    }
+
+    /// A `std::time::Duration` expression; reports a bad duration (`off` is accepted only
+    /// where `off_allowed`, and handled by the caller).
+    fn duration(&mut self, text: &Spanned<String>, off_allowed: bool) -> String {
+        match parse_duration_ms(&text.value) {
+            Some(ms) => format!("std::time::Duration::from_millis({ms})"),
+            None => {
+                let hint = if off_allowed {
+                    "write a positive whole number with a unit (`500ms`, `30s` or `2m`), or `off`"
+                } else {
+                    "write a positive whole number with a unit: `500ms`, `30s` or `2m`"
+                };
+                self.error_hint(
+                    text.referenced,
+                    format!("`{}` is not a positive duration", text.value),
+                    hint,
+                );
+                "std::time::Duration::ZERO".to_owned()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_bytes_or_binary_units() {
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("512B"), Some(512));
+        assert_eq!(parse_size("64KiB"), Some(65_536));
+        assert_eq!(parse_size("1 MiB"), Some(1_048_576));
+        assert_eq!(parse_size("64KB"), None);
+        assert_eq!(parse_size("KiB"), None);
+        assert_eq!(parse_size("-1"), None);
+    }
+}
