@@ -3,9 +3,10 @@
 //! frames, text, a quiet receive-only endpoint and a feed for slow consumers.
 
 use wsgen_generated::echo::{
-    Command, EchoFeedClose, EchoFeedConn, EchoFeedHandler, EchoJsonClose, EchoJsonConn,
-    EchoJsonHandler, EchoQuietClose, EchoQuietConn, EchoQuietHandler, EchoRawClose, EchoRawConn,
-    EchoRawHandler, EchoTextClose, EchoTextConn, EchoTextHandler, Event, Handlers,
+    Command, EchoFeedClose, EchoFeedConn, EchoFeedHandler, EchoHeartbeatClose, EchoHeartbeatConn,
+    EchoHeartbeatHandler, EchoJsonClose, EchoJsonConn, EchoJsonHandler, EchoQuietClose,
+    EchoQuietConn, EchoQuietHandler, EchoRawClose, EchoRawConn, EchoRawHandler, EchoTextClose,
+    EchoTextConn, EchoTextHandler, Event, Handlers,
 };
 use wsgen_runtime::Frame;
 
@@ -73,6 +74,19 @@ impl EchoQuietHandler for Quiet {
     }
 }
 
+/// `echo.heartbeat`: text back, with pings.
+pub struct Heartbeat;
+
+impl EchoHeartbeatHandler for Heartbeat {
+    async fn on_message(
+        &self,
+        _conn: &EchoHeartbeatConn,
+        text: String,
+    ) -> Result<String, EchoHeartbeatClose> {
+        Ok(text)
+    }
+}
+
 /// `echo.feed`: `count` ticks pushed at once.
 pub struct Feed;
 
@@ -89,12 +103,13 @@ impl EchoFeedHandler for Feed {
 }
 
 /// Every endpoint of the echo spec with the handlers above.
-pub fn handlers() -> Handlers<JsonEcho, RawEcho, TextEcho, Quiet, Feed> {
+pub fn handlers() -> Handlers<JsonEcho, RawEcho, TextEcho, Quiet, Heartbeat, Feed> {
     Handlers {
         echo_json: JsonEcho,
         echo_raw: RawEcho,
         echo_text: TextEcho,
         echo_quiet: Quiet,
+        echo_heartbeat: Heartbeat,
         echo_feed: Feed,
     }
 }

@@ -240,6 +240,32 @@ impl From<EchoQuietClose> for wsgen_runtime::Stop<EchoQuietClose> {
     }
 }
 
+/// How `echo.heartbeat` closes a connection: its handler returns one of these, and its
+/// client receives the same value back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoHeartbeatClose {}
+
+impl wsgen_runtime::CloseCondition for EchoHeartbeatClose {
+    fn code(&self) -> u16 {
+        match *self {}
+    }
+
+    fn reason(&self) -> &'static str {
+        match *self {}
+    }
+
+    fn from_code(code: u16) -> Option<Self> {
+        let _ = code;
+        None
+    }
+}
+
+impl From<EchoHeartbeatClose> for wsgen_runtime::Stop<EchoHeartbeatClose> {
+    fn from(condition: EchoHeartbeatClose) -> Self {
+        wsgen_runtime::Stop::Close(condition)
+    }
+}
+
 /// How `echo.feed` closes a connection: its handler returns one of these, and its
 /// client receives the same value back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -567,6 +593,85 @@ for EchoQuietEndpoint<EchoQuiet> {
     }
 }
 
+/// The connection handle passed to every [`EchoHeartbeatHandler`] method.
+pub type EchoHeartbeatConn = wsgen_runtime::Conn<String>;
+
+/// The hub of `echo.heartbeat`: its live sessions and rooms, reachable from anywhere.
+pub type EchoHeartbeatHub = wsgen_runtime::Hub<String>;
+
+/// Echoes text and pings every 250ms: a client that does not answer a ping within 250ms
+/// (a half-open connection, a frozen peer) is dropped.
+///
+/// The handler for `echo.heartbeat`, served at `/echo/heartbeat` (two_way).
+pub trait EchoHeartbeatHandler: Send + Sync + 'static {
+    /// Runs once after the upgrade, before the first message. Returning a close condition
+    /// ends the connection with its code and reason.
+    fn on_connect(
+        &self,
+        conn: &EchoHeartbeatConn,
+    ) -> impl std::future::Future<Output = Result<(), EchoHeartbeatClose>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+
+    /// Runs for every message; the returned value is sent back as the reply. Returning a
+    /// close condition ends the connection with its code and reason.
+    fn on_message(
+        &self,
+        conn: &EchoHeartbeatConn,
+        message: String,
+    ) -> impl std::future::Future<Output = Result<String, EchoHeartbeatClose>> + Send;
+
+    /// Runs exactly once when the connection ends, however it ends.
+    fn on_disconnect(
+        &self,
+        conn: &EchoHeartbeatConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        let _ = (conn, why);
+        async {}
+    }
+}
+
+/// Adapts [`EchoHeartbeatHandler`] to the runtime's connection driver.
+struct EchoHeartbeatEndpoint<EchoHeartbeat> {
+    handler: EchoHeartbeat,
+}
+
+impl<EchoHeartbeat: EchoHeartbeatHandler> wsgen_runtime::Endpoint
+for EchoHeartbeatEndpoint<EchoHeartbeat> {
+    type Receive = String;
+    type Send = String;
+    type Close = EchoHeartbeatClose;
+    type Params = ();
+    type Query = ();
+
+    const KEEPALIVE: Option<wsgen_runtime::Keepalive> = Some(wsgen_runtime::Keepalive {
+        every: std::time::Duration::from_millis(250),
+        timeout: std::time::Duration::from_millis(250),
+    });
+
+    async fn run(
+        &self,
+        socket: &mut wsgen_runtime::SocketOf<Self>,
+    ) -> Result<(), wsgen_runtime::Stop<EchoHeartbeatClose>> {
+        self.handler.on_connect(socket.conn()).await?;
+        loop {
+            let message = socket.recv().await?;
+            let reply = self.handler.on_message(socket.conn(), message).await?;
+            socket.reply(reply).await?;
+        }
+    }
+
+    fn on_disconnect(
+        &self,
+        conn: &EchoHeartbeatConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.handler.on_disconnect(conn, why)
+    }
+}
+
 /// The connection handle passed to every [`EchoFeedHandler`] method.
 pub type EchoFeedConn = wsgen_runtime::Conn<Event, (), EchoFeedQuery>;
 
@@ -656,6 +761,8 @@ pub struct Hubs {
     pub echo_text: EchoTextHub,
     /// The sessions of `echo.quiet`.
     pub echo_quiet: EchoQuietHub,
+    /// The sessions of `echo.heartbeat`.
+    pub echo_heartbeat: EchoHeartbeatHub,
     /// The sessions of `echo.feed`.
     pub echo_feed: EchoFeedHub,
 }
@@ -667,7 +774,7 @@ pub struct Hubs {
 ///
 /// Build it with a struct literal, so that a missing handler is a compile error, then serve it
 /// with `handlers.into_server().serve(listener).await`.
-pub struct Handlers<EchoJson, EchoRaw, EchoText, EchoQuiet, EchoFeed> {
+pub struct Handlers<EchoJson, EchoRaw, EchoText, EchoQuiet, EchoHeartbeat, EchoFeed> {
     /// Handles `echo.json` at `/echo/json`.
     pub echo_json: EchoJson,
     /// Handles `echo.raw` at `/echo/raw`.
@@ -676,6 +783,8 @@ pub struct Handlers<EchoJson, EchoRaw, EchoText, EchoQuiet, EchoFeed> {
     pub echo_text: EchoText,
     /// Handles `echo.quiet` at `/echo/quiet`.
     pub echo_quiet: EchoQuiet,
+    /// Handles `echo.heartbeat` at `/echo/heartbeat`.
+    pub echo_heartbeat: EchoHeartbeat,
     /// Handles `echo.feed` at `/echo/feed`.
     pub echo_feed: EchoFeed,
 }
@@ -685,8 +794,9 @@ impl<
     EchoRaw: EchoRawHandler,
     EchoText: EchoTextHandler,
     EchoQuiet: EchoQuietHandler,
+    EchoHeartbeat: EchoHeartbeatHandler,
     EchoFeed: EchoFeedHandler,
-> Handlers<EchoJson, EchoRaw, EchoText, EchoQuiet, EchoFeed> {
+> Handlers<EchoJson, EchoRaw, EchoText, EchoQuiet, EchoHeartbeat, EchoFeed> {
     /// Routes each endpoint's path to its handler, each with a hub of its own.
     pub fn into_router(self) -> wsgen_runtime::Router {
         self.into_router_with_hubs(Hubs::default())
@@ -722,6 +832,13 @@ impl<
                     handler: self.echo_quiet,
                 },
                 hubs.echo_quiet,
+            )
+            .route_with_hub(
+                "/echo/heartbeat",
+                EchoHeartbeatEndpoint {
+                    handler: self.echo_heartbeat,
+                },
+                hubs.echo_heartbeat,
             )
             .route_with_hub(
                 "/echo/feed",
@@ -939,6 +1056,58 @@ impl EchoQuietClient {
 
     /// Closes the connection normally (code 1000).
     pub async fn close(self) -> Result<(), EchoQuietError> {
+        self.0.close().await
+    }
+}
+
+/// How a call on [`EchoHeartbeatClient`] failed, or how the server closed the connection.
+pub type EchoHeartbeatError = wsgen_runtime::ClientError<EchoHeartbeatClose>;
+
+/// Echoes text and pings every 250ms: a client that does not answer a ping within 250ms
+/// (a half-open connection, a frozen peer) is dropped.
+///
+/// A typed client for `echo.heartbeat` at `/echo/heartbeat` (two_way).
+#[derive(Debug)]
+pub struct EchoHeartbeatClient(
+    wsgen_runtime::Client<String, String, EchoHeartbeatClose>,
+);
+
+impl EchoHeartbeatClient {
+    /// The endpoint's path on the server.
+    pub const PATH: &'static str = "/echo/heartbeat";
+
+    /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+    pub async fn connect(base_url: &str) -> Result<Self, EchoHeartbeatError> {
+        Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
+    }
+
+    /// Connects with options, such as headers for the upgrade request.
+    pub async fn connect_with(
+        base_url: &str,
+        options: wsgen_runtime::ConnectOptions,
+    ) -> Result<Self, EchoHeartbeatError> {
+        let path = Self::PATH.to_owned();
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
+    }
+
+    /// Sends a message to the server.
+    pub async fn send(&mut self, message: String) -> Result<(), EchoHeartbeatError> {
+        self.0.send(message).await
+    }
+
+    /// Receives the next message; when the server closes the connection, says how.
+    pub async fn recv(&mut self) -> Result<String, EchoHeartbeatError> {
+        self.0.recv().await
+    }
+
+    /// Waits until the server closes the connection and says how.
+    pub async fn closed(&mut self) -> EchoHeartbeatError {
+        self.0.closed().await
+    }
+
+    /// Closes the connection normally (code 1000).
+    pub async fn close(self) -> Result<(), EchoHeartbeatError> {
         self.0.close().await
     }
 }
