@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what the interop tests (tests/interop.rs) talk to a generated server with:
+#   - Python `websockets` (PyPI), in a virtualenv under target/interop/venv
+#   - Node `ws` (npm), from tests/interop/node/package-lock.json
+#   - Chromium (Debian's `chromium` package), unless one is already on PATH
+# Idempotent: what is present is not installed again. Any failure exits non-zero with the
+# reason, so that the tests fail loudly instead of skipping.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$root/target/interop"
+mkdir -p "$out"
+
+websockets_version="17.4"
+venv="$out/venv"
+if ! "$venv/bin/python" -c "import websockets, sys; sys.exit(websockets.__version__ != '$websockets_version')" 2>/dev/null; then
+    echo "interop: installing Python websockets $websockets_version into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "websockets==$websockets_version"
+fi
+
+node_dir="$root/tests/interop/node"
+if [ ! -f "$node_dir/node_modules/ws/package.json" ]; then
+    echo "interop: installing Node ws from package-lock.json" >&2
+    (cd "$node_dir" && npm ci --silent --no-audit --no-fund)
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "interop: installing Debian's chromium" >&2
+    sudo_cmd=""
+    if [ "$(id -u)" != "0" ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "interop: chromium is missing and neither root nor sudo is available to install it" >&2; exit 1; }
+        sudo_cmd="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo_cmd apt-get update -qq
+    $sudo_cmd apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+command -v chromium >/dev/null 2>&1 || { echo "interop: chromium is still not on PATH" >&2; exit 1; }
+echo "interop: ready (python websockets $websockets_version, node ws $(node -p "require('$node_dir/node_modules/ws/package.json').version"), $(chromium --version 2>/dev/null | head -1))" >&2
