@@ -1,4 +1,5 @@
-//! Project chores: `cargo xtask regen [--check]` regenerates every checked-in output.
+//! Project chores: `cargo xtask regen [--check]` regenerates every checked-in output;
+//! `cargo xtask idle-memory` measures what a generated server spends per idle connection.
 //!
 //! `generated/src/<name>.rs` comes from `examples/specs/<name>.yaml`, and
 //! `generated/src/lib.rs` lists them; `schemas/wsgen.schema.json` is the JSON Schema of the spec
@@ -10,7 +11,9 @@ use std::process::ExitCode;
 
 use wsgen::{OutputFile, WriteMode};
 
-const USAGE: &str = "usage: cargo xtask regen [--check]";
+mod idle;
+
+const USAGE: &str = "usage: cargo xtask regen [--check] | cargo xtask idle-memory";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,6 +21,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["regen"] => regen(WriteMode::Write),
         ["regen", "--check"] => regen(WriteMode::Check),
+        ["idle-memory"] => idle_memory(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -38,6 +42,16 @@ fn root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
+}
+
+fn idle_memory() -> Result<(), String> {
+    let results = idle::run(&root())?;
+    let table = idle::table(&results);
+    println!("{table}");
+    let out = root().join("target/idle-memory.md");
+    std::fs::write(&out, &table).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!("written to {}", out.display());
+    Ok(())
 }
 
 fn regen(mode: WriteMode) -> Result<(), String> {
