@@ -92,16 +92,8 @@ impl EchoJsonHandler for Tracked {
     ) -> Result<Event, EchoJsonClose> {
         match command {
             Command::Note(note) if note.text == "panic" => panic!("the handler panics on purpose"),
-            Command::Note(note) => Ok(Event::Note(note)),
-            Command::Push(push) => {
-                for n in 1..=push.count {
-                    if conn.send(Event::Tick { n }).is_err() {
-                        break;
-                    }
-                }
-                Ok(Event::Pushed { count: push.count })
-            }
-            Command::Bye => Err(EchoJsonClose::Goodbye),
+            // Everything else as the echo example answers it.
+            other => echo_server::JsonEcho.on_message(conn, other).await,
         }
     }
 
