@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
@@ -90,12 +90,21 @@ pub(crate) struct Settings {
     pub slow_consumer: Option<(Arc<Notify>, u16)>,
 }
 
+/// How many frames that are already waiting are handled before replies are flushed anyway.
+const MAX_STREAK: u32 = 32;
+
 /// Runs a write, failing it when the peer has not taken the bytes within `limit` (a client that
 /// stopped reading must not hold its connection task forever).
 async fn bounded<T>(
     limit: Duration,
     write: impl std::future::Future<Output = Result<T, tungstenite::Error>>,
 ) -> Result<T, tungstenite::Error> {
+    // Most writes complete at once (the kernel has room); only one that has to wait needs a
+    // timer, so the clock is not read for the others.
+    let mut write = std::pin::pin!(write);
+    if let Some(done) = write.as_mut().now_or_never() {
+        return done;
+    }
     match tokio::time::timeout(limit, write).await {
         Ok(result) => result,
         Err(_) => Err(tungstenite::Error::Io(std::io::Error::new(
@@ -112,6 +121,8 @@ pub struct Socket<R, S, P = (), Q = ()> {
     conn: Conn<S, P, Q>,
     settings: Settings,
     unflushed: bool,
+    /// Frames taken in a row without waiting (and so without flushing).
+    streak: u32,
     ended: Option<Disconnect>,
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
@@ -178,6 +189,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             conn,
             settings,
             unflushed: false,
+            streak: 0,
             ended: None,
             next_ping,
             pong_deadline: None,
@@ -249,22 +261,28 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     async fn recv_frame(&mut self) -> Result<Message, SocketError> {
         self.gone()?;
         loop {
-            if self.unflushed || !self.rx.is_empty() {
-                if let Err(e) = self.write_queued().await {
-                    return Err(self.lost(e));
+            // A frame that has already arrived is taken before anything is flushed, so that the
+            // replies to a burst leave in one write; at most `MAX_STREAK` in a row, so that a
+            // client that never pauses still gets its replies and pushes promptly.
+            let ready = if self.streak < MAX_STREAK {
+                self.ws.next().now_or_never()
+            } else {
+                None
+            };
+            let event = match ready {
+                Some(frame) => {
+                    self.streak += 1;
+                    Event::Frame(frame)
                 }
-            }
-            let wake_at = [self.pong_deadline.or(self.next_ping), self.idle_deadline]
-                .into_iter()
-                .flatten()
-                .min();
-            let event = tokio::select! {
-                biased;
-                frame = self.ws.next() => Event::Frame(frame),
-                () = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => Event::Tick,
-                _ = self.shutdown.changed() => Event::Shutdown,
-                () = overflowed(&self.settings.slow_consumer) => Event::Overflow,
-                Some(push) = self.rx.recv() => Event::Push(push),
+                None => {
+                    self.streak = 0;
+                    if self.unflushed || !self.rx.is_empty() {
+                        if let Err(e) = self.write_queued().await {
+                            return Err(self.lost(e));
+                        }
+                    }
+                    self.wait().await
+                }
             };
             match event {
                 Event::Push(push) => {
@@ -319,6 +337,22 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                     }
                 }
             }
+        }
+    }
+
+    /// Waits for whatever happens next: a frame, a timer, a shutdown, a full queue, a push.
+    async fn wait(&mut self) -> Event {
+        let wake_at = [self.pong_deadline.or(self.next_ping), self.idle_deadline]
+            .into_iter()
+            .flatten()
+            .min();
+        tokio::select! {
+            biased;
+            frame = self.ws.next() => Event::Frame(frame),
+            () = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => Event::Tick,
+            _ = self.shutdown.changed() => Event::Shutdown,
+            () = overflowed(&self.settings.slow_consumer) => Event::Overflow,
+            Some(push) = self.rx.recv() => Event::Push(push),
         }
     }
 

@@ -1,4 +1,5 @@
 //! Project chores: `cargo xtask regen [--check]` regenerates every checked-in output;
+//! `cargo xtask bench [--quick]` measures a generated server against baselines (BENCHMARKS.md);
 //! `cargo xtask idle-memory` measures what a generated server spends per idle connection.
 //!
 //! `generated/src/<name>.rs` comes from `examples/specs/<name>.yaml`, and
@@ -11,9 +12,11 @@ use std::process::ExitCode;
 
 use wsgen::{OutputFile, WriteMode};
 
+mod bench;
 mod idle;
 
-const USAGE: &str = "usage: cargo xtask regen [--check] | cargo xtask idle-memory";
+const USAGE: &str =
+    "usage: cargo xtask regen [--check] | cargo xtask bench [--quick] | cargo xtask idle-memory";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +25,9 @@ fn main() -> ExitCode {
         ["regen"] => regen(WriteMode::Write),
         ["regen", "--check"] => regen(WriteMode::Check),
         ["idle-memory"] => idle_memory(),
+        ["bench"] => bench::run(&root(), false),
+        ["bench", "--quick"] => bench::run(&root(), true),
+        ["load", rest @ ..] => bench::load_only(rest),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

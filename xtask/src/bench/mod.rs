@@ -1,0 +1,499 @@
+//! `cargo xtask bench [--quick]`: the generated server against baselines, in one run.
+//!
+//! Servers, each its own process on 127.0.0.1 (pinned to core 0 when `taskset` exists, the
+//! load client to core 1): the generated echo server; a hand-written tokio-tungstenite echo with
+//! best practice; fastwebsockets; a plain TCP echo with the same framing (the machine's limit);
+//! and starlette + uvicorn from PyPI. Each row of the matrix runs every server in turn, sample
+//! after sample (A B A B), after a warm-up; cells report the median and the min-max. Then
+//! latency at half of peak load, memory per idle connection, and the generator's own speed.
+//! Results go to BENCHMARKS.md (tables) and bench/chart.svg (drawn here, with plotters).
+
+mod chart;
+mod load;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use load::Payload;
+
+use crate::idle;
+
+/// One server under test.
+pub struct Server {
+    pub name: &'static str,
+    command: Vec<String>,
+    /// Whether it does the typed JSON row (the TCP echo has no JSON layer).
+    pub json: bool,
+}
+
+/// One row of the matrix.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub label: &'static str,
+    pub payload: Payload,
+    pub connections: usize,
+    pub in_flight: usize,
+}
+
+pub const ROWS: [Row; 6] = [
+    Row {
+        label: "100 conns x 20 B text",
+        payload: Payload::Text(20),
+        connections: 100,
+        in_flight: 1,
+    },
+    Row {
+        label: "10 conns x 1 KiB text",
+        payload: Payload::Text(1024),
+        connections: 10,
+        in_flight: 1,
+    },
+    Row {
+        label: "10 conns x 16 KiB binary",
+        payload: Payload::Binary(16 * 1024),
+        connections: 10,
+        in_flight: 1,
+    },
+    Row {
+        label: "200 conns x 16 KiB binary",
+        payload: Payload::Binary(16 * 1024),
+        connections: 200,
+        in_flight: 1,
+    },
+    Row {
+        label: "10 conns x 1 KiB JSON DTO",
+        payload: Payload::Json(1024),
+        connections: 10,
+        in_flight: 1,
+    },
+    Row {
+        label: "100 conns x 20 B, 16 in flight",
+        payload: Payload::Text(20),
+        connections: 100,
+        in_flight: 16,
+    },
+];
+
+/// Samples of one server in one row: messages per second.
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    pub samples: Vec<f64>,
+}
+
+impl Cell {
+    pub fn median(&self) -> f64 {
+        let mut s = self.samples.clone();
+        s.sort_by(f64::total_cmp);
+        match s.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => s[n / 2],
+            n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+        }
+    }
+    pub fn min(&self) -> f64 {
+        self.samples.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    pub fn max(&self) -> f64 {
+        self.samples.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+/// Latency of one server at a fixed offered load.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    pub server: &'static str,
+    pub row: &'static str,
+    pub offered: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+/// Everything one run measured.
+pub struct Results {
+    pub quick: bool,
+    pub pinned: bool,
+    pub servers: Vec<&'static str>,
+    /// `cells[row][server]`; `None` where a server does not do the row.
+    pub cells: Vec<Vec<Option<Cell>>>,
+    pub latencies: Vec<Latency>,
+    pub memory: Vec<(&'static str, idle::IdleMemory)>,
+    pub generator: Duration,
+    pub generator_size: (usize, usize),
+    pub noop_build: (Duration, bool),
+    pub client_note: Option<String>,
+}
+
+fn run_command(root: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("{program}: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("`{program} {}` failed", args.join(" ")))
+}
+
+fn has_taskset() -> bool {
+    std::process::Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn servers(root: &Path, pinned: bool) -> Vec<Server> {
+    let release = root.join("target/release");
+    let pin = |mut command: Vec<String>| {
+        if pinned {
+            command.splice(
+                0..0,
+                ["taskset".to_owned(), "-c".to_owned(), "0".to_owned()],
+            );
+        }
+        command
+    };
+    let bin = |p: PathBuf| p.display().to_string();
+    vec![
+        Server {
+            name: "generated",
+            command: pin(vec![
+                bin(release.join("examples/echo-server")),
+                "127.0.0.1:0".into(),
+            ]),
+            json: true,
+        },
+        Server {
+            name: "tokio-tungstenite",
+            command: pin(vec![bin(release.join("tungstenite-echo"))]),
+            json: true,
+        },
+        Server {
+            name: "fastwebsockets",
+            command: pin(vec![bin(release.join("fastwebsockets-echo"))]),
+            json: true,
+        },
+        Server {
+            name: "TCP echo (limit)",
+            command: pin(vec![bin(release.join("tcp-echo"))]),
+            json: false,
+        },
+        Server {
+            name: "starlette+uvicorn",
+            command: pin(vec![
+                bin(root.join("target/bench/venv/bin/python")),
+                bin(root.join("bench/python/echo_server.py")),
+            ]),
+            json: true,
+        },
+    ]
+}
+
+/// Runs the whole bench and writes BENCHMARKS.md and bench/chart.svg.
+pub fn run(root: &Path, quick: bool) -> Result<(), String> {
+    run_command(
+        root,
+        env!("CARGO"),
+        &[
+            "build",
+            "--release",
+            "--example",
+            "echo-server",
+            "-p",
+            "wsgen",
+        ],
+    )?;
+    run_command(
+        root,
+        env!("CARGO"),
+        &["build", "--release", "-p", "wsgen-bench"],
+    )?;
+    run_command(root, "bash", &["scripts/bench-deps.sh"])?;
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let pinned = has_taskset();
+    if pinned {
+        // The client's runtime threads inherit this; the servers get core 0.
+        let me = std::process::id().to_string();
+        let _ = std::process::Command::new("taskset")
+            .args(["-cp", "1", &me])
+            .stdout(Stdio::null())
+            .status();
+    }
+    let servers = servers(root, pinned);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (cells, latencies, memory) = runtime.block_on(measure_servers(&servers, quick))?;
+    let (generator, generator_size) = generator_speed(root)?;
+    let noop_build = noop_build(root)?;
+
+    // The client must not be the bottleneck: against the TCP echo it should reach twice the
+    // fastest real server.
+    let tcp = servers.iter().position(|s| s.name.starts_with("TCP"));
+    let mut slow_rows = Vec::new();
+    for (r, row) in ROWS.iter().enumerate() {
+        let Some(tcp) = tcp else { continue };
+        let Some(limit) = cells[r][tcp].as_ref().map(Cell::median) else {
+            continue;
+        };
+        let fastest = cells[r]
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| *s != tcp)
+            .filter_map(|(_, c)| c.as_ref().map(Cell::median))
+            .fold(0.0, f64::max);
+        if fastest > 0.0 && limit < 2.0 * fastest {
+            slow_rows.push(format!("{} ({:.2}x)", row.label, limit / fastest));
+        }
+    }
+    let client_note = (!slow_rows.is_empty()).then(|| {
+        format!(
+            "against the plain TCP echo the load client reached less than 2x the fastest server in: {}. \
+             In those rows the client (on one core) may bound the servers, so ratios between servers understate differences.",
+            slow_rows.join("; ")
+        )
+    });
+    let results = Results {
+        quick,
+        pinned,
+        servers: servers.iter().map(|s| s.name).collect(),
+        cells,
+        latencies,
+        memory,
+        generator,
+        generator_size,
+        noop_build,
+        client_note,
+    };
+    let svg = chart::draw(&results)?;
+    std::fs::write(root.join("bench/chart.svg"), svg).map_err(|e| e.to_string())?;
+    let markdown = report::markdown(root, &results);
+    std::fs::write(root.join("BENCHMARKS.md"), &markdown).map_err(|e| e.to_string())?;
+    println!("{markdown}");
+    println!("written: BENCHMARKS.md, bench/chart.svg");
+    Ok(())
+}
+
+type Measured = (
+    Vec<Vec<Option<Cell>>>,
+    Vec<Latency>,
+    Vec<(&'static str, idle::IdleMemory)>,
+);
+
+async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, String> {
+    let (samples, seconds) = if quick { (1, 0.5) } else { (5, 2.0) };
+    let duration = Duration::from_secs_f64(seconds);
+    let mut running = Vec::new();
+    for server in servers {
+        let (program, args) = server.command.split_first().ok_or("empty command")?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        running.push(idle::start_server(Path::new(program), &args).await?);
+    }
+    let mut cells = vec![vec![None; servers.len()]; ROWS.len()];
+    for (r, row) in ROWS.iter().enumerate() {
+        eprintln!("bench: {}", row.label);
+        let takes = |s: &Server| s.json || !matches!(row.payload, Payload::Json(_));
+        // Warm-up: one short run each.
+        for (s, server) in servers.iter().enumerate() {
+            if takes(server) {
+                load::run(
+                    &running[s].1,
+                    row.payload,
+                    row.connections,
+                    row.in_flight,
+                    None,
+                    Duration::from_millis(300),
+                )
+                .await?;
+            }
+        }
+        for _ in 0..samples {
+            for (s, server) in servers.iter().enumerate() {
+                if !takes(server) {
+                    continue;
+                }
+                let run = load::run(
+                    &running[s].1,
+                    row.payload,
+                    row.connections,
+                    row.in_flight,
+                    None,
+                    duration,
+                )
+                .await?;
+                cells[r][s]
+                    .get_or_insert_with(Cell::default)
+                    .samples
+                    .push(run.rate);
+            }
+        }
+    }
+    // Latency at half of peak: the same offered load for the Rust servers (half the slower of
+    // generated and tokio-tungstenite), half its own peak for Python.
+    let mut latencies = Vec::new();
+    for r in [0usize, 4] {
+        let row = ROWS[r];
+        let peak = |s: usize| cells[r][s].as_ref().map_or(0.0, Cell::median);
+        let shared = 0.5 * peak(0).min(peak(1));
+        for (s, server) in servers.iter().enumerate() {
+            if server.name.starts_with("TCP") || cells[r][s].is_none() {
+                continue;
+            }
+            let offered = if server.name.starts_with("starlette") {
+                0.5 * peak(s)
+            } else {
+                shared
+            };
+            let run = load::run(
+                &running[s].1,
+                row.payload,
+                row.connections,
+                1,
+                Some(offered),
+                duration * 2,
+            )
+            .await?;
+            if let (Some(p50), Some(p99)) = (run.quantile(0.5), run.quantile(0.99)) {
+                latencies.push(Latency {
+                    server: server.name,
+                    row: row.label,
+                    offered,
+                    p50,
+                    p99,
+                });
+            }
+        }
+    }
+    for (mut child, _) in running {
+        let _ = child.kill().await;
+    }
+    // Memory per idle connection, each server fresh.
+    let mut memory = Vec::new();
+    let counts: &[usize] = if quick { &[1_000] } else { &[1_000, 10_000] };
+    for server in servers.iter().take(3) {
+        for &connections in counts {
+            let (program, args) = server.command.split_first().ok_or("empty command")?;
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (mut child, addr) = idle::start_server(Path::new(program), &args).await?;
+            let pid = child.id().ok_or("the server exited")?;
+            let measured = idle::measure(pid, &addr, connections).await;
+            let _ = child.kill().await;
+            memory.push((server.name, measured?));
+        }
+    }
+    Ok((cells, latencies, memory))
+}
+
+/// `cargo xtask load ADDR CONNECTIONS BYTES SECONDS [IN_FLIGHT]`: the bench's load client alone
+/// against a server that is already running (text echo on `/echo/raw`), for profiling it.
+pub fn load_only(args: &[&str]) -> Result<(), String> {
+    let number = |i: usize, default: usize| -> Result<usize, String> {
+        args.get(i).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| format!("not a number: {v}"))
+        })
+    };
+    let addr = args
+        .first()
+        .ok_or("usage: cargo xtask load ADDR [CONNECTIONS] [BYTES] [SECONDS] [IN_FLIGHT]")?;
+    let (connections, bytes, seconds, in_flight) = (
+        number(1, 100)?,
+        number(2, 20)?,
+        number(3, 10)?,
+        number(4, 1)?,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let run = runtime.block_on(load::run(
+        addr,
+        Payload::Text(bytes),
+        connections,
+        in_flight,
+        None,
+        Duration::from_secs(seconds as u64),
+    ))?;
+    println!("{:.0} messages per second", run.rate);
+    Ok(())
+}
+
+/// A spec with `n` endpoints and `n` types.
+fn big_spec(n: usize) -> String {
+    let mut spec = String::from("wsgen: 1\nname: big\ntypes:\n");
+    for i in 0..n {
+        spec.push_str(&format!(
+            "  T{i}:\n    docs: Type {i}.\n    fields:\n      id: u64\n      name: {{ type: string, max_length: 64 }}\n      tags: \"list<string>\"\n"
+        ));
+    }
+    spec.push_str("controllers:\n  api:\n    path: /api\n    endpoints:\n");
+    for i in 0..n {
+        spec.push_str(&format!(
+            "      e{i}:\n        path: /e{i}\n        receive: T{i}\n        send: T{}\n        reply: true\n",
+            (i + 1) % n
+        ));
+    }
+    spec
+}
+
+/// Time for the release `wsgen` binary to generate and format a 1,000-endpoint, 1,000-type
+/// spec, process start included (median of three); and the files and bytes it wrote.
+fn generator_speed(root: &Path) -> Result<(Duration, (usize, usize)), String> {
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join("big.yaml");
+    std::fs::write(&path, big_spec(1_000)).map_err(|e| e.to_string())?;
+    let out = dir.join("big-out");
+    let binary = root.join("target/release/wsgen");
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        // Start from nothing, so every run writes.
+        let _ = std::fs::remove_dir_all(&out);
+        let started = Instant::now();
+        let status = std::process::Command::new(&binary)
+            .arg("generate")
+            .arg(&path)
+            .arg("-o")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("{}: {e}", binary.display()))?;
+        times.push(started.elapsed());
+        if !status.success() {
+            return Err("wsgen failed on the 1,000-endpoint spec".to_owned());
+        }
+    }
+    times.sort();
+    let written = std::fs::read_dir(&out)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len() as usize)
+        .collect::<Vec<_>>();
+    Ok((times[1], (written.len(), written.iter().sum())))
+}
+
+/// A no-op `cargo build` of the build.rs example after a first build: its time, and whether
+/// cargo considered the build script fresh (it must not rerun).
+fn noop_build(root: &Path) -> Result<(Duration, bool), String> {
+    run_command(
+        root,
+        env!("CARGO"),
+        &["build", "--release", "-p", "wsgen-example-build-rs"],
+    )?;
+    let started = Instant::now();
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "-v", "-p", "wsgen-example-build-rs"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed();
+    let log = String::from_utf8_lossy(&output.stderr);
+    let fresh =
+        log.contains("Fresh wsgen-example-build-rs") && !log.contains("build-script-build`");
+    Ok((elapsed, fresh))
+}

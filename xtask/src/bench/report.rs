@@ -1,0 +1,278 @@
+//! BENCHMARKS.md, written from one run's results: the commands, the machine, the versions, the
+//! matrix, latency, memory, the generator's speed, and the targets with whether each held.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{ROWS, Results};
+
+fn command_line(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// The version of `name` in Cargo.lock.
+fn locked(root: &Path, name: &str) -> String {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
+    let marker = format!("name = \"{name}\"\nversion = \"");
+    lock.find(&marker)
+        .and_then(|at| lock[at + marker.len()..].split('"').next())
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn rate(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!(
+        "{model}, {cores} cores available, Linux {}",
+        command_line("uname", &["-r"])
+    )
+}
+
+/// The whole document.
+pub fn markdown(root: &Path, r: &Results) -> String {
+    let mut md = String::new();
+    let generated = 0;
+    let baseline = r
+        .servers
+        .iter()
+        .position(|s| *s == "tokio-tungstenite")
+        .unwrap_or(1);
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Written by `cargo xtask bench{}` (edit the harness in `xtask/src/bench/`, not this file). \
+         Ratios are measured side by side in one run; no test asserts a timing.\n",
+        if r.quick { " --quick" } else { "" }
+    );
+    let _ = writeln!(
+        md,
+        "```sh\ncargo xtask bench          # the full run (about 15 minutes here)\ncargo xtask bench --quick  # a smoke run: one short sample per cell\n```\n"
+    );
+    let _ = writeln!(md, "## Machine and versions\n");
+    let _ = writeln!(md, "- {}", machine());
+    let _ = writeln!(md, "- {}", command_line("rustc", &["-V"]));
+    let _ = writeln!(
+        md,
+        "- tokio {}, tokio-tungstenite {}, tungstenite {}, fastwebsockets {}",
+        locked(root, "tokio"),
+        locked(root, "tokio-tungstenite"),
+        locked(root, "tungstenite"),
+        locked(root, "fastwebsockets")
+    );
+    let _ = writeln!(
+        md,
+        "- Python baseline: starlette 1.10.0 + uvicorn 0.54.0 (websockets 17.4), {}",
+        command_line("python3", &["--version"])
+    );
+    let _ = writeln!(
+        md,
+        "- {}; every server is its own process on 127.0.0.1; the load client is `xtask/src/bench/load.rs` (own framing and masking, one thread)\n",
+        if r.pinned {
+            "servers pinned to core 0 and the load client to core 1 with `taskset`"
+        } else {
+            "`taskset` missing: nothing pinned"
+        }
+    );
+    let (samples, seconds) = if r.quick { (1, 0.5) } else { (5, 2.0) };
+    let _ = writeln!(md, "## Throughput (messages per second, echoed)\n");
+    let _ = writeln!(
+        md,
+        "Closed loop: each connection keeps one message in flight (16 in the pipelined row) and sends the next when a reply arrives. \
+         {samples} sample(s) of {seconds} s per cell after a warm-up, servers interleaved A B A B; median, with min-max.\n"
+    );
+    let _ = write!(md, "| row |");
+    for s in &r.servers {
+        let _ = write!(md, " {s} |");
+    }
+    let _ = writeln!(md, " generated / tokio-tungstenite |");
+    let _ = writeln!(md, "|---|{}---:|", "---:|".repeat(r.servers.len()));
+    for (i, row) in ROWS.iter().enumerate() {
+        let _ = write!(md, "| {} |", row.label);
+        for cell in &r.cells[i] {
+            match cell {
+                Some(c) => {
+                    let _ = write!(
+                        md,
+                        " {} ({}-{}) |",
+                        rate(c.median()),
+                        rate(c.min()),
+                        rate(c.max())
+                    );
+                }
+                None => {
+                    let _ = write!(md, " n/a |");
+                }
+            }
+        }
+        let ratio = match (&r.cells[i][generated], &r.cells[i][baseline]) {
+            (Some(g), Some(b)) if b.median() > 0.0 => format!("{:.3}", g.median() / b.median()),
+            _ => "n/a".to_owned(),
+        };
+        let _ = writeln!(md, " {ratio} |");
+    }
+    let _ = writeln!(
+        md,
+        "\n![messages per second relative to tokio-tungstenite](bench/chart.svg)\n"
+    );
+    if let Some(note) = &r.client_note {
+        let _ = writeln!(md, "**Load client check:** {note}\n");
+    } else {
+        let _ = writeln!(
+            md,
+            "**Load client check:** against the plain TCP echo the client reached at least 2x the fastest server in every row, so it does not bound the servers.\n"
+        );
+    }
+    let _ = writeln!(md, "## Other ratios (generated server = 1)\n");
+    let _ = writeln!(
+        md,
+        "| row | fastwebsockets | TCP echo (limit) | starlette+uvicorn |\n|---|---:|---:|---:|"
+    );
+    for (i, row) in ROWS.iter().enumerate() {
+        let g = r.cells[i][generated].as_ref().map_or(0.0, |c| c.median());
+        let of = |s: usize| match &r.cells[i].get(s).and_then(Option::as_ref) {
+            Some(c) if g > 0.0 => format!("{:.2}", c.median() / g),
+            _ => "n/a".to_owned(),
+        };
+        let _ = writeln!(md, "| {} | {} | {} | {} |", row.label, of(2), of(3), of(4));
+    }
+    let _ = writeln!(md, "\n## Latency at half of peak load\n");
+    let _ = writeln!(
+        md,
+        "Paced load; the Rust servers get the same offered rate (half the lower peak of generated and tokio-tungstenite), Python half of its own peak.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| row | server | offered (msg/s) | p50 | p99 |\n|---|---|---:|---:|---:|"
+    );
+    for l in &r.latencies {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} µs | {:.0} µs |",
+            l.row,
+            l.server,
+            rate(l.offered),
+            l.p50.as_secs_f64() * 1e6,
+            l.p99.as_secs_f64() * 1e6
+        );
+    }
+    let _ = writeln!(md, "\n## Memory per idle connection\n");
+    let _ = writeln!(
+        md,
+        "Resident memory of the server process with N upgraded, silent connections, less its RSS with one (`cargo xtask idle-memory` measures the generated server alone). Kernel slab growth is machine-wide and counts both ends of each loopback connection.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | connections | RSS before | RSS after | per connection | kernel slab per connection |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for (name, m) in &r.memory {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} KiB | {} KiB | {:.1} KiB | {:.1} KiB |",
+            m.connections,
+            m.baseline_kib,
+            m.loaded_kib,
+            m.per_connection_bytes() / 1024.0,
+            m.kernel_per_connection_bytes() / 1024.0
+        );
+    }
+    let _ = writeln!(md, "\n## The generator\n");
+    let _ = writeln!(
+        md,
+        "- A spec with 1,000 endpoints and 1,000 types (`target/bench/big.yaml`): `wsgen generate` (release binary, process start included) parses, validates, renders, formats and writes it in **{:.0} ms** (median of 3; {} file, {} KiB of Rust).",
+        r.generator.as_secs_f64() * 1e3,
+        r.generator_size.0,
+        r.generator_size.1 / 1024
+    );
+    let _ = writeln!(
+        md,
+        "- A no-op `cargo build --release -p wsgen-example-build-rs` after a build: **{:.2} s**; build script {}.",
+        r.noop_build.0.as_secs_f64(),
+        if r.noop_build.1 {
+            "not rerun (Fresh)"
+        } else {
+            "RERUN (it should not)"
+        }
+    );
+    let _ = writeln!(md, "\n## Targets\n");
+    let worst = ROWS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, _)| {
+            Some(r.cells[i][generated].as_ref()?.median() / r.cells[i][baseline].as_ref()?.median())
+        })
+        .fold(f64::INFINITY, f64::min);
+    let p99 = r
+        .latencies
+        .iter()
+        .filter(|l| l.server == "generated")
+        .filter_map(|g| {
+            let b = r
+                .latencies
+                .iter()
+                .find(|b| b.server == "tokio-tungstenite" && b.row == g.row)?;
+            Some(g.p99.as_secs_f64() / b.p99.as_secs_f64())
+        })
+        .fold(0.0, f64::max);
+    let memory = r
+        .memory
+        .iter()
+        .filter(|(n, _)| *n == "generated")
+        .map(|(_, m)| m.per_connection_bytes() / 1024.0)
+        .fold(0.0, f64::max);
+    let mark = |ok: bool| if ok { "met" } else { "NOT met" };
+    let _ = writeln!(md, "| target | measured | |\n|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| generated >= 0.97x tokio-tungstenite msg/s in every row | worst row {worst:.3}x | {} |",
+        mark(worst >= 0.97)
+    );
+    let _ = writeln!(
+        md,
+        "| generated p99 <= 1.1x tokio-tungstenite | worst {p99:.2}x | {} |",
+        mark(p99 <= 1.1)
+    );
+    let _ = writeln!(
+        md,
+        "| idle connection <= 16 KiB above the kernel's sockets | {memory:.1} KiB | {} |",
+        mark(memory <= 16.0)
+    );
+    let _ = writeln!(
+        md,
+        "| 1,000 endpoints + 1,000 types in < 1 s | {:.0} ms | {} |",
+        r.generator.as_secs_f64() * 1e3,
+        mark(r.generator.as_secs() < 1)
+    );
+    let _ = writeln!(
+        md,
+        "| no-op build does not rerun the build script | {} | {} |",
+        if r.noop_build.1 { "fresh" } else { "reran" },
+        mark(r.noop_build.1)
+    );
+    md
+}
