@@ -10,10 +10,24 @@ import sys
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocketDisconnect
 
 sessions = 0
 
 
+def quiet_disconnects(handler):
+    """Load clients hang up without a close handshake; that ends the handler, not in a log."""
+
+    async def run(ws):
+        try:
+            await handler(ws)
+        except WebSocketDisconnect:
+            pass
+
+    return run
+
+
+@quiet_disconnects
 async def raw(ws):
     await ws.accept()
     while True:
@@ -26,6 +40,7 @@ async def raw(ws):
             await ws.send_bytes(message["bytes"])
 
 
+@quiet_disconnects
 async def typed(ws):
     global sessions
     await ws.accept()
