@@ -5,12 +5,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 
 use crate::hub::Hub;
 use crate::message::{WireMessage, envelope_ok};
+use crate::outbox::Outbox;
 
 /// A process-wide unique id for one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,21 +60,18 @@ pub enum SendError {
 /// Pushing never waits: the message is encoded by the caller and put on the connection's
 /// bounded queue, which the connection task writes out in batches.
 pub struct Sender<S> {
-    tx: mpsc::Sender<Message>,
+    outbox: Arc<Outbox>,
     session_id: SessionId,
     envelope: bool,
-    /// Told when a push finds the queue full and the slow-consumer policy closes the connection.
-    overflow: Option<Arc<Notify>>,
     _message: PhantomData<fn(S)>,
 }
 
 impl<S> Clone for Sender<S> {
     fn clone(&self) -> Self {
         Sender {
-            tx: self.tx.clone(),
+            outbox: Arc::clone(&self.outbox),
             session_id: self.session_id,
             envelope: self.envelope,
-            overflow: self.overflow.clone(),
             _message: PhantomData,
         }
     }
@@ -87,17 +84,12 @@ pub(crate) fn encode_for<S: WireMessage>(message: S, envelope: bool) -> Message 
 }
 
 impl<S> Sender<S> {
-    /// A sender for a new session; `overflow` is told when a push finds the queue full.
-    pub(crate) fn new(
-        tx: mpsc::Sender<Message>,
-        overflow: Option<Arc<Notify>>,
-        envelope: bool,
-    ) -> Self {
+    /// A sender for a new session that pushes into `outbox`.
+    pub(crate) fn new(outbox: Arc<Outbox>, envelope: bool) -> Self {
         Sender {
-            tx,
+            outbox,
             session_id: SessionId::next(),
             envelope,
-            overflow,
             _message: PhantomData,
         }
     }
@@ -109,20 +101,12 @@ impl<S> Sender<S> {
 
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.outbox.is_closed()
     }
 
     /// Queues an already encoded frame (the hub encodes a broadcast once).
     pub(crate) fn send_frame(&self, frame: Message) -> Result<(), SendError> {
-        self.tx.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                if let Some(overflow) = &self.overflow {
-                    overflow.notify_one();
-                }
-                SendError::QueueFull
-            }
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
+        self.outbox.push(frame)
     }
 }
 

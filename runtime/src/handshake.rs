@@ -25,14 +25,17 @@ pub(crate) async fn read_head(
     stream: &mut TcpStream,
     max_bytes: usize,
 ) -> Result<Head, Option<Refusal>> {
+    // Read straight into the buffer: a stack array here would stay in every connection's task
+    // for as long as the connection lives.
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
     loop {
-        let n = stream.read(&mut chunk).await.map_err(|_| None)?;
+        if buf.len() == buf.capacity() {
+            buf.reserve(1024);
+        }
+        let n = stream.read_buf(&mut buf).await.map_err(|_| None)?;
         if n == 0 {
             return Err(None);
         }
-        buf.extend_from_slice(&chunk[..n]);
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         match request.parse(&buf) {

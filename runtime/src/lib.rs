@@ -11,6 +11,7 @@ mod conn;
 mod handshake;
 mod hub;
 mod message;
+mod outbox;
 mod request;
 mod server;
 mod socket;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -19,6 +19,7 @@ use crate::conn::{Conn, Sender};
 use crate::handshake::{self, Head};
 use crate::hub::Hub;
 use crate::message::WireMessage;
+use crate::outbox::Outbox;
 use crate::request::{FromRequest, Refusal, Request};
 use crate::socket::{Keepalive, OnInvalid, Settings, Socket, Stop};
 
@@ -309,9 +310,7 @@ impl<E: Endpoint> Service for EndpointService<E> {
         params: Vec<(String, String)>,
         context: Context,
     ) -> BoxFuture {
-        Box::pin(async move {
-            serve_connection(&self.endpoint, &self.hub, stream, head, params, context).await
-        })
+        Box::pin(serve_connection(self, stream, head, params, context))
     }
 }
 
@@ -575,7 +574,9 @@ async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
         // Best effort: without keepalive the connection still works.
         let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&probes);
     }
-    let read = handshake::read_head(&mut stream, limits.max_header_bytes);
+    // Boxed for the same reason as the upgrade: reading the head is over before the connection
+    // starts, and must not size its task.
+    let read = Box::pin(handshake::read_head(&mut stream, limits.max_header_bytes));
     let head = match tokio::time::timeout(limits.handshake_timeout, read).await {
         Ok(Ok(head)) => head,
         Ok(Err(Some(refusal))) => return handshake::refuse(&mut stream, &refusal).await,
@@ -602,15 +603,23 @@ async fn guarded<T>(future: impl Future<Output = T>) -> Option<T> {
     AssertUnwindSafe(future).catch_unwind().await.ok()
 }
 
-async fn serve_connection<E: Endpoint>(
+/// What a successful upgrade hands to the connection.
+struct Upgraded<E: Endpoint> {
+    ws: WebSocketStream<TcpStream>,
+    request: Request,
+    params: E::Params,
+    query: E::Query,
+}
+
+/// Decodes the typed inputs, runs the middleware and answers `101`; `None` when the upgrade was
+/// refused (the refusal has been sent) or the peer went away.
+async fn upgrade<E: Endpoint>(
     endpoint: &E,
-    hub: &Hub<E::Send>,
     mut stream: TcpStream,
     head: Head,
     params: Vec<(String, String)>,
-    context: Context,
-) {
-    let limits = endpoint.limits(context.limits);
+    limits: Limits,
+) -> Option<Upgraded<E>> {
     let request = Request {
         path: head.path,
         query: head.query,
@@ -621,19 +630,21 @@ async fn serve_connection<E: Endpoint>(
         .and_then(|params| Ok((params, E::Query::from_request(&request)?)));
     let (params, query) = match inputs {
         Ok(inputs) => inputs,
-        Err(refusal) => return handshake::refuse(&mut stream, &refusal).await,
-    };
-    match guarded(endpoint.before_upgrade(&request)).await {
-        Some(Ok(())) => {}
-        Some(Err(refusal)) => return handshake::refuse(&mut stream, &refusal).await,
-        None => {
-            let refusal = Refusal::new(500, "internal error");
-            return handshake::refuse(&mut stream, &refusal).await;
+        Err(refusal) => {
+            handshake::refuse(&mut stream, &refusal).await;
+            return None;
         }
+    };
+    let refusal = match guarded(endpoint.before_upgrade(&request)).await {
+        Some(Ok(())) => None,
+        Some(Err(refusal)) => Some(refusal),
+        None => Some(Refusal::new(500, "internal error")),
+    };
+    if let Some(refusal) = refusal {
+        handshake::refuse(&mut stream, &refusal).await;
+        return None;
     }
-    if handshake::accept(&mut stream, &head.key).await.is_err() {
-        return;
-    }
+    handshake::accept(&mut stream, &head.key).await.ok()?;
     let ws = WebSocketStream::from_partially_read(
         stream,
         head.leftover,
@@ -641,18 +652,43 @@ async fn serve_connection<E: Endpoint>(
         Some(limits.websocket_config()),
     )
     .await;
+    Some(Upgraded {
+        ws,
+        request,
+        params,
+        query,
+    })
+}
 
-    let (tx, rx) = mpsc::channel(limits.send_queue.max(1));
-    let overflow = limits
-        .slow_consumer
-        .close_code()
-        .map(|_| Arc::new(Notify::new()));
+async fn serve_connection<E: Endpoint>(
+    service: Arc<EndpointService<E>>,
+    stream: TcpStream,
+    head: Head,
+    params: Vec<(String, String)>,
+    context: Context,
+) {
+    let (endpoint, hub) = (&service.endpoint, &service.hub);
+    let limits = endpoint.limits(context.limits);
+    // Boxed, so that the upgrade's state (middleware, the `101`) is freed before the connection
+    // settles in: a task keeps the size of its largest state for its whole life.
+    let Some(Upgraded {
+        ws,
+        request,
+        params,
+        query,
+    }) = Box::pin(upgrade(endpoint, stream, head, params, limits)).await
+    else {
+        return;
+    };
+
+    let close_code = limits.slow_consumer.close_code();
+    let outbox = Arc::new(Outbox::new(limits.send_queue, close_code.is_some()));
     let conn = Conn::new(
         request.path,
         request.headers,
         params,
         query,
-        Sender::new(tx, overflow.clone(), E::ENVELOPE),
+        Sender::new(Arc::clone(&outbox), E::ENVELOPE),
         hub.clone(),
     );
     let session = conn.session_id();
@@ -663,9 +699,9 @@ async fn serve_connection<E: Endpoint>(
         close_timeout: limits.close_timeout,
         write_timeout: limits.write_timeout,
         idle_timeout: limits.idle_timeout,
-        slow_consumer: overflow.zip(limits.slow_consumer.close_code()),
+        slow_consumer_code: close_code.unwrap_or(1013),
     };
-    let mut socket = Socket::new(ws, rx, conn, settings, context.shutdown);
+    let mut socket = Socket::new(ws, outbox, conn, settings, context.shutdown);
     let outcome = guarded(endpoint.run(&mut socket)).await;
     let why = socket.finish(outcome).await;
     hub.unregister(session);

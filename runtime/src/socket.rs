@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use crate::close::{CloseCondition, Disconnect};
 use crate::conn::Conn;
 use crate::message::{WireMessage, envelope_errors};
+use crate::outbox::Outbox;
 
 /// Ping keepalive: a ping every `every`; no frame from the peer within `timeout` after a ping
 /// ends the connection as lost.
@@ -86,8 +87,8 @@ pub(crate) struct Settings {
     pub close_timeout: Duration,
     pub write_timeout: Duration,
     pub idle_timeout: Option<Duration>,
-    /// Told by a push that found the queue full, and the code to close with then.
-    pub slow_consumer: Option<(Arc<Notify>, u16)>,
+    /// The code to close with when a push finds the queue full (if the policy closes).
+    pub slow_consumer_code: u16,
 }
 
 /// How many frames that are already waiting are handled before replies are flushed anyway.
@@ -117,7 +118,7 @@ async fn bounded<T>(
 /// One connection: receive `R`, send `S`, with typed path parameters `P` and query `Q`.
 pub struct Socket<R, S, P = (), Q = ()> {
     ws: WebSocketStream<TcpStream>,
-    rx: mpsc::Receiver<Message>,
+    outbox: Arc<Outbox>,
     conn: Conn<S, P, Q>,
     settings: Settings,
     unflushed: bool,
@@ -143,18 +144,11 @@ impl<R, S, P, Q> std::fmt::Debug for Socket<R, S, P, Q> {
 
 enum Event {
     Frame(Option<Result<Message, tungstenite::Error>>),
-    Push(Message),
+    /// Something was pushed: the loop writes it before it next waits.
+    Push,
     Tick,
     Shutdown,
     Overflow,
-}
-
-/// Waits for a push to report a full queue; never, where the policy does not close.
-async fn overflowed(slow_consumer: &Option<(Arc<Notify>, u16)>) {
-    match slow_consumer {
-        Some((notify, _)) => notify.notified().await,
-        None => std::future::pending().await,
-    }
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -176,7 +170,7 @@ pub(crate) fn truncate_reason(reason: &str) -> String {
 impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     pub(crate) fn new(
         ws: WebSocketStream<TcpStream>,
-        rx: mpsc::Receiver<Message>,
+        outbox: Arc<Outbox>,
         conn: Conn<S, P, Q>,
         settings: Settings,
         shutdown: watch::Receiver<bool>,
@@ -185,7 +179,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         let idle_deadline = settings.idle_timeout.map(|idle| Instant::now() + idle);
         Socket {
             ws,
-            rx,
+            outbox,
             conn,
             settings,
             unflushed: false,
@@ -212,6 +206,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     }
 
     fn end(&mut self, why: Disconnect) -> SocketError {
+        // Pushes from now on fail with `Closed`; nothing is left to write them.
+        self.outbox.close();
         self.ended = Some(why.clone());
         SocketError::Gone(why)
     }
@@ -276,7 +272,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 }
                 None => {
                     self.streak = 0;
-                    if self.unflushed || !self.rx.is_empty() {
+                    if self.unflushed || !self.outbox.is_empty() {
                         if let Err(e) = self.write_queued().await {
                             return Err(self.lost(e));
                         }
@@ -285,19 +281,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 }
             };
             match event {
-                Event::Push(push) => {
-                    if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(push)).await {
-                        return Err(self.lost(e));
-                    }
-                    self.unflushed = true;
-                }
+                Event::Push => {}
                 Event::Tick => self.tick().await?,
                 Event::Overflow => {
-                    let code = self
-                        .settings
-                        .slow_consumer
-                        .as_ref()
-                        .map_or(1013, |(_, c)| *c);
+                    let code = self.settings.slow_consumer_code;
                     // Deliver what was accepted if the client takes it within the write
                     // timeout, then close.
                     let _ = self.write_queued().await;
@@ -351,8 +338,9 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             frame = self.ws.next() => Event::Frame(frame),
             () = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => Event::Tick,
             _ = self.shutdown.changed() => Event::Shutdown,
-            () = overflowed(&self.settings.slow_consumer) => Event::Overflow,
-            Some(push) = self.rx.recv() => Event::Push(push),
+            () = self.outbox.ready() => {
+                if self.outbox.overflowed() { Event::Overflow } else { Event::Push }
+            }
         }
     }
 
@@ -497,7 +485,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// Feeds every queued push, then flushes once.
     async fn write_queued(&mut self) -> Result<(), tungstenite::Error> {
-        while let Ok(message) = self.rx.try_recv() {
+        while let Some(message) = self.outbox.pop() {
             bounded(self.settings.write_timeout, self.ws.feed(message)).await?;
         }
         self.unflushed = false;
@@ -570,6 +558,13 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         self.ended.clone().unwrap_or(Disconnect::Lost {
             detail: "ended".to_owned(),
         })
+    }
+}
+
+impl<R, S, P, Q> Drop for Socket<R, S, P, Q> {
+    fn drop(&mut self) {
+        // However the connection task ends (even aborted), its senders learn it.
+        self.outbox.close();
     }
 }
 

@@ -1,0 +1,134 @@
+//! A connection's bounded outbound queue: any number of pushers (handlers, the hub, background
+//! tasks), one reader (the connection's socket). It allocates nothing until the first push, so an
+//! idle connection costs a few dozen bytes here instead of a channel's pre-allocated block, and
+//! it carries the slow-consumer signal with the same wake-up.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::conn::SendError;
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Message>,
+    /// The connection has ended: pushes fail with `Closed`.
+    closed: bool,
+    /// A push found the queue full under a policy that closes the connection.
+    overflowed: bool,
+}
+
+/// The queue, shared by the connection's senders and its socket.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    state: Mutex<State>,
+    /// Wakes the socket: something was pushed, or the queue overflowed.
+    ready: Notify,
+    capacity: usize,
+    /// Whether a full queue closes the connection (else the push just fails).
+    close_when_full: bool,
+}
+
+impl Outbox {
+    pub(crate) fn new(capacity: usize, close_when_full: bool) -> Self {
+        Outbox {
+            state: Mutex::new(State::default()),
+            ready: Notify::new(),
+            capacity: capacity.max(1),
+            close_when_full,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing runs user code under this lock, so a poisoned lock still holds a sound queue.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `message` for the socket, or says why not.
+    pub(crate) fn push(&self, message: Message) -> Result<(), SendError> {
+        let mut state = self.state();
+        if state.closed {
+            return Err(SendError::Closed);
+        }
+        if state.queue.len() >= self.capacity {
+            if self.close_when_full && !state.overflowed {
+                state.overflowed = true;
+                drop(state);
+                self.ready.notify_one();
+            }
+            return Err(SendError::QueueFull);
+        }
+        state.queue.push_back(message);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The oldest queued message.
+    pub(crate) fn pop(&self) -> Option<Message> {
+        self.state().queue.pop_front()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.state().queue.is_empty()
+    }
+
+    /// Whether a push overflowed the queue under a closing policy.
+    pub(crate) fn overflowed(&self) -> bool {
+        self.state().overflowed
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    /// Ends the queue: later pushes fail with `Closed`; what was queued is dropped.
+    pub(crate) fn close(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        state.queue = VecDeque::new();
+    }
+
+    /// Waits until something was pushed or the queue overflowed since the last wake-up (a
+    /// push that came while nobody waited is not lost: `Notify` keeps one permit).
+    pub(crate) async fn ready(&self) {
+        self.ready.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushes_are_bounded_ordered_and_refused_after_close() {
+        let outbox = Outbox::new(2, false);
+        assert!(outbox.is_empty());
+        assert_eq!(outbox.push(Message::text("a")), Ok(()));
+        assert_eq!(outbox.push(Message::text("b")), Ok(()));
+        assert_eq!(outbox.push(Message::text("c")), Err(SendError::QueueFull));
+        assert!(!outbox.overflowed(), "the reject policy does not close");
+        assert_eq!(outbox.pop(), Some(Message::text("a")));
+        assert_eq!(outbox.push(Message::text("d")), Ok(()));
+        assert_eq!(outbox.pop(), Some(Message::text("b")));
+        assert_eq!(outbox.pop(), Some(Message::text("d")));
+        assert_eq!(outbox.pop(), None);
+        outbox.close();
+        assert!(outbox.is_closed());
+        assert_eq!(outbox.push(Message::text("e")), Err(SendError::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_under_a_closing_policy_wakes_the_socket() {
+        let outbox = Outbox::new(1, true);
+        assert_eq!(outbox.push(Message::text("a")), Ok(()));
+        outbox.ready().await; // the push's permit
+        assert_eq!(outbox.push(Message::text("b")), Err(SendError::QueueFull));
+        tokio::time::timeout(std::time::Duration::from_secs(1), outbox.ready())
+            .await
+            .expect("the overflow wakes the socket");
+        assert!(outbox.overflowed());
+    }
+}
