@@ -2,6 +2,7 @@
 //! that do not bring their own, and the JSON DTO the typed rows echo (the same shape and
 //! validation as the echo spec's `echo.json`, so every server does the same work).
 
+use std::future::Future;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -61,6 +62,22 @@ pub async fn listen() -> std::io::Result<TcpListener> {
     let listener = TcpListener::bind(&addr).await?;
     println!("listening on ws://{}", listener.local_addr()?);
     Ok(listener)
+}
+
+/// Runs `serve` until it fails or standard input closes (how the bench stops a server so that
+/// it exits normally, as valgrind needs to write its counts).
+pub async fn until_stdin_closes(
+    serve: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    let closed = async {
+        let mut sink = [0u8; 64];
+        let mut stdin = tokio::io::stdin();
+        while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    tokio::select! {
+        result = serve => result,
+        () = closed => Ok(()),
+    }
 }
 
 /// Reads an upgrade request and answers `101`; returns the request path.

@@ -1,5 +1,6 @@
 //! Project chores: `cargo xtask regen [--check]` regenerates every checked-in output;
 //! `cargo xtask bench [--quick]` measures a generated server against baselines (BENCHMARKS.md);
+//! `cargo xtask callgrind [--save]` counts the instructions of the per-message path;
 //! `cargo xtask idle-memory` measures what a generated server spends per idle connection.
 //!
 //! `generated/src/<name>.rs` comes from `examples/specs/<name>.yaml`, and
@@ -15,8 +16,8 @@ use wsgen::{OutputFile, WriteMode};
 mod bench;
 mod idle;
 
-const USAGE: &str =
-    "usage: cargo xtask regen [--check] | cargo xtask bench [--quick] | cargo xtask idle-memory";
+const USAGE: &str = "usage: cargo xtask regen [--check] | bench [--quick] | load ADDR .. | \
+                     callgrind [--save] | idle-memory";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +29,8 @@ fn main() -> ExitCode {
         ["bench"] => bench::run(&root(), false),
         ["bench", "--quick"] => bench::run(&root(), true),
         ["load", rest @ ..] => bench::load_only(rest),
+        ["callgrind"] => bench::callgrind::run(&root(), false),
+        ["callgrind", "--save"] => bench::callgrind::run(&root(), true),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

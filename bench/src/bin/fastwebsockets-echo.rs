@@ -10,6 +10,10 @@ static SESSIONS: AtomicU64 = AtomicU64::new(1);
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let listener = wsgen_bench::listen().await?;
+    wsgen_bench::until_stdin_closes(serve(listener)).await
+}
+
+async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     loop {
         let (mut stream, _) = listener.accept().await?;
         tokio::spawn(async move {

@@ -7,6 +7,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let listener = wsgen_bench::listen().await?;
+    wsgen_bench::until_stdin_closes(serve(listener)).await
+}
+
+async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     loop {
         let (mut stream, _) = listener.accept().await?;
         tokio::spawn(async move {

@@ -264,3 +264,26 @@ pub async fn run(
     run.latencies.sort();
     Ok(run)
 }
+
+/// Sends exactly `count` messages on one connection, one in flight, and waits for each reply:
+/// a fixed amount of work, for counting instructions.
+pub async fn exchange(addr: &str, payload: Payload, count: usize) -> std::io::Result<()> {
+    let (mut stream, mut buffer) = connect(addr, payload).await?;
+    let frame = payload.frame([1, 2, 3, 4]);
+    let mut chunk = vec![0u8; 64 * 1024];
+    for _ in 0..count {
+        stream.write_all(&frame).await?;
+        loop {
+            if let Some(len) = frame_len(&buffer) {
+                buffer.drain(..len);
+                break;
+            }
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Ok(())
+}

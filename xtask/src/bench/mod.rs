@@ -8,6 +8,7 @@
 //! latency at half of peak load, memory per idle connection, and the generator's own speed.
 //! Results go to BENCHMARKS.md (tables) and bench/chart.svg (drawn here, with plotters).
 
+pub mod callgrind;
 mod chart;
 mod load;
 mod report;
@@ -125,7 +126,7 @@ pub struct Results {
     pub client_note: Option<String>,
 }
 
-fn run_command(root: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run_command(root: &Path, program: &str, args: &[&str]) -> Result<(), String> {
     let status = std::process::Command::new(program)
         .args(args)
         .current_dir(root)
