@@ -79,10 +79,7 @@ struct Tracked(Arc<Record>);
 impl EchoJsonHandler for Tracked {
     async fn on_connect(&self, conn: &EchoJsonConn) -> Result<(), EchoJsonClose> {
         self.0.connect(conn.session_id());
-        let _ = conn.send(Event::Welcome {
-            session: conn.session_id().get(),
-        });
-        Ok(())
+        echo_server::JsonEcho.on_connect(conn).await
     }
 
     async fn on_message(

@@ -64,9 +64,27 @@ pub async fn listen() -> std::io::Result<TcpListener> {
     Ok(listener)
 }
 
+/// Listens (see [`listen`]) and runs `handle` on every connection, with `TCP_NODELAY`, in a task
+/// of its own, until standard input closes.
+pub async fn serve<F, Fut>(handle: F) -> std::io::Result<()>
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = listen().await?;
+    until_stdin_closes(async {
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(handle(stream));
+        }
+    })
+    .await
+}
+
 /// Runs `serve` until it fails or standard input closes (how the bench stops a server so that
 /// it exits normally, as valgrind needs to write its counts).
-pub async fn until_stdin_closes(
+async fn until_stdin_closes(
     serve: impl Future<Output = std::io::Result<()>>,
 ) -> std::io::Result<()> {
     let closed = async {

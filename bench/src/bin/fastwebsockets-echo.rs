@@ -9,62 +9,56 @@ static SESSIONS: AtomicU64 = AtomicU64::new(1);
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let listener = wsgen_bench::listen().await?;
-    wsgen_bench::until_stdin_closes(serve(listener)).await
+    wsgen_bench::serve(handle).await
 }
 
-async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    loop {
-        let (mut stream, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let Ok(path) = wsgen_bench::upgrade(&mut stream).await else {
-                return;
-            };
-            let json = path == "/echo/json";
-            let mut ws = WebSocket::after_handshake(stream, Role::Server);
-            ws.set_auto_close(true);
-            ws.set_auto_pong(true);
-            ws.set_max_message_size(64 * 1024);
-            let mut ws = fastwebsockets::FragmentCollector::new(ws);
-            if json {
-                let session = SESSIONS.fetch_add(1, Ordering::Relaxed);
-                let welcome = wsgen_bench::welcome(session).into_bytes();
+/// Serves one connection.
+async fn handle(mut stream: tokio::net::TcpStream) {
+    let Ok(path) = wsgen_bench::upgrade(&mut stream).await else {
+        return;
+    };
+    let json = path == "/echo/json";
+    let mut ws = WebSocket::after_handshake(stream, Role::Server);
+    ws.set_auto_close(true);
+    ws.set_auto_pong(true);
+    ws.set_max_message_size(64 * 1024);
+    let mut ws = fastwebsockets::FragmentCollector::new(ws);
+    if json {
+        let session = SESSIONS.fetch_add(1, Ordering::Relaxed);
+        let welcome = wsgen_bench::welcome(session).into_bytes();
+        if ws
+            .write_frame(Frame::text(Payload::Owned(welcome)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    while let Ok(frame) = ws.read_frame().await {
+        match frame.opcode {
+            OpCode::Close => break,
+            OpCode::Text if json => {
+                let Ok(text) = std::str::from_utf8(&frame.payload) else {
+                    break;
+                };
+                let Some(reply) = wsgen_bench::json_echo(text) else {
+                    break;
+                };
                 if ws
-                    .write_frame(Frame::text(Payload::Owned(welcome)))
+                    .write_frame(Frame::text(Payload::Owned(reply.into_bytes())))
                     .await
                     .is_err()
                 {
-                    return;
+                    break;
                 }
             }
-            while let Ok(frame) = ws.read_frame().await {
-                match frame.opcode {
-                    OpCode::Close => break,
-                    OpCode::Text if json => {
-                        let Ok(text) = std::str::from_utf8(&frame.payload) else {
-                            break;
-                        };
-                        let Some(reply) = wsgen_bench::json_echo(text) else {
-                            break;
-                        };
-                        if ws
-                            .write_frame(Frame::text(Payload::Owned(reply.into_bytes())))
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    OpCode::Text | OpCode::Binary => {
-                        let reply = Frame::new(true, frame.opcode, None, frame.payload);
-                        if ws.write_frame(reply).await.is_err() {
-                            break;
-                        }
-                    }
-                    _ => {}
+            OpCode::Text | OpCode::Binary => {
+                let reply = Frame::new(true, frame.opcode, None, frame.payload);
+                if ws.write_frame(reply).await.is_err() {
+                    break;
                 }
             }
-        });
+            _ => {}
+        }
     }
 }

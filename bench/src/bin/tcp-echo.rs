@@ -6,58 +6,52 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let listener = wsgen_bench::listen().await?;
-    wsgen_bench::until_stdin_closes(serve(listener)).await
+    wsgen_bench::serve(handle).await
 }
 
-async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serves one connection.
+async fn handle(mut stream: tokio::net::TcpStream) {
+    if wsgen_bench::upgrade(&mut stream).await.is_err() {
+        return;
+    }
+    let mut input: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut output: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        let (mut stream, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            if wsgen_bench::upgrade(&mut stream).await.is_err() {
+        let Ok(n) = stream.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        input.extend_from_slice(&chunk[..n]);
+        let mut used = 0;
+        while let Some((opcode, start, len, mask)) = header(&input[used..]) {
+            let payload = &input[used + start..used + start + len];
+            output.push(0x80 | opcode);
+            if len < 126 {
+                output.push(len as u8);
+            } else if len <= 0xFFFF {
+                output.push(126);
+                output.extend_from_slice(&(len as u16).to_be_bytes());
+            } else {
+                output.push(127);
+                output.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+            output.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+            used += start + len;
+            if opcode == 0x8 {
+                let _ = stream.write_all(&output).await;
                 return;
             }
-            let mut input: Vec<u8> = Vec::with_capacity(64 * 1024);
-            let mut output: Vec<u8> = Vec::with_capacity(64 * 1024);
-            let mut chunk = vec![0u8; 64 * 1024];
-            loop {
-                let Ok(n) = stream.read(&mut chunk).await else {
-                    return;
-                };
-                if n == 0 {
-                    return;
-                }
-                input.extend_from_slice(&chunk[..n]);
-                let mut used = 0;
-                while let Some((opcode, start, len, mask)) = header(&input[used..]) {
-                    let payload = &input[used + start..used + start + len];
-                    output.push(0x80 | opcode);
-                    if len < 126 {
-                        output.push(len as u8);
-                    } else if len <= 0xFFFF {
-                        output.push(126);
-                        output.extend_from_slice(&(len as u16).to_be_bytes());
-                    } else {
-                        output.push(127);
-                        output.extend_from_slice(&(len as u64).to_be_bytes());
-                    }
-                    output.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-                    used += start + len;
-                    if opcode == 0x8 {
-                        let _ = stream.write_all(&output).await;
-                        return;
-                    }
-                }
-                input.drain(..used);
-                if !output.is_empty() {
-                    if stream.write_all(&output).await.is_err() {
-                        return;
-                    }
-                    output.clear();
-                }
+        }
+        input.drain(..used);
+        if !output.is_empty() {
+            if stream.write_all(&output).await.is_err() {
+                return;
             }
-        });
+            output.clear();
+        }
     }
 }
 
