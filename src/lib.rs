@@ -13,6 +13,7 @@ pub mod builder;
 pub mod diagnostic;
 pub mod error;
 pub mod format;
+pub mod init;
 pub mod ir;
 pub mod load;
 pub mod names;

@@ -18,6 +18,7 @@ use wsgen::{Error, WriteMode};
   wsgen generate api.yaml -o src/generated
   wsgen generate api.yaml -o src/generated --check
   wsgen check api.yaml
+  wsgen init chat
 
 Exit codes: 0 ok, 1 the spec has errors (or --check found stale files), 2 usage or I/O problems.")]
 struct Cli {
@@ -57,6 +58,16 @@ enum Command {
     Ir {
         /// The spec file (YAML).
         spec: PathBuf,
+    },
+    /// Write a commented starter spec `<NAME>.yaml` and `wsgen.schema.json`, and print how to
+    /// use them from a crate. Existing files are never overwritten.
+    Init {
+        /// The API's name (lowercase, digits, `_`).
+        #[arg(default_value = "api")]
+        name: String,
+        /// The directory to write into.
+        #[arg(short, long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -122,6 +133,14 @@ fn run(command: Command) -> Result<(), Error> {
                 ir.types.len(),
                 ir.endpoints.len()
             );
+            Ok(())
+        }
+        Command::Init { name, dir } => {
+            let started = wsgen::init::init(&dir, &name)?;
+            for path in &started.written {
+                println!("wrote {}", path.display());
+            }
+            println!("\n{}", started.instructions);
             Ok(())
         }
         Command::Ir { spec } => {

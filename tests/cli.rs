@@ -164,3 +164,64 @@ fn colour_is_used_only_on_request_of_a_terminal() {
     assert!(!plain.contains('\x1b'));
     assert_eq!(plain, diagnostics.to_string());
 }
+
+#[test]
+fn init_writes_a_starter_spec_that_checks_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path().to_str().unwrap();
+    let first = wsgen(&["init", "chat", "--dir", at]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        said.contains(r#"wsgen::Builder::new().spec("chat.yaml").generate()"#),
+        "{said}"
+    );
+    assert!(
+        said.contains(r#"wsgen_runtime::include_spec!("chat");"#),
+        "{said}"
+    );
+    let spec = dir.path().join("chat.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    assert!(text.starts_with("# yaml-language-server: $schema=wsgen.schema.json\n"));
+    assert!(text.contains("name: chat\n"));
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("wsgen.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(schema["properties"]["controllers"].is_object(), "{schema}");
+
+    let check = wsgen(&["check", spec.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    let out = dir.path().join("out");
+    let generate = wsgen(&[
+        "generate",
+        spec.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(generate.status.code(), Some(0), "{}", stderr(&generate));
+    assert!(
+        std::fs::read_to_string(out.join("chat.rs"))
+            .unwrap()
+            .contains("pub struct Say")
+    );
+
+    // A second init changes nothing.
+    let again = wsgen(&["init", "chat", "--dir", at]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("does not overwrite"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(std::fs::read_to_string(&spec).unwrap(), text);
+
+    let bad = wsgen(&["init", "Chat-Room", "--dir", at]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("such as `chat_room`"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(!dir.path().join("Chat-Room.yaml").exists());
+}
