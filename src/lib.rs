@@ -11,6 +11,7 @@
 
 pub mod builder;
 pub mod diagnostic;
+pub mod docs;
 pub mod error;
 pub mod format;
 pub mod init;

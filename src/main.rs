@@ -19,6 +19,7 @@ use wsgen::{Error, WriteMode};
   wsgen generate api.yaml -o src/generated --check
   wsgen check api.yaml
   wsgen init chat
+  wsgen docs api.yaml -o API.md
 
 Exit codes: 0 ok, 1 the spec has errors (or --check found stale files), 2 usage or I/O problems.")]
 struct Cli {
@@ -58,6 +59,15 @@ enum Command {
     Ir {
         /// The spec file (YAML).
         spec: PathBuf,
+    },
+    /// Write a Markdown reference of the API: endpoints, modes, messages with JSON examples,
+    /// close codes and limits.
+    Docs {
+        /// The spec file (YAML).
+        spec: PathBuf,
+        /// Where to write it; standard output when absent.
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Write a commented starter spec `<NAME>.yaml` and `wsgen.schema.json`, and print how to
     /// use them from a crate. Existing files are never overwritten.
@@ -133,6 +143,20 @@ fn run(command: Command) -> Result<(), Error> {
                 ir.types.len(),
                 ir.endpoints.len()
             );
+            Ok(())
+        }
+        Command::Docs { spec, out } => {
+            let markdown = wsgen::docs::docs(&spec)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, markdown).map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{markdown}"),
+            }
             Ok(())
         }
         Command::Init { name, dir } => {

@@ -1,4 +1,4 @@
-//! Rendering: the IR through the minijinja templates embedded in the binary.
+//! Rendering: the IR (or the docs model) through the minijinja templates embedded in the binary.
 //!
 //! Undefined values are errors (strict mode), so a template that names a field the IR lacks
 //! fails loudly instead of printing nothing.
@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("close.rs.j2", include_str!("../templates/close.rs.j2")),
     ("server.rs.j2", include_str!("../templates/server.rs.j2")),
     ("client.rs.j2", include_str!("../templates/client.rs.j2")),
+    ("docs.md.j2", include_str!("../templates/docs.md.j2")),
 ];
 
 /// The template a whole output file is rendered from.
@@ -61,11 +62,16 @@ fn render_error(template: &str, e: &minijinja::Error) -> Error {
 
 /// Renders the file for `ir` (unformatted Rust).
 pub fn render(ir: &Ir) -> Result<String, Error> {
+    render_with(ENTRY, ir)
+}
+
+/// Renders `template` with `model` as `ir`.
+pub fn render_with<T: serde::Serialize>(template: &str, model: &T) -> Result<String, Error> {
     let env = environment()?;
-    let template = env
-        .get_template(ENTRY)
-        .map_err(|e| render_error(ENTRY, &e))?;
-    template
-        .render(context! { ir => Value::from(Serde(ir)) })
-        .map_err(|e| render_error(ENTRY, &e))
+    let entry = env
+        .get_template(template)
+        .map_err(|e| render_error(template, &e))?;
+    entry
+        .render(context! { ir => Value::from(Serde(model)) })
+        .map_err(|e| render_error(template, &e))
 }

@@ -225,3 +225,35 @@ fn init_writes_a_starter_spec_that_checks_and_never_overwrites() {
     );
     assert!(!dir.path().join("Chat-Room.yaml").exists());
 }
+
+#[test]
+fn docs_writes_the_markdown_reference_or_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("CHAT.md");
+    let written = wsgen(&[
+        "docs",
+        "examples/specs/chat.yaml",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(written.status.code(), Some(0), "{}", stderr(&written));
+    let markdown = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        markdown.starts_with("# The `chat` WebSocket API\n"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| `room_full` | 4002 | The room is full |"),
+        "{markdown}"
+    );
+    let printed = wsgen(&["docs", "examples/specs/chat.yaml"]);
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), markdown);
+    // A bad spec gets the same diagnostics as `check`.
+    let bad = wsgen(&["docs", "tests/specs/invalid/unknown_type.yaml"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("unknown_type.yaml:"),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -1,5 +1,6 @@
-//! Snapshot tests: every generated file for every example spec, and the rendered diagnostics
-//! of every invalid spec in `tests/specs/invalid/`. Adding a case is adding a file.
+//! Snapshot tests: every generated file for every example spec, the Markdown reference
+//! (`wsgen docs`) of every example spec, and the rendered diagnostics of every invalid spec in
+//! `tests/specs/invalid/`. Adding a case is adding a file.
 
 use std::path::Path;
 
@@ -17,6 +18,19 @@ fn generated_code_for_every_example_spec() {
         for file in files {
             insta::assert_snapshot!(file.path.display().to_string(), file.contents);
         }
+    });
+}
+
+#[test]
+fn markdown_reference_for_every_example_spec() {
+    insta::glob!("../examples/specs", "*.yaml", |path| {
+        let first = wsgen::docs::docs(relative(path)).expect("example specs are valid");
+        assert_eq!(
+            first,
+            wsgen::docs::docs(relative(path)).unwrap(),
+            "deterministic"
+        );
+        insta::assert_snapshot!(first);
     });
 }
 
