@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the interop tests (tests/interop.rs) talk to a generated server with:
 #   - Python `websockets` (PyPI), in a virtualenv under target/interop/venv
-#   - Node `ws` (npm), from tests/interop/node/package-lock.json
+#   - Node `ws` and `@asyncapi/parser` (npm), from tests/interop/node/package-lock.json
 #   - Chromium (Debian's `chromium` package), unless one is already on PATH
 # Idempotent: what is present is not installed again. Any failure exits non-zero with the
 # reason, so that the tests fail loudly instead of skipping.
@@ -20,8 +20,8 @@ if ! "$venv/bin/python" -c "import websockets, sys; sys.exit(websockets.__versio
 fi
 
 node_dir="$root/tests/interop/node"
-if [ ! -f "$node_dir/node_modules/ws/package.json" ]; then
-    echo "interop: installing Node ws from package-lock.json" >&2
+if [ ! -f "$node_dir/node_modules/ws/package.json" ] || [ ! -f "$node_dir/node_modules/@asyncapi/parser/package.json" ]; then
+    echo "interop: installing Node ws and @asyncapi/parser from package-lock.json" >&2
     (cd "$node_dir" && npm ci --silent --no-audit --no-fund)
 fi
 

@@ -9,6 +9,7 @@
 //! The CLI (`wsgen generate`), the build-script [`Builder`] and `cargo xtask regen` are thin
 //! shells over [`generate`] and [`write_files`].
 
+pub mod asyncapi;
 pub mod builder;
 pub mod diagnostic;
 pub mod docs;

@@ -20,6 +20,7 @@ use wsgen::{Error, WriteMode};
   wsgen check api.yaml
   wsgen init chat
   wsgen docs api.yaml -o API.md
+  wsgen asyncapi api.yaml -o asyncapi.json
 
 Exit codes: 0 ok, 1 the spec has errors (or --check found stale files), 2 usage or I/O problems.")]
 struct Cli {
@@ -59,6 +60,14 @@ enum Command {
     Ir {
         /// The spec file (YAML).
         spec: PathBuf,
+    },
+    /// Write the API as an AsyncAPI 3.0 document (JSON).
+    Asyncapi {
+        /// The spec file (YAML).
+        spec: PathBuf,
+        /// Where to write it; standard output when absent.
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Write a Markdown reference of the API: endpoints, modes, messages with JSON examples,
     /// close codes and limits.
@@ -113,6 +122,21 @@ fn report(error: &Error, format: MessageFormat) {
     }
 }
 
+/// Writes `text` to `out`, or prints it when there is no `out`.
+fn write_or_print(text: String, out: Option<PathBuf>) -> Result<(), Error> {
+    match out {
+        Some(path) => {
+            std::fs::write(&path, text).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
 fn run(command: Command) -> Result<(), Error> {
     match command {
         Command::Generate { spec, out, check } => {
@@ -145,20 +169,8 @@ fn run(command: Command) -> Result<(), Error> {
             );
             Ok(())
         }
-        Command::Docs { spec, out } => {
-            let markdown = wsgen::docs::docs(&spec)?;
-            match out {
-                Some(path) => {
-                    std::fs::write(&path, markdown).map_err(|source| Error::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    println!("wrote {}", path.display());
-                }
-                None => print!("{markdown}"),
-            }
-            Ok(())
-        }
+        Command::Asyncapi { spec, out } => write_or_print(wsgen::asyncapi::asyncapi(&spec)?, out),
+        Command::Docs { spec, out } => write_or_print(wsgen::docs::docs(&spec)?, out),
         Command::Init { name, dir } => {
             let started = wsgen::init::init(&dir, &name)?;
             for path in &started.written {

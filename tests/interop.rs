@@ -5,6 +5,9 @@
 //! code and reason the client reports. The browser also shows that a server which does not
 //! allow the page's origin refuses it before the upgrade.
 //!
+//! The AsyncAPI export of every example spec is validated here too, with the official parser
+//! (`@asyncapi/parser` from npm, installed with the Node client).
+//!
 //! `scripts/interop-deps.sh` installs the clients (idempotently); when it cannot, these tests
 //! fail with its output instead of skipping.
 
@@ -275,6 +278,45 @@ async fn headless_chromium_completes_the_exchange_and_is_refused_from_a_foreign_
     assert_eq!(
         report["refused"],
         json!({"opened": false, "code": 1006}),
+        "{report}"
+    );
+}
+
+#[test]
+fn every_exported_asyncapi_document_validates_with_the_official_parser() {
+    dependencies();
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(root().join("examples/specs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    specs.sort();
+    for spec in &specs {
+        let document = wsgen::asyncapi::asyncapi(spec).unwrap();
+        let file = dir.path().join(format!(
+            "{}.json",
+            spec.file_stem().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&file, document).unwrap();
+        files.push(file);
+    }
+    assert!(files.len() >= 8, "every example spec is exported");
+    let output = std::process::Command::new("node")
+        .arg(root().join("tests/interop/node/validate-asyncapi.js"))
+        .args(&files)
+        .output()
+        .expect("node runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        report.matches(": valid AsyncAPI 3.0.0").count(),
+        files.len(),
         "{report}"
     );
 }

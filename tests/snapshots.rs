@@ -1,5 +1,5 @@
 //! Snapshot tests: every generated file for every example spec, the Markdown reference
-//! (`wsgen docs`) of every example spec, and the rendered diagnostics of every invalid spec in
+//! (`wsgen docs`) and the AsyncAPI document (`wsgen asyncapi`) of every example spec, and the rendered diagnostics of every invalid spec in
 //! `tests/specs/invalid/`. Adding a case is adding a file.
 
 use std::path::Path;
@@ -28,6 +28,19 @@ fn markdown_reference_for_every_example_spec() {
         assert_eq!(
             first,
             wsgen::docs::docs(relative(path)).unwrap(),
+            "deterministic"
+        );
+        insta::assert_snapshot!(first);
+    });
+}
+
+#[test]
+fn asyncapi_document_for_every_example_spec() {
+    insta::glob!("../examples/specs", "*.yaml", |path| {
+        let first = wsgen::asyncapi::asyncapi(relative(path)).expect("example specs are valid");
+        assert_eq!(
+            first,
+            wsgen::asyncapi::asyncapi(relative(path)).unwrap(),
             "deterministic"
         );
         insta::assert_snapshot!(first);
