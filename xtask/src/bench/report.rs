@@ -127,7 +127,7 @@ pub fn markdown(root: &Path, r: &Results) -> String {
     );
     let _ = writeln!(
         md,
-        "- Python baseline: starlette 1.10.0 + uvicorn 0.54.0 (websockets 17.4), {}",
+        "- Python baseline: starlette 1.10.0 + uvicorn 0.54.0 (websockets 17.4, sans-I/O protocol), {}",
         command_line("python3", &["--version"])
     );
     let _ = writeln!(
