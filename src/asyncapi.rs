@@ -306,21 +306,12 @@ fn endpoint(
 
 /// The AsyncAPI document.
 pub fn document(spec: &Spec, ir: &Ir) -> Value {
-    let defs: Vec<(&str, &TypeDef)> = spec
-        .types
-        .iter()
-        .map(|(n, d)| (n.value.as_str(), d))
-        .collect();
+    let defs = spec.type_defs();
     let mut channels = Map::new();
     let mut operations = Map::new();
     let mut messages = Map::new();
-    let mut lowered = ir.endpoints.iter();
-    for (_, controller) in spec.controllers.iter() {
-        for (_, def) in controller.endpoints.iter() {
-            if let Some(e) = lowered.next() {
-                endpoint(e, def, &defs, &mut channels, &mut operations, &mut messages);
-            }
-        }
+    for (e, def) in ir.endpoints.iter().zip(spec.endpoint_defs()) {
+        endpoint(e, def, &defs, &mut channels, &mut operations, &mut messages);
     }
     let schemas: Map<String, Value> = defs
         .iter()

@@ -115,19 +115,13 @@ fn anchor(heading: &str) -> String {
 
 /// The model of the whole reference.
 pub fn model(spec: &Spec, ir: &Ir) -> Docs {
-    let defs: Vec<(&str, &TypeDef)> = spec
-        .types
+    let defs = spec.type_defs();
+    let endpoints = ir
+        .endpoints
         .iter()
-        .map(|(n, d)| (n.value.as_str(), d))
+        .zip(spec.endpoint_defs())
+        .map(|(e, def)| endpoint(e, def, &defs))
         .collect();
-    let mut endpoints = Vec::new();
-    let mut lowered = ir.endpoints.iter();
-    for (_, controller) in spec.controllers.iter() {
-        for (_, def) in controller.endpoints.iter() {
-            let Some(e) = lowered.next() else { break };
-            endpoints.push(endpoint(e, def, &defs));
-        }
-    }
     let types = defs
         .iter()
         .map(|(name, def)| doc_type(name, def, &defs))
