@@ -34,7 +34,12 @@ fn in_parallel(code: &str, threads: usize) -> Option<String> {
         if target <= start {
             continue;
         }
-        let cut = code[target..].find("\n}\n").map(|i| target + i + 3)?;
+        // Searched as bytes: `target` may fall inside a multi-byte character, and the cut,
+        // after an ASCII `}` line, is always on a character boundary.
+        let cut = code.as_bytes()[target..]
+            .windows(3)
+            .position(|w| w == b"\n}\n")
+            .map(|i| target + i + 3)?;
         runs.push(&code[start..cut]);
         start = cut;
     }
@@ -143,6 +148,24 @@ mod tests {
         }
         let expected = whole(&code, "test").unwrap();
         for threads in [2, 3, 7] {
+            assert_eq!(
+                in_parallel(&code, threads).as_deref(),
+                Some(expected.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn runs_are_cut_on_character_boundaries_whatever_the_text() {
+        // Multi-byte doc text everywhere, so that most target offsets fall inside a character.
+        let mut code = String::new();
+        for i in 0..300 {
+            code.push_str(&format!(
+                "/// Предмет {i} — ключ.\npub struct S{i} {{\n    pub a: u32,\n}}\n"
+            ));
+        }
+        let expected = whole(&code, "test").unwrap();
+        for threads in 2..=8 {
             assert_eq!(
                 in_parallel(&code, threads).as_deref(),
                 Some(expected.as_str())
