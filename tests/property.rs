@@ -1,6 +1,6 @@
 //! Property tests: random valid specs generate Rust that parses with syn and is byte-identical
-//! across runs; a fixed sample of them, and the starter spec of `wsgen init`, is compiled with
-//! `cargo check` in a temporary crate.
+//! across runs; a fixed sample of them, the starter spec of `wsgen init` and a spec with every
+//! limit key are compiled with `cargo check` in a temporary crate.
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -230,10 +230,13 @@ fn a_sample_of_random_specs_compiles() {
         .unwrap();
         lib.push_str(&format!("pub mod s{i};\n"));
     }
-    // The spec `wsgen init` writes compiles too.
+    // The spec `wsgen init` writes compiles too, and so does every limit key.
     let starter = wsgen::init::starter_spec("starter").unwrap();
     std::fs::write(dir.path().join("src/starter.rs"), generate(&starter)).unwrap();
     lib.push_str("pub mod starter;\n");
+    let limits = std::fs::read_to_string(root.join("tests/specs/valid/every_limit.yaml")).unwrap();
+    std::fs::write(dir.path().join("src/every_limit.rs"), generate(&limits)).unwrap();
+    lib.push_str("pub mod every_limit;\n");
     std::fs::write(dir.path().join("src/lib.rs"), lib).unwrap();
     let manifest = format!(
         "[package]\nname = \"random-specs\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\nwsgen-runtime = {{ path = {:?} }}\n\n[workspace]\n",
