@@ -96,6 +96,14 @@ pub fn docs(path: &Path) -> Result<String, Error> {
     Ok(text)
 }
 
+/// Text for a table cell: one line, with `|` escaped so that it cannot end the cell.
+fn cell(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
 fn text(docs: Option<&String>) -> String {
     docs.map(|d| d.trim().to_owned()).unwrap_or_default()
 }
@@ -157,7 +165,7 @@ fn endpoint(
     let mut row = |key: &str, value: String| {
         facts.push(Row {
             key: key.to_owned(),
-            value,
+            value: cell(&value),
         })
     };
     let mode = match e.mode.as_str() {
@@ -240,8 +248,8 @@ fn endpoint(
         .map(|(c, (n, d))| DocClose {
             name: n.value.clone(),
             code: c.code,
-            reason: c.reason.clone(),
-            docs: text(d.docs.as_ref()),
+            reason: cell(&c.reason),
+            docs: cell(&text(d.docs.as_ref())),
         })
         .collect();
     let fields = |map: &crate::spec::Map<FieldDef>| {
@@ -375,10 +383,10 @@ fn field(name: &str, f: &FieldDef) -> DocField {
     let optional = f.optional || ty.ends_with('?');
     DocField {
         name: name.to_owned(),
-        ty: ty.trim_end_matches('?').trim().to_owned(),
+        ty: cell(ty.trim_end_matches('?').trim()),
         required: !optional,
-        rules: rules(&f.rules),
-        docs: text(f.docs.as_ref()).replace('\n', " "),
+        rules: cell(&rules(&f.rules)),
+        docs: cell(&text(f.docs.as_ref())),
     }
 }
 
@@ -427,8 +435,13 @@ impl Example {
     }
 }
 
-/// How deep examples of nested types go; deeper optional fields are left out.
+/// How deep examples of nested types go: deeper optional fields, list items and map entries
+/// are left out, and a declared type that deep (reached through a required field that leads
+/// back to its own type) is shown as `{}`.
 const DEPTH: usize = 3;
+
+/// The longest example string (a `min_length` beyond it is not spelled out).
+const LONGEST_TEXT: usize = 64;
 
 fn example_of(ty: &str, rules: Option<&Rules>, defs: &[(&str, &TypeDef)], depth: usize) -> Example {
     let ty = ty.trim().trim_end_matches('?').trim();
@@ -443,6 +456,9 @@ fn example_of(ty: &str, rules: Option<&Rules>, defs: &[(&str, &TypeDef)], depth:
         };
     }
     if let Some(inner) = ty.strip_prefix("map<").and_then(|t| t.strip_suffix('>')) {
+        if depth >= DEPTH {
+            return Example::Object(Vec::new());
+        }
         return Example::Object(vec![(
             "key".to_owned(),
             example_of(inner, None, defs, depth + 1),
@@ -474,7 +490,7 @@ fn example_of(ty: &str, rules: Option<&Rules>, defs: &[(&str, &TypeDef)], depth:
             let word = if (min..=max).contains(&4) {
                 "text".to_owned()
             } else {
-                "x".repeat(min.max(1).min(max))
+                "x".repeat(min.max(1).min(max).min(LONGEST_TEXT))
             };
             Example::Text(word)
         }
@@ -486,6 +502,7 @@ fn example_of(ty: &str, rules: Option<&Rules>, defs: &[(&str, &TypeDef)], depth:
             Example::Raw(format!("{}", number(1.0).round() as i64))
         }
         name => match defs.iter().find(|(n, _)| *n == name) {
+            Some(_) if depth >= DEPTH => Example::Object(Vec::new()),
             Some((_, def)) => example_of_type(def, defs, depth),
             None => Example::Raw("null".into()),
         },
@@ -598,8 +615,8 @@ fn doc_type(name: &str, def: &TypeDef, defs: &[(&str, &TypeDef)]) -> DocType {
                 };
                 DocVariant {
                     tag_value: tag.value.clone(),
-                    carries,
-                    docs: docs.replace('\n', " "),
+                    carries: cell(&carries),
+                    docs: cell(&docs),
                     example: variant_example(doc.tag.clone(), &tag.value, variant, defs, 0).json(),
                 }
             })

@@ -257,3 +257,23 @@ fn docs_writes_the_markdown_reference_or_prints_it() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn docs_survive_recursive_types_huge_rules_and_pipes() {
+    let output = wsgen(&["docs", "tests/specs/valid/recursive_docs.yaml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let markdown = String::from_utf8_lossy(&output.stdout);
+    // Pipes inside table cells are escaped, and multi-line docs stay on their row.
+    assert!(
+        markdown.contains("| `odd` | 4000 | a\\|b | two lines \\| piped |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("matches `^(a\\|b)+$`"), "{markdown}");
+    // The example stops nesting, and does not spell out a 9e18-character string.
+    let example = markdown
+        .lines()
+        .find(|l| l.starts_with("{\"value\""))
+        .expect("an example");
+    assert!(example.len() < 4_000, "{example}");
+    assert!(example.contains("\"next\": {}"), "{example}");
+}
