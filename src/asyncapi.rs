@@ -16,9 +16,7 @@ use crate::spec::{EndpointDef, FieldDef, Rules, Spec, TypeDef, VariantDef};
 
 /// The AsyncAPI document for the spec at `path`, as pretty JSON.
 pub fn asyncapi(path: &Path) -> Result<String, Error> {
-    let source = crate::load::load(path)?;
-    let spec = crate::parse::parse(&source).map_err(Error::Spec)?;
-    let ir = crate::validate::lower(&spec, &source).map_err(Error::Spec)?;
+    let (spec, ir) = crate::load_with_spec(path)?;
     let document = document(&spec, &ir);
     let mut text = serde_json::to_string_pretty(&document).map_err(|e| Error::Io {
         path: path.to_owned(),
@@ -180,7 +178,20 @@ fn message(ty: &str, defs: &[(&str, &TypeDef)]) -> (String, Value) {
             json!({ "type": "string", "description": "a text or binary frame, as it comes" }),
             "application/octet-stream",
         ),
-        _ => ("Json".to_owned(), json!({}), "application/json"),
+        "json" => ("Json".to_owned(), json!({}), "application/json"),
+        // A primitive sent as JSON text, such as `int` or `bool`.
+        other => {
+            let mut letters = other.chars();
+            let name: String = match letters.next() {
+                Some(first) => first.to_uppercase().chain(letters).collect(),
+                None => "Message".to_owned(),
+            };
+            (
+                name,
+                primitive(other).unwrap_or_else(|| json!({})),
+                "application/json",
+            )
+        }
     };
     (
         name.clone(),

@@ -85,9 +85,7 @@ pub struct DocVariant {
 
 /// The Markdown reference for the spec at `path`.
 pub fn docs(path: &Path) -> Result<String, Error> {
-    let source = crate::load::load(path)?;
-    let spec = crate::parse::parse(&source).map_err(Error::Spec)?;
-    let ir = crate::validate::lower(&spec, &source).map_err(Error::Spec)?;
+    let (spec, ir) = crate::load_with_spec(path)?;
     let model = model(&spec, &ir);
     let mut text = crate::render::render_with(TEMPLATE, &model)?;
     while text.ends_with("\n\n") {

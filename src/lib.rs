@@ -50,8 +50,19 @@ pub fn check(path: &Path) -> Result<Ir, Error> {
 
 /// Parses and validates an already loaded spec.
 pub fn lower(source: &Source) -> Result<Ir, Error> {
+    lower_with_spec(source).map(|(_, ir)| ir)
+}
+
+/// Loads, parses and validates the spec at `path`, keeping the parsed spec beside the IR (for
+/// outputs that describe the spec as written: `wsgen docs`, `wsgen asyncapi`).
+pub fn load_with_spec(path: &Path) -> Result<(spec::Spec, Ir), Error> {
+    lower_with_spec(&load::load(path)?)
+}
+
+fn lower_with_spec(source: &Source) -> Result<(spec::Spec, Ir), Error> {
     let spec = parse::parse(source).map_err(Error::Spec)?;
-    validate::lower(&spec, source).map_err(Error::Spec)
+    let ir = validate::lower(&spec, source).map_err(Error::Spec)?;
+    Ok((spec, ir))
 }
 
 /// Runs the whole pipeline for the spec at `path`, returning the files to write.

@@ -287,8 +287,10 @@ fn every_exported_asyncapi_document_validates_with_the_official_parser() {
     dependencies();
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    let mut specs: Vec<PathBuf> = std::fs::read_dir(root().join("examples/specs"))
-        .unwrap()
+    // The example specs, and the valid test specs (every limit key, primitive messages, ...).
+    let mut specs: Vec<PathBuf> = ["examples/specs", "tests/specs/valid"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root().join(dir)).unwrap())
         .map(|entry| entry.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
@@ -302,7 +304,10 @@ fn every_exported_asyncapi_document_validates_with_the_official_parser() {
         std::fs::write(&file, document).unwrap();
         files.push(file);
     }
-    assert!(files.len() >= 8, "every example spec is exported");
+    assert!(
+        files.len() >= 11,
+        "every example and valid test spec is exported"
+    );
     let output = std::process::Command::new("node")
         .arg(root().join("tests/interop/node/validate-asyncapi.js"))
         .args(&files)
