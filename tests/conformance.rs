@@ -242,6 +242,19 @@ fn cases() -> Vec<Case> {
             wire.frame(true, TEXT, br#"{"type":"bye"}"#).await;
             wire.until_close().await
         }),
+        case("7.5", "pushes made before a reply arrive before it", vec![
+            Seen::Text(r#"{"type":"tick","n":1}"#.into()),
+            Seen::Text(r#"{"type":"tick","n":2}"#.into()),
+            Seen::Text(r#"{"type":"tick","n":3}"#.into()),
+            Seen::Text(r#"{"type":"pushed","count":3}"#.into()),
+            close(1000),
+        ], |addr: String| async move {
+            let mut wire = connect(&addr, "/echo/json").await;
+            let _welcome = wire.next().await;
+            wire.frame(true, TEXT, br#"{"type":"push","count":3}"#).await;
+            wire.close(1000, b"").await;
+            wire.until_close().await
+        }),
         case("7.4", "pushes beyond a slow client's queue: 16 delivered, then 1013", {
             let mut seen: Vec<Seen> = (1..=16).map(|n| Seen::Text(format!(r#"{{"type":"tick","n":{n}}}"#))).collect();
             seen.push(close(1013));

@@ -883,6 +883,63 @@ mod tests {
         }
     }
 
+    /// A close condition with a code no endpoint may send and a reason longer than a close
+    /// frame carries (a hand-written `CloseCondition`; generated ones are checked by the spec).
+    #[derive(Debug)]
+    struct Reserved;
+
+    const LONG_REASON: &str =
+        "éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé";
+
+    impl CloseCondition for Reserved {
+        fn code(&self) -> u16 {
+            1005
+        }
+        fn reason(&self) -> &'static str {
+            LONG_REASON
+        }
+        fn from_code(_code: u16) -> Option<Self> {
+            None
+        }
+    }
+
+    /// Pushes, then ends with `Reserved`.
+    struct PushThenClose;
+
+    impl Endpoint for PushThenClose {
+        type Receive = Infallible;
+        type Send = String;
+        type Close = Reserved;
+        type Params = ();
+        type Query = ();
+        async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<Reserved>> {
+            let _ = socket.conn().send("you are being closed".to_owned());
+            Err(Stop::Close(Reserved))
+        }
+        async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    }
+
+    #[tokio::test]
+    async fn a_close_delivers_earlier_pushes_and_never_sends_a_reserved_code() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/close", listener.local_addr().unwrap());
+        let router = Router::new().route("/close", PushThenClose);
+        tokio::spawn(Server::new(router).serve(listener));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        assert_eq!(
+            next_message(&mut ws).await,
+            Message::text("you are being closed")
+        );
+        match next_message(&mut ws).await {
+            Message::Close(Some(frame)) => {
+                assert_eq!(u16::from(frame.code), 1011, "1005 may not be sent");
+                assert!(frame.reason.len() <= 123, "{}", frame.reason.len());
+                assert!(LONG_REASON.starts_with(frame.reason.as_str()));
+            }
+            other => panic!("expected a close, got {other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn a_silent_client_is_closed_with_1001_after_the_idle_timeout() {
         let (ended, mut seen) = tokio::sync::mpsc::unbounded_channel();

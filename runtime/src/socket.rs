@@ -163,7 +163,7 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Cuts a close reason to the 123 bytes a close frame carries, at a character boundary.
-pub(crate) fn truncate_reason(reason: &str) -> String {
+fn truncate_reason(reason: &str) -> String {
     truncate(reason, 123)
 }
 
@@ -227,20 +227,9 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 Ok(value) => return Ok(value),
                 Err(e) => match self.settings.on_invalid {
                     OnInvalid::Drop => continue,
-                    OnInvalid::Reply => {
-                        if let Err(e) = bounded(
-                            self.settings.write_timeout,
-                            self.ws.feed(envelope_errors(&e.field_errors())),
-                        )
-                        .await
-                        {
-                            return Err(self.lost(e));
-                        }
-                        self.unflushed = true;
-                    }
+                    OnInvalid::Reply => self.feed(envelope_errors(&e.field_errors())).await?,
                     OnInvalid::Close => {
-                        let reason = truncate_reason(&e.to_string());
-                        return Err(self.close(e.close_code(), &reason).await);
+                        return Err(self.close(e.close_code(), &e.to_string()).await);
                     }
                 },
             }
@@ -285,15 +274,11 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 Event::Tick => self.tick().await?,
                 Event::Overflow => {
                     let code = self.settings.slow_consumer_code;
-                    // Deliver what was accepted if the client takes it within the write
-                    // timeout, then close.
-                    let _ = self.write_queued().await;
                     return Err(self
                         .close(code, "the client does not read fast enough")
                         .await);
                 }
                 Event::Shutdown => {
-                    let _ = self.write_queued().await;
                     return Err(self.close(1001, "the server is shutting down").await);
                 }
                 Event::Frame(None) => {
@@ -333,14 +318,22 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             .into_iter()
             .flatten()
             .min();
+        // No timer is built when none is due (no keepalive, no idle timeout).
+        let timer = async {
+            match wake_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        // Shutdown and the outbox first: a client that never pauses must not starve them.
         tokio::select! {
             biased;
-            frame = self.ws.next() => Event::Frame(frame),
-            () = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => Event::Tick,
             _ = self.shutdown.changed() => Event::Shutdown,
             () = self.outbox.ready() => {
                 if self.outbox.overflowed() { Event::Overflow } else { Event::Push }
             }
+            frame = self.ws.next() => Event::Frame(frame),
+            () = timer => Event::Tick,
         }
     }
 
@@ -375,14 +368,26 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         Ok(())
     }
 
-    /// Sends one message now.
-    pub async fn send(&mut self, message: S) -> Result<(), SocketError> {
-        self.gone()?;
-        let frame = self.conn.sender_ref().frame(message);
+    /// Feeds `frame` into the write buffer after every push queued before it, so that the
+    /// client sees messages in the order the server produced them.
+    async fn feed(&mut self, frame: Message) -> Result<(), SocketError> {
+        while let Some(pushed) = self.outbox.pop() {
+            if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(pushed)).await {
+                return Err(self.lost(e));
+            }
+        }
         if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(frame)).await {
             return Err(self.lost(e));
         }
         self.unflushed = true;
+        Ok(())
+    }
+
+    /// Sends one message now.
+    pub async fn send(&mut self, message: S) -> Result<(), SocketError> {
+        self.gone()?;
+        let frame = self.conn.sender_ref().frame(message);
+        self.feed(frame).await?;
         if let Err(e) = self.write_queued().await {
             return Err(self.lost(e));
         }
@@ -394,11 +399,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     pub async fn reply(&mut self, message: S) -> Result<(), SocketError> {
         self.gone()?;
         let frame = self.conn.sender_ref().frame(message);
-        if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(frame)).await {
-            return Err(self.lost(e));
-        }
-        self.unflushed = true;
-        Ok(())
+        self.feed(frame).await
     }
 
     /// Sends `message`, then receives the answer (view.py's `pair`).
@@ -425,11 +426,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         let mut sent = 0;
         while let Some(item) = stream.next().await {
             let frame = self.conn.sender_ref().frame(item);
-            if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(frame)).await {
-                return Err(self.lost(e));
-            }
+            self.feed(frame).await?;
             sent += 1;
-            self.unflushed = true;
         }
         if let Err(e) = self.write_queued().await {
             return Err(self.lost(e));
@@ -501,19 +499,29 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 self.close(1009, "message too big").await
             }
             Error::Utf8(_) => self.close(1007, "invalid UTF-8").await,
-            Error::Protocol(e) => {
-                let reason = truncate_reason(&e.to_string());
-                self.close(1002, &reason).await
-            }
+            Error::Protocol(e) => self.close(1002, &e.to_string()).await,
             other => self.lost(other),
         }
     }
 
-    /// Sends a close frame, waits a bounded time for the peer's answer, and ends the socket.
+    /// Writes what is queued, sends a close frame, waits a bounded time for the peer's answer,
+    /// and ends the socket. Every close goes through here, so here the reason is cut to what a
+    /// close frame carries and a code no endpoint may send becomes 1011.
     async fn close(&mut self, code: u16, reason: &str) -> SocketError {
+        // What was accepted goes out first; a peer that takes nothing more within the write
+        // timeout is gone, and waiting for it again to send the close would only hold the task.
+        if let Err(e) = self.write_queued().await {
+            return self.lost(e);
+        }
+        let code = if CloseCode::from(code).is_allowed() {
+            code
+        } else {
+            1011
+        };
+        let reason = truncate_reason(reason);
         let frame = CloseFrame {
             code: CloseCode::from(code),
-            reason: reason.to_owned().into(),
+            reason: reason.clone().into(),
         };
         if bounded(self.settings.write_timeout, self.ws.close(Some(frame)))
             .await
@@ -522,10 +530,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
             let _ = tokio::time::timeout(self.settings.close_timeout, drain).await;
         }
-        self.end(Disconnect::ServerClosed {
-            code,
-            reason: reason.to_owned(),
-        })
+        self.end(Disconnect::ServerClosed { code, reason })
     }
 
     /// Ends the connection after the handler's run: `None` means it panicked.
@@ -538,8 +543,6 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         }
         match outcome {
             Some(Ok(())) => {
-                // Deliver what the handler queued before saying goodbye.
-                let _ = self.write_queued().await;
                 self.close(1000, "").await;
             }
             Some(Err(Stop::Close(condition))) => {
