@@ -99,6 +99,11 @@ impl<S> Sender<S> {
         self.session_id
     }
 
+    /// Whether this endpoint sends in the response envelope.
+    pub(crate) fn envelope(&self) -> bool {
+        self.envelope
+    }
+
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
         self.outbox.is_closed()

@@ -2,8 +2,9 @@
 //! typed message can reach one session, a room, or everyone from anywhere (a handler, a
 //! background task, another endpoint's handler), like Rwf's `Comms`.
 //!
-//! A message is encoded once and the frame shared by every recipient. Pushes never wait: a
-//! session whose queue is full misses that message and the call reports it.
+//! A message is encoded once and the frame shared by every recipient (wrapped once more for the
+//! sessions of endpoints that send in an envelope). Pushes never wait: a session whose queue is
+//! full misses that message and the call reports it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::marker::PhantomData;
@@ -11,13 +12,12 @@ use std::sync::{Arc, RwLock};
 
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::conn::{SendError, Sender, SessionId, encode_for};
-use crate::message::WireMessage;
+use crate::conn::{SendError, Sender, SessionId};
+use crate::message::{WireMessage, envelope_ok};
 
 struct State<S> {
     sessions: HashMap<SessionId, Sender<S>>,
     rooms: BTreeMap<String, BTreeSet<SessionId>>,
-    envelope: bool,
 }
 
 /// The live sessions of one endpoint. Cheap to clone; every clone is the same hub.
@@ -41,7 +41,6 @@ impl<S> Default for Hub<S> {
             state: Arc::new(RwLock::new(State {
                 sessions: HashMap::new(),
                 rooms: BTreeMap::new(),
-                envelope: false,
             })),
             _message: PhantomData,
         }
@@ -143,10 +142,6 @@ impl<S> Hub<S> {
         self.read().rooms.keys().cloned().collect()
     }
 
-    pub(crate) fn set_envelope(&self, envelope: bool) {
-        self.write().envelope = envelope;
-    }
-
     pub(crate) fn register(&self, sender: Sender<S>) {
         self.write().sessions.insert(sender.session_id(), sender);
     }
@@ -160,20 +155,47 @@ impl<S> Hub<S> {
         });
     }
 
-    fn deliver(&self, message: &Message, to: impl Iterator<Item = SessionId>) -> Delivery {
+    /// Queues `message` for every session of `to` (under one read lock); each session gets it
+    /// in its own endpoint's form, the envelope built at most once.
+    fn deliver(&self, message: Message, to: Recipients<'_>) -> Delivery {
         let state = self.read();
+        let mut wrapped: Option<Message> = None;
         let mut delivery = Delivery::default();
-        for id in to {
-            if let Some(sender) = state.sessions.get(&id) {
-                match sender.send_frame(message.clone()) {
-                    Ok(()) => delivery.delivered += 1,
-                    Err(SendError::QueueFull) => delivery.full += 1,
-                    Err(SendError::Closed) => {}
-                }
+        let mut push = |sender: &Sender<S>| {
+            let frame = if sender.envelope() {
+                wrapped
+                    .get_or_insert_with(|| envelope_ok(message.clone()))
+                    .clone()
+            } else {
+                message.clone()
+            };
+            match sender.send_frame(frame) {
+                Ok(()) => delivery.delivered += 1,
+                Err(SendError::QueueFull) => delivery.full += 1,
+                Err(SendError::Closed) => {}
+            }
+        };
+        match to {
+            Recipients::All => state.sessions.values().for_each(&mut push),
+            Recipients::Room { room, except } => {
+                let members = state.rooms.get(room).into_iter().flatten();
+                members
+                    .filter(|id| Some(**id) != except)
+                    .filter_map(|id| state.sessions.get(id))
+                    .for_each(&mut push);
             }
         }
         delivery
     }
+}
+
+/// Who a broadcast goes to.
+enum Recipients<'a> {
+    All,
+    Room {
+        room: &'a str,
+        except: Option<SessionId>,
+    },
 }
 
 impl<S: WireMessage> Hub<S> {
@@ -190,21 +212,18 @@ impl<S: WireMessage> Hub<S> {
 
     /// Sends `message` to every connected session.
     pub fn broadcast(&self, message: S) -> Delivery {
-        let frame = encode_for(message, self.read().envelope);
-        let ids: Vec<SessionId> = self.read().sessions.keys().copied().collect();
-        self.deliver(&frame, ids.into_iter())
+        self.deliver(message.encode(), Recipients::All)
     }
 
     /// Sends `message` to every member of `room`.
     pub fn broadcast_to(&self, room: &str, message: S) -> Delivery {
-        let frame = encode_for(message, self.read().envelope);
-        self.deliver(&frame, self.members(room).into_iter())
+        let to = Recipients::Room { room, except: None };
+        self.deliver(message.encode(), to)
     }
 
     /// Sends `message` to every member of `room` except `except` (typically the sender).
     pub fn broadcast_to_others(&self, room: &str, except: SessionId, message: S) -> Delivery {
-        let frame = encode_for(message, self.read().envelope);
-        let members = self.members(room);
-        self.deliver(&frame, members.into_iter().filter(|id| *id != except))
+        let except = Some(except);
+        self.deliver(message.encode(), Recipients::Room { room, except })
     }
 }

@@ -422,7 +422,6 @@ impl Router {
         endpoint: E,
         hub: Hub<E::Send>,
     ) -> Self {
-        hub.set_envelope(E::ENVELOPE);
         let template = Template::parse(path);
         if self
             .routes
@@ -938,6 +937,53 @@ mod tests {
             }
             other => panic!("expected a close, got {other:?}"),
         }
+    }
+
+    /// Waits for messages; `WRAPPED` says whether it sends in the response envelope.
+    struct Listener<const WRAPPED: bool>;
+
+    impl<const WRAPPED: bool> Endpoint for Listener<WRAPPED> {
+        type Receive = Infallible;
+        type Send = serde_json::Value;
+        type Close = NoClose;
+        type Params = ();
+        type Query = ();
+        const ENVELOPE: bool = WRAPPED;
+        async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+            let message = socket.recv().await?;
+            match message {}
+        }
+        async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    }
+
+    #[tokio::test]
+    async fn a_hub_shared_by_two_endpoints_sends_each_session_its_own_form() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("ws://{}", listener.local_addr().unwrap());
+        let hub = Hub::new();
+        let router = Router::new()
+            .route_with_hub("/plain", Listener::<false>, hub.clone())
+            .route_with_hub("/wrapped", Listener::<true>, hub.clone());
+        tokio::spawn(Server::new(router).serve(listener));
+        let (mut plain, _) = tokio_tungstenite::connect_async(format!("{base}/plain"))
+            .await
+            .unwrap();
+        let (mut wrapped, _) = tokio_tungstenite::connect_async(format!("{base}/wrapped"))
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if hub.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let delivery = hub.broadcast(serde_json::json!({ "n": 1 }));
+        assert_eq!(delivery.delivered, 2);
+        assert_eq!(next_message(&mut plain).await, Message::text(r#"{"n":1}"#));
+        assert_eq!(
+            next_message(&mut wrapped).await,
+            Message::text(r#"{"statusCode":200,"body":{"n":1}}"#)
+        );
     }
 
     #[tokio::test]
