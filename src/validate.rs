@@ -1323,21 +1323,9 @@ impl Lowerer<'_> {
                 reply_lit: literal(&h.reply.value),
             }
         });
-        let keepalive = def.ping.as_ref().map(|ping| {
-            let mut duration = |text: &Spanned<String>| {
-                parse_duration_ms(&text.value).unwrap_or_else(|| {
-                    self.error_hint(
-                        text.referenced,
-                        format!("`{}` is not a positive duration", text.value),
-                        "write a positive whole number with a unit: `500ms`, `30s` or `2m`",
-                    );
-                    0
-                })
-            };
-            KeepaliveIr {
-                every_ms: duration(&ping.every),
-                timeout_ms: duration(&ping.timeout),
-            }
+        let keepalive = def.ping.as_ref().map(|ping| KeepaliveIr {
+            every_ms: self.duration_ms(&ping.every, false).unwrap_or(0),
+            timeout_ms: self.duration_ms(&ping.timeout, false).unwrap_or(0),
         });
 
         let envelope = def.envelope.is_some();

@@ -41,21 +41,21 @@ impl Lowerer<'_> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        if let Some(size) = &def.max_message_size {
-            self.size_limit(&mut out, "with_max_message_bytes", size);
-        }
-        if let Some(size) = &def.max_frame_size {
-            self.size_limit(&mut out, "with_max_frame_bytes", size);
-        }
-        if let (Some(message), Some(frame)) = (&def.max_message_size, &def.max_frame_size) {
-            if let (Some(m), Some(f)) = (self.size(message), self.size(frame)) {
-                if f > m {
-                    self.error_hint(
-                        frame.referenced,
-                        format!("`max_frame_size` ({f} bytes) is larger than `max_message_size` ({m} bytes)"),
-                        "a message is one or more frames, so a frame can be at most as large as a message",
-                    );
-                }
+        let message = def
+            .max_message_size
+            .as_ref()
+            .and_then(|size| self.size_limit(&mut out, "with_max_message_bytes", size));
+        let frame = def
+            .max_frame_size
+            .as_ref()
+            .and_then(|size| self.size_limit(&mut out, "with_max_frame_bytes", size));
+        if let (Some(m), Some(f), Some(at)) = (message, frame, &def.max_frame_size) {
+            if f > m {
+                self.error_hint(
+                    at.referenced,
+                    format!("`max_frame_size` ({f} bytes) is larger than `max_message_size` ({m} bytes)"),
+                    "a message is one or more frames, so a frame can be at most as large as a message",
+                );
             }
         }
         if let Some(size) = &def.read_buffer {
@@ -142,43 +142,50 @@ impl Lowerer<'_> {
         );
     }
 
-    /// The size in bytes, or `None` (after reporting why) when it is not a usable size.
-    fn size(&mut self, size: &Spanned<Amount>) -> Option<u64> {
+    /// Lowers one size into a builder call and returns it in bytes, or reports why it is not a
+    /// usable size and returns `None`.
+    fn size_limit(
+        &mut self,
+        out: &mut Vec<LimitIr>,
+        method: &str,
+        size: &Spanned<Amount>,
+    ) -> Option<u64> {
         let bytes = match &size.value {
             Amount::Bytes(n) => u64::try_from(*n).ok(),
             Amount::Text(text) => parse_size(text),
-        };
-        bytes.filter(|b| (1..=MAX_SIZE).contains(b))
+        }
+        .filter(|b| (1..=MAX_SIZE).contains(b));
+        match bytes {
+            Some(bytes) => out.push(LimitIr::new(method, format!("{bytes}"))),
+            None => self.bad_size(size),
+        }
+        bytes
     }
 
-    fn size_limit(&mut self, out: &mut Vec<LimitIr>, method: &str, size: &Spanned<Amount>) {
-        match self.size(size) {
-            Some(bytes) => out.push(LimitIr::new(method, format!("{bytes}"))),
-            None => {
-                let shown = match &size.value {
-                    Amount::Bytes(n) => n.to_string(),
-                    Amount::Text(text) => text.clone(),
-                };
-                let decimal = [("KB", "KiB"), ("kB", "KiB"), ("MB", "MiB"), ("GB", "GiB")]
-                    .into_iter()
-                    .find_map(|(unit, binary)| {
-                        shown.strip_suffix(unit).map(|n| {
-                            format!(
-                                "sizes use binary units: did you mean `{}{binary}`?",
-                                n.trim()
-                            )
-                        })
-                    });
-                self.error_hint(
-                    size.referenced,
-                    format!("`{shown}` is not a size between 1 byte and 1GiB"),
-                    decimal.unwrap_or_else(|| {
-                        "write a number of bytes, or a number with a unit: `512B`, `64KiB` or `1MiB`"
-                            .to_owned()
-                    }),
-                );
-            }
-        }
+    /// Reports a size that is not usable, with a hint (binary units for `KB`-style sizes).
+    fn bad_size(&mut self, size: &Spanned<Amount>) {
+        let shown = match &size.value {
+            Amount::Bytes(n) => n.to_string(),
+            Amount::Text(text) => text.clone(),
+        };
+        let decimal = [("KB", "KiB"), ("kB", "KiB"), ("MB", "MiB"), ("GB", "GiB")]
+            .into_iter()
+            .find_map(|(unit, binary)| {
+                shown.strip_suffix(unit).map(|n| {
+                    format!(
+                        "sizes use binary units: did you mean `{}{binary}`?",
+                        n.trim()
+                    )
+                })
+            });
+        let hint = decimal.unwrap_or_else(|| {
+            "write a number of bytes, or a number with a unit: `512B`, `64KiB` or `1MiB`".to_owned()
+        });
+        self.error_hint(
+            size.referenced,
+            format!("`{shown}` is not a size between 1 byte and 1GiB"),
+            hint,
+        );
     }
 
     fn count_limit(
@@ -202,8 +209,15 @@ impl Lowerer<'_> {
     /// A `std::time::Duration` expression; reports a bad duration (`off` is accepted only
     /// where `off_allowed`, and handled by the caller).
     fn duration(&mut self, text: &Spanned<String>, off_allowed: bool) -> String {
+        let ms = self.duration_ms(text, off_allowed).unwrap_or(0);
+        format!("std::time::Duration::from_millis({ms})")
+    }
+
+    /// A duration such as `30s` in milliseconds, or `None` after reporting why it is not one.
+    /// Every duration of a spec (limits, `ping`) goes through here.
+    pub(super) fn duration_ms(&mut self, text: &Spanned<String>, off_allowed: bool) -> Option<u64> {
         match parse_duration_ms(&text.value) {
-            Some(ms) => format!("std::time::Duration::from_millis({ms})"),
+            Some(ms) => Some(ms),
             None => {
                 let hint = if off_allowed {
                     "write a positive whole number with a unit (`500ms`, `30s` or `2m`), or `off`"
@@ -215,7 +229,7 @@ impl Lowerer<'_> {
                     format!("`{}` is not a positive duration", text.value),
                     hint,
                 );
-                "std::time::Duration::ZERO".to_owned()
+                None
             }
         }
     }
