@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::error::Error;
 use crate::ir::Ir;
 use crate::spec::{EndpointDef, FieldDef, Rules, Spec, TypeDef, VariantDef};
+use crate::typeexpr::{Primitive, TypeExpr, parse_field};
 
 /// The AsyncAPI document for the spec at `path`, as pretty JSON.
 pub fn asyncapi(path: &Path) -> Result<String, Error> {
@@ -26,33 +27,43 @@ pub fn asyncapi(path: &Path) -> Result<String, Error> {
     Ok(text)
 }
 
-fn primitive(ty: &str) -> Option<Value> {
-    Some(match ty {
-        "string" => json!({ "type": "string" }),
-        "bool" => json!({ "type": "boolean" }),
-        "int" | "i64" => json!({ "type": "integer", "format": "int64" }),
-        "i8" | "i16" | "i32" => json!({ "type": "integer", "format": "int32" }),
-        "u8" | "u16" | "u32" | "u64" => json!({ "type": "integer", "minimum": 0 }),
-        "float" | "f64" => json!({ "type": "number", "format": "double" }),
-        "f32" => json!({ "type": "number", "format": "float" }),
-        "json" => json!({}),
-        "bytes" => {
+fn primitive(p: Primitive) -> Value {
+    match p {
+        Primitive::String => json!({ "type": "string" }),
+        Primitive::Bool => json!({ "type": "boolean" }),
+        Primitive::Int | Primitive::I64 => json!({ "type": "integer", "format": "int64" }),
+        Primitive::I8 | Primitive::I16 | Primitive::I32 => {
+            json!({ "type": "integer", "format": "int32" })
+        }
+        Primitive::U8 | Primitive::U16 | Primitive::U32 | Primitive::U64 => {
+            json!({ "type": "integer", "minimum": 0 })
+        }
+        Primitive::Float | Primitive::F64 => json!({ "type": "number", "format": "double" }),
+        Primitive::F32 => json!({ "type": "number", "format": "float" }),
+        Primitive::Json => json!({}),
+        Primitive::Bytes => {
             json!({ "type": "array", "items": { "type": "integer", "minimum": 0, "maximum": 255 } })
         }
-        _ => return None,
-    })
+        Primitive::Frame => {
+            json!({ "type": "string", "description": "a text or binary frame, as it comes" })
+        }
+    }
 }
 
 /// The JSON Schema of a type expression (`?` is handled by the caller).
 fn schema_of(ty: &str) -> Value {
-    let ty = ty.trim().trim_end_matches('?').trim();
-    if let Some(inner) = ty.strip_prefix("list<").and_then(|t| t.strip_suffix('>')) {
-        return json!({ "type": "array", "items": schema_of(inner) });
+    schema_of_expr(&parse_field(ty).0)
+}
+
+fn schema_of_expr(expr: &TypeExpr<'_>) -> Value {
+    match expr {
+        TypeExpr::List(inner) => json!({ "type": "array", "items": schema_of_expr(inner) }),
+        TypeExpr::Map(inner) => {
+            json!({ "type": "object", "additionalProperties": schema_of_expr(inner) })
+        }
+        TypeExpr::Primitive(p) => primitive(*p),
+        TypeExpr::Named(name) => json!({ "$ref": format!("#/components/schemas/{name}") }),
     }
-    if let Some(inner) = ty.strip_prefix("map<").and_then(|t| t.strip_suffix('>')) {
-        return json!({ "type": "object", "additionalProperties": schema_of(inner) });
-    }
-    primitive(ty).unwrap_or_else(|| json!({ "$ref": format!("#/components/schemas/{ty}") }))
 }
 
 fn with_rules(mut schema: Value, rules: &Rules) -> Value {
@@ -161,34 +172,38 @@ fn type_schema(def: &TypeDef, defs: &[(&str, &TypeDef)]) -> Value {
 /// The message for a `receive`/`send` type: its name in components, and its definition.
 fn message(ty: &str, defs: &[(&str, &TypeDef)]) -> (String, Value) {
     let declared = defs.iter().any(|(n, _)| *n == ty);
-    let (name, payload, content) = match ty {
+    let (name, payload, content) = match Primitive::from_name(ty) {
         _ if declared => (
             ty.to_owned(),
             json!({ "$ref": format!("#/components/schemas/{ty}") }),
             "application/json",
         ),
-        "string" => ("Text".to_owned(), json!({ "type": "string" }), "text/plain"),
-        "bytes" => (
+        Some(Primitive::String) => (
+            "Text".to_owned(),
+            primitive(Primitive::String),
+            "text/plain",
+        ),
+        Some(Primitive::Bytes) => (
             "Binary".to_owned(),
             json!({ "type": "string", "format": "binary" }),
             "application/octet-stream",
         ),
-        "frame" => (
+        Some(Primitive::Frame) => (
             "Frame".to_owned(),
-            json!({ "type": "string", "description": "a text or binary frame, as it comes" }),
+            primitive(Primitive::Frame),
             "application/octet-stream",
         ),
-        "json" => ("Json".to_owned(), json!({}), "application/json"),
+        Some(Primitive::Json) => ("Json".to_owned(), json!({}), "application/json"),
         // A primitive sent as JSON text, such as `int` or `bool`.
         other => {
-            let mut letters = other.chars();
+            let mut letters = ty.chars();
             let name: String = match letters.next() {
                 Some(first) => first.to_uppercase().chain(letters).collect(),
                 None => "Message".to_owned(),
             };
             (
                 name,
-                primitive(other).unwrap_or_else(|| json!({})),
+                other.map_or_else(|| json!({}), primitive),
                 "application/json",
             )
         }

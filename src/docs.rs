@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::ir::Ir;
 use crate::spec::{Amount, EndpointDef, FieldDef, LimitsDef, Rules, Spec, TypeDef, VariantDef};
+use crate::typeexpr::{Primitive, TypeExpr, parse_field};
 
 /// The template the reference is rendered from.
 pub const TEMPLATE: &str = "docs.md.j2";
@@ -442,26 +443,15 @@ const DEPTH: usize = 3;
 const LONGEST_TEXT: usize = 64;
 
 fn example_of(ty: &str, rules: Option<&Rules>, defs: &[(&str, &TypeDef)], depth: usize) -> Example {
-    let ty = ty.trim().trim_end_matches('?').trim();
-    if let Some(inner) = ty.strip_prefix("list<").and_then(|t| t.strip_suffix('>')) {
-        let none = rules
-            .and_then(|r| r.max_items.as_ref())
-            .is_some_and(|m| m.value == 0);
-        return if none || depth >= DEPTH {
-            Example::List(Vec::new())
-        } else {
-            Example::List(vec![example_of(inner, None, defs, depth + 1)])
-        };
-    }
-    if let Some(inner) = ty.strip_prefix("map<").and_then(|t| t.strip_suffix('>')) {
-        if depth >= DEPTH {
-            return Example::Object(Vec::new());
-        }
-        return Example::Object(vec![(
-            "key".to_owned(),
-            example_of(inner, None, defs, depth + 1),
-        )]);
-    }
+    example_of_expr(&parse_field(ty).0, rules, defs, depth)
+}
+
+fn example_of_expr(
+    expr: &TypeExpr<'_>,
+    rules: Option<&Rules>,
+    defs: &[(&str, &TypeDef)],
+    depth: usize,
+) -> Example {
     let number = |default: f64| {
         let min = rules.and_then(|r| r.min.as_ref()).map(|m| m.value);
         let max = rules.and_then(|r| r.max.as_ref()).map(|m| m.value);
@@ -471,8 +461,23 @@ fn example_of(ty: &str, rules: Option<&Rules>, defs: &[(&str, &TypeDef)], depth:
         }
         v
     };
-    match ty {
-        "string" => {
+    match expr {
+        TypeExpr::List(inner) => {
+            let none = rules
+                .and_then(|r| r.max_items.as_ref())
+                .is_some_and(|m| m.value == 0);
+            if none || depth >= DEPTH {
+                Example::List(Vec::new())
+            } else {
+                Example::List(vec![example_of_expr(inner, None, defs, depth + 1)])
+            }
+        }
+        TypeExpr::Map(_) if depth >= DEPTH => Example::Object(Vec::new()),
+        TypeExpr::Map(inner) => Example::Object(vec![(
+            "key".to_owned(),
+            example_of_expr(inner, None, defs, depth + 1),
+        )]),
+        TypeExpr::Primitive(Primitive::String | Primitive::Frame) => {
             if let Some(first) = rules
                 .and_then(|r| r.one_of.as_ref())
                 .and_then(|o| o.value.first())
@@ -492,14 +497,14 @@ fn example_of(ty: &str, rules: Option<&Rules>, defs: &[(&str, &TypeDef)], depth:
             };
             Example::Text(word)
         }
-        "bytes" => Example::List(vec![Example::Raw("1".into()), Example::Raw("2".into())]),
-        "bool" => Example::Raw("true".into()),
-        "float" | "f32" | "f64" => Example::Raw(format!("{}", number(1.5))),
-        "json" => Example::Object(Vec::new()),
-        "int" | "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => {
-            Example::Raw(format!("{}", number(1.0).round() as i64))
+        TypeExpr::Primitive(Primitive::Bytes) => {
+            Example::List(vec![Example::Raw("1".into()), Example::Raw("2".into())])
         }
-        name => match defs.iter().find(|(n, _)| *n == name) {
+        TypeExpr::Primitive(Primitive::Bool) => Example::Raw("true".into()),
+        TypeExpr::Primitive(Primitive::Json) => Example::Object(Vec::new()),
+        TypeExpr::Primitive(p) if p.is_float() => Example::Raw(format!("{}", number(1.5))),
+        TypeExpr::Primitive(_) => Example::Raw(format!("{}", number(1.0).round() as i64)),
+        TypeExpr::Named(name) => match defs.iter().find(|(n, _)| n == name) {
             Some(_) if depth >= DEPTH => Example::Object(Vec::new()),
             Some((_, def)) => example_of_type(def, defs, depth),
             None => Example::Raw("null".into()),

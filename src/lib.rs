@@ -23,6 +23,7 @@ pub mod parse;
 pub mod render;
 pub mod shape;
 pub mod spec;
+pub mod typeexpr;
 pub mod validate;
 pub mod write;
 

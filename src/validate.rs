@@ -19,6 +19,7 @@ use crate::spec::{
     CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Rules, Spanned, Spec, Style,
     TypeDef, VariantDef,
 };
+use crate::typeexpr::{Primitive, TypeExpr, parse_field};
 
 /// The spec format versions this generator understands.
 pub const SUPPORTED_VERSIONS: &[i64] = &[1];
@@ -27,55 +28,6 @@ pub const SUPPORTED_VERSIONS: &[i64] = &[1];
 /// them.
 const RESERVED: &[&str] = &[
     "String", "Option", "Vec", "Box", "Result", "Send", "Sync", "From", "Some", "None", "Ok", "Err",
-];
-
-/// Primitive names usable in fields, and their Rust types.
-const FIELD_PRIMITIVES: &[(&str, &str)] = &[
-    ("string", "String"),
-    ("bytes", "Vec<u8>"),
-    ("bool", "bool"),
-    ("int", "i64"),
-    ("float", "f64"),
-    ("json", "wsgen_runtime::serde_json::Value"),
-    ("i8", "i8"),
-    ("i16", "i16"),
-    ("i32", "i32"),
-    ("i64", "i64"),
-    ("u8", "u8"),
-    ("u16", "u16"),
-    ("u32", "u32"),
-    ("u64", "u64"),
-    ("f32", "f32"),
-    ("f64", "f64"),
-];
-
-/// Primitive names usable as a whole message, and their Rust types (see the runtime's codecs).
-const MESSAGE_PRIMITIVES: &[(&str, &str)] = &[
-    ("string", "String"),
-    ("bytes", "Vec<u8>"),
-    ("bool", "bool"),
-    ("int", "i64"),
-    ("float", "f64"),
-    ("json", "wsgen_runtime::serde_json::Value"),
-    ("frame", "wsgen_runtime::Frame"),
-];
-
-/// Primitive names usable as path and query parameters (parsed with `FromStr`).
-const INPUT_PRIMITIVES: &[(&str, &str)] = &[
-    ("string", "String"),
-    ("bool", "bool"),
-    ("int", "i64"),
-    ("float", "f64"),
-    ("i8", "i8"),
-    ("i16", "i16"),
-    ("i32", "i32"),
-    ("i64", "i64"),
-    ("u8", "u8"),
-    ("u16", "u16"),
-    ("u32", "u32"),
-    ("u64", "u64"),
-    ("f32", "f32"),
-    ("f64", "f64"),
 ];
 
 const NOTHING: &str = "std::convert::Infallible";
@@ -178,26 +130,27 @@ fn close_code_allowed(code: i64) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-/// The element type named by `list<T>`, if `text` is one.
+/// The declared type named as the element of `list<T>`, if `text` is one.
 fn list_element(text: &str) -> Option<&str> {
-    text.trim()
-        .trim_end_matches('?')
-        .trim_end()
-        .strip_prefix("list<")?
-        .strip_suffix('>')
-        .map(str::trim)
+    match parse_field(text).0 {
+        TypeExpr::List(inner) => match *inner {
+            TypeExpr::Named(name) => Some(name),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The exact range of an integer type of the spec (for checking rule bounds).
 fn int_range(ty: &str) -> (i128, i128) {
-    match ty {
-        "i8" => (i8::MIN.into(), i8::MAX.into()),
-        "i16" => (i16::MIN.into(), i16::MAX.into()),
-        "i32" => (i32::MIN.into(), i32::MAX.into()),
-        "u8" => (0, u8::MAX.into()),
-        "u16" => (0, u16::MAX.into()),
-        "u32" => (0, u32::MAX.into()),
-        "u64" => (0, u64::MAX.into()),
+    match Primitive::from_name(ty) {
+        Some(Primitive::I8) => (i8::MIN.into(), i8::MAX.into()),
+        Some(Primitive::I16) => (i16::MIN.into(), i16::MAX.into()),
+        Some(Primitive::I32) => (i32::MIN.into(), i32::MAX.into()),
+        Some(Primitive::U8) => (0, u8::MAX.into()),
+        Some(Primitive::U16) => (0, u16::MAX.into()),
+        Some(Primitive::U32) => (0, u32::MAX.into()),
+        Some(Primitive::U64) => (0, u64::MAX.into()),
         _ => (i64::MIN.into(), i64::MAX.into()),
     }
 }
@@ -824,10 +777,12 @@ impl Lowerer<'_> {
     /// The validation calls for a field's rules, checking that each rule fits the field's type.
     fn checks(&mut self, ty: &Spanned<String>, rules: &Rules, in_variant: bool) -> Vec<CheckIr> {
         let base = ty.value.trim().trim_end_matches('?').trim_end();
-        let is_string = base == "string";
-        let is_int = ["int", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64"].contains(&base);
-        let is_float = ["float", "f32", "f64"].contains(&base);
-        let is_list = list_element(base).is_some();
+        let expr = TypeExpr::parse(base);
+        let primitive = expr.primitive();
+        let is_string = primitive == Some(Primitive::String);
+        let is_int = primitive.is_some_and(Primitive::is_integer);
+        let is_float = primitive.is_some_and(Primitive::is_float);
+        let is_list = matches!(expr, TypeExpr::List(_));
         let mut checks = Vec::new();
         // The rule's name is also the `Validator` method that checks it.
         let mut check =
@@ -1106,28 +1061,27 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The Rust type of a field's type expression, or the error naming the part that is
+    /// unknown.
     fn type_expr(&self, text: &str) -> Result<String, String> {
-        let generic = |prefix: &str| {
-            text.strip_prefix(prefix)
-                .and_then(|rest| rest.strip_suffix('>'))
-                .map(str::trim)
-        };
-        if let Some(inner) = generic("list<") {
-            return Ok(format!("Vec<{}>", self.type_expr(inner)?));
-        }
-        if let Some(inner) = generic("map<") {
-            return Ok(format!(
+        self.rust_type(&TypeExpr::parse(text))
+    }
+
+    fn rust_type(&self, expr: &TypeExpr<'_>) -> Result<String, String> {
+        match expr {
+            TypeExpr::List(inner) => Ok(format!("Vec<{}>", self.rust_type(inner)?)),
+            TypeExpr::Map(inner) => Ok(format!(
                 "std::collections::BTreeMap<String, {}>",
-                self.type_expr(inner)?
-            ));
+                self.rust_type(inner)?
+            )),
+            TypeExpr::Primitive(p) if p.in_fields() => Ok(p.rust().to_owned()),
+            TypeExpr::Primitive(p) => Err(format!("unknown type `{}`", p.name())),
+            TypeExpr::Named(name) => self
+                .types
+                .get(*name)
+                .cloned()
+                .ok_or_else(|| format!("unknown type `{name}`")),
         }
-        if let Some((_, rust)) = FIELD_PRIMITIVES.iter().find(|(name, _)| *name == text) {
-            return Ok((*rust).to_owned());
-        }
-        self.types
-            .get(text)
-            .cloned()
-            .ok_or_else(|| format!("unknown type `{text}`"))
     }
 
     fn type_hint(&self, text: &str) -> String {
@@ -1135,9 +1089,10 @@ impl Lowerer<'_> {
             .trim_start_matches("list<")
             .trim_start_matches("map<")
             .trim_end_matches('>');
-        let candidates = FIELD_PRIMITIVES
-            .iter()
-            .map(|(n, _)| *n)
+        let candidates = Primitive::ALL
+            .into_iter()
+            .filter(|p| p.in_fields())
+            .map(|p| -> &str { p.name() })
             .chain(self.types.keys().map(String::as_str));
         match did_you_mean(bare, candidates) {
             Some(best) => format!("did you mean `{best}`?"),
@@ -1153,15 +1108,16 @@ impl Lowerer<'_> {
             return "String".to_owned();
         };
         let text = ty.value.trim();
-        if let Some((_, rust)) = MESSAGE_PRIMITIVES.iter().find(|(name, _)| *name == text) {
-            return (*rust).to_owned();
+        if let Some(p) = Primitive::from_name(text).filter(|p| p.in_messages()) {
+            return p.rust().to_owned();
         }
         if let Some(ident) = self.types.get(text) {
             return ident.clone();
         }
-        let candidates = MESSAGE_PRIMITIVES
-            .iter()
-            .map(|(n, _)| *n)
+        let candidates = Primitive::ALL
+            .into_iter()
+            .filter(|p| p.in_messages())
+            .map(|p| -> &str { p.name() })
             .chain(self.types.keys().map(String::as_str));
         let hint = if text.starts_with("list<") || text.starts_with("map<") {
             "a message is one value: declare a struct type with this as a field, and send that"
@@ -1479,10 +1435,11 @@ impl Lowerer<'_> {
                     "remove `?` / `optional`, or make it a query parameter",
                 );
             }
-            let ty = match INPUT_PRIMITIVES.iter().find(|(name, _)| *name == text) {
-                Some((_, rust)) => (*rust).to_owned(),
+            let ty = match Primitive::from_name(text).filter(|p| p.in_inputs()) {
+                Some(p) => p.rust().to_owned(),
                 None => {
-                    let hint = match did_you_mean(text, INPUT_PRIMITIVES.iter().map(|(n, _)| *n)) {
+                    let inputs = Primitive::ALL.into_iter().filter(|p| p.in_inputs());
+                    let hint = match did_you_mean(text, inputs.map(Primitive::name)) {
                         Some(best) => format!("did you mean `{best}`?"),
                         None => "a URL input is string, bool, int, float, or a sized integer or float (i8..u64, f32, f64)".to_owned(),
                     };
