@@ -341,7 +341,8 @@ fn limit_rows(limits: &LimitsDef) -> Vec<Row> {
     rows
 }
 
-fn rules(r: &Rules) -> String {
+/// The validation rules of a field, in words (`1 to 20 characters; matches `^[a-z]+$``).
+pub(crate) fn rules(r: &Rules) -> String {
     let mut out = Vec::new();
     match (&r.min_length, &r.max_length) {
         (Some(a), Some(b)) => out.push(format!("{} to {} characters", a.value, b.value)),

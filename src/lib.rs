@@ -23,6 +23,7 @@ pub mod parse;
 pub mod render;
 pub mod shape;
 pub mod spec;
+pub mod typescript;
 pub mod typeexpr;
 pub mod validate;
 pub mod write;
@@ -60,7 +61,7 @@ pub fn load_with_spec(path: &Path) -> Result<(spec::Spec, Ir), Error> {
     lower_with_spec(&load::load(path)?)
 }
 
-fn lower_with_spec(source: &Source) -> Result<(spec::Spec, Ir), Error> {
+pub(crate) fn lower_with_spec(source: &Source) -> Result<(spec::Spec, Ir), Error> {
     let spec = parse::parse(source).map_err(Error::Spec)?;
     let ir = validate::lower(&spec, source).map_err(Error::Spec)?;
     Ok((spec, ir))
@@ -69,6 +70,25 @@ fn lower_with_spec(source: &Source) -> Result<(spec::Spec, Ir), Error> {
 /// Runs the whole pipeline for the spec at `path`, returning the files to write.
 pub fn generate(path: &Path) -> Result<Vec<OutputFile>, Error> {
     generate_source(&load::load(path)?)
+}
+
+/// What `wsgen generate` writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Target {
+    /// The Rust server, client and types (`<name>.rs`).
+    #[default]
+    Rust,
+    /// The TypeScript client and types (`<name>.ts`).
+    TypeScript,
+}
+
+/// Runs the pipeline for `target` on the spec at `path`, returning the files to write.
+pub fn generate_target(path: &Path, target: Target) -> Result<Vec<OutputFile>, Error> {
+    let source = load::load(path)?;
+    match target {
+        Target::Rust => generate_source(&source),
+        Target::TypeScript => typescript::generate_source(&source),
+    }
 }
 
 /// Runs the pipeline from an already loaded spec.

@@ -17,6 +17,7 @@ use wsgen::{Error, WriteMode};
 #[command(after_help = "Examples:
   wsgen generate api.yaml -o src/generated
   wsgen generate api.yaml -o src/generated --check
+  wsgen generate api.yaml --target typescript -o web/src/api
   wsgen check api.yaml
   wsgen init chat
   wsgen docs api.yaml -o API.md
@@ -38,12 +39,23 @@ enum MessageFormat {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TargetArg {
+    Rust,
+    #[value(alias = "ts")]
+    Typescript,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Generate Rust code from a spec into a directory.
+    /// Generate code from a spec into a directory: the Rust server and client (the default), or
+    /// the TypeScript client.
     Generate {
         /// The spec file (YAML).
         spec: PathBuf,
+        /// What to generate: `rust` (`<name>.rs`) or `typescript` (`<name>.ts`).
+        #[arg(long, value_enum, default_value_t = TargetArg::Rust)]
+        target: TargetArg,
         /// The output directory; files whose bytes did not change are not rewritten.
         #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
@@ -139,8 +151,17 @@ fn write_or_print(text: String, out: Option<PathBuf>) -> Result<(), Error> {
 
 fn run(command: Command) -> Result<(), Error> {
     match command {
-        Command::Generate { spec, out, check } => {
-            let files = wsgen::generate(&spec)?;
+        Command::Generate {
+            spec,
+            target,
+            out,
+            check,
+        } => {
+            let target = match target {
+                TargetArg::Rust => wsgen::Target::Rust,
+                TargetArg::Typescript => wsgen::Target::TypeScript,
+            };
+            let files = wsgen::generate_target(&spec, target)?;
             let mode = if check {
                 WriteMode::Check
             } else {

@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("server.rs.j2", include_str!("../templates/server.rs.j2")),
     ("client.rs.j2", include_str!("../templates/client.rs.j2")),
     ("docs.md.j2", include_str!("../templates/docs.md.j2")),
+    ("client.ts.j2", include_str!("../templates/client.ts.j2")),
 ];
 
 /// The template a whole output file is rendered from.

@@ -74,10 +74,16 @@ fn regen(mode: WriteMode) -> Result<(), String> {
         .collect();
     specs.sort();
 
+    let ts_dir = root.join("generated/ts");
     let mut files: Vec<OutputFile> = Vec::new();
+    let mut ts_files: Vec<OutputFile> = Vec::new();
     let mut modules: Vec<(String, String)> = Vec::new();
     for spec in &specs {
         let relative = spec.strip_prefix(&root).unwrap_or(spec);
+        ts_files.extend(
+            wsgen::generate_target(relative, wsgen::Target::TypeScript)
+                .map_err(|e| e.to_string())?,
+        );
         for file in wsgen::generate(relative).map_err(|e| e.to_string())? {
             if let Some(stem) = file.path.file_stem() {
                 let source = relative.display().to_string().replace('\\', "/");
@@ -89,6 +95,9 @@ fn regen(mode: WriteMode) -> Result<(), String> {
     files.push(lib_rs(&modules));
 
     let mut report = wsgen::write_files(&out_dir, &files, mode).map_err(|e| e.to_string())?;
+    let ts_report = wsgen::write_files(&ts_dir, &ts_files, mode).map_err(|e| e.to_string())?;
+    report.changed.extend(ts_report.changed);
+    report.unchanged.extend(ts_report.unchanged);
     let schema = OutputFile {
         path: PathBuf::from("wsgen.schema.json"),
         contents: wsgen::spec::json_schema_text(),
@@ -98,7 +107,9 @@ fn regen(mode: WriteMode) -> Result<(), String> {
     report.changed.extend(schema_report.changed);
     report.unchanged.extend(schema_report.unchanged);
     let expected: Vec<PathBuf> = files.iter().map(|f| out_dir.join(&f.path)).collect();
-    let extra = extra_files(&out_dir, &expected)?;
+    let mut extra = extra_files(&out_dir, &expected, "rs")?;
+    let expected: Vec<PathBuf> = ts_files.iter().map(|f| ts_dir.join(&f.path)).collect();
+    extra.extend(extra_files(&ts_dir, &expected, "ts")?);
 
     match mode {
         WriteMode::Write => {
@@ -154,12 +165,12 @@ fn lib_rs(modules: &[(String, String)]) -> OutputFile {
     }
 }
 
-/// Files in `dir` that no spec produces any more.
-fn extra_files(dir: &Path, expected: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// Files with `extension` in `dir` that no spec produces any more.
+fn extra_files(dir: &Path, expected: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>, String> {
     let mut extra: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "rs") && !expected.contains(p))
+        .filter(|p| p.extension().is_some_and(|e| e == extension) && !expected.contains(p))
         .collect();
     extra.sort();
     Ok(extra)

@@ -1,0 +1,594 @@
+//! `wsgen generate --target typescript`: one self-contained TypeScript module per spec for
+//! browsers and Node, with no runtime dependency. A type for every message type (string enums as
+//! literal unions, tagged unions as discriminated unions on the spec's tag), and a client class
+//! per endpoint whose `send`, `recv` and `onMessage` exist only where the endpoint's mode allows,
+//! with typed path and query parameters, typed close conditions and the error envelope typed where
+//! the endpoint uses it.
+//!
+//! The model below is all the template sees: every TypeScript type, literal and expression is
+//! decided here, from the spec (type expressions, wire names) and the IR (names, modes, flags).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Source};
+use crate::error::Error;
+use crate::ir::{EndpointIr, InputsIr, Ir, TypeKind};
+use crate::spec::{FieldDef, Map, Spec, TypeDef, VariantDef};
+use crate::typeexpr::{Primitive, TypeExpr, parse_field};
+use crate::OutputFile;
+
+/// The template the module is rendered from.
+pub const TEMPLATE: &str = "client.ts.j2";
+
+/// Names the module defines for itself or uses from JavaScript's globals in type positions; a
+/// spec name that becomes one of them would shadow it.
+const RESERVED: &[&str] = &[
+    "Json",
+    "Frame",
+    "FieldError",
+    "OtherClose",
+    "RejectedError",
+    "DecodeError",
+    "ClosedError",
+    "ConnectOptions",
+    "WebSocketLike",
+    "WebSocketConstructor",
+    "SocketEvent",
+    "Connection",
+    "Setup",
+    "Inbound",
+    "Waiter",
+    "Error",
+    "Promise",
+    "Uint8Array",
+    "ArrayBuffer",
+    "Set",
+    "String",
+    "Number",
+    "Boolean",
+    "Object",
+    "Array",
+    "Record",
+];
+
+/// The whole module.
+#[derive(Debug, Serialize)]
+pub struct TsModule {
+    /// The spec file's name, for the header.
+    pub spec_file: String,
+    /// The API's name as written in the spec.
+    pub name: String,
+    /// Documentation lines for the API.
+    pub docs: Vec<String>,
+    /// Message types, in spec order.
+    pub types: Vec<TsType>,
+    /// Endpoints, in spec order.
+    pub endpoints: Vec<TsEndpoint>,
+}
+
+/// A message type.
+#[derive(Debug, Serialize)]
+pub struct TsType {
+    pub ident: String,
+    pub docs: Vec<String>,
+    pub kind: TypeKind,
+    /// A struct's fields.
+    pub fields: Vec<TsField>,
+    /// A string enum's values, as string literals.
+    pub values: Vec<String>,
+    /// A union's variants.
+    pub variants: Vec<TsVariant>,
+}
+
+/// A property of an object type.
+#[derive(Debug, Serialize)]
+pub struct TsField {
+    /// The property name: the wire name, quoted when it is not an identifier.
+    pub prop: String,
+    /// The TypeScript type.
+    pub ty: String,
+    /// Whether the property may be absent.
+    pub optional: bool,
+    /// Documentation lines (the spec's docs, then its validation rules).
+    pub docs: Vec<String>,
+}
+
+/// A variant of a tagged union.
+#[derive(Debug, Serialize)]
+pub struct TsVariant {
+    pub docs: Vec<String>,
+    /// The tag property with its value, such as `type: "note"`.
+    pub tag: String,
+    /// The declared struct type whose fields the variant carries (empty when inline).
+    pub carries: String,
+    /// Inline fields.
+    pub fields: Vec<TsField>,
+}
+
+/// Path or query parameters.
+#[derive(Debug, Serialize)]
+pub struct TsInputs {
+    pub ident: String,
+    pub what: String,
+    pub fields: Vec<TsField>,
+}
+
+/// One direction of an endpoint's messages.
+#[derive(Debug, Serialize)]
+pub struct TsMessage {
+    /// The TypeScript type of one message.
+    pub ty: String,
+    /// An expression turning `message` into a frame.
+    pub encode: String,
+    /// A function expression turning a frame into a message.
+    pub decode: String,
+}
+
+/// A close condition.
+#[derive(Debug, Serialize)]
+pub struct TsClose {
+    /// The condition's name, as a string literal.
+    pub condition_lit: String,
+    pub code: u16,
+    pub reason_lit: String,
+    pub docs: Vec<String>,
+}
+
+/// A query parameter as it goes into the URL.
+#[derive(Debug, Serialize)]
+pub struct TsQueryEntry {
+    /// The name, as a string literal.
+    pub name_lit: String,
+    /// The value, as an expression on `query`.
+    pub value: String,
+}
+
+/// One endpoint's client.
+#[derive(Debug, Serialize)]
+pub struct TsEndpoint {
+    pub qualified: String,
+    pub docs: Vec<String>,
+    /// The path, for docs.
+    pub path: String,
+    /// The path, as a string literal.
+    pub path_lit: String,
+    /// An expression for the path with `params` filled in.
+    pub path_expr: String,
+    pub mode: String,
+    /// The client class.
+    pub client: String,
+    /// The close type.
+    pub close_type: String,
+    pub params: Option<TsInputs>,
+    pub query: Option<TsInputs>,
+    pub query_entries: Vec<TsQueryEntry>,
+    /// What the client sends (the server receives), when it sends.
+    pub sends: Option<TsMessage>,
+    /// What the client receives (the server sends), when it receives.
+    pub receives: Option<TsMessage>,
+    /// The type of a received message (`never` when the server sends nothing).
+    pub rx_ty: String,
+    /// The function that reads a received message (`null` when the server sends nothing).
+    pub decode: String,
+    /// The errors `recv` and `onError` report (`never` when there can be none).
+    pub error_ty: String,
+    /// Whether the client has `onError`.
+    pub on_error: bool,
+    /// Whether messages come in the `statusCode` envelope (`true` or `false`, for the code).
+    pub envelope_lit: &'static str,
+    /// Whether rejected messages are answered (`true` or `false`, for the code).
+    pub error_replies_lit: &'static str,
+    pub error_replies: bool,
+    /// The handshake's texts, as string literals.
+    pub handshake: Option<(String, String)>,
+    pub close: Vec<TsClose>,
+}
+
+/// The TypeScript module for an already loaded spec.
+pub fn generate_source(source: &Source) -> Result<Vec<OutputFile>, Error> {
+    let (spec, ir) = crate::lower_with_spec(source)?;
+    let model = model(&spec, &ir, source).map_err(Error::Spec)?;
+    let mut text = crate::render::render_with(TEMPLATE, &model)?;
+    while text.ends_with("\n\n") {
+        text.pop();
+    }
+    Ok(vec![OutputFile {
+        path: PathBuf::from(format!("{}.ts", ir.module)),
+        contents: text,
+    }])
+}
+
+/// A JavaScript string literal.
+fn literal(text: &str) -> String {
+    // JSON strings are JavaScript string literals (ES2019 allows U+2028 and U+2029 in them).
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// A property name: as is when it is an identifier, quoted otherwise.
+fn prop(name: &str) -> String {
+    if is_identifier(name) {
+        name.to_owned()
+    } else {
+        literal(name)
+    }
+}
+
+/// Documentation lines as a doc comment: `/** one line */`, or a block for several; none for
+/// none.
+fn comment(lines: Vec<String>) -> Vec<String> {
+    match lines.as_slice() {
+        [] => Vec::new(),
+        [line] => vec![format!("/** {line} */")],
+        _ => std::iter::once("/**".to_owned())
+            .chain(lines.iter().map(|line| {
+                if line.is_empty() {
+                    " *".to_owned()
+                } else {
+                    format!(" * {line}")
+                }
+            }))
+            .chain(std::iter::once(" */".to_owned()))
+            .collect(),
+    }
+}
+
+/// Documentation lines, safe inside `/** */`.
+fn doc_lines(docs: Option<&String>) -> Vec<String> {
+    docs.map(|d| {
+        d.trim()
+            .lines()
+            .map(|line| line.trim_end().replace("*/", "*\\/"))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+struct Lowering<'a> {
+    /// Spec type names and their identifiers.
+    idents: Vec<(&'a str, &'a str)>,
+}
+
+impl Lowering<'_> {
+    fn ident(&self, name: &str) -> String {
+        self.idents
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| name.to_owned(), |(_, ident)| (*ident).to_owned())
+    }
+
+    /// The TypeScript type of a field's type expression (as JSON).
+    fn field_type(&self, expr: &TypeExpr<'_>) -> String {
+        match expr {
+            TypeExpr::List(inner) => format!("{}[]", self.field_type(inner)),
+            TypeExpr::Map(inner) => format!("{{ [key: string]: {} }}", self.field_type(inner)),
+            TypeExpr::Primitive(p) => match p {
+                Primitive::String => "string".to_owned(),
+                Primitive::Bool => "boolean".to_owned(),
+                Primitive::Json => "Json".to_owned(),
+                Primitive::Bytes => "number[]".to_owned(),
+                Primitive::Frame => "Frame".to_owned(),
+                _ => "number".to_owned(),
+            },
+            TypeExpr::Named(name) => self.ident(name),
+        }
+    }
+
+    fn field(&self, name: &str, def: &FieldDef) -> TsField {
+        let (expr, suffix) = parse_field(&def.ty.value);
+        let mut docs = doc_lines(def.docs.as_ref());
+        let rules = crate::docs::rules(&def.rules);
+        if !rules.is_empty() {
+            if !docs.is_empty() {
+                docs.push(String::new());
+            }
+            docs.push(format!("Checked by the server: {}.", rules.replace("*/", "*\\/")));
+        }
+        if matches!(expr.primitive(), Some(Primitive::I64 | Primitive::U64 | Primitive::Int)) {
+            if !docs.is_empty() {
+                docs.push(String::new());
+            }
+            docs.push("A 64-bit integer: exact up to 2^53 in JavaScript.".to_owned());
+        }
+        TsField {
+            prop: prop(name),
+            ty: self.field_type(&expr),
+            optional: def.optional || suffix,
+            docs: comment(docs),
+        }
+    }
+
+    fn fields(&self, fields: &Map<FieldDef>) -> Vec<TsField> {
+        fields
+            .iter()
+            .map(|(name, def)| self.field(&name.value, def))
+            .collect()
+    }
+
+    fn ty(&self, ident: &str, def: &TypeDef, kind: TypeKind) -> TsType {
+        let mut ty = TsType {
+            ident: ident.to_owned(),
+            docs: comment(doc_lines(def.docs.as_ref())),
+            kind,
+            fields: Vec::new(),
+            values: Vec::new(),
+            variants: Vec::new(),
+        };
+        if let Some(fields) = &def.fields {
+            ty.fields = self.fields(fields);
+        }
+        if let Some(values) = &def.values {
+            ty.values = values.iter().map(|v| literal(&v.value)).collect();
+        }
+        if let Some(union) = &def.union {
+            let tag = union.tag.as_ref().map_or("type", |t| t.value.as_str());
+            ty.variants = union
+                .variants
+                .iter()
+                .map(|(value, variant)| {
+                    let tag = format!("{}: {}", prop(tag), literal(&value.value));
+                    match variant {
+                        VariantDef::Type(name) => TsVariant {
+                            docs: Vec::new(),
+                            tag,
+                            carries: self.ident(&name.value),
+                            fields: Vec::new(),
+                        },
+                        VariantDef::Inline(inline) => TsVariant {
+                            docs: comment(doc_lines(inline.docs.as_ref())),
+                            tag,
+                            carries: String::new(),
+                            fields: self.fields(&inline.fields),
+                        },
+                    }
+                })
+                .collect();
+        }
+        ty
+    }
+
+    /// How one direction of an endpoint travels; `None` for "nothing".
+    fn message(&self, ty: Option<&str>) -> TsMessage {
+        let text = ty.map_or("string", str::trim);
+        let (ty, encode, decode) = match Primitive::from_name(text) {
+            Some(Primitive::String) => ("string".to_owned(), "message", "decoders.text".to_owned()),
+            Some(Primitive::Bytes) => ("Uint8Array".to_owned(), "message", "decoders.bytes".to_owned()),
+            Some(Primitive::Frame) => ("Frame".to_owned(), "message", "decoders.frame".to_owned()),
+            Some(Primitive::Bool) => ("boolean".to_owned(), "String(message)", "decoders.bool".to_owned()),
+            Some(Primitive::Json) => (
+                "Json".to_owned(),
+                "JSON.stringify(message)",
+                "(frame: Frame) => decoders.json(frame) as Json".to_owned(),
+            ),
+            Some(_) => ("number".to_owned(), "String(message)", "decoders.number".to_owned()),
+            None => {
+                let ident = self.ident(text);
+                let decode = format!("(frame: Frame) => decoders.json(frame) as {ident}");
+                (ident, "JSON.stringify(message)", decode)
+            }
+        };
+        TsMessage {
+            ty,
+            encode: encode.to_owned(),
+            decode,
+        }
+    }
+}
+
+fn input_type(def: &FieldDef) -> &'static str {
+    match parse_field(&def.ty.value).0.primitive() {
+        Some(Primitive::String) | None => "string",
+        Some(Primitive::Bool) => "boolean",
+        Some(_) => "number",
+    }
+}
+
+fn inputs(ir: Option<&InputsIr>, defs: &Map<FieldDef>, what: &str) -> Option<TsInputs> {
+    let ir = ir?;
+    Some(TsInputs {
+        ident: ir.ident.clone(),
+        what: what.to_owned(),
+        fields: defs
+            .iter()
+            .map(|(name, def)| TsField {
+                prop: prop(&name.value),
+                ty: input_type(def).to_owned(),
+                optional: def.optional || def.ty.value.trim().ends_with('?'),
+                docs: comment(doc_lines(def.docs.as_ref())),
+            })
+            .collect(),
+    })
+}
+
+/// `object.name`, or `object["name"]` when the name is not an identifier.
+fn access(object: &str, name: &str) -> String {
+    if is_identifier(name) {
+        format!("{object}.{name}")
+    } else {
+        format!("{object}[{}]", literal(name))
+    }
+}
+
+/// An expression for the path with each `{param}` filled in from `params`, percent-encoded.
+fn path_expr(path: &str) -> String {
+    if !path.contains('{') {
+        return literal(path);
+    }
+    let mut out = String::from("`");
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => out.push_str(&format!(
+                "${{encodeURIComponent(String({}))}}",
+                access("params", name)
+            )),
+            None => {
+                for c in segment.chars() {
+                    if matches!(c, '`' | '\\' | '$') {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out.push('`');
+    out
+}
+
+fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<'_>) -> TsEndpoint {
+    let receives = e.client_receives.then(|| lowering.message(def.send.as_ref().map(|s| s.value.as_str())));
+    let sends = e.client_sends.then(|| lowering.message(def.receive.as_ref().map(|r| r.value.as_str())));
+    let error_ty = match (e.error_replies, e.client_receives) {
+        (true, _) => "RejectedError | DecodeError",
+        (false, true) => "DecodeError",
+        (false, false) => "never",
+    };
+    TsEndpoint {
+        qualified: e.qualified.clone(),
+        docs: {
+            let mut lines = doc_lines(def.docs.as_ref());
+            if !lines.is_empty() {
+                lines.push(String::new());
+            }
+            lines.push(format!(
+                "A typed client for `{}` at `{}` ({}).",
+                e.qualified, e.path, e.mode
+            ));
+            comment(lines)
+        },
+        path: e.path.clone(),
+        path_lit: literal(&e.path),
+        path_expr: path_expr(&e.path),
+        mode: e.mode.clone(),
+        close_type: e.close_enum.clone(),
+        params: inputs(e.params.as_ref(), &def.params, "Path parameters"),
+        query: inputs(e.query.as_ref(), &def.query, "Query parameters"),
+        query_entries: def
+            .query
+            .iter()
+            .map(|(name, _)| TsQueryEntry {
+                name_lit: literal(&name.value),
+                value: access("query", &name.value),
+            })
+            .collect(),
+        rx_ty: receives.as_ref().map_or("never".to_owned(), |r| r.ty.clone()),
+        decode: receives.as_ref().map_or("null".to_owned(), |r| r.decode.clone()),
+        sends,
+        receives,
+        error_ty: error_ty.to_owned(),
+        on_error: error_ty != "never",
+        envelope_lit: if e.envelope { "true" } else { "false" },
+        error_replies_lit: if e.error_replies { "true" } else { "false" },
+        error_replies: e.error_replies,
+        handshake: def
+            .handshake
+            .as_ref()
+            .map(|h| (literal(&h.expect.value), literal(&h.reply.value))),
+        close: e
+            .close
+            .iter()
+            .zip(def.close.iter())
+            .map(|(c, (_, d))| TsClose {
+                condition_lit: literal(&c.variant),
+                code: c.code,
+                reason_lit: literal(&c.reason),
+                docs: comment(doc_lines(d.docs.as_ref())),
+            })
+            .collect(),
+        client: e.client.clone(),
+    }
+}
+
+/// The model of the module; a spec name that would shadow one of the module's own names is an
+/// error at that name.
+pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnostics> {
+    let defs = spec.type_defs();
+    let lowering = Lowering {
+        idents: defs
+            .iter()
+            .zip(&ir.types)
+            .map(|((name, _), t)| (*name, t.ident.as_str()))
+            .collect(),
+    };
+    let mut errors = Vec::new();
+    let mut check = |ident: &str, at: &crate::spec::Spanned<String>, what: &str| {
+        if RESERVED.contains(&ident) {
+            let mut d = Diagnostic::at(
+                source,
+                at.referenced,
+                format!("{what} `{}` becomes the TypeScript name `{ident}`, which the TypeScript client needs for its own `{ident}`", at.value),
+            );
+            d.hint = Some("rename it".to_owned());
+            errors.push(d);
+        }
+    };
+    for ((name, _), t) in spec.types.iter().zip(&ir.types) {
+        check(&t.ident, name, "type");
+    }
+    let endpoint_names = spec
+        .controllers
+        .iter()
+        .flat_map(|(_, c)| c.endpoints.iter().map(|(name, _)| name));
+    for (name, e) in endpoint_names.zip(&ir.endpoints) {
+        let mut names = vec![e.client.as_str(), e.close_enum.as_str()];
+        names.extend(e.params.as_ref().map(|p| p.ident.as_str()));
+        names.extend(e.query.as_ref().map(|q| q.ident.as_str()));
+        for ident in names {
+            check(ident, name, "endpoint");
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors));
+    }
+    let types = defs
+        .iter()
+        .zip(&ir.types)
+        .map(|((_, def), t)| lowering.ty(&t.ident, def, t.kind))
+        .collect();
+    let endpoints = ir
+        .endpoints
+        .iter()
+        .zip(spec.endpoint_defs())
+        .map(|(e, def)| endpoint(e, def, &lowering))
+        .collect();
+    Ok(TsModule {
+        spec_file: ir.spec_file.clone(),
+        name: ir.name.clone(),
+        docs: comment(doc_lines(spec.docs.as_ref())),
+        types,
+        endpoints,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_fill_in_encoded_params_and_escape_the_rest() {
+        assert_eq!(path_expr("/a/b"), "\"/a/b\"");
+        assert_eq!(
+            path_expr("/rooms/{room-id}/x`$"),
+            "`/rooms/${encodeURIComponent(String(params[\"room-id\"]))}/x\\`\\$`"
+        );
+    }
+
+    #[test]
+    fn properties_are_quoted_only_when_needed() {
+        assert_eq!(prop("userName"), "userName");
+        assert_eq!(prop("user-name"), "\"user-name\"");
+        assert_eq!(prop("2fa"), "\"2fa\"");
+    }
+}
