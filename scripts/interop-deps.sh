@@ -20,8 +20,8 @@ if ! "$venv/bin/python" -c "import websockets, sys; sys.exit(websockets.__versio
 fi
 
 node_dir="$root/tests/interop/node"
-if [ ! -f "$node_dir/node_modules/ws/package.json" ] || [ ! -f "$node_dir/node_modules/@asyncapi/parser/package.json" ]; then
-    echo "interop: installing Node ws and @asyncapi/parser from package-lock.json" >&2
+if [ ! -f "$node_dir/node_modules/ws/package.json" ] || [ ! -f "$node_dir/node_modules/@asyncapi/parser/package.json" ] || [ ! -f "$node_dir/node_modules/typescript/package.json" ]; then
+    echo "interop: installing Node ws, @asyncapi/parser and typescript from package-lock.json" >&2
     (cd "$node_dir" && npm ci --silent --no-audit --no-fund)
 fi
 

@@ -23,8 +23,8 @@ pub mod parse;
 pub mod render;
 pub mod shape;
 pub mod spec;
-pub mod typescript;
 pub mod typeexpr;
+pub mod typescript;
 pub mod validate;
 pub mod write;
 

@@ -12,12 +12,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::OutputFile;
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::error::Error;
 use crate::ir::{EndpointIr, InputsIr, Ir, TypeKind};
 use crate::spec::{FieldDef, Map, Spec, TypeDef, VariantDef};
 use crate::typeexpr::{Primitive, TypeExpr, parse_field};
-use crate::OutputFile;
 
 /// The template the module is rendered from.
 pub const TEMPLATE: &str = "client.ts.j2";
@@ -291,9 +291,15 @@ impl Lowering<'_> {
             if !docs.is_empty() {
                 docs.push(String::new());
             }
-            docs.push(format!("Checked by the server: {}.", rules.replace("*/", "*\\/")));
+            docs.push(format!(
+                "Checked by the server: {}.",
+                rules.replace("*/", "*\\/")
+            ));
         }
-        if matches!(expr.primitive(), Some(Primitive::I64 | Primitive::U64 | Primitive::Int)) {
+        if matches!(
+            expr.primitive(),
+            Some(Primitive::I64 | Primitive::U64 | Primitive::Int)
+        ) {
             if !docs.is_empty() {
                 docs.push(String::new());
             }
@@ -361,15 +367,27 @@ impl Lowering<'_> {
         let text = ty.map_or("string", str::trim);
         let (ty, encode, decode) = match Primitive::from_name(text) {
             Some(Primitive::String) => ("string".to_owned(), "message", "decoders.text".to_owned()),
-            Some(Primitive::Bytes) => ("Uint8Array".to_owned(), "message", "decoders.bytes".to_owned()),
+            Some(Primitive::Bytes) => (
+                "Uint8Array".to_owned(),
+                "message",
+                "decoders.bytes".to_owned(),
+            ),
             Some(Primitive::Frame) => ("Frame".to_owned(), "message", "decoders.frame".to_owned()),
-            Some(Primitive::Bool) => ("boolean".to_owned(), "String(message)", "decoders.bool".to_owned()),
+            Some(Primitive::Bool) => (
+                "boolean".to_owned(),
+                "String(message)",
+                "decoders.bool".to_owned(),
+            ),
             Some(Primitive::Json) => (
                 "Json".to_owned(),
                 "JSON.stringify(message)",
                 "(frame: Frame) => decoders.json(frame) as Json".to_owned(),
             ),
-            Some(_) => ("number".to_owned(), "String(message)", "decoders.number".to_owned()),
+            Some(_) => (
+                "number".to_owned(),
+                "String(message)",
+                "decoders.number".to_owned(),
+            ),
             None => {
                 let ident = self.ident(text);
                 let decode = format!("(frame: Frame) => decoders.json(frame) as {ident}");
@@ -448,8 +466,12 @@ fn path_expr(path: &str) -> String {
 }
 
 fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<'_>) -> TsEndpoint {
-    let receives = e.client_receives.then(|| lowering.message(def.send.as_ref().map(|s| s.value.as_str())));
-    let sends = e.client_sends.then(|| lowering.message(def.receive.as_ref().map(|r| r.value.as_str())));
+    let receives = e
+        .client_receives
+        .then(|| lowering.message(def.send.as_ref().map(|s| s.value.as_str())));
+    let sends = e
+        .client_sends
+        .then(|| lowering.message(def.receive.as_ref().map(|r| r.value.as_str())));
     let error_ty = match (e.error_replies, e.client_receives) {
         (true, _) => "RejectedError | DecodeError",
         (false, true) => "DecodeError",
@@ -483,8 +505,12 @@ fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<
                 value: access("query", &name.value),
             })
             .collect(),
-        rx_ty: receives.as_ref().map_or("never".to_owned(), |r| r.ty.clone()),
-        decode: receives.as_ref().map_or("null".to_owned(), |r| r.decode.clone()),
+        rx_ty: receives
+            .as_ref()
+            .map_or("never".to_owned(), |r| r.ty.clone()),
+        decode: receives
+            .as_ref()
+            .map_or("null".to_owned(), |r| r.decode.clone()),
         sends,
         receives,
         error_ty: error_ty.to_owned(),
@@ -528,7 +554,10 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
             let mut d = Diagnostic::at(
                 source,
                 at.referenced,
-                format!("{what} `{}` becomes the TypeScript name `{ident}`, which the TypeScript client needs for its own `{ident}`", at.value),
+                format!(
+                    "{what} `{}` becomes the TypeScript name `{ident}`, which the TypeScript client needs for its own `{ident}`",
+                    at.value
+                ),
             );
             d.hint = Some("rename it".to_owned());
             errors.push(d);

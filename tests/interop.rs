@@ -11,47 +11,19 @@
 //! `scripts/interop-deps.sh` installs the clients (idempotently); when it cannot, these tests
 //! fail with its output instead of skipping.
 
+#[path = "common/browser.rs"]
+mod browser;
 #[path = "../examples/echo/server.rs"]
 mod echo_server;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use browser::{Route, chromium_report, dependencies, page_server, root};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::process::Command;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs the install script once per test process; every test gets its outcome.
-fn dependencies() {
-    static OUTCOME: Mutex<Option<Result<(), String>>> = Mutex::new(None);
-    let mut outcome = OUTCOME.lock().unwrap_or_else(|p| p.into_inner());
-    let result = outcome.get_or_insert_with(|| {
-        let output = std::process::Command::new("bash")
-            .arg(root().join("scripts/interop-deps.sh"))
-            .output()
-            .map_err(|e| format!("could not run scripts/interop-deps.sh: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "scripts/interop-deps.sh failed ({}):\n{}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
-    });
-    if let Err(why) = result {
-        panic!("the interop clients are not installed: {why}");
-    }
-}
 
 /// Serves the echo handlers on 127.0.0.1; returns the base URL.
 async fn echo_server(allowed_origins: Option<Vec<String>>) -> String {
@@ -149,124 +121,32 @@ async fn node_ws_completes_the_exchange() {
     check_exchange(&report);
 }
 
-/// Serves the page and the shared script, and hands over the report the page posts.
-async fn page_server(report: tokio::sync::mpsc::Sender<String>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        // Bounded: the page makes three requests (and a browser may ask for a favicon).
-        for _ in 0..16 {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let report = report.clone();
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read the head, then as much body as Content-Length says.
-                let (head, body_start) = loop {
-                    let Ok(n) = stream.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&chunk[..n]);
-                    if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break (
-                            String::from_utf8_lossy(&request[..end]).into_owned(),
-                            end + 4,
-                        );
-                    }
-                };
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().to_owned())
-                    })
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                while request.len() < body_start + length {
-                    let Ok(n) = stream.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    request.extend_from_slice(&chunk[..n]);
-                }
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let (status, kind, body) = if path.starts_with("/report") {
-                    let body = String::from_utf8_lossy(&request[body_start..]).into_owned();
-                    let _ = report.send(body).await;
-                    ("200 OK", "text/plain", Vec::new())
-                } else if path.starts_with("/exchange.js") {
-                    let script =
-                        std::fs::read(root().join("tests/interop/exchange.js")).unwrap_or_default();
-                    ("200 OK", "text/javascript", script)
-                } else if path == "/" || path.starts_with("/?") {
-                    let page =
-                        std::fs::read(root().join("tests/interop/page.html")).unwrap_or_default();
-                    ("200 OK", "text/html; charset=utf-8", page)
-                } else {
-                    ("404 Not Found", "text/plain", Vec::new())
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes()).await;
-                let _ = stream.write_all(&body).await;
-            });
-        }
-    });
-    origin
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_completes_the_exchange_and_is_refused_from_a_foreign_origin() {
     dependencies();
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1);
-    let origin = page_server(report_tx).await;
+    let origin = page_server(
+        report_tx,
+        vec![
+            Route {
+                path: "/",
+                file: root().join("tests/interop/page.html"),
+                content_type: "text/html; charset=utf-8",
+            },
+            Route {
+                path: "/exchange.js",
+                file: root().join("tests/interop/exchange.js"),
+                content_type: "text/javascript",
+            },
+        ],
+    )
+    .await;
     // The server the page talks to allows exactly the page's origin; the other one allows
     // only a different site, so the browser's upgrade there must be refused.
     let allowed = echo_server(Some(vec![origin.clone()])).await;
     let refusing = echo_server(Some(vec!["https://elsewhere.example".to_owned()])).await;
-    let profile = tempfile::tempdir().unwrap();
     let page = format!("{origin}/?ws={allowed}&refused={refusing}");
-    let mut browser = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(&page)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromium starts");
-    let received = tokio::time::timeout(Duration::from_secs(90), report_rx.recv()).await;
-    let _ = browser.kill().await;
-    let report = match received {
-        Ok(Some(body)) => body,
-        _ => {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = browser.stderr.take() {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(5), pipe.read_to_string(&mut stderr))
-                        .await;
-            }
-            panic!("the page posted no report within 90s; chromium said:\n{stderr}");
-        }
-    };
-    let report: Value = serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}"));
+    let report = chromium_report(&page, &mut report_rx).await;
     assert!(report.get("failure").is_none(), "{report}");
     assert!(
         report["client"].as_str().unwrap().contains("Chrome"),

@@ -1,6 +1,7 @@
-//! Snapshot tests: every generated file for every example spec, the Markdown reference
-//! (`wsgen docs`) and the AsyncAPI document (`wsgen asyncapi`) of every example spec, and the rendered diagnostics of every invalid spec in
-//! `tests/specs/invalid/`. Adding a case is adding a file.
+//! Snapshot tests: every generated file for every example spec (Rust and TypeScript), the
+//! Markdown reference (`wsgen docs`) and the AsyncAPI document (`wsgen asyncapi`) of every
+//! example spec, and the rendered diagnostics of every invalid spec in `tests/specs/invalid/`.
+//! Adding a case is adding a file.
 
 use std::path::Path;
 
@@ -19,6 +20,21 @@ fn generated_code_for_every_example_spec() {
             insta::assert_snapshot!(file.path.display().to_string(), file.contents);
         }
     });
+}
+
+#[test]
+fn typescript_client_for_every_example_and_valid_test_spec() {
+    let each = |path: &Path| {
+        let files = wsgen::generate_target(relative(path), wsgen::Target::TypeScript)
+            .expect("the specs are valid");
+        let again = wsgen::generate_target(relative(path), wsgen::Target::TypeScript).unwrap();
+        assert_eq!(files, again, "deterministic");
+        for file in files {
+            insta::assert_snapshot!(file.path.display().to_string(), file.contents);
+        }
+    };
+    insta::glob!("../examples/specs", "*.yaml", |path| each(path));
+    insta::glob!("specs/valid", "*.yaml", |path| each(path));
 }
 
 #[test]

@@ -1,0 +1,163 @@
+//! What the browser and Node tests share: the install script for the outside clients (run once
+//! per test process), a small HTTP server for a test page and its scripts that hands over the
+//! report the page posts, and headless Chromium opening that page.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::process::Command;
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `scripts/interop-deps.sh` once per test process; every test gets its outcome, and a
+/// failed install fails the test with the script's output.
+pub fn dependencies() {
+    static OUTCOME: Mutex<Option<Result<(), String>>> = Mutex::new(None);
+    let mut outcome = OUTCOME.lock().unwrap_or_else(|p| p.into_inner());
+    let result = outcome.get_or_insert_with(|| {
+        let output = std::process::Command::new("bash")
+            .arg(root().join("scripts/interop-deps.sh"))
+            .output()
+            .map_err(|e| format!("could not run scripts/interop-deps.sh: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "scripts/interop-deps.sh failed ({}):\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    if let Err(why) = result {
+        panic!("the interop clients are not installed: {why}");
+    }
+}
+
+/// One file the page server serves: its URL path (the query is ignored) and where it is.
+pub struct Route {
+    pub path: &'static str,
+    pub file: PathBuf,
+    pub content_type: &'static str,
+}
+
+/// Serves `routes`, and hands over the body of every POST to `/report`; returns the origin.
+pub async fn page_server(report: tokio::sync::mpsc::Sender<String>, routes: Vec<Route>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let routes = std::sync::Arc::new(routes);
+    tokio::spawn(async move {
+        // Bounded: a page makes a handful of requests (and a browser may ask for a favicon).
+        for _ in 0..32 {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let report = report.clone();
+            let routes = routes.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head, then as much body as Content-Length says.
+                let (head, body_start) = loop {
+                    let Ok(n) = stream.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break (
+                            String::from_utf8_lossy(&request[..end]).into_owned(),
+                            end + 4,
+                        );
+                    }
+                };
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                while request.len() < body_start + length {
+                    let Ok(n) = stream.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&chunk[..n]);
+                }
+                let target = head.split_whitespace().nth(1).unwrap_or("/");
+                let path = target.split('?').next().unwrap_or("/");
+                let (status, kind, body) = if path == "/report" {
+                    let body = String::from_utf8_lossy(&request[body_start..]).into_owned();
+                    let _ = report.send(body).await;
+                    ("200 OK", "text/plain", Vec::new())
+                } else if let Some(route) = routes.iter().find(|r| r.path == path) {
+                    let body = std::fs::read(&route.file).unwrap_or_default();
+                    ("200 OK", route.content_type, body)
+                } else {
+                    ("404 Not Found", "text/plain", Vec::new())
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    origin
+}
+
+/// Opens `page` in headless Chromium and returns the JSON report the page posts (within 90 s).
+pub async fn chromium_report(
+    page: &str,
+    report: &mut tokio::sync::mpsc::Receiver<String>,
+) -> Value {
+    let profile = tempfile::tempdir().unwrap();
+    let mut browser = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(page)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromium starts");
+    let received = tokio::time::timeout(Duration::from_secs(90), report.recv()).await;
+    let _ = browser.kill().await;
+    let body = match received {
+        Ok(Some(body)) => body,
+        _ => {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = browser.stderr.take() {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), pipe.read_to_string(&mut stderr))
+                        .await;
+            }
+            panic!("the page posted no report within 90s; chromium said:\n{stderr}");
+        }
+    };
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
