@@ -29,6 +29,7 @@ const RESERVED: &[&str] = &[
     "Frame",
     "FieldError",
     "OtherClose",
+    "SocketClose",
     "RejectedError",
     "DecodeError",
     "ClosedError",
@@ -161,6 +162,8 @@ pub struct TsEndpoint {
     pub client: String,
     /// The close type.
     pub close_type: String,
+    /// The module-private alias for the client's connection type.
+    pub connection_ty: String,
     pub params: Option<TsInputs>,
     pub query: Option<TsInputs>,
     pub query_entries: Vec<TsQueryEntry>,
@@ -484,9 +487,14 @@ fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<
             if !lines.is_empty() {
                 lines.push(String::new());
             }
+            let flow = match e.mode.as_str() {
+                "send_only" => "the server sends, this client listens",
+                "receive_only" => "this client sends, the server answers nothing",
+                _ => "both sides send",
+            };
             lines.push(format!(
-                "A typed client for `{}` at `{}` ({}).",
-                e.qualified, e.path, e.mode
+                "A typed client for `{}` at `{}`: {flow}.",
+                e.qualified, e.path
             ));
             comment(lines)
         },
@@ -495,6 +503,7 @@ fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<
         path_expr: path_expr(&e.path),
         mode: e.mode.clone(),
         close_type: e.close_enum.clone(),
+        connection_ty: connection_ty(e),
         params: inputs(e.params.as_ref(), &def.params, "Path parameters"),
         query: inputs(e.query.as_ref(), &def.query, "Query parameters"),
         query_entries: def
@@ -537,6 +546,12 @@ fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<
     }
 }
 
+/// The module-private alias for an endpoint's connection type (`type_param` is the endpoint's
+/// own name).
+fn connection_ty(e: &EndpointIr) -> String {
+    format!("{}Connection", e.type_param)
+}
+
 /// The model of the module; a spec name that would shadow one of the module's own names is an
 /// error at that name.
 pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnostics> {
@@ -549,22 +564,20 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
             .collect(),
     };
     let mut errors = Vec::new();
-    let mut check = |ident: &str, at: &crate::spec::Spanned<String>, what: &str| {
-        if RESERVED.contains(&ident) {
-            let mut d = Diagnostic::at(
-                source,
-                at.referenced,
-                format!(
-                    "{what} `{}` becomes the TypeScript name `{ident}`, which the TypeScript client needs for its own `{ident}`",
-                    at.value
-                ),
-            );
-            d.hint = Some("rename it".to_owned());
-            errors.push(d);
-        }
+    let mut error = |at: &crate::spec::Spanned<String>, message: String, hint: &str| {
+        let mut d = Diagnostic::at(source, at.referenced, message);
+        d.hint = Some(hint.to_owned());
+        errors.push(d);
+    };
+    let shadows = |what: &str, name: &str, ident: &str| {
+        format!(
+            "{what} `{name}` becomes the TypeScript name `{ident}`, which the TypeScript client needs for its own `{ident}`"
+        )
     };
     for ((name, _), t) in spec.types.iter().zip(&ir.types) {
-        check(&t.ident, name, "type");
+        if RESERVED.contains(&t.ident.as_str()) {
+            error(name, shadows("type", &name.value, &t.ident), "rename it");
+        }
     }
     let endpoint_names = spec
         .controllers
@@ -574,8 +587,17 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
         let mut names = vec![e.client.as_str(), e.close_enum.as_str()];
         names.extend(e.params.as_ref().map(|p| p.ident.as_str()));
         names.extend(e.query.as_ref().map(|q| q.ident.as_str()));
-        for ident in names {
-            check(ident, name, "endpoint");
+        for ident in names.into_iter().filter(|i| RESERVED.contains(i)) {
+            error(name, shadows("endpoint", &name.value, ident), "rename it");
+        }
+        // The one name only the TypeScript client generates must not be a spec type's.
+        let alias = connection_ty(e);
+        if ir.types.iter().any(|t| t.ident == alias) {
+            let message = format!(
+                "endpoint `{}` needs the TypeScript name `{alias}`, which is also a type's",
+                name.value
+            );
+            error(name, message, "rename the endpoint or the type");
         }
     }
     if !errors.is_empty() {

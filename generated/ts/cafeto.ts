@@ -71,15 +71,19 @@ export interface FieldError {
   msg: string;
 }
 
+/** The code and reason of the close frame that ended a connection. */
+export interface SocketClose {
+  readonly code: number;
+  readonly reason: string;
+}
+
 /**
  * How a connection ended when it was not one of the endpoint's close conditions: 1000 after
  * `close()`, 1001 when the server shuts down, 1006 when the connection was lost, 1011 when a
  * handler failed, and so on.
  */
-export interface OtherClose {
+export interface OtherClose extends SocketClose {
   readonly condition: null;
-  readonly code: number;
-  readonly reason: string;
 }
 
 /**
@@ -114,12 +118,12 @@ export class DecodeError extends Error {
 }
 
 /** The connection has ended; `close` says how. */
-export class ClosedError<C extends { readonly code: number; readonly reason: string } = OtherClose> extends Error {
+export class ClosedError<C extends SocketClose = OtherClose> extends Error {
   /** How the connection ended: one of the endpoint's close conditions, or another code. */
   readonly close: C;
 
   constructor(close: C) {
-    super(`the connection is closed (code ${close.code}${close.reason ? `, ${close.reason}` : ""})`);
+    super(`the connection is closed (${describe(close.code, close.reason)})`);
     this.name = "ClosedError";
     this.close = close;
   }
@@ -145,7 +149,10 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket constructor, such as the global `WebSocket` or the `ws` package's default export. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 /** How to connect. */
 export interface ConnectOptions {
@@ -218,7 +225,9 @@ interface Waiter<Rx> {
 }
 
 /** One connection: the state and the event handling every generated client shares. */
-class Connection<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error> {
+class Connection<Rx, C extends SocketClose, E extends Error> {
+  /** Resolves once the socket is open and the handshake, if any, is done. */
+  readonly opened: Promise<void>;
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<C>;
   private readonly socket: WebSocketLike;
@@ -229,45 +238,40 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
   private readonly messageListeners = new Set<(message: Rx) => void>();
   private readonly errorListeners = new Set<(error: E) => void>();
   private ended: C | null = null;
-  /** The connect call in progress, until the socket is open and the handshake done. */
+  /** Settles `opened`; `null` once it has. */
   private connecting: { resolve(): void; reject(error: Error): void } | null = null;
   private resolveClosed: (close: C) => void = () => {};
   /** What the WebSocket implementation said went wrong, if it said anything. */
   private failure = "";
 
-  private constructor(socket: WebSocketLike, setup: Setup<Rx, C>) {
+  /** Opens a connection to `url`; `opened` says when it is ready. */
+  constructor(url: string, options: ConnectOptions, setup: Setup<Rx, C>) {
+    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const Socket = options.WebSocket ?? global;
+    if (Socket === undefined) {
+      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
+      throw new Error(`this runtime has no global WebSocket: ${hint}`);
+    }
+    const socket = new Socket(url, options.protocols);
     this.socket = socket;
     this.setup = setup;
+    this.opened = new Promise((resolve, reject) => {
+      this.connecting = { resolve, reject };
+    });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     socket.binaryType = "arraybuffer";
-    socket.addEventListener("open", () => this.opened());
+    socket.addEventListener("open", () => this.open());
     socket.addEventListener("message", (event) => this.received(event.data));
     // Browsers say nothing about why a connection failed; Node's `ws` says it in the error
     // event (and throws when nobody listens for it).
     socket.addEventListener("error", (event) => {
       this.failure = typeof event.message === "string" ? event.message : this.failure;
     });
-    socket.addEventListener("close", (event) => this.finished(event.code ?? 1005, event.reason ?? ""));
-  }
-
-  /** Opens a connection to `url` and performs the handshake, if the endpoint has one. */
-  static connect<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error>(
-    url: string,
-    options: ConnectOptions,
-    setup: Setup<Rx, C>,
-  ): Promise<Connection<Rx, C, E>> {
-    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
-    const Socket = options.WebSocket ?? global;
-    if (Socket === undefined) {
-      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
-      return Promise.reject(new Error(`this runtime has no global WebSocket: ${hint}`));
-    }
-    const connection = new Connection<Rx, C, E>(new Socket(url, options.protocols), setup);
-    return new Promise<void>((resolve, reject) => {
-      connection.connecting = { resolve, reject };
-    }).then(() => connection);
+    socket.addEventListener("close", (event) => {
+      this.finished(event.code ?? 1005, event.reason ?? "");
+    });
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -277,7 +281,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     query: readonly (readonly [string, string | number | boolean | undefined])[],
   ): string {
     const pairs = query.flatMap(([name, value]) =>
-      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`],
+      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(value)}`],
     );
     return base.replace(/\/+$/, "") + path + (pairs.length > 0 ? `?${pairs.join("&")}` : "");
   }
@@ -319,7 +323,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     this.socket.close(1000);
   }
 
-  private opened(): void {
+  private open(): void {
     const handshake = this.setup.handshake;
     if (handshake === null) {
       this.connected();
@@ -350,7 +354,8 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
         this.connected();
       } else {
         const got = typeof frame === "string" ? JSON.stringify(frame) : "a binary frame";
-        this.connected(new Error(`handshake failed: expected ${JSON.stringify(handshake[1])}, got ${got}`));
+        const expected = JSON.stringify(handshake[1]);
+        this.connected(new Error(`handshake failed: expected ${expected}, got ${got}`));
         this.socket.close(1000);
       }
       return;
@@ -368,9 +373,10 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     try {
       if (errorReplies && typeof frame === "string" && frame.startsWith('{"statusCode":')) {
         const reply = JSON.parse(frame) as { statusCode?: unknown; body?: { errorList?: unknown } };
-        const errors = reply.body?.errorList;
-        if (typeof reply.statusCode === "number" && reply.statusCode !== 200 && Array.isArray(errors)) {
-          return { error: new RejectedError(reply.statusCode, errors as FieldError[]) as Error as E };
+        const { statusCode: status, body } = reply;
+        if (typeof status === "number" && status !== 200 && Array.isArray(body?.errorList)) {
+          const rejected = new RejectedError(status, body.errorList as FieldError[]);
+          return { error: rejected as Error as E };
         }
         if (envelope) {
           if (reply.statusCode !== 200 || !("body" in reply)) {
@@ -427,7 +433,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     const close = this.setup.close(code, reason);
     this.ended = close;
     const why = [reason, this.failure].filter((part) => part !== "").join(", ");
-    this.connected(new Error(`could not connect: the connection closed with ${code}${why ? ` (${why})` : ""}`));
+    this.connected(new Error(`could not connect: the connection closed (${describe(code, why)})`));
     for (const waiter of this.waiters.splice(0)) {
       waiter.reject(new ClosedError(close));
     }
@@ -446,6 +452,11 @@ function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return copy;
 }
 
+/** `code 1006`, or `code 4000, goodbye` when there is a reason. */
+function describe(code: number, reason: string): string {
+  return reason === "" ? `code ${code}` : `code ${code}, ${reason}`;
+}
+
 /** Runs a listener; what it throws is reported as an unhandled rejection, and delivery goes on. */
 function report(call: () => void): void {
   try {
@@ -458,11 +469,14 @@ function report(call: () => void): void {
 /** How `ws.chat` closes a connection. */
 export type WsChatClose = OtherClose;
 
+/** What `WsChatClient` receives, how it closes, and what can go wrong. */
+type WsChatConnection = Connection<ChatResponseDto, WsChatClose, DecodeError>;
+
 /**
  * The traditional method: the handler owns the socket, receives JSON without a DTO
  * (`receive_json`) and answers with `send_json`.
  *
- * A typed client for `ws.chat` at `/ws/chat` (two_way).
+ * A typed client for `ws.chat` at `/ws/chat`: both sides send.
  */
 export class WsChatClient {
   /** The endpoint's path on the server. */
@@ -470,9 +484,9 @@ export class WsChatClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<WsChatClose>;
-  private readonly connection: Connection<ChatResponseDto, WsChatClose, DecodeError>;
+  private readonly connection: WsChatConnection;
 
-  private constructor(connection: Connection<ChatResponseDto, WsChatClose, DecodeError>) {
+  private constructor(connection: WsChatConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -486,13 +500,14 @@ export class WsChatClient {
     options: ConnectOptions = {},
   ): Promise<WsChatClient> {
     const url = Connection.url(baseUrl, "/ws/chat", []);
-    const connection = await Connection.connect<ChatResponseDto, WsChatClose, DecodeError>(url, options, {
+    const connection: WsChatConnection = new Connection(url, options, {
       decode: (frame: Frame) => decoders.json(frame) as ChatResponseDto,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: WsChatClient.closeOf,
     });
+    await connection.opened;
     return new WsChatClient(connection);
   }
 
@@ -520,7 +535,7 @@ export class WsChatClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -539,13 +554,16 @@ export class WsChatClient {
 /** How `ws.chat_callbacks` closes a connection. */
 export type WsChatCallbacksClose = OtherClose;
 
+/** What `WsChatCallbacksClient` receives, how it closes, and what can go wrong. */
+type WsChatCallbacksConnection = Connection<ChatResponseDto, WsChatCallbacksClose, RejectedError | DecodeError>;
+
 /**
  * The callback method: on_connect and on_disconnect are optional, on_receive
  * (`on_message`) is required. Messages arrive as a validated `ChatRequestDto`; answers go
  * out as `{"statusCode": 200, "body": ...}`; a message that fails validation is answered
  * with `{"statusCode": 400, "body": {"errorList": [...]}}` and never reaches the handler.
  *
- * A typed client for `ws.chat_callbacks` at `/ws/chat-callbacks` (two_way).
+ * A typed client for `ws.chat_callbacks` at `/ws/chat-callbacks`: both sides send.
  */
 export class WsChatCallbacksClient {
   /** The endpoint's path on the server. */
@@ -553,9 +571,9 @@ export class WsChatCallbacksClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<WsChatCallbacksClose>;
-  private readonly connection: Connection<ChatResponseDto, WsChatCallbacksClose, RejectedError | DecodeError>;
+  private readonly connection: WsChatCallbacksConnection;
 
-  private constructor(connection: Connection<ChatResponseDto, WsChatCallbacksClose, RejectedError | DecodeError>) {
+  private constructor(connection: WsChatCallbacksConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -569,13 +587,14 @@ export class WsChatCallbacksClient {
     options: ConnectOptions = {},
   ): Promise<WsChatCallbacksClient> {
     const url = Connection.url(baseUrl, "/ws/chat-callbacks", []);
-    const connection = await Connection.connect<ChatResponseDto, WsChatCallbacksClose, RejectedError | DecodeError>(url, options, {
+    const connection: WsChatCallbacksConnection = new Connection(url, options, {
       decode: (frame: Frame) => decoders.json(frame) as ChatResponseDto,
       envelope: true,
       errorReplies: true,
       handshake: null,
       close: WsChatCallbacksClient.closeOf,
     });
+    await connection.opened;
     return new WsChatCallbacksClient(connection);
   }
 
@@ -604,7 +623,7 @@ export class WsChatCallbacksClient {
   /**
    * Calls `listener` with every rejection of a message this client sent, and every message
    * from the server that did not decode, that no `recv()` is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: RejectedError | DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -623,10 +642,13 @@ export class WsChatCallbacksClient {
 /** How `ws.settings` closes a connection. */
 export type WsSettingsClose = OtherClose;
 
+/** What `WsSettingsClient` receives, how it closes, and what can go wrong. */
+type WsSettingsConnection = Connection<never, WsSettingsClose, never>;
+
 /**
  * Invalid settings close the connection with 1007 (the default policy).
  *
- * A typed client for `ws.settings` at `/ws/settings` (receive_only).
+ * A typed client for `ws.settings` at `/ws/settings`: this client sends, the server answers nothing.
  */
 export class WsSettingsClient {
   /** The endpoint's path on the server. */
@@ -634,9 +656,9 @@ export class WsSettingsClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<WsSettingsClose>;
-  private readonly connection: Connection<never, WsSettingsClose, never>;
+  private readonly connection: WsSettingsConnection;
 
-  private constructor(connection: Connection<never, WsSettingsClose, never>) {
+  private constructor(connection: WsSettingsConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -650,13 +672,14 @@ export class WsSettingsClient {
     options: ConnectOptions = {},
   ): Promise<WsSettingsClient> {
     const url = Connection.url(baseUrl, "/ws/settings", []);
-    const connection = await Connection.connect<never, WsSettingsClose, never>(url, options, {
+    const connection: WsSettingsConnection = new Connection(url, options, {
       decode: null,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: WsSettingsClient.closeOf,
     });
+    await connection.opened;
     return new WsSettingsClient(connection);
   }
 
@@ -678,10 +701,13 @@ export class WsSettingsClient {
 /** How `ws.settings_lenient` closes a connection. */
 export type WsSettingsLenientClose = OtherClose;
 
+/** What `WsSettingsLenientClient` receives, how it closes, and what can go wrong. */
+type WsSettingsLenientConnection = Connection<string, WsSettingsLenientClose, DecodeError>;
+
 /**
  * Invalid settings are dropped; the connection stays open.
  *
- * A typed client for `ws.settings_lenient` at `/ws/settings-lenient` (two_way).
+ * A typed client for `ws.settings_lenient` at `/ws/settings-lenient`: both sides send.
  */
 export class WsSettingsLenientClient {
   /** The endpoint's path on the server. */
@@ -689,9 +715,9 @@ export class WsSettingsLenientClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<WsSettingsLenientClose>;
-  private readonly connection: Connection<string, WsSettingsLenientClose, DecodeError>;
+  private readonly connection: WsSettingsLenientConnection;
 
-  private constructor(connection: Connection<string, WsSettingsLenientClose, DecodeError>) {
+  private constructor(connection: WsSettingsLenientConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -705,13 +731,14 @@ export class WsSettingsLenientClient {
     options: ConnectOptions = {},
   ): Promise<WsSettingsLenientClient> {
     const url = Connection.url(baseUrl, "/ws/settings-lenient", []);
-    const connection = await Connection.connect<string, WsSettingsLenientClose, DecodeError>(url, options, {
+    const connection: WsSettingsLenientConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: WsSettingsLenientClient.closeOf,
     });
+    await connection.opened;
     return new WsSettingsLenientClient(connection);
   }
 
@@ -739,7 +766,7 @@ export class WsSettingsLenientClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);

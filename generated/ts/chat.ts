@@ -93,15 +93,19 @@ export interface FieldError {
   msg: string;
 }
 
+/** The code and reason of the close frame that ended a connection. */
+export interface SocketClose {
+  readonly code: number;
+  readonly reason: string;
+}
+
 /**
  * How a connection ended when it was not one of the endpoint's close conditions: 1000 after
  * `close()`, 1001 when the server shuts down, 1006 when the connection was lost, 1011 when a
  * handler failed, and so on.
  */
-export interface OtherClose {
+export interface OtherClose extends SocketClose {
   readonly condition: null;
-  readonly code: number;
-  readonly reason: string;
 }
 
 /**
@@ -136,12 +140,12 @@ export class DecodeError extends Error {
 }
 
 /** The connection has ended; `close` says how. */
-export class ClosedError<C extends { readonly code: number; readonly reason: string } = OtherClose> extends Error {
+export class ClosedError<C extends SocketClose = OtherClose> extends Error {
   /** How the connection ended: one of the endpoint's close conditions, or another code. */
   readonly close: C;
 
   constructor(close: C) {
-    super(`the connection is closed (code ${close.code}${close.reason ? `, ${close.reason}` : ""})`);
+    super(`the connection is closed (${describe(close.code, close.reason)})`);
     this.name = "ClosedError";
     this.close = close;
   }
@@ -167,7 +171,10 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket constructor, such as the global `WebSocket` or the `ws` package's default export. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 /** How to connect. */
 export interface ConnectOptions {
@@ -240,7 +247,9 @@ interface Waiter<Rx> {
 }
 
 /** One connection: the state and the event handling every generated client shares. */
-class Connection<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error> {
+class Connection<Rx, C extends SocketClose, E extends Error> {
+  /** Resolves once the socket is open and the handshake, if any, is done. */
+  readonly opened: Promise<void>;
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<C>;
   private readonly socket: WebSocketLike;
@@ -251,45 +260,40 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
   private readonly messageListeners = new Set<(message: Rx) => void>();
   private readonly errorListeners = new Set<(error: E) => void>();
   private ended: C | null = null;
-  /** The connect call in progress, until the socket is open and the handshake done. */
+  /** Settles `opened`; `null` once it has. */
   private connecting: { resolve(): void; reject(error: Error): void } | null = null;
   private resolveClosed: (close: C) => void = () => {};
   /** What the WebSocket implementation said went wrong, if it said anything. */
   private failure = "";
 
-  private constructor(socket: WebSocketLike, setup: Setup<Rx, C>) {
+  /** Opens a connection to `url`; `opened` says when it is ready. */
+  constructor(url: string, options: ConnectOptions, setup: Setup<Rx, C>) {
+    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const Socket = options.WebSocket ?? global;
+    if (Socket === undefined) {
+      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
+      throw new Error(`this runtime has no global WebSocket: ${hint}`);
+    }
+    const socket = new Socket(url, options.protocols);
     this.socket = socket;
     this.setup = setup;
+    this.opened = new Promise((resolve, reject) => {
+      this.connecting = { resolve, reject };
+    });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     socket.binaryType = "arraybuffer";
-    socket.addEventListener("open", () => this.opened());
+    socket.addEventListener("open", () => this.open());
     socket.addEventListener("message", (event) => this.received(event.data));
     // Browsers say nothing about why a connection failed; Node's `ws` says it in the error
     // event (and throws when nobody listens for it).
     socket.addEventListener("error", (event) => {
       this.failure = typeof event.message === "string" ? event.message : this.failure;
     });
-    socket.addEventListener("close", (event) => this.finished(event.code ?? 1005, event.reason ?? ""));
-  }
-
-  /** Opens a connection to `url` and performs the handshake, if the endpoint has one. */
-  static connect<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error>(
-    url: string,
-    options: ConnectOptions,
-    setup: Setup<Rx, C>,
-  ): Promise<Connection<Rx, C, E>> {
-    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
-    const Socket = options.WebSocket ?? global;
-    if (Socket === undefined) {
-      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
-      return Promise.reject(new Error(`this runtime has no global WebSocket: ${hint}`));
-    }
-    const connection = new Connection<Rx, C, E>(new Socket(url, options.protocols), setup);
-    return new Promise<void>((resolve, reject) => {
-      connection.connecting = { resolve, reject };
-    }).then(() => connection);
+    socket.addEventListener("close", (event) => {
+      this.finished(event.code ?? 1005, event.reason ?? "");
+    });
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -299,7 +303,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     query: readonly (readonly [string, string | number | boolean | undefined])[],
   ): string {
     const pairs = query.flatMap(([name, value]) =>
-      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`],
+      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(value)}`],
     );
     return base.replace(/\/+$/, "") + path + (pairs.length > 0 ? `?${pairs.join("&")}` : "");
   }
@@ -341,7 +345,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     this.socket.close(1000);
   }
 
-  private opened(): void {
+  private open(): void {
     const handshake = this.setup.handshake;
     if (handshake === null) {
       this.connected();
@@ -372,7 +376,8 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
         this.connected();
       } else {
         const got = typeof frame === "string" ? JSON.stringify(frame) : "a binary frame";
-        this.connected(new Error(`handshake failed: expected ${JSON.stringify(handshake[1])}, got ${got}`));
+        const expected = JSON.stringify(handshake[1]);
+        this.connected(new Error(`handshake failed: expected ${expected}, got ${got}`));
         this.socket.close(1000);
       }
       return;
@@ -390,9 +395,10 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     try {
       if (errorReplies && typeof frame === "string" && frame.startsWith('{"statusCode":')) {
         const reply = JSON.parse(frame) as { statusCode?: unknown; body?: { errorList?: unknown } };
-        const errors = reply.body?.errorList;
-        if (typeof reply.statusCode === "number" && reply.statusCode !== 200 && Array.isArray(errors)) {
-          return { error: new RejectedError(reply.statusCode, errors as FieldError[]) as Error as E };
+        const { statusCode: status, body } = reply;
+        if (typeof status === "number" && status !== 200 && Array.isArray(body?.errorList)) {
+          const rejected = new RejectedError(status, body.errorList as FieldError[]);
+          return { error: rejected as Error as E };
         }
         if (envelope) {
           if (reply.statusCode !== 200 || !("body" in reply)) {
@@ -449,7 +455,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     const close = this.setup.close(code, reason);
     this.ended = close;
     const why = [reason, this.failure].filter((part) => part !== "").join(", ");
-    this.connected(new Error(`could not connect: the connection closed with ${code}${why ? ` (${why})` : ""}`));
+    this.connected(new Error(`could not connect: the connection closed (${describe(code, why)})`));
     for (const waiter of this.waiters.splice(0)) {
       waiter.reject(new ClosedError(close));
     }
@@ -466,6 +472,11 @@ function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
   const copy = new ArrayBuffer(bytes.byteLength);
   new Uint8Array(copy).set(bytes);
   return copy;
+}
+
+/** `code 1006`, or `code 4000, goodbye` when there is a reason. */
+function describe(code: number, reason: string): string {
+  return reason === "" ? `code ${code}` : `code ${code}, ${reason}`;
 }
 
 /** Runs a listener; what it throws is reported as an unhandled rejection, and delivery goes on. */
@@ -491,10 +502,13 @@ export interface ChatConnectQuery {
   name: string;
 }
 
+/** What `ChatConnectClient` receives, how it closes, and what can go wrong. */
+type ChatConnectConnection = Connection<ServerEvent, ChatConnectClose, RejectedError | DecodeError>;
+
 /**
  * One connection per user; rooms are joined and left with events.
  *
- * A typed client for `chat.connect` at `/chat/connect` (two_way).
+ * A typed client for `chat.connect` at `/chat/connect`: both sides send.
  */
 export class ChatConnectClient {
   /** The endpoint's path on the server. */
@@ -502,9 +516,9 @@ export class ChatConnectClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<ChatConnectClose>;
-  private readonly connection: Connection<ServerEvent, ChatConnectClose, RejectedError | DecodeError>;
+  private readonly connection: ChatConnectConnection;
 
-  private constructor(connection: Connection<ServerEvent, ChatConnectClose, RejectedError | DecodeError>) {
+  private constructor(connection: ChatConnectConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -521,13 +535,14 @@ export class ChatConnectClient {
     const url = Connection.url(baseUrl, "/chat/connect", [
       ["name", query.name],
     ]);
-    const connection = await Connection.connect<ServerEvent, ChatConnectClose, RejectedError | DecodeError>(url, options, {
+    const connection: ChatConnectConnection = new Connection(url, options, {
       decode: (frame: Frame) => decoders.json(frame) as ServerEvent,
       envelope: false,
       errorReplies: true,
       handshake: null,
       close: ChatConnectClient.closeOf,
     });
+    await connection.opened;
     return new ChatConnectClient(connection);
   }
 
@@ -556,7 +571,7 @@ export class ChatConnectClient {
   /**
    * Calls `listener` with every rejection of a message this client sent, and every message
    * from the server that did not decode, that no `recv()` is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: RejectedError | DecodeError) => void): () => void {
     return this.connection.onError(listener);

@@ -66,15 +66,19 @@ export interface FieldError {
   msg: string;
 }
 
+/** The code and reason of the close frame that ended a connection. */
+export interface SocketClose {
+  readonly code: number;
+  readonly reason: string;
+}
+
 /**
  * How a connection ended when it was not one of the endpoint's close conditions: 1000 after
  * `close()`, 1001 when the server shuts down, 1006 when the connection was lost, 1011 when a
  * handler failed, and so on.
  */
-export interface OtherClose {
+export interface OtherClose extends SocketClose {
   readonly condition: null;
-  readonly code: number;
-  readonly reason: string;
 }
 
 /**
@@ -109,12 +113,12 @@ export class DecodeError extends Error {
 }
 
 /** The connection has ended; `close` says how. */
-export class ClosedError<C extends { readonly code: number; readonly reason: string } = OtherClose> extends Error {
+export class ClosedError<C extends SocketClose = OtherClose> extends Error {
   /** How the connection ended: one of the endpoint's close conditions, or another code. */
   readonly close: C;
 
   constructor(close: C) {
-    super(`the connection is closed (code ${close.code}${close.reason ? `, ${close.reason}` : ""})`);
+    super(`the connection is closed (${describe(close.code, close.reason)})`);
     this.name = "ClosedError";
     this.close = close;
   }
@@ -140,7 +144,10 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket constructor, such as the global `WebSocket` or the `ws` package's default export. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 /** How to connect. */
 export interface ConnectOptions {
@@ -213,7 +220,9 @@ interface Waiter<Rx> {
 }
 
 /** One connection: the state and the event handling every generated client shares. */
-class Connection<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error> {
+class Connection<Rx, C extends SocketClose, E extends Error> {
+  /** Resolves once the socket is open and the handshake, if any, is done. */
+  readonly opened: Promise<void>;
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<C>;
   private readonly socket: WebSocketLike;
@@ -224,45 +233,40 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
   private readonly messageListeners = new Set<(message: Rx) => void>();
   private readonly errorListeners = new Set<(error: E) => void>();
   private ended: C | null = null;
-  /** The connect call in progress, until the socket is open and the handshake done. */
+  /** Settles `opened`; `null` once it has. */
   private connecting: { resolve(): void; reject(error: Error): void } | null = null;
   private resolveClosed: (close: C) => void = () => {};
   /** What the WebSocket implementation said went wrong, if it said anything. */
   private failure = "";
 
-  private constructor(socket: WebSocketLike, setup: Setup<Rx, C>) {
+  /** Opens a connection to `url`; `opened` says when it is ready. */
+  constructor(url: string, options: ConnectOptions, setup: Setup<Rx, C>) {
+    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const Socket = options.WebSocket ?? global;
+    if (Socket === undefined) {
+      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
+      throw new Error(`this runtime has no global WebSocket: ${hint}`);
+    }
+    const socket = new Socket(url, options.protocols);
     this.socket = socket;
     this.setup = setup;
+    this.opened = new Promise((resolve, reject) => {
+      this.connecting = { resolve, reject };
+    });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     socket.binaryType = "arraybuffer";
-    socket.addEventListener("open", () => this.opened());
+    socket.addEventListener("open", () => this.open());
     socket.addEventListener("message", (event) => this.received(event.data));
     // Browsers say nothing about why a connection failed; Node's `ws` says it in the error
     // event (and throws when nobody listens for it).
     socket.addEventListener("error", (event) => {
       this.failure = typeof event.message === "string" ? event.message : this.failure;
     });
-    socket.addEventListener("close", (event) => this.finished(event.code ?? 1005, event.reason ?? ""));
-  }
-
-  /** Opens a connection to `url` and performs the handshake, if the endpoint has one. */
-  static connect<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error>(
-    url: string,
-    options: ConnectOptions,
-    setup: Setup<Rx, C>,
-  ): Promise<Connection<Rx, C, E>> {
-    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
-    const Socket = options.WebSocket ?? global;
-    if (Socket === undefined) {
-      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
-      return Promise.reject(new Error(`this runtime has no global WebSocket: ${hint}`));
-    }
-    const connection = new Connection<Rx, C, E>(new Socket(url, options.protocols), setup);
-    return new Promise<void>((resolve, reject) => {
-      connection.connecting = { resolve, reject };
-    }).then(() => connection);
+    socket.addEventListener("close", (event) => {
+      this.finished(event.code ?? 1005, event.reason ?? "");
+    });
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -272,7 +276,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     query: readonly (readonly [string, string | number | boolean | undefined])[],
   ): string {
     const pairs = query.flatMap(([name, value]) =>
-      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`],
+      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(value)}`],
     );
     return base.replace(/\/+$/, "") + path + (pairs.length > 0 ? `?${pairs.join("&")}` : "");
   }
@@ -314,7 +318,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     this.socket.close(1000);
   }
 
-  private opened(): void {
+  private open(): void {
     const handshake = this.setup.handshake;
     if (handshake === null) {
       this.connected();
@@ -345,7 +349,8 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
         this.connected();
       } else {
         const got = typeof frame === "string" ? JSON.stringify(frame) : "a binary frame";
-        this.connected(new Error(`handshake failed: expected ${JSON.stringify(handshake[1])}, got ${got}`));
+        const expected = JSON.stringify(handshake[1]);
+        this.connected(new Error(`handshake failed: expected ${expected}, got ${got}`));
         this.socket.close(1000);
       }
       return;
@@ -363,9 +368,10 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     try {
       if (errorReplies && typeof frame === "string" && frame.startsWith('{"statusCode":')) {
         const reply = JSON.parse(frame) as { statusCode?: unknown; body?: { errorList?: unknown } };
-        const errors = reply.body?.errorList;
-        if (typeof reply.statusCode === "number" && reply.statusCode !== 200 && Array.isArray(errors)) {
-          return { error: new RejectedError(reply.statusCode, errors as FieldError[]) as Error as E };
+        const { statusCode: status, body } = reply;
+        if (typeof status === "number" && status !== 200 && Array.isArray(body?.errorList)) {
+          const rejected = new RejectedError(status, body.errorList as FieldError[]);
+          return { error: rejected as Error as E };
         }
         if (envelope) {
           if (reply.statusCode !== 200 || !("body" in reply)) {
@@ -422,7 +428,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     const close = this.setup.close(code, reason);
     this.ended = close;
     const why = [reason, this.failure].filter((part) => part !== "").join(", ");
-    this.connected(new Error(`could not connect: the connection closed with ${code}${why ? ` (${why})` : ""}`));
+    this.connected(new Error(`could not connect: the connection closed (${describe(code, why)})`));
     for (const waiter of this.waiters.splice(0)) {
       waiter.reject(new ClosedError(close));
     }
@@ -441,6 +447,11 @@ function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return copy;
 }
 
+/** `code 1006`, or `code 4000, goodbye` when there is a reason. */
+function describe(code: number, reason: string): string {
+  return reason === "" ? `code ${code}` : `code ${code}, ${reason}`;
+}
+
 /** Runs a listener; what it throws is reported as an unhandled rejection, and delivery goes on. */
 function report(call: () => void): void {
   try {
@@ -456,12 +467,15 @@ export type EchoJsonClose =
   | { readonly condition: "Goodbye"; readonly code: 4000; readonly reason: string }
   | OtherClose;
 
+/** What `EchoJsonClient` receives, how it closes, and what can go wrong. */
+type EchoJsonConnection = Connection<Event, EchoJsonClose, RejectedError | DecodeError>;
+
 /**
  * Typed JSON: a `welcome` push on connect, notes echoed back, `push` answered with that
  * many `tick` pushes, `bye` closed with `goodbye`; a message that fails validation is
  * answered with the error envelope and the connection stays open.
  *
- * A typed client for `echo.json` at `/echo/json` (two_way).
+ * A typed client for `echo.json` at `/echo/json`: both sides send.
  */
 export class EchoJsonClient {
   /** The endpoint's path on the server. */
@@ -469,9 +483,9 @@ export class EchoJsonClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<EchoJsonClose>;
-  private readonly connection: Connection<Event, EchoJsonClose, RejectedError | DecodeError>;
+  private readonly connection: EchoJsonConnection;
 
-  private constructor(connection: Connection<Event, EchoJsonClose, RejectedError | DecodeError>) {
+  private constructor(connection: EchoJsonConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -485,13 +499,14 @@ export class EchoJsonClient {
     options: ConnectOptions = {},
   ): Promise<EchoJsonClient> {
     const url = Connection.url(baseUrl, "/echo/json", []);
-    const connection = await Connection.connect<Event, EchoJsonClose, RejectedError | DecodeError>(url, options, {
+    const connection: EchoJsonConnection = new Connection(url, options, {
       decode: (frame: Frame) => decoders.json(frame) as Event,
       envelope: false,
       errorReplies: true,
       handshake: null,
       close: EchoJsonClient.closeOf,
     });
+    await connection.opened;
     return new EchoJsonClient(connection);
   }
 
@@ -520,7 +535,7 @@ export class EchoJsonClient {
   /**
    * Calls `listener` with every rejection of a message this client sent, and every message
    * from the server that did not decode, that no `recv()` is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: RejectedError | DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -544,10 +559,13 @@ export class EchoJsonClient {
 /** How `echo.raw` closes a connection. */
 export type EchoRawClose = OtherClose;
 
+/** What `EchoRawClient` receives, how it closes, and what can go wrong. */
+type EchoRawConnection = Connection<Frame, EchoRawClose, DecodeError>;
+
 /**
  * Echoes every text or binary message as it came (fragmented ones reassembled).
  *
- * A typed client for `echo.raw` at `/echo/raw` (two_way).
+ * A typed client for `echo.raw` at `/echo/raw`: both sides send.
  */
 export class EchoRawClient {
   /** The endpoint's path on the server. */
@@ -555,9 +573,9 @@ export class EchoRawClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<EchoRawClose>;
-  private readonly connection: Connection<Frame, EchoRawClose, DecodeError>;
+  private readonly connection: EchoRawConnection;
 
-  private constructor(connection: Connection<Frame, EchoRawClose, DecodeError>) {
+  private constructor(connection: EchoRawConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -571,13 +589,14 @@ export class EchoRawClient {
     options: ConnectOptions = {},
   ): Promise<EchoRawClient> {
     const url = Connection.url(baseUrl, "/echo/raw", []);
-    const connection = await Connection.connect<Frame, EchoRawClose, DecodeError>(url, options, {
+    const connection: EchoRawConnection = new Connection(url, options, {
       decode: decoders.frame,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: EchoRawClient.closeOf,
     });
+    await connection.opened;
     return new EchoRawClient(connection);
   }
 
@@ -605,7 +624,7 @@ export class EchoRawClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -624,10 +643,13 @@ export class EchoRawClient {
 /** How `echo.text` closes a connection. */
 export type EchoTextClose = OtherClose;
 
+/** What `EchoTextClient` receives, how it closes, and what can go wrong. */
+type EchoTextConnection = Connection<string, EchoTextClose, DecodeError>;
+
 /**
  * Echoes text; a binary message closes the connection with 1003.
  *
- * A typed client for `echo.text` at `/echo/text` (two_way).
+ * A typed client for `echo.text` at `/echo/text`: both sides send.
  */
 export class EchoTextClient {
   /** The endpoint's path on the server. */
@@ -635,9 +657,9 @@ export class EchoTextClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<EchoTextClose>;
-  private readonly connection: Connection<string, EchoTextClose, DecodeError>;
+  private readonly connection: EchoTextConnection;
 
-  private constructor(connection: Connection<string, EchoTextClose, DecodeError>) {
+  private constructor(connection: EchoTextConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -651,13 +673,14 @@ export class EchoTextClient {
     options: ConnectOptions = {},
   ): Promise<EchoTextClient> {
     const url = Connection.url(baseUrl, "/echo/text", []);
-    const connection = await Connection.connect<string, EchoTextClose, DecodeError>(url, options, {
+    const connection: EchoTextConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: EchoTextClient.closeOf,
     });
+    await connection.opened;
     return new EchoTextClient(connection);
   }
 
@@ -685,7 +708,7 @@ export class EchoTextClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -704,10 +727,13 @@ export class EchoTextClient {
 /** How `echo.quiet` closes a connection. */
 export type EchoQuietClose = OtherClose;
 
+/** What `EchoQuietClient` receives, how it closes, and what can go wrong. */
+type EchoQuietConnection = Connection<never, EchoQuietClose, never>;
+
 /**
  * Takes small text messages and answers none; idle clients are closed after 1s.
  *
- * A typed client for `echo.quiet` at `/echo/quiet` (receive_only).
+ * A typed client for `echo.quiet` at `/echo/quiet`: this client sends, the server answers nothing.
  */
 export class EchoQuietClient {
   /** The endpoint's path on the server. */
@@ -715,9 +741,9 @@ export class EchoQuietClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<EchoQuietClose>;
-  private readonly connection: Connection<never, EchoQuietClose, never>;
+  private readonly connection: EchoQuietConnection;
 
-  private constructor(connection: Connection<never, EchoQuietClose, never>) {
+  private constructor(connection: EchoQuietConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -731,13 +757,14 @@ export class EchoQuietClient {
     options: ConnectOptions = {},
   ): Promise<EchoQuietClient> {
     const url = Connection.url(baseUrl, "/echo/quiet", []);
-    const connection = await Connection.connect<never, EchoQuietClose, never>(url, options, {
+    const connection: EchoQuietConnection = new Connection(url, options, {
       decode: null,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: EchoQuietClient.closeOf,
     });
+    await connection.opened;
     return new EchoQuietClient(connection);
   }
 
@@ -759,11 +786,14 @@ export class EchoQuietClient {
 /** How `echo.heartbeat` closes a connection. */
 export type EchoHeartbeatClose = OtherClose;
 
+/** What `EchoHeartbeatClient` receives, how it closes, and what can go wrong. */
+type EchoHeartbeatConnection = Connection<string, EchoHeartbeatClose, DecodeError>;
+
 /**
  * Echoes text and pings every 250ms: a client that does not answer a ping within 250ms
  * (a half-open connection, a frozen peer) is dropped.
  *
- * A typed client for `echo.heartbeat` at `/echo/heartbeat` (two_way).
+ * A typed client for `echo.heartbeat` at `/echo/heartbeat`: both sides send.
  */
 export class EchoHeartbeatClient {
   /** The endpoint's path on the server. */
@@ -771,9 +801,9 @@ export class EchoHeartbeatClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<EchoHeartbeatClose>;
-  private readonly connection: Connection<string, EchoHeartbeatClose, DecodeError>;
+  private readonly connection: EchoHeartbeatConnection;
 
-  private constructor(connection: Connection<string, EchoHeartbeatClose, DecodeError>) {
+  private constructor(connection: EchoHeartbeatConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -787,13 +817,14 @@ export class EchoHeartbeatClient {
     options: ConnectOptions = {},
   ): Promise<EchoHeartbeatClient> {
     const url = Connection.url(baseUrl, "/echo/heartbeat", []);
-    const connection = await Connection.connect<string, EchoHeartbeatClose, DecodeError>(url, options, {
+    const connection: EchoHeartbeatConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: EchoHeartbeatClient.closeOf,
     });
+    await connection.opened;
     return new EchoHeartbeatClient(connection);
   }
 
@@ -821,7 +852,7 @@ export class EchoHeartbeatClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -845,11 +876,14 @@ export interface EchoFeedQuery {
   count: number;
 }
 
+/** What `EchoFeedClient` receives, how it closes, and what can go wrong. */
+type EchoFeedConnection = Connection<Event, EchoFeedClose, DecodeError>;
+
 /**
  * Pushes `count` ticks at once into a 16-message queue: a client that asks for more
  * than 16 gets the first 16, then a close with 1013.
  *
- * A typed client for `echo.feed` at `/echo/feed` (send_only).
+ * A typed client for `echo.feed` at `/echo/feed`: the server sends, this client listens.
  */
 export class EchoFeedClient {
   /** The endpoint's path on the server. */
@@ -857,9 +891,9 @@ export class EchoFeedClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<EchoFeedClose>;
-  private readonly connection: Connection<Event, EchoFeedClose, DecodeError>;
+  private readonly connection: EchoFeedConnection;
 
-  private constructor(connection: Connection<Event, EchoFeedClose, DecodeError>) {
+  private constructor(connection: EchoFeedConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -876,13 +910,14 @@ export class EchoFeedClient {
     const url = Connection.url(baseUrl, "/echo/feed", [
       ["count", query.count],
     ]);
-    const connection = await Connection.connect<Event, EchoFeedClose, DecodeError>(url, options, {
+    const connection: EchoFeedConnection = new Connection(url, options, {
       decode: (frame: Frame) => decoders.json(frame) as Event,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: EchoFeedClient.closeOf,
     });
+    await connection.opened;
     return new EchoFeedClient(connection);
   }
 
@@ -905,7 +940,7 @@ export class EchoFeedClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);

@@ -33,15 +33,19 @@ export interface FieldError {
   msg: string;
 }
 
+/** The code and reason of the close frame that ended a connection. */
+export interface SocketClose {
+  readonly code: number;
+  readonly reason: string;
+}
+
 /**
  * How a connection ended when it was not one of the endpoint's close conditions: 1000 after
  * `close()`, 1001 when the server shuts down, 1006 when the connection was lost, 1011 when a
  * handler failed, and so on.
  */
-export interface OtherClose {
+export interface OtherClose extends SocketClose {
   readonly condition: null;
-  readonly code: number;
-  readonly reason: string;
 }
 
 /**
@@ -76,12 +80,12 @@ export class DecodeError extends Error {
 }
 
 /** The connection has ended; `close` says how. */
-export class ClosedError<C extends { readonly code: number; readonly reason: string } = OtherClose> extends Error {
+export class ClosedError<C extends SocketClose = OtherClose> extends Error {
   /** How the connection ended: one of the endpoint's close conditions, or another code. */
   readonly close: C;
 
   constructor(close: C) {
-    super(`the connection is closed (code ${close.code}${close.reason ? `, ${close.reason}` : ""})`);
+    super(`the connection is closed (${describe(close.code, close.reason)})`);
     this.name = "ClosedError";
     this.close = close;
   }
@@ -107,7 +111,10 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket constructor, such as the global `WebSocket` or the `ws` package's default export. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 /** How to connect. */
 export interface ConnectOptions {
@@ -180,7 +187,9 @@ interface Waiter<Rx> {
 }
 
 /** One connection: the state and the event handling every generated client shares. */
-class Connection<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error> {
+class Connection<Rx, C extends SocketClose, E extends Error> {
+  /** Resolves once the socket is open and the handshake, if any, is done. */
+  readonly opened: Promise<void>;
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<C>;
   private readonly socket: WebSocketLike;
@@ -191,45 +200,40 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
   private readonly messageListeners = new Set<(message: Rx) => void>();
   private readonly errorListeners = new Set<(error: E) => void>();
   private ended: C | null = null;
-  /** The connect call in progress, until the socket is open and the handshake done. */
+  /** Settles `opened`; `null` once it has. */
   private connecting: { resolve(): void; reject(error: Error): void } | null = null;
   private resolveClosed: (close: C) => void = () => {};
   /** What the WebSocket implementation said went wrong, if it said anything. */
   private failure = "";
 
-  private constructor(socket: WebSocketLike, setup: Setup<Rx, C>) {
+  /** Opens a connection to `url`; `opened` says when it is ready. */
+  constructor(url: string, options: ConnectOptions, setup: Setup<Rx, C>) {
+    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const Socket = options.WebSocket ?? global;
+    if (Socket === undefined) {
+      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
+      throw new Error(`this runtime has no global WebSocket: ${hint}`);
+    }
+    const socket = new Socket(url, options.protocols);
     this.socket = socket;
     this.setup = setup;
+    this.opened = new Promise((resolve, reject) => {
+      this.connecting = { resolve, reject };
+    });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     socket.binaryType = "arraybuffer";
-    socket.addEventListener("open", () => this.opened());
+    socket.addEventListener("open", () => this.open());
     socket.addEventListener("message", (event) => this.received(event.data));
     // Browsers say nothing about why a connection failed; Node's `ws` says it in the error
     // event (and throws when nobody listens for it).
     socket.addEventListener("error", (event) => {
       this.failure = typeof event.message === "string" ? event.message : this.failure;
     });
-    socket.addEventListener("close", (event) => this.finished(event.code ?? 1005, event.reason ?? ""));
-  }
-
-  /** Opens a connection to `url` and performs the handshake, if the endpoint has one. */
-  static connect<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error>(
-    url: string,
-    options: ConnectOptions,
-    setup: Setup<Rx, C>,
-  ): Promise<Connection<Rx, C, E>> {
-    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
-    const Socket = options.WebSocket ?? global;
-    if (Socket === undefined) {
-      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
-      return Promise.reject(new Error(`this runtime has no global WebSocket: ${hint}`));
-    }
-    const connection = new Connection<Rx, C, E>(new Socket(url, options.protocols), setup);
-    return new Promise<void>((resolve, reject) => {
-      connection.connecting = { resolve, reject };
-    }).then(() => connection);
+    socket.addEventListener("close", (event) => {
+      this.finished(event.code ?? 1005, event.reason ?? "");
+    });
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -239,7 +243,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     query: readonly (readonly [string, string | number | boolean | undefined])[],
   ): string {
     const pairs = query.flatMap(([name, value]) =>
-      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`],
+      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(value)}`],
     );
     return base.replace(/\/+$/, "") + path + (pairs.length > 0 ? `?${pairs.join("&")}` : "");
   }
@@ -281,7 +285,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     this.socket.close(1000);
   }
 
-  private opened(): void {
+  private open(): void {
     const handshake = this.setup.handshake;
     if (handshake === null) {
       this.connected();
@@ -312,7 +316,8 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
         this.connected();
       } else {
         const got = typeof frame === "string" ? JSON.stringify(frame) : "a binary frame";
-        this.connected(new Error(`handshake failed: expected ${JSON.stringify(handshake[1])}, got ${got}`));
+        const expected = JSON.stringify(handshake[1]);
+        this.connected(new Error(`handshake failed: expected ${expected}, got ${got}`));
         this.socket.close(1000);
       }
       return;
@@ -330,9 +335,10 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     try {
       if (errorReplies && typeof frame === "string" && frame.startsWith('{"statusCode":')) {
         const reply = JSON.parse(frame) as { statusCode?: unknown; body?: { errorList?: unknown } };
-        const errors = reply.body?.errorList;
-        if (typeof reply.statusCode === "number" && reply.statusCode !== 200 && Array.isArray(errors)) {
-          return { error: new RejectedError(reply.statusCode, errors as FieldError[]) as Error as E };
+        const { statusCode: status, body } = reply;
+        if (typeof status === "number" && status !== 200 && Array.isArray(body?.errorList)) {
+          const rejected = new RejectedError(status, body.errorList as FieldError[]);
+          return { error: rejected as Error as E };
         }
         if (envelope) {
           if (reply.statusCode !== 200 || !("body" in reply)) {
@@ -389,7 +395,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     const close = this.setup.close(code, reason);
     this.ended = close;
     const why = [reason, this.failure].filter((part) => part !== "").join(", ");
-    this.connected(new Error(`could not connect: the connection closed with ${code}${why ? ` (${why})` : ""}`));
+    this.connected(new Error(`could not connect: the connection closed (${describe(code, why)})`));
     for (const waiter of this.waiters.splice(0)) {
       waiter.reject(new ClosedError(close));
     }
@@ -406,6 +412,11 @@ function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
   const copy = new ArrayBuffer(bytes.byteLength);
   new Uint8Array(copy).set(bytes);
   return copy;
+}
+
+/** `code 1006`, or `code 4000, goodbye` when there is a reason. */
+function describe(code: number, reason: string): string {
+  return reason === "" ? `code ${code}` : `code ${code}, ${reason}`;
 }
 
 /** Runs a listener; what it throws is reported as an unhandled rejection, and delivery goes on. */
@@ -425,10 +436,13 @@ export type ExampleWebsocketClose =
   | { readonly condition: "ForbiddenWord"; readonly code: 4003; readonly reason: string }
   | OtherClose;
 
+/** What `ExampleWebsocketClient` receives, how it closes, and what can go wrong. */
+type ExampleWebsocketConnection = Connection<string, ExampleWebsocketClose, DecodeError>;
+
 /**
  * Answers every message with `Echo: <message>`, like revali's `echoMessage`.
  *
- * A typed client for `example.websocket` at `/example/websocket` (two_way).
+ * A typed client for `example.websocket` at `/example/websocket`: both sides send.
  */
 export class ExampleWebsocketClient {
   /** The endpoint's path on the server. */
@@ -436,9 +450,9 @@ export class ExampleWebsocketClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<ExampleWebsocketClose>;
-  private readonly connection: Connection<string, ExampleWebsocketClose, DecodeError>;
+  private readonly connection: ExampleWebsocketConnection;
 
-  private constructor(connection: Connection<string, ExampleWebsocketClose, DecodeError>) {
+  private constructor(connection: ExampleWebsocketConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -452,13 +466,14 @@ export class ExampleWebsocketClient {
     options: ConnectOptions = {},
   ): Promise<ExampleWebsocketClient> {
     const url = Connection.url(baseUrl, "/example/websocket", []);
-    const connection = await Connection.connect<string, ExampleWebsocketClose, DecodeError>(url, options, {
+    const connection: ExampleWebsocketConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: ExampleWebsocketClient.closeOf,
     });
+    await connection.opened;
     return new ExampleWebsocketClient(connection);
   }
 
@@ -486,7 +501,7 @@ export class ExampleWebsocketClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -515,10 +530,13 @@ export type ExampleListenClose =
   | { readonly condition: "Enough"; readonly code: 4000; readonly reason: string }
   | OtherClose;
 
+/** What `ExampleListenClient` receives, how it closes, and what can go wrong. */
+type ExampleListenConnection = Connection<never, ExampleListenClose, never>;
+
 /**
  * Takes notes from the client and never answers (`WebSocketMode.receiveOnly`).
  *
- * A typed client for `example.listen` at `/example/listen` (receive_only).
+ * A typed client for `example.listen` at `/example/listen`: this client sends, the server answers nothing.
  */
 export class ExampleListenClient {
   /** The endpoint's path on the server. */
@@ -526,9 +544,9 @@ export class ExampleListenClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<ExampleListenClose>;
-  private readonly connection: Connection<never, ExampleListenClose, never>;
+  private readonly connection: ExampleListenConnection;
 
-  private constructor(connection: Connection<never, ExampleListenClose, never>) {
+  private constructor(connection: ExampleListenConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -542,13 +560,14 @@ export class ExampleListenClient {
     options: ConnectOptions = {},
   ): Promise<ExampleListenClient> {
     const url = Connection.url(baseUrl, "/example/listen", []);
-    const connection = await Connection.connect<never, ExampleListenClose, never>(url, options, {
+    const connection: ExampleListenConnection = new Connection(url, options, {
       decode: null,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: ExampleListenClient.closeOf,
     });
+    await connection.opened;
     return new ExampleListenClient(connection);
   }
 
@@ -575,10 +594,13 @@ export class ExampleListenClient {
 /** How `example.ticker` closes a connection. */
 export type ExampleTickerClose = OtherClose;
 
+/** What `ExampleTickerClient` receives, how it closes, and what can go wrong. */
+type ExampleTickerConnection = Connection<number, ExampleTickerClose, DecodeError>;
+
 /**
  * Pushes a count to the client and reads nothing (`WebSocketMode.sendOnly`).
  *
- * A typed client for `example.ticker` at `/example/ticker` (send_only).
+ * A typed client for `example.ticker` at `/example/ticker`: the server sends, this client listens.
  */
 export class ExampleTickerClient {
   /** The endpoint's path on the server. */
@@ -586,9 +608,9 @@ export class ExampleTickerClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<ExampleTickerClose>;
-  private readonly connection: Connection<number, ExampleTickerClose, DecodeError>;
+  private readonly connection: ExampleTickerConnection;
 
-  private constructor(connection: Connection<number, ExampleTickerClose, DecodeError>) {
+  private constructor(connection: ExampleTickerConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -602,13 +624,14 @@ export class ExampleTickerClient {
     options: ConnectOptions = {},
   ): Promise<ExampleTickerClient> {
     const url = Connection.url(baseUrl, "/example/ticker", []);
-    const connection = await Connection.connect<number, ExampleTickerClose, DecodeError>(url, options, {
+    const connection: ExampleTickerConnection = new Connection(url, options, {
       decode: decoders.number,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: ExampleTickerClient.closeOf,
     });
+    await connection.opened;
     return new ExampleTickerClient(connection);
   }
 
@@ -631,7 +654,7 @@ export class ExampleTickerClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -650,11 +673,14 @@ export class ExampleTickerClient {
 /** How `example.heartbeat` closes a connection. */
 export type ExampleHeartbeatClose = OtherClose;
 
+/** What `ExampleHeartbeatClient` receives, how it closes, and what can go wrong. */
+type ExampleHeartbeatConnection = Connection<string, ExampleHeartbeatClose, DecodeError>;
+
 /**
  * Keeps the connection alive with pings (revali's ping lifecycle): a ping every 200ms,
  * and a peer that does not answer within 200ms is dropped. Short, for the tests.
  *
- * A typed client for `example.heartbeat` at `/example/heartbeat` (send_only).
+ * A typed client for `example.heartbeat` at `/example/heartbeat`: the server sends, this client listens.
  */
 export class ExampleHeartbeatClient {
   /** The endpoint's path on the server. */
@@ -662,9 +688,9 @@ export class ExampleHeartbeatClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<ExampleHeartbeatClose>;
-  private readonly connection: Connection<string, ExampleHeartbeatClose, DecodeError>;
+  private readonly connection: ExampleHeartbeatConnection;
 
-  private constructor(connection: Connection<string, ExampleHeartbeatClose, DecodeError>) {
+  private constructor(connection: ExampleHeartbeatConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -678,13 +704,14 @@ export class ExampleHeartbeatClient {
     options: ConnectOptions = {},
   ): Promise<ExampleHeartbeatClient> {
     const url = Connection.url(baseUrl, "/example/heartbeat", []);
-    const connection = await Connection.connect<string, ExampleHeartbeatClose, DecodeError>(url, options, {
+    const connection: ExampleHeartbeatConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: ExampleHeartbeatClient.closeOf,
     });
+    await connection.opened;
     return new ExampleHeartbeatClient(connection);
   }
 
@@ -707,7 +734,7 @@ export class ExampleHeartbeatClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);

@@ -32,15 +32,19 @@ export interface FieldError {
   msg: string;
 }
 
+/** The code and reason of the close frame that ended a connection. */
+export interface SocketClose {
+  readonly code: number;
+  readonly reason: string;
+}
+
 /**
  * How a connection ended when it was not one of the endpoint's close conditions: 1000 after
  * `close()`, 1001 when the server shuts down, 1006 when the connection was lost, 1011 when a
  * handler failed, and so on.
  */
-export interface OtherClose {
+export interface OtherClose extends SocketClose {
   readonly condition: null;
-  readonly code: number;
-  readonly reason: string;
 }
 
 /**
@@ -75,12 +79,12 @@ export class DecodeError extends Error {
 }
 
 /** The connection has ended; `close` says how. */
-export class ClosedError<C extends { readonly code: number; readonly reason: string } = OtherClose> extends Error {
+export class ClosedError<C extends SocketClose = OtherClose> extends Error {
   /** How the connection ended: one of the endpoint's close conditions, or another code. */
   readonly close: C;
 
   constructor(close: C) {
-    super(`the connection is closed (code ${close.code}${close.reason ? `, ${close.reason}` : ""})`);
+    super(`the connection is closed (${describe(close.code, close.reason)})`);
     this.name = "ClosedError";
     this.close = close;
   }
@@ -106,7 +110,10 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket constructor, such as the global `WebSocket` or the `ws` package's default export. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 /** How to connect. */
 export interface ConnectOptions {
@@ -179,7 +186,9 @@ interface Waiter<Rx> {
 }
 
 /** One connection: the state and the event handling every generated client shares. */
-class Connection<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error> {
+class Connection<Rx, C extends SocketClose, E extends Error> {
+  /** Resolves once the socket is open and the handshake, if any, is done. */
+  readonly opened: Promise<void>;
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<C>;
   private readonly socket: WebSocketLike;
@@ -190,45 +199,40 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
   private readonly messageListeners = new Set<(message: Rx) => void>();
   private readonly errorListeners = new Set<(error: E) => void>();
   private ended: C | null = null;
-  /** The connect call in progress, until the socket is open and the handshake done. */
+  /** Settles `opened`; `null` once it has. */
   private connecting: { resolve(): void; reject(error: Error): void } | null = null;
   private resolveClosed: (close: C) => void = () => {};
   /** What the WebSocket implementation said went wrong, if it said anything. */
   private failure = "";
 
-  private constructor(socket: WebSocketLike, setup: Setup<Rx, C>) {
+  /** Opens a connection to `url`; `opened` says when it is ready. */
+  constructor(url: string, options: ConnectOptions, setup: Setup<Rx, C>) {
+    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const Socket = options.WebSocket ?? global;
+    if (Socket === undefined) {
+      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
+      throw new Error(`this runtime has no global WebSocket: ${hint}`);
+    }
+    const socket = new Socket(url, options.protocols);
     this.socket = socket;
     this.setup = setup;
+    this.opened = new Promise((resolve, reject) => {
+      this.connecting = { resolve, reject };
+    });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     socket.binaryType = "arraybuffer";
-    socket.addEventListener("open", () => this.opened());
+    socket.addEventListener("open", () => this.open());
     socket.addEventListener("message", (event) => this.received(event.data));
     // Browsers say nothing about why a connection failed; Node's `ws` says it in the error
     // event (and throws when nobody listens for it).
     socket.addEventListener("error", (event) => {
       this.failure = typeof event.message === "string" ? event.message : this.failure;
     });
-    socket.addEventListener("close", (event) => this.finished(event.code ?? 1005, event.reason ?? ""));
-  }
-
-  /** Opens a connection to `url` and performs the handshake, if the endpoint has one. */
-  static connect<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error>(
-    url: string,
-    options: ConnectOptions,
-    setup: Setup<Rx, C>,
-  ): Promise<Connection<Rx, C, E>> {
-    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
-    const Socket = options.WebSocket ?? global;
-    if (Socket === undefined) {
-      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
-      return Promise.reject(new Error(`this runtime has no global WebSocket: ${hint}`));
-    }
-    const connection = new Connection<Rx, C, E>(new Socket(url, options.protocols), setup);
-    return new Promise<void>((resolve, reject) => {
-      connection.connecting = { resolve, reject };
-    }).then(() => connection);
+    socket.addEventListener("close", (event) => {
+      this.finished(event.code ?? 1005, event.reason ?? "");
+    });
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -238,7 +242,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     query: readonly (readonly [string, string | number | boolean | undefined])[],
   ): string {
     const pairs = query.flatMap(([name, value]) =>
-      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`],
+      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(value)}`],
     );
     return base.replace(/\/+$/, "") + path + (pairs.length > 0 ? `?${pairs.join("&")}` : "");
   }
@@ -280,7 +284,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     this.socket.close(1000);
   }
 
-  private opened(): void {
+  private open(): void {
     const handshake = this.setup.handshake;
     if (handshake === null) {
       this.connected();
@@ -311,7 +315,8 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
         this.connected();
       } else {
         const got = typeof frame === "string" ? JSON.stringify(frame) : "a binary frame";
-        this.connected(new Error(`handshake failed: expected ${JSON.stringify(handshake[1])}, got ${got}`));
+        const expected = JSON.stringify(handshake[1]);
+        this.connected(new Error(`handshake failed: expected ${expected}, got ${got}`));
         this.socket.close(1000);
       }
       return;
@@ -329,9 +334,10 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     try {
       if (errorReplies && typeof frame === "string" && frame.startsWith('{"statusCode":')) {
         const reply = JSON.parse(frame) as { statusCode?: unknown; body?: { errorList?: unknown } };
-        const errors = reply.body?.errorList;
-        if (typeof reply.statusCode === "number" && reply.statusCode !== 200 && Array.isArray(errors)) {
-          return { error: new RejectedError(reply.statusCode, errors as FieldError[]) as Error as E };
+        const { statusCode: status, body } = reply;
+        if (typeof status === "number" && status !== 200 && Array.isArray(body?.errorList)) {
+          const rejected = new RejectedError(status, body.errorList as FieldError[]);
+          return { error: rejected as Error as E };
         }
         if (envelope) {
           if (reply.statusCode !== 200 || !("body" in reply)) {
@@ -388,7 +394,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     const close = this.setup.close(code, reason);
     this.ended = close;
     const why = [reason, this.failure].filter((part) => part !== "").join(", ");
-    this.connected(new Error(`could not connect: the connection closed with ${code}${why ? ` (${why})` : ""}`));
+    this.connected(new Error(`could not connect: the connection closed (${describe(code, why)})`));
     for (const waiter of this.waiters.splice(0)) {
       waiter.reject(new ClosedError(close));
     }
@@ -407,6 +413,11 @@ function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return copy;
 }
 
+/** `code 1006`, or `code 4000, goodbye` when there is a reason. */
+function describe(code: number, reason: string): string {
+  return reason === "" ? `code ${code}` : `code ${code}, ${reason}`;
+}
+
 /** Runs a listener; what it throws is reported as an unhandled rejection, and delivery goes on. */
 function report(call: () => void): void {
   try {
@@ -419,11 +430,14 @@ function report(call: () => void): void {
 /** How `echo.websocket` closes a connection. */
 export type EchoWebsocketClose = OtherClose;
 
+/** What `EchoWebsocketClient` receives, how it closes, and what can go wrong. */
+type EchoWebsocketConnection = Connection<Frame, EchoWebsocketClose, DecodeError>;
+
 /**
  * `handle_connection` runs when a client connects; `handle_message` sends each message,
  * text or binary, back to its sender through the hub (`Comms::websocket(client)`).
  *
- * A typed client for `echo.websocket` at `/websocket` (two_way).
+ * A typed client for `echo.websocket` at `/websocket`: both sides send.
  */
 export class EchoWebsocketClient {
   /** The endpoint's path on the server. */
@@ -431,9 +445,9 @@ export class EchoWebsocketClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<EchoWebsocketClose>;
-  private readonly connection: Connection<Frame, EchoWebsocketClose, DecodeError>;
+  private readonly connection: EchoWebsocketConnection;
 
-  private constructor(connection: Connection<Frame, EchoWebsocketClose, DecodeError>) {
+  private constructor(connection: EchoWebsocketConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -447,13 +461,14 @@ export class EchoWebsocketClient {
     options: ConnectOptions = {},
   ): Promise<EchoWebsocketClient> {
     const url = Connection.url(baseUrl, "/websocket", []);
-    const connection = await Connection.connect<Frame, EchoWebsocketClose, DecodeError>(url, options, {
+    const connection: EchoWebsocketConnection = new Connection(url, options, {
       decode: decoders.frame,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: EchoWebsocketClient.closeOf,
     });
+    await connection.opened;
     return new EchoWebsocketClient(connection);
   }
 
@@ -481,7 +496,7 @@ export class EchoWebsocketClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -500,11 +515,14 @@ export class EchoWebsocketClient {
 /** How `notifications.feed` closes a connection. */
 export type NotificationsFeedClose = OtherClose;
 
+/** What `NotificationsFeedClient` receives, how it closes, and what can go wrong. */
+type NotificationsFeedConnection = Connection<string, NotificationsFeedClose, DecodeError>;
+
 /**
  * Receives notifications. The first message is `session <id>`, the id other code uses
  * to reach this client.
  *
- * A typed client for `notifications.feed` at `/notifications/feed` (send_only).
+ * A typed client for `notifications.feed` at `/notifications/feed`: the server sends, this client listens.
  */
 export class NotificationsFeedClient {
   /** The endpoint's path on the server. */
@@ -512,9 +530,9 @@ export class NotificationsFeedClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<NotificationsFeedClose>;
-  private readonly connection: Connection<string, NotificationsFeedClose, DecodeError>;
+  private readonly connection: NotificationsFeedConnection;
 
-  private constructor(connection: Connection<string, NotificationsFeedClose, DecodeError>) {
+  private constructor(connection: NotificationsFeedConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -528,13 +546,14 @@ export class NotificationsFeedClient {
     options: ConnectOptions = {},
   ): Promise<NotificationsFeedClient> {
     const url = Connection.url(baseUrl, "/notifications/feed", []);
-    const connection = await Connection.connect<string, NotificationsFeedClose, DecodeError>(url, options, {
+    const connection: NotificationsFeedConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: NotificationsFeedClient.closeOf,
     });
+    await connection.opened;
     return new NotificationsFeedClient(connection);
   }
 
@@ -557,7 +576,7 @@ export class NotificationsFeedClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -579,10 +598,13 @@ export type NotificationsNotifyClose =
   | { readonly condition: "NoSuchSession"; readonly code: 4004; readonly reason: string }
   | OtherClose;
 
+/** What `NotificationsNotifyClient` receives, how it closes, and what can go wrong. */
+type NotificationsNotifyConnection = Connection<never, NotificationsNotifyClose, never>;
+
 /**
  * Sends a notification to one feed session, from this endpoint's handler.
  *
- * A typed client for `notifications.notify` at `/notifications/notify` (receive_only).
+ * A typed client for `notifications.notify` at `/notifications/notify`: this client sends, the server answers nothing.
  */
 export class NotificationsNotifyClient {
   /** The endpoint's path on the server. */
@@ -590,9 +612,9 @@ export class NotificationsNotifyClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<NotificationsNotifyClose>;
-  private readonly connection: Connection<never, NotificationsNotifyClose, never>;
+  private readonly connection: NotificationsNotifyConnection;
 
-  private constructor(connection: Connection<never, NotificationsNotifyClose, never>) {
+  private constructor(connection: NotificationsNotifyConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -606,13 +628,14 @@ export class NotificationsNotifyClient {
     options: ConnectOptions = {},
   ): Promise<NotificationsNotifyClient> {
     const url = Connection.url(baseUrl, "/notifications/notify", []);
-    const connection = await Connection.connect<never, NotificationsNotifyClose, never>(url, options, {
+    const connection: NotificationsNotifyConnection = new Connection(url, options, {
       decode: null,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: NotificationsNotifyClient.closeOf,
     });
+    await connection.opened;
     return new NotificationsNotifyClient(connection);
   }
 

@@ -26,15 +26,19 @@ export interface FieldError {
   msg: string;
 }
 
+/** The code and reason of the close frame that ended a connection. */
+export interface SocketClose {
+  readonly code: number;
+  readonly reason: string;
+}
+
 /**
  * How a connection ended when it was not one of the endpoint's close conditions: 1000 after
  * `close()`, 1001 when the server shuts down, 1006 when the connection was lost, 1011 when a
  * handler failed, and so on.
  */
-export interface OtherClose {
+export interface OtherClose extends SocketClose {
   readonly condition: null;
-  readonly code: number;
-  readonly reason: string;
 }
 
 /**
@@ -69,12 +73,12 @@ export class DecodeError extends Error {
 }
 
 /** The connection has ended; `close` says how. */
-export class ClosedError<C extends { readonly code: number; readonly reason: string } = OtherClose> extends Error {
+export class ClosedError<C extends SocketClose = OtherClose> extends Error {
   /** How the connection ended: one of the endpoint's close conditions, or another code. */
   readonly close: C;
 
   constructor(close: C) {
-    super(`the connection is closed (code ${close.code}${close.reason ? `, ${close.reason}` : ""})`);
+    super(`the connection is closed (${describe(close.code, close.reason)})`);
     this.name = "ClosedError";
     this.close = close;
   }
@@ -100,7 +104,10 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket constructor, such as the global `WebSocket` or the `ws` package's default export. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 /** How to connect. */
 export interface ConnectOptions {
@@ -173,7 +180,9 @@ interface Waiter<Rx> {
 }
 
 /** One connection: the state and the event handling every generated client shares. */
-class Connection<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error> {
+class Connection<Rx, C extends SocketClose, E extends Error> {
+  /** Resolves once the socket is open and the handshake, if any, is done. */
+  readonly opened: Promise<void>;
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<C>;
   private readonly socket: WebSocketLike;
@@ -184,45 +193,40 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
   private readonly messageListeners = new Set<(message: Rx) => void>();
   private readonly errorListeners = new Set<(error: E) => void>();
   private ended: C | null = null;
-  /** The connect call in progress, until the socket is open and the handshake done. */
+  /** Settles `opened`; `null` once it has. */
   private connecting: { resolve(): void; reject(error: Error): void } | null = null;
   private resolveClosed: (close: C) => void = () => {};
   /** What the WebSocket implementation said went wrong, if it said anything. */
   private failure = "";
 
-  private constructor(socket: WebSocketLike, setup: Setup<Rx, C>) {
+  /** Opens a connection to `url`; `opened` says when it is ready. */
+  constructor(url: string, options: ConnectOptions, setup: Setup<Rx, C>) {
+    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const Socket = options.WebSocket ?? global;
+    if (Socket === undefined) {
+      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
+      throw new Error(`this runtime has no global WebSocket: ${hint}`);
+    }
+    const socket = new Socket(url, options.protocols);
     this.socket = socket;
     this.setup = setup;
+    this.opened = new Promise((resolve, reject) => {
+      this.connecting = { resolve, reject };
+    });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     socket.binaryType = "arraybuffer";
-    socket.addEventListener("open", () => this.opened());
+    socket.addEventListener("open", () => this.open());
     socket.addEventListener("message", (event) => this.received(event.data));
     // Browsers say nothing about why a connection failed; Node's `ws` says it in the error
     // event (and throws when nobody listens for it).
     socket.addEventListener("error", (event) => {
       this.failure = typeof event.message === "string" ? event.message : this.failure;
     });
-    socket.addEventListener("close", (event) => this.finished(event.code ?? 1005, event.reason ?? ""));
-  }
-
-  /** Opens a connection to `url` and performs the handshake, if the endpoint has one. */
-  static connect<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error>(
-    url: string,
-    options: ConnectOptions,
-    setup: Setup<Rx, C>,
-  ): Promise<Connection<Rx, C, E>> {
-    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
-    const Socket = options.WebSocket ?? global;
-    if (Socket === undefined) {
-      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
-      return Promise.reject(new Error(`this runtime has no global WebSocket: ${hint}`));
-    }
-    const connection = new Connection<Rx, C, E>(new Socket(url, options.protocols), setup);
-    return new Promise<void>((resolve, reject) => {
-      connection.connecting = { resolve, reject };
-    }).then(() => connection);
+    socket.addEventListener("close", (event) => {
+      this.finished(event.code ?? 1005, event.reason ?? "");
+    });
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -232,7 +236,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     query: readonly (readonly [string, string | number | boolean | undefined])[],
   ): string {
     const pairs = query.flatMap(([name, value]) =>
-      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`],
+      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(value)}`],
     );
     return base.replace(/\/+$/, "") + path + (pairs.length > 0 ? `?${pairs.join("&")}` : "");
   }
@@ -274,7 +278,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     this.socket.close(1000);
   }
 
-  private opened(): void {
+  private open(): void {
     const handshake = this.setup.handshake;
     if (handshake === null) {
       this.connected();
@@ -305,7 +309,8 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
         this.connected();
       } else {
         const got = typeof frame === "string" ? JSON.stringify(frame) : "a binary frame";
-        this.connected(new Error(`handshake failed: expected ${JSON.stringify(handshake[1])}, got ${got}`));
+        const expected = JSON.stringify(handshake[1]);
+        this.connected(new Error(`handshake failed: expected ${expected}, got ${got}`));
         this.socket.close(1000);
       }
       return;
@@ -323,9 +328,10 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     try {
       if (errorReplies && typeof frame === "string" && frame.startsWith('{"statusCode":')) {
         const reply = JSON.parse(frame) as { statusCode?: unknown; body?: { errorList?: unknown } };
-        const errors = reply.body?.errorList;
-        if (typeof reply.statusCode === "number" && reply.statusCode !== 200 && Array.isArray(errors)) {
-          return { error: new RejectedError(reply.statusCode, errors as FieldError[]) as Error as E };
+        const { statusCode: status, body } = reply;
+        if (typeof status === "number" && status !== 200 && Array.isArray(body?.errorList)) {
+          const rejected = new RejectedError(status, body.errorList as FieldError[]);
+          return { error: rejected as Error as E };
         }
         if (envelope) {
           if (reply.statusCode !== 200 || !("body" in reply)) {
@@ -382,7 +388,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     const close = this.setup.close(code, reason);
     this.ended = close;
     const why = [reason, this.failure].filter((part) => part !== "").join(", ");
-    this.connected(new Error(`could not connect: the connection closed with ${code}${why ? ` (${why})` : ""}`));
+    this.connected(new Error(`could not connect: the connection closed (${describe(code, why)})`));
     for (const waiter of this.waiters.splice(0)) {
       waiter.reject(new ClosedError(close));
     }
@@ -401,6 +407,11 @@ function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return copy;
 }
 
+/** `code 1006`, or `code 4000, goodbye` when there is a reason. */
+function describe(code: number, reason: string): string {
+  return reason === "" ? `code ${code}` : `code ${code}, ${reason}`;
+}
+
 /** Runs a listener; what it throws is reported as an unhandled rejection, and delivery goes on. */
 function report(call: () => void): void {
   try {
@@ -413,11 +424,14 @@ function report(call: () => void): void {
 /** How `ws.echo` closes a connection. */
 export type WsEchoClose = OtherClose;
 
+/** What `WsEchoClient` receives, how it closes, and what can go wrong. */
+type WsEchoConnection = Connection<Frame, WsEchoClose, DecodeError>;
+
 /**
  * `await for (final message in ws) { ws.add(message); }`: a receive loop that sends
  * every message, text or bytes, back.
  *
- * A typed client for `ws.echo` at `/ws/echo` (two_way).
+ * A typed client for `ws.echo` at `/ws/echo`: both sides send.
  */
 export class WsEchoClient {
   /** The endpoint's path on the server. */
@@ -425,9 +439,9 @@ export class WsEchoClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<WsEchoClose>;
-  private readonly connection: Connection<Frame, WsEchoClose, DecodeError>;
+  private readonly connection: WsEchoConnection;
 
-  private constructor(connection: Connection<Frame, WsEchoClose, DecodeError>) {
+  private constructor(connection: WsEchoConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -441,13 +455,14 @@ export class WsEchoClient {
     options: ConnectOptions = {},
   ): Promise<WsEchoClient> {
     const url = Connection.url(baseUrl, "/ws/echo", []);
-    const connection = await Connection.connect<Frame, WsEchoClose, DecodeError>(url, options, {
+    const connection: WsEchoConnection = new Connection(url, options, {
       decode: decoders.frame,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: WsEchoClient.closeOf,
     });
+    await connection.opened;
     return new WsEchoClient(connection);
   }
 
@@ -475,7 +490,7 @@ export class WsEchoClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -494,10 +509,13 @@ export class WsEchoClient {
 /** How `ws.countdown` closes a connection. */
 export type WsCountdownClose = OtherClose;
 
+/** What `WsCountdownClient` receives, how it closes, and what can go wrong. */
+type WsCountdownConnection = Connection<string, WsCountdownClose, DecodeError>;
+
 /**
  * `ws.addStream(...)`: forwards a whole stream of messages, then closes.
  *
- * A typed client for `ws.countdown` at `/ws/countdown` (send_only).
+ * A typed client for `ws.countdown` at `/ws/countdown`: the server sends, this client listens.
  */
 export class WsCountdownClient {
   /** The endpoint's path on the server. */
@@ -505,9 +523,9 @@ export class WsCountdownClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<WsCountdownClose>;
-  private readonly connection: Connection<string, WsCountdownClose, DecodeError>;
+  private readonly connection: WsCountdownConnection;
 
-  private constructor(connection: Connection<string, WsCountdownClose, DecodeError>) {
+  private constructor(connection: WsCountdownConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -521,13 +539,14 @@ export class WsCountdownClient {
     options: ConnectOptions = {},
   ): Promise<WsCountdownClient> {
     const url = Connection.url(baseUrl, "/ws/countdown", []);
-    const connection = await Connection.connect<string, WsCountdownClose, DecodeError>(url, options, {
+    const connection: WsCountdownConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: WsCountdownClient.closeOf,
     });
+    await connection.opened;
     return new WsCountdownClient(connection);
   }
 
@@ -550,7 +569,7 @@ export class WsCountdownClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -572,10 +591,13 @@ export type WsFragileClose =
   | { readonly condition: "Failed"; readonly code: 1011; readonly reason: string }
   | OtherClose;
 
+/** What `WsFragileClient` receives, how it closes, and what can go wrong. */
+type WsFragileConnection = Connection<string, WsFragileClose, DecodeError>;
+
 /**
  * A handler that fails; the connection closes with 1011 and nothing else is affected.
  *
- * A typed client for `ws.fragile` at `/ws/fragile` (two_way).
+ * A typed client for `ws.fragile` at `/ws/fragile`: both sides send.
  */
 export class WsFragileClient {
   /** The endpoint's path on the server. */
@@ -583,9 +605,9 @@ export class WsFragileClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<WsFragileClose>;
-  private readonly connection: Connection<string, WsFragileClose, DecodeError>;
+  private readonly connection: WsFragileConnection;
 
-  private constructor(connection: Connection<string, WsFragileClose, DecodeError>) {
+  private constructor(connection: WsFragileConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -599,13 +621,14 @@ export class WsFragileClient {
     options: ConnectOptions = {},
   ): Promise<WsFragileClient> {
     const url = Connection.url(baseUrl, "/ws/fragile", []);
-    const connection = await Connection.connect<string, WsFragileClose, DecodeError>(url, options, {
+    const connection: WsFragileConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: WsFragileClient.closeOf,
     });
+    await connection.opened;
     return new WsFragileClient(connection);
   }
 
@@ -633,7 +656,7 @@ export class WsFragileClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -657,10 +680,13 @@ export class WsFragileClient {
 /** How `public.whoami` closes a connection. */
 export type PublicWhoamiClose = OtherClose;
 
+/** What `PublicWhoamiClient` receives, how it closes, and what can go wrong. */
+type PublicWhoamiConnection = Connection<string, PublicWhoamiClose, DecodeError>;
+
 /**
  * Reads the upgrade request's headers (`request.headers`) and sends the user agent.
  *
- * A typed client for `public.whoami` at `/public/whoami` (send_only).
+ * A typed client for `public.whoami` at `/public/whoami`: the server sends, this client listens.
  */
 export class PublicWhoamiClient {
   /** The endpoint's path on the server. */
@@ -668,9 +694,9 @@ export class PublicWhoamiClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<PublicWhoamiClose>;
-  private readonly connection: Connection<string, PublicWhoamiClose, DecodeError>;
+  private readonly connection: PublicWhoamiConnection;
 
-  private constructor(connection: Connection<string, PublicWhoamiClose, DecodeError>) {
+  private constructor(connection: PublicWhoamiConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -684,13 +710,14 @@ export class PublicWhoamiClient {
     options: ConnectOptions = {},
   ): Promise<PublicWhoamiClient> {
     const url = Connection.url(baseUrl, "/public/whoami", []);
-    const connection = await Connection.connect<string, PublicWhoamiClose, DecodeError>(url, options, {
+    const connection: PublicWhoamiConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: PublicWhoamiClient.closeOf,
     });
+    await connection.opened;
     return new PublicWhoamiClient(connection);
   }
 
@@ -713,7 +740,7 @@ export class PublicWhoamiClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);

@@ -25,15 +25,19 @@ export interface FieldError {
   msg: string;
 }
 
+/** The code and reason of the close frame that ended a connection. */
+export interface SocketClose {
+  readonly code: number;
+  readonly reason: string;
+}
+
 /**
  * How a connection ended when it was not one of the endpoint's close conditions: 1000 after
  * `close()`, 1001 when the server shuts down, 1006 when the connection was lost, 1011 when a
  * handler failed, and so on.
  */
-export interface OtherClose {
+export interface OtherClose extends SocketClose {
   readonly condition: null;
-  readonly code: number;
-  readonly reason: string;
 }
 
 /**
@@ -68,12 +72,12 @@ export class DecodeError extends Error {
 }
 
 /** The connection has ended; `close` says how. */
-export class ClosedError<C extends { readonly code: number; readonly reason: string } = OtherClose> extends Error {
+export class ClosedError<C extends SocketClose = OtherClose> extends Error {
   /** How the connection ended: one of the endpoint's close conditions, or another code. */
   readonly close: C;
 
   constructor(close: C) {
-    super(`the connection is closed (code ${close.code}${close.reason ? `, ${close.reason}` : ""})`);
+    super(`the connection is closed (${describe(close.code, close.reason)})`);
     this.name = "ClosedError";
     this.close = close;
   }
@@ -99,7 +103,10 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket constructor, such as the global `WebSocket` or the `ws` package's default export. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 /** How to connect. */
 export interface ConnectOptions {
@@ -172,7 +179,9 @@ interface Waiter<Rx> {
 }
 
 /** One connection: the state and the event handling every generated client shares. */
-class Connection<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error> {
+class Connection<Rx, C extends SocketClose, E extends Error> {
+  /** Resolves once the socket is open and the handshake, if any, is done. */
+  readonly opened: Promise<void>;
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<C>;
   private readonly socket: WebSocketLike;
@@ -183,45 +192,40 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
   private readonly messageListeners = new Set<(message: Rx) => void>();
   private readonly errorListeners = new Set<(error: E) => void>();
   private ended: C | null = null;
-  /** The connect call in progress, until the socket is open and the handshake done. */
+  /** Settles `opened`; `null` once it has. */
   private connecting: { resolve(): void; reject(error: Error): void } | null = null;
   private resolveClosed: (close: C) => void = () => {};
   /** What the WebSocket implementation said went wrong, if it said anything. */
   private failure = "";
 
-  private constructor(socket: WebSocketLike, setup: Setup<Rx, C>) {
+  /** Opens a connection to `url`; `opened` says when it is ready. */
+  constructor(url: string, options: ConnectOptions, setup: Setup<Rx, C>) {
+    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const Socket = options.WebSocket ?? global;
+    if (Socket === undefined) {
+      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
+      throw new Error(`this runtime has no global WebSocket: ${hint}`);
+    }
+    const socket = new Socket(url, options.protocols);
     this.socket = socket;
     this.setup = setup;
+    this.opened = new Promise((resolve, reject) => {
+      this.connecting = { resolve, reject };
+    });
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     socket.binaryType = "arraybuffer";
-    socket.addEventListener("open", () => this.opened());
+    socket.addEventListener("open", () => this.open());
     socket.addEventListener("message", (event) => this.received(event.data));
     // Browsers say nothing about why a connection failed; Node's `ws` says it in the error
     // event (and throws when nobody listens for it).
     socket.addEventListener("error", (event) => {
       this.failure = typeof event.message === "string" ? event.message : this.failure;
     });
-    socket.addEventListener("close", (event) => this.finished(event.code ?? 1005, event.reason ?? ""));
-  }
-
-  /** Opens a connection to `url` and performs the handshake, if the endpoint has one. */
-  static connect<Rx, C extends { readonly code: number; readonly reason: string }, E extends Error>(
-    url: string,
-    options: ConnectOptions,
-    setup: Setup<Rx, C>,
-  ): Promise<Connection<Rx, C, E>> {
-    const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
-    const Socket = options.WebSocket ?? global;
-    if (Socket === undefined) {
-      const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
-      return Promise.reject(new Error(`this runtime has no global WebSocket: ${hint}`));
-    }
-    const connection = new Connection<Rx, C, E>(new Socket(url, options.protocols), setup);
-    return new Promise<void>((resolve, reject) => {
-      connection.connecting = { resolve, reject };
-    }).then(() => connection);
+    socket.addEventListener("close", (event) => {
+      this.finished(event.code ?? 1005, event.reason ?? "");
+    });
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -231,7 +235,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     query: readonly (readonly [string, string | number | boolean | undefined])[],
   ): string {
     const pairs = query.flatMap(([name, value]) =>
-      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`],
+      value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(value)}`],
     );
     return base.replace(/\/+$/, "") + path + (pairs.length > 0 ? `?${pairs.join("&")}` : "");
   }
@@ -273,7 +277,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     this.socket.close(1000);
   }
 
-  private opened(): void {
+  private open(): void {
     const handshake = this.setup.handshake;
     if (handshake === null) {
       this.connected();
@@ -304,7 +308,8 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
         this.connected();
       } else {
         const got = typeof frame === "string" ? JSON.stringify(frame) : "a binary frame";
-        this.connected(new Error(`handshake failed: expected ${JSON.stringify(handshake[1])}, got ${got}`));
+        const expected = JSON.stringify(handshake[1]);
+        this.connected(new Error(`handshake failed: expected ${expected}, got ${got}`));
         this.socket.close(1000);
       }
       return;
@@ -322,9 +327,10 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     try {
       if (errorReplies && typeof frame === "string" && frame.startsWith('{"statusCode":')) {
         const reply = JSON.parse(frame) as { statusCode?: unknown; body?: { errorList?: unknown } };
-        const errors = reply.body?.errorList;
-        if (typeof reply.statusCode === "number" && reply.statusCode !== 200 && Array.isArray(errors)) {
-          return { error: new RejectedError(reply.statusCode, errors as FieldError[]) as Error as E };
+        const { statusCode: status, body } = reply;
+        if (typeof status === "number" && status !== 200 && Array.isArray(body?.errorList)) {
+          const rejected = new RejectedError(status, body.errorList as FieldError[]);
+          return { error: rejected as Error as E };
         }
         if (envelope) {
           if (reply.statusCode !== 200 || !("body" in reply)) {
@@ -381,7 +387,7 @@ class Connection<Rx, C extends { readonly code: number; readonly reason: string 
     const close = this.setup.close(code, reason);
     this.ended = close;
     const why = [reason, this.failure].filter((part) => part !== "").join(", ");
-    this.connected(new Error(`could not connect: the connection closed with ${code}${why ? ` (${why})` : ""}`));
+    this.connected(new Error(`could not connect: the connection closed (${describe(code, why)})`));
     for (const waiter of this.waiters.splice(0)) {
       waiter.reject(new ClosedError(close));
     }
@@ -400,6 +406,11 @@ function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return copy;
 }
 
+/** `code 1006`, or `code 4000, goodbye` when there is a reason. */
+function describe(code: number, reason: string): string {
+  return reason === "" ? `code ${code}` : `code ${code}, ${reason}`;
+}
+
 /** Runs a listener; what it throws is reported as an unhandled rejection, and delivery goes on. */
 function report(call: () => void): void {
   try {
@@ -412,11 +423,14 @@ function report(call: () => void): void {
 /** How `app.chat` closes a connection. */
 export type AppChatClose = OtherClose;
 
+/** What `AppChatClient` receives, how it closes, and what can go wrong. */
+type AppChatConnection = Connection<string, AppChatClose, DecodeError>;
+
 /**
  * The chat app: the handler owns the socket and uses `pair` to send a line and receive
  * the answer, or `pair(..., recv_first=True)`.
  *
- * A typed client for `app.chat` at `/` (two_way).
+ * A typed client for `app.chat` at `/`: both sides send.
  */
 export class AppChatClient {
   /** The endpoint's path on the server. */
@@ -424,9 +438,9 @@ export class AppChatClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<AppChatClose>;
-  private readonly connection: Connection<string, AppChatClose, DecodeError>;
+  private readonly connection: AppChatConnection;
 
-  private constructor(connection: Connection<string, AppChatClose, DecodeError>) {
+  private constructor(connection: AppChatConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -440,13 +454,14 @@ export class AppChatClient {
     options: ConnectOptions = {},
   ): Promise<AppChatClient> {
     const url = Connection.url(baseUrl, "/", []);
-    const connection = await Connection.connect<string, AppChatClose, DecodeError>(url, options, {
+    const connection: AppChatConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: AppChatClient.closeOf,
     });
+    await connection.opened;
     return new AppChatClient(connection);
   }
 
@@ -474,7 +489,7 @@ export class AppChatClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -507,10 +522,13 @@ export interface AppItemsQuery {
   verbose?: boolean;
 }
 
+/** What `AppItemsClient` receives, how it closes, and what can go wrong. */
+type AppItemsConnection = Connection<string, AppItemsClose, DecodeError>;
+
 /**
  * Path parameters and query inputs on a WebSocket route (no body).
  *
- * A typed client for `app.items` at `/items/{item_id}` (send_only).
+ * A typed client for `app.items` at `/items/{item_id}`: the server sends, this client listens.
  */
 export class AppItemsClient {
   /** The endpoint's path on the server (a template: parameters in braces). */
@@ -518,9 +536,9 @@ export class AppItemsClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<AppItemsClose>;
-  private readonly connection: Connection<string, AppItemsClose, DecodeError>;
+  private readonly connection: AppItemsConnection;
 
-  private constructor(connection: Connection<string, AppItemsClose, DecodeError>) {
+  private constructor(connection: AppItemsConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -539,13 +557,14 @@ export class AppItemsClient {
       ["label", query.label],
       ["verbose", query.verbose],
     ]);
-    const connection = await Connection.connect<string, AppItemsClose, DecodeError>(url, options, {
+    const connection: AppItemsConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: AppItemsClient.closeOf,
     });
+    await connection.opened;
     return new AppItemsClient(connection);
   }
 
@@ -568,7 +587,7 @@ export class AppItemsClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -587,10 +606,13 @@ export class AppItemsClient {
 /** How `app.numbers` closes a connection. */
 export type AppNumbersClose = OtherClose;
 
+/** What `AppNumbersClient` receives, how it closes, and what can go wrong. */
+type AppNumbersConnection = Connection<number, AppNumbersClose, DecodeError>;
+
 /**
  * A typed receive of `int` (`ws.receive(tp=int)`), answered with its double.
  *
- * A typed client for `app.numbers` at `/numbers` (two_way).
+ * A typed client for `app.numbers` at `/numbers`: both sides send.
  */
 export class AppNumbersClient {
   /** The endpoint's path on the server. */
@@ -598,9 +620,9 @@ export class AppNumbersClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<AppNumbersClose>;
-  private readonly connection: Connection<number, AppNumbersClose, DecodeError>;
+  private readonly connection: AppNumbersConnection;
 
-  private constructor(connection: Connection<number, AppNumbersClose, DecodeError>) {
+  private constructor(connection: AppNumbersConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -614,13 +636,14 @@ export class AppNumbersClient {
     options: ConnectOptions = {},
   ): Promise<AppNumbersClient> {
     const url = Connection.url(baseUrl, "/numbers", []);
-    const connection = await Connection.connect<number, AppNumbersClose, DecodeError>(url, options, {
+    const connection: AppNumbersConnection = new Connection(url, options, {
       decode: decoders.number,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: AppNumbersClient.closeOf,
     });
+    await connection.opened;
     return new AppNumbersClient(connection);
   }
 
@@ -648,7 +671,7 @@ export class AppNumbersClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -667,10 +690,13 @@ export class AppNumbersClient {
 /** How `app.flags` closes a connection. */
 export type AppFlagsClose = OtherClose;
 
+/** What `AppFlagsClient` receives, how it closes, and what can go wrong. */
+type AppFlagsConnection = Connection<boolean, AppFlagsClose, DecodeError>;
+
 /**
  * A typed receive of `bool`, answered with its negation.
  *
- * A typed client for `app.flags` at `/flags` (two_way).
+ * A typed client for `app.flags` at `/flags`: both sides send.
  */
 export class AppFlagsClient {
   /** The endpoint's path on the server. */
@@ -678,9 +704,9 @@ export class AppFlagsClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<AppFlagsClose>;
-  private readonly connection: Connection<boolean, AppFlagsClose, DecodeError>;
+  private readonly connection: AppFlagsConnection;
 
-  private constructor(connection: Connection<boolean, AppFlagsClose, DecodeError>) {
+  private constructor(connection: AppFlagsConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -694,13 +720,14 @@ export class AppFlagsClient {
     options: ConnectOptions = {},
   ): Promise<AppFlagsClient> {
     const url = Connection.url(baseUrl, "/flags", []);
-    const connection = await Connection.connect<boolean, AppFlagsClose, DecodeError>(url, options, {
+    const connection: AppFlagsConnection = new Connection(url, options, {
       decode: decoders.bool,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: AppFlagsClient.closeOf,
     });
+    await connection.opened;
     return new AppFlagsClient(connection);
   }
 
@@ -728,7 +755,7 @@ export class AppFlagsClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -747,10 +774,13 @@ export class AppFlagsClient {
 /** How `app.blobs` closes a connection. */
 export type AppBlobsClose = OtherClose;
 
+/** What `AppBlobsClient` receives, how it closes, and what can go wrong. */
+type AppBlobsConnection = Connection<Uint8Array, AppBlobsClose, DecodeError>;
+
 /**
  * A typed receive of `bytes`, answered reversed.
  *
- * A typed client for `app.blobs` at `/blobs` (two_way).
+ * A typed client for `app.blobs` at `/blobs`: both sides send.
  */
 export class AppBlobsClient {
   /** The endpoint's path on the server. */
@@ -758,9 +788,9 @@ export class AppBlobsClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<AppBlobsClose>;
-  private readonly connection: Connection<Uint8Array, AppBlobsClose, DecodeError>;
+  private readonly connection: AppBlobsConnection;
 
-  private constructor(connection: Connection<Uint8Array, AppBlobsClose, DecodeError>) {
+  private constructor(connection: AppBlobsConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -774,13 +804,14 @@ export class AppBlobsClient {
     options: ConnectOptions = {},
   ): Promise<AppBlobsClient> {
     const url = Connection.url(baseUrl, "/blobs", []);
-    const connection = await Connection.connect<Uint8Array, AppBlobsClose, DecodeError>(url, options, {
+    const connection: AppBlobsConnection = new Connection(url, options, {
       decode: decoders.bytes,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: AppBlobsClient.closeOf,
     });
+    await connection.opened;
     return new AppBlobsClient(connection);
   }
 
@@ -808,7 +839,7 @@ export class AppBlobsClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -827,10 +858,13 @@ export class AppBlobsClient {
 /** How `app.documents` closes a connection. */
 export type AppDocumentsClose = OtherClose;
 
+/** What `AppDocumentsClient` receives, how it closes, and what can go wrong. */
+type AppDocumentsConnection = Connection<Json, AppDocumentsClose, DecodeError>;
+
 /**
  * A typed receive of JSON (`ws.receive(tp=dict)`), answered with its keys.
  *
- * A typed client for `app.documents` at `/documents` (two_way).
+ * A typed client for `app.documents` at `/documents`: both sides send.
  */
 export class AppDocumentsClient {
   /** The endpoint's path on the server. */
@@ -838,9 +872,9 @@ export class AppDocumentsClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<AppDocumentsClose>;
-  private readonly connection: Connection<Json, AppDocumentsClose, DecodeError>;
+  private readonly connection: AppDocumentsConnection;
 
-  private constructor(connection: Connection<Json, AppDocumentsClose, DecodeError>) {
+  private constructor(connection: AppDocumentsConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -854,13 +888,14 @@ export class AppDocumentsClient {
     options: ConnectOptions = {},
   ): Promise<AppDocumentsClient> {
     const url = Connection.url(baseUrl, "/documents", []);
-    const connection = await Connection.connect<Json, AppDocumentsClose, DecodeError>(url, options, {
+    const connection: AppDocumentsConnection = new Connection(url, options, {
       decode: (frame: Frame) => decoders.json(frame) as Json,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: AppDocumentsClient.closeOf,
     });
+    await connection.opened;
     return new AppDocumentsClient(connection);
   }
 
@@ -888,7 +923,7 @@ export class AppDocumentsClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -907,11 +942,14 @@ export class AppDocumentsClient {
 /** How `app.expecting` closes a connection. */
 export type AppExpectingClose = OtherClose;
 
+/** What `AppExpectingClient` receives, how it closes, and what can go wrong. */
+type AppExpectingConnection = Connection<string, AppExpectingClose, DecodeError>;
+
 /**
  * `ws.expect("MYPROTOCOL V1.1")` in the handler, then `ws.send("ACK")`; anything else
  * ends the connection with 1008.
  *
- * A typed client for `app.expecting` at `/expect` (two_way).
+ * A typed client for `app.expecting` at `/expect`: both sides send.
  */
 export class AppExpectingClient {
   /** The endpoint's path on the server. */
@@ -919,9 +957,9 @@ export class AppExpectingClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<AppExpectingClose>;
-  private readonly connection: Connection<string, AppExpectingClose, DecodeError>;
+  private readonly connection: AppExpectingConnection;
 
-  private constructor(connection: Connection<string, AppExpectingClose, DecodeError>) {
+  private constructor(connection: AppExpectingConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -935,13 +973,14 @@ export class AppExpectingClient {
     options: ConnectOptions = {},
   ): Promise<AppExpectingClient> {
     const url = Connection.url(baseUrl, "/expect", []);
-    const connection = await Connection.connect<string, AppExpectingClose, DecodeError>(url, options, {
+    const connection: AppExpectingConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: null,
       close: AppExpectingClient.closeOf,
     });
+    await connection.opened;
     return new AppExpectingClient(connection);
   }
 
@@ -969,7 +1008,7 @@ export class AppExpectingClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
@@ -988,10 +1027,13 @@ export class AppExpectingClient {
 /** How `app.protocol` closes a connection. */
 export type AppProtocolClose = OtherClose;
 
+/** What `AppProtocolClient` receives, how it closes, and what can go wrong. */
+type AppProtocolConnection = Connection<string, AppProtocolClose, DecodeError>;
+
 /**
  * The same protocol check declared in the spec, so the handler starts after it.
  *
- * A typed client for `app.protocol` at `/protocol` (two_way).
+ * A typed client for `app.protocol` at `/protocol`: both sides send.
  */
 export class AppProtocolClient {
   /** The endpoint's path on the server. */
@@ -999,9 +1041,9 @@ export class AppProtocolClient {
 
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<AppProtocolClose>;
-  private readonly connection: Connection<string, AppProtocolClose, DecodeError>;
+  private readonly connection: AppProtocolConnection;
 
-  private constructor(connection: Connection<string, AppProtocolClose, DecodeError>) {
+  private constructor(connection: AppProtocolConnection) {
     this.connection = connection;
     this.closed = connection.closed;
   }
@@ -1016,13 +1058,14 @@ export class AppProtocolClient {
     options: ConnectOptions = {},
   ): Promise<AppProtocolClient> {
     const url = Connection.url(baseUrl, "/protocol", []);
-    const connection = await Connection.connect<string, AppProtocolClose, DecodeError>(url, options, {
+    const connection: AppProtocolConnection = new Connection(url, options, {
       decode: decoders.text,
       envelope: false,
       errorReplies: false,
       handshake: ["MYPROTOCOL V1.1", "ACK"],
       close: AppProtocolClient.closeOf,
     });
+    await connection.opened;
     return new AppProtocolClient(connection);
   }
 
@@ -1050,7 +1093,7 @@ export class AppProtocolClient {
   /**
    * Calls `listener` with every message from the server that did not decode, that no `recv()`
    * is waiting for.
-   * Returns a function that removes it.
+   * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
     return this.connection.onError(listener);
