@@ -4,6 +4,8 @@
 //! cargo run --example chat-client -- --name ana --room lobby          # type lines; Ctrl-D quits
 //! cargo run --example chat-client -- --name bo --room lobby --say hi  # say, show the echo, quit
 //! ```
+//!
+//! A line `/w SESSION TEXT` whispers to one session (the welcome shows each client its own).
 
 use clap::Parser;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -34,6 +36,8 @@ struct Args {
 
 fn show(event: &ServerEvent) {
     match event {
+        ServerEvent::Welcome { session, user } => println!("* {user}, you are session {session}"),
+        ServerEvent::Whispered { from, user, text } => println!("({user} #{from}) {text}"),
         ServerEvent::Joined {
             room,
             user,
@@ -46,6 +50,16 @@ fn show(event: &ServerEvent) {
 }
 
 fn say(room: &str, text: String) -> ClientEvent {
+    if let Some((to, said)) = text
+        .strip_prefix("/w ")
+        .and_then(|rest| rest.split_once(' '))
+        .and_then(|(to, said)| Some((to.parse().ok()?, said)))
+    {
+        return ClientEvent::Whisper {
+            to,
+            text: said.to_owned(),
+        };
+    }
     ClientEvent::Say(Say {
         room: room.to_owned(),
         text,

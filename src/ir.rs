@@ -261,6 +261,9 @@ pub struct EndpointIr {
     pub hub_alias: String,
     /// The field in the `Hubs` struct.
     pub hub_field: String,
+    /// The hub's name across the nodes of a cluster (`api.controller.endpoint`), as a string
+    /// literal.
+    pub hub_name_lit: String,
     /// The generic arguments of `Conn` (`S`, or `S, P, Q` when there are inputs).
     pub conn_args: String,
     /// The generic arguments of `Socket` (`R, S`, or `R, S, P, Q`).

@@ -487,6 +487,9 @@ impl Lowerer<'_> {
                 );
             }
         }
+        for e in &mut endpoints {
+            e.hub_name_lit = literal(&format!("{}.{}", name.value, e.qualified));
+        }
         if endpoints.is_empty() {
             self.error_hint(
                 spec.name.referenced,
@@ -1352,6 +1355,8 @@ impl Lowerer<'_> {
             mode: mode_name.to_owned(),
             field: snake(ident),
             hub_field: snake(ident),
+            // Set once the API's name is at hand (see `spec`).
+            hub_name_lit: String::new(),
             type_param: ident.to_owned(),
             handler_trait,
             conn_alias,

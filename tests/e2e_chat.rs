@@ -24,8 +24,11 @@ async fn connect(url: &str, name: &str) -> ChatConnectClient {
         .await
         .unwrap();
     match within(client.recv()).await.unwrap() {
-        ServerEvent::Notice { text } => assert_eq!(text, format!("welcome, {name}")),
-        other => panic!("expected the welcome notice, got {other:?}"),
+        ServerEvent::Welcome { session, user } => {
+            assert_eq!(user, name);
+            assert!(session > 0);
+        }
+        other => panic!("expected the welcome, got {other:?}"),
     }
     client
 }

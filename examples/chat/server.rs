@@ -58,8 +58,9 @@ impl Rooms {
 
 impl ChatConnectHandler for Rooms {
     async fn on_connect(&self, conn: &ChatConnectConn) -> Result<(), ChatConnectClose> {
-        let _ = conn.send(ServerEvent::Notice {
-            text: format!("welcome, {}", conn.query().name),
+        let _ = conn.send(ServerEvent::Welcome {
+            session: conn.session_id().get(),
+            user: conn.query().name.clone(),
         });
         Ok(())
     }
@@ -108,6 +109,19 @@ impl ChatConnectHandler for Rooms {
                     quote: say.quote.map(Box::new),
                 };
                 hub.broadcast_to(&say.room, ServerEvent::Line(line));
+            }
+            ClientEvent::Whisper { to, text } => {
+                // Reaches the session on whichever node it is connected to (with a backplane).
+                let whispered = ServerEvent::Whispered {
+                    from: me.get(),
+                    user,
+                    text,
+                };
+                if hub.send(SessionId::from(to), whispered).is_err() {
+                    let _ = conn.send(ServerEvent::Notice {
+                        text: format!("session {to} is not connected"),
+                    });
+                }
             }
             ClientEvent::Leave(leave) => {
                 hub.broadcast_to(

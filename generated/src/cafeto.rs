@@ -484,6 +484,9 @@ for WsSettingsLenientEndpoint<WsSettingsLenient> {
 
 /// The hub of every endpoint of the `cafeto` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+///
+/// `Hubs::default()` reaches the sessions of this process; [`Hubs::with_backplane`] reaches
+/// those of every node sharing a backplane, such as `wsgen_runtime::RedisBackplane`.
 #[derive(Debug, Clone, Default)]
 pub struct Hubs {
     /// The sessions of `ws.chat`.
@@ -494,6 +497,28 @@ pub struct Hubs {
     pub ws_settings: WsSettingsHub,
     /// The sessions of `ws.settings_lenient`.
     pub ws_settings_lenient: WsSettingsLenientHub,
+}
+
+impl Hubs {
+    /// Hubs whose sends, broadcasts, rooms and presence reach the sessions of every node
+    /// sharing `backplane`; each node still delivers to its own sessions directly.
+    pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
+        Hubs {
+            ws_chat: wsgen_runtime::Hub::with_backplane("cafeto.ws.chat", backplane),
+            ws_chat_callbacks: wsgen_runtime::Hub::with_backplane(
+                "cafeto.ws.chat_callbacks",
+                backplane,
+            ),
+            ws_settings: wsgen_runtime::Hub::with_backplane(
+                "cafeto.ws.settings",
+                backplane,
+            ),
+            ws_settings_lenient: wsgen_runtime::Hub::with_backplane(
+                "cafeto.ws.settings_lenient",
+                backplane,
+            ),
+        }
+    }
 }
 
 /// One handler value per endpoint of the `cafeto` API.

@@ -111,6 +111,9 @@ pub enum ClientEvent {
     Say(Say),
     #[serde(rename = "leave")]
     Leave(Leave),
+    /// Say something to one session only, wherever it is connected.
+    #[serde(rename = "whisper")]
+    Whisper { to: u64, text: String },
 }
 
 impl wsgen_runtime::JsonMessage for ClientEvent {
@@ -154,6 +157,9 @@ impl wsgen_runtime::JsonMessage for Line {}
 )]
 #[serde(crate = "wsgen_runtime::serde", tag = "type")]
 pub enum ServerEvent {
+    /// Sent first. `session` is how others whisper to you.
+    #[serde(rename = "welcome")]
+    Welcome { session: u64, user: String },
     /// Someone (maybe you) joined a room.
     #[serde(rename = "joined")]
     Joined { room: String, user: String, members: u32 },
@@ -165,6 +171,9 @@ pub enum ServerEvent {
     /// Something only you need to know.
     #[serde(rename = "notice")]
     Notice { text: String },
+    /// A whisper from the session `from`.
+    #[serde(rename = "whispered")]
+    Whispered { from: u64, user: String, text: String },
 }
 
 impl wsgen_runtime::JsonMessage for ServerEvent {}
@@ -334,10 +343,26 @@ for ChatConnectEndpoint<ChatConnect, Mw> {
 
 /// The hub of every endpoint of the `chat` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+///
+/// `Hubs::default()` reaches the sessions of this process; [`Hubs::with_backplane`] reaches
+/// those of every node sharing a backplane, such as `wsgen_runtime::RedisBackplane`.
 #[derive(Debug, Clone, Default)]
 pub struct Hubs {
     /// The sessions of `chat.connect`.
     pub chat_connect: ChatConnectHub,
+}
+
+impl Hubs {
+    /// Hubs whose sends, broadcasts, rooms and presence reach the sessions of every node
+    /// sharing `backplane`; each node still delivers to its own sessions directly.
+    pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
+        Hubs {
+            chat_connect: wsgen_runtime::Hub::with_backplane(
+                "chat.chat.connect",
+                backplane,
+            ),
+        }
+    }
 }
 
 /// One handler value per endpoint of the `chat` API, and the middleware.

@@ -751,6 +751,9 @@ pub const LIMITS: wsgen_runtime::Limits = wsgen_runtime::Limits::DEFAULT
     .with_shutdown_timeout(std::time::Duration::from_millis(5000));
 /// The hub of every endpoint of the `echo` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+///
+/// `Hubs::default()` reaches the sessions of this process; [`Hubs::with_backplane`] reaches
+/// those of every node sharing a backplane, such as `wsgen_runtime::RedisBackplane`.
 #[derive(Debug, Clone, Default)]
 pub struct Hubs {
     /// The sessions of `echo.json`.
@@ -765,6 +768,24 @@ pub struct Hubs {
     pub echo_heartbeat: EchoHeartbeatHub,
     /// The sessions of `echo.feed`.
     pub echo_feed: EchoFeedHub,
+}
+
+impl Hubs {
+    /// Hubs whose sends, broadcasts, rooms and presence reach the sessions of every node
+    /// sharing `backplane`; each node still delivers to its own sessions directly.
+    pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
+        Hubs {
+            echo_json: wsgen_runtime::Hub::with_backplane("echo.echo.json", backplane),
+            echo_raw: wsgen_runtime::Hub::with_backplane("echo.echo.raw", backplane),
+            echo_text: wsgen_runtime::Hub::with_backplane("echo.echo.text", backplane),
+            echo_quiet: wsgen_runtime::Hub::with_backplane("echo.echo.quiet", backplane),
+            echo_heartbeat: wsgen_runtime::Hub::with_backplane(
+                "echo.echo.heartbeat",
+                backplane,
+            ),
+            echo_feed: wsgen_runtime::Hub::with_backplane("echo.echo.feed", backplane),
+        }
+    }
 }
 
 /// One handler value per endpoint of the `echo` API.

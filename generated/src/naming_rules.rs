@@ -154,10 +154,26 @@ impl<ImplLoop: ImplLoopHandler> wsgen_runtime::Endpoint for ImplLoopEndpoint<Imp
 
 /// The hub of every endpoint of the `naming-rules` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+///
+/// `Hubs::default()` reaches the sessions of this process; [`Hubs::with_backplane`] reaches
+/// those of every node sharing a backplane, such as `wsgen_runtime::RedisBackplane`.
 #[derive(Debug, Clone, Default)]
 pub struct Hubs {
     /// The sessions of `impl.loop`.
     pub impl_loop: ImplLoopHub,
+}
+
+impl Hubs {
+    /// Hubs whose sends, broadcasts, rooms and presence reach the sessions of every node
+    /// sharing `backplane`; each node still delivers to its own sessions directly.
+    pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
+        Hubs {
+            impl_loop: wsgen_runtime::Hub::with_backplane(
+                "naming-rules.impl.loop",
+                backplane,
+            ),
+        }
+    }
 }
 
 /// One handler value per endpoint of the `naming-rules` API.

@@ -429,6 +429,9 @@ for ExampleHeartbeatEndpoint<ExampleHeartbeat> {
 
 /// The hub of every endpoint of the `revali` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+///
+/// `Hubs::default()` reaches the sessions of this process; [`Hubs::with_backplane`] reaches
+/// those of every node sharing a backplane, such as `wsgen_runtime::RedisBackplane`.
 #[derive(Debug, Clone, Default)]
 pub struct Hubs {
     /// The sessions of `example.websocket`.
@@ -439,6 +442,31 @@ pub struct Hubs {
     pub example_ticker: ExampleTickerHub,
     /// The sessions of `example.heartbeat`.
     pub example_heartbeat: ExampleHeartbeatHub,
+}
+
+impl Hubs {
+    /// Hubs whose sends, broadcasts, rooms and presence reach the sessions of every node
+    /// sharing `backplane`; each node still delivers to its own sessions directly.
+    pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
+        Hubs {
+            example_websocket: wsgen_runtime::Hub::with_backplane(
+                "revali.example.websocket",
+                backplane,
+            ),
+            example_listen: wsgen_runtime::Hub::with_backplane(
+                "revali.example.listen",
+                backplane,
+            ),
+            example_ticker: wsgen_runtime::Hub::with_backplane(
+                "revali.example.ticker",
+                backplane,
+            ),
+            example_heartbeat: wsgen_runtime::Hub::with_backplane(
+                "revali.example.heartbeat",
+                backplane,
+            ),
+        }
+    }
 }
 
 /// One handler value per endpoint of the `revali` API.

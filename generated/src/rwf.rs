@@ -315,6 +315,9 @@ for NotificationsNotifyEndpoint<NotificationsNotify> {
 
 /// The hub of every endpoint of the `rwf` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+///
+/// `Hubs::default()` reaches the sessions of this process; [`Hubs::with_backplane`] reaches
+/// those of every node sharing a backplane, such as `wsgen_runtime::RedisBackplane`.
 #[derive(Debug, Clone, Default)]
 pub struct Hubs {
     /// The sessions of `echo.websocket`.
@@ -323,6 +326,27 @@ pub struct Hubs {
     pub notifications_feed: NotificationsFeedHub,
     /// The sessions of `notifications.notify`.
     pub notifications_notify: NotificationsNotifyHub,
+}
+
+impl Hubs {
+    /// Hubs whose sends, broadcasts, rooms and presence reach the sessions of every node
+    /// sharing `backplane`; each node still delivers to its own sessions directly.
+    pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
+        Hubs {
+            echo_websocket: wsgen_runtime::Hub::with_backplane(
+                "rwf.echo.websocket",
+                backplane,
+            ),
+            notifications_feed: wsgen_runtime::Hub::with_backplane(
+                "rwf.notifications.feed",
+                backplane,
+            ),
+            notifications_notify: wsgen_runtime::Hub::with_backplane(
+                "rwf.notifications.notify",
+                backplane,
+            ),
+        }
+    }
 }
 
 /// One handler value per endpoint of the `rwf` API.

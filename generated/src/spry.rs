@@ -421,6 +421,9 @@ for PublicWhoamiEndpoint<PublicWhoami> {
 
 /// The hub of every endpoint of the `spry` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+///
+/// `Hubs::default()` reaches the sessions of this process; [`Hubs::with_backplane`] reaches
+/// those of every node sharing a backplane, such as `wsgen_runtime::RedisBackplane`.
 #[derive(Debug, Clone, Default)]
 pub struct Hubs {
     /// The sessions of `ws.echo`.
@@ -431,6 +434,25 @@ pub struct Hubs {
     pub ws_fragile: WsFragileHub,
     /// The sessions of `public.whoami`.
     pub public_whoami: PublicWhoamiHub,
+}
+
+impl Hubs {
+    /// Hubs whose sends, broadcasts, rooms and presence reach the sessions of every node
+    /// sharing `backplane`; each node still delivers to its own sessions directly.
+    pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
+        Hubs {
+            ws_echo: wsgen_runtime::Hub::with_backplane("spry.ws.echo", backplane),
+            ws_countdown: wsgen_runtime::Hub::with_backplane(
+                "spry.ws.countdown",
+                backplane,
+            ),
+            ws_fragile: wsgen_runtime::Hub::with_backplane("spry.ws.fragile", backplane),
+            public_whoami: wsgen_runtime::Hub::with_backplane(
+                "spry.public.whoami",
+                backplane,
+            ),
+        }
+    }
 }
 
 /// One handler value per endpoint of the `spry` API, and the middleware.

@@ -770,6 +770,9 @@ for AppProtocolEndpoint<AppProtocol> {
 
 /// The hub of every endpoint of the `view_py` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
+///
+/// `Hubs::default()` reaches the sessions of this process; [`Hubs::with_backplane`] reaches
+/// those of every node sharing a backplane, such as `wsgen_runtime::RedisBackplane`.
 #[derive(Debug, Clone, Default)]
 pub struct Hubs {
     /// The sessions of `app.chat`.
@@ -788,6 +791,44 @@ pub struct Hubs {
     pub app_expecting: AppExpectingHub,
     /// The sessions of `app.protocol`.
     pub app_protocol: AppProtocolHub,
+}
+
+impl Hubs {
+    /// Hubs whose sends, broadcasts, rooms and presence reach the sessions of every node
+    /// sharing `backplane`; each node still delivers to its own sessions directly.
+    pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
+        Hubs {
+            app_chat: wsgen_runtime::Hub::with_backplane("view_py.app.chat", backplane),
+            app_items: wsgen_runtime::Hub::with_backplane(
+                "view_py.app.items",
+                backplane,
+            ),
+            app_numbers: wsgen_runtime::Hub::with_backplane(
+                "view_py.app.numbers",
+                backplane,
+            ),
+            app_flags: wsgen_runtime::Hub::with_backplane(
+                "view_py.app.flags",
+                backplane,
+            ),
+            app_blobs: wsgen_runtime::Hub::with_backplane(
+                "view_py.app.blobs",
+                backplane,
+            ),
+            app_documents: wsgen_runtime::Hub::with_backplane(
+                "view_py.app.documents",
+                backplane,
+            ),
+            app_expecting: wsgen_runtime::Hub::with_backplane(
+                "view_py.app.expecting",
+                backplane,
+            ),
+            app_protocol: wsgen_runtime::Hub::with_backplane(
+                "view_py.app.protocol",
+                backplane,
+            ),
+        }
+    }
 }
 
 /// One handler value per endpoint of the `view_py` API.

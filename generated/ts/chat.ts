@@ -49,7 +49,14 @@ export interface Leave {
 export type ClientEvent =
   | ({ type: "join" } & Join)
   | ({ type: "say" } & Say)
-  | ({ type: "leave" } & Leave);
+  | ({ type: "leave" } & Leave)
+  /** Say something to one session only, wherever it is connected. */
+  | {
+      type: "whisper";
+      /** A 64-bit integer: exact up to 2^53 in JavaScript. */
+      to: number;
+      text: string;
+    };
 
 /** A line said in a room. */
 export interface Line {
@@ -63,6 +70,13 @@ export interface Line {
 
 /** What the server sends. */
 export type ServerEvent =
+  /** Sent first. `session` is how others whisper to you. */
+  | {
+      type: "welcome";
+      /** A 64-bit integer: exact up to 2^53 in JavaScript. */
+      session: number;
+      user: string;
+    }
   /** Someone (maybe you) joined a room. */
   | {
       type: "joined";
@@ -80,6 +94,14 @@ export type ServerEvent =
   /** Something only you need to know. */
   | {
       type: "notice";
+      text: string;
+    }
+  /** A whisper from the session `from`. */
+  | {
+      type: "whispered";
+      /** A 64-bit integer: exact up to 2^53 in JavaScript. */
+      from: number;
+      user: string;
       text: string;
     };
 

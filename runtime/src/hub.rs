@@ -5,6 +5,10 @@
 //! A message is encoded once and the frame shared by every recipient (wrapped once more for the
 //! sessions of endpoints that send in an envelope). Pushes never wait: a session whose queue is
 //! full misses that message and the call reports it.
+//!
+//! A hub made with [`Hub::with_backplane`] also reaches the sessions of the other nodes of a
+//! cluster: every operation is done on this node's sessions at once and handed to the backplane
+//! for the others (see [`crate::Backplane`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::marker::PhantomData;
@@ -12,6 +16,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::backplane::{BackplaneError, LocalHub, Presence, SharedBackplane, Target};
 use crate::conn::{SendError, Sender, SessionId};
 use crate::message::{WireMessage, envelope_ok};
 
@@ -23,13 +28,21 @@ struct State<S> {
 /// The live sessions of one endpoint. Cheap to clone; every clone is the same hub.
 pub struct Hub<S> {
     state: Arc<RwLock<State<S>>>,
+    remote: Option<Arc<Remote>>,
     _message: PhantomData<fn(S)>,
+}
+
+/// The backplane a hub shares its operations through, and its name there.
+struct Remote {
+    name: String,
+    backplane: SharedBackplane,
 }
 
 impl<S> Clone for Hub<S> {
     fn clone(&self) -> Self {
         Hub {
             state: Arc::clone(&self.state),
+            remote: self.remote.clone(),
             _message: PhantomData,
         }
     }
@@ -42,6 +55,7 @@ impl<S> Default for Hub<S> {
                 sessions: HashMap::new(),
                 rooms: BTreeMap::new(),
             })),
+            remote: None,
             _message: PhantomData,
         }
     }
@@ -65,23 +79,62 @@ pub struct Delivery {
     pub full: usize,
 }
 
+impl<S: 'static> Hub<S> {
+    /// A hub whose operations also reach the sessions of every other node sharing
+    /// `backplane`, under the cluster-wide name `name` (the same on every node; generated code
+    /// uses the API's and the endpoint's names).
+    pub fn with_backplane(name: &str, backplane: &SharedBackplane) -> Self {
+        let hub = Hub::<S>::default();
+        let local: Arc<dyn LocalHub> = hub.state.clone();
+        backplane.attach(name, Arc::downgrade(&local));
+        Hub {
+            remote: Some(Arc::new(Remote {
+                name: name.to_owned(),
+                backplane: Arc::clone(backplane),
+            })),
+            ..hub
+        }
+    }
+}
+
 impl<S> Hub<S> {
-    /// An empty hub.
+    /// An empty hub for the sessions of this process.
     pub fn new() -> Self {
         Hub::default()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State<S>> {
-        // A panic while the lock was held cannot leave the maps half-updated (every update is
-        // one insert or remove), so a poisoned lock is still usable.
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+        read(&self.state)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State<S>> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        write(&self.state)
     }
 
-    /// How many sessions are connected.
+    /// Hands an operation to the other nodes, when there are any.
+    fn publish(&self, target: Target, frame: Option<&Message>) {
+        if let Some(remote) = &self.remote {
+            remote.backplane.publish(&remote.name, target, frame);
+        }
+    }
+
+    /// Tells the backplane that this node's sessions or rooms changed.
+    fn changed(&self) {
+        if let Some(remote) = &self.remote {
+            remote.backplane.changed(&remote.name);
+        }
+    }
+
+    /// The sessions and rooms of this hub on every node (this node's own without a
+    /// backplane). The other methods that list sessions and rooms see this node only.
+    pub async fn presence(&self) -> Result<Presence, BackplaneError> {
+        match &self.remote {
+            Some(remote) => remote.backplane.presence(&remote.name).await,
+            None => Ok(snapshot(&self.state)),
+        }
+    }
+
+    /// How many sessions are connected to this node.
     pub fn len(&self) -> usize {
         self.read().sessions.len()
     }
@@ -103,32 +156,39 @@ impl<S> Hub<S> {
         self.read().sessions.contains_key(&session)
     }
 
-    /// Adds `session` to `room` (creating it). Returns false if the session is not connected.
+    /// Adds `session` to `room` (creating it). Returns false if the session is connected
+    /// neither here nor (with a backplane) to another node; a session of another node is
+    /// added there, and this returns true once that is asked.
     pub fn join(&self, room: &str, session: SessionId) -> bool {
-        let mut state = self.write();
-        if !state.sessions.contains_key(&session) {
+        if join(&self.state, room, session) {
+            self.changed();
+            return true;
+        }
+        if self.remote.is_none() || session.node() == crate::conn::node_tag() {
             return false;
         }
-        state
-            .rooms
-            .entry(room.to_owned())
-            .or_default()
-            .insert(session);
+        let target = Target::Join {
+            room: room.to_owned(),
+            session: session.get(),
+        };
+        self.publish(target, None);
         true
     }
 
-    /// Removes `session` from `room`; an emptied room is forgotten.
+    /// Removes `session` from `room`, here or on its node; an emptied room is forgotten.
     pub fn leave(&self, room: &str, session: SessionId) {
-        let mut state = self.write();
-        if let Some(members) = state.rooms.get_mut(room) {
-            members.remove(&session);
-            if members.is_empty() {
-                state.rooms.remove(room);
-            }
+        if leave(&self.state, room, session) {
+            self.changed();
+        } else if session.node() != crate::conn::node_tag() {
+            let target = Target::Leave {
+                room: room.to_owned(),
+                session: session.get(),
+            };
+            self.publish(target, None);
         }
     }
 
-    /// The members of `room`, in id order.
+    /// The members of `room` on this node, in id order.
     pub fn members(&self, room: &str) -> Vec<SessionId> {
         self.read()
             .rooms
@@ -137,56 +197,137 @@ impl<S> Hub<S> {
             .unwrap_or_default()
     }
 
-    /// The rooms that have members, in name order.
+    /// The rooms that have members on this node, in name order.
     pub fn rooms(&self) -> Vec<String> {
         self.read().rooms.keys().cloned().collect()
     }
 
     pub(crate) fn register(&self, sender: Sender<S>) {
         self.write().sessions.insert(sender.session_id(), sender);
+        self.changed();
     }
 
     pub(crate) fn unregister(&self, session: SessionId) {
-        let mut state = self.write();
-        state.sessions.remove(&session);
-        state.rooms.retain(|_, members| {
-            members.remove(&session);
-            !members.is_empty()
-        });
+        {
+            let mut state = self.write();
+            state.sessions.remove(&session);
+            state.rooms.retain(|_, members| {
+                members.remove(&session);
+                !members.is_empty()
+            });
+        }
+        self.changed();
+    }
+}
+
+fn read<S>(state: &RwLock<State<S>>) -> std::sync::RwLockReadGuard<'_, State<S>> {
+    // A panic while the lock was held cannot leave the maps half-updated (every update is
+    // one insert or remove), so a poisoned lock is still usable.
+    state.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<S>(state: &RwLock<State<S>>) -> std::sync::RwLockWriteGuard<'_, State<S>> {
+    state.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Adds a session of this node to a room; false when it is not connected here.
+fn join<S>(state: &RwLock<State<S>>, room: &str, session: SessionId) -> bool {
+    let mut state = write(state);
+    if !state.sessions.contains_key(&session) {
+        return false;
+    }
+    state
+        .rooms
+        .entry(room.to_owned())
+        .or_default()
+        .insert(session);
+    true
+}
+
+/// Removes a session of this node from a room; false when it is not connected here.
+fn leave<S>(state: &RwLock<State<S>>, room: &str, session: SessionId) -> bool {
+    let mut state = write(state);
+    if !state.sessions.contains_key(&session) {
+        return false;
+    }
+    if let Some(members) = state.rooms.get_mut(room) {
+        members.remove(&session);
+        if members.is_empty() {
+            state.rooms.remove(room);
+        }
+    }
+    true
+}
+
+fn snapshot<S>(state: &RwLock<State<S>>) -> Presence {
+    let state = read(state);
+    Presence {
+        sessions: state.sessions.keys().copied().collect(),
+        rooms: state.rooms.clone(),
+    }
+}
+
+impl<S: 'static> LocalHub for RwLock<State<S>> {
+    fn deliver(&self, target: &Target, frame: Option<Message>) {
+        match (target, frame) {
+            (Target::All, Some(frame)) => {
+                deliver(self, frame, Recipients::All);
+            }
+            (Target::Room { room, except }, Some(frame)) => {
+                let except = except.map(SessionId::from);
+                deliver(self, frame, Recipients::Room { room, except });
+            }
+            (Target::Session { session }, Some(frame)) => {
+                deliver(self, frame, Recipients::One(SessionId::from(*session)));
+            }
+            (Target::Join { room, session }, _) => {
+                join(self, room, SessionId::from(*session));
+            }
+            (Target::Leave { room, session }, _) => {
+                leave(self, room, SessionId::from(*session));
+            }
+            // A message operation without its message is malformed; there is nothing to send.
+            (_, None) => {}
+        }
     }
 
-    /// Queues `message` for every session of `to` (under one read lock); each session gets it
-    /// in its own endpoint's form, the envelope built at most once.
-    fn deliver(&self, message: Message, to: Recipients<'_>) -> Delivery {
-        let state = self.read();
-        let mut wrapped: Option<Message> = None;
-        let mut delivery = Delivery::default();
-        let mut push = |sender: &Sender<S>| {
-            let frame = if sender.envelope() {
-                wrapped
-                    .get_or_insert_with(|| envelope_ok(message.clone()))
-                    .clone()
-            } else {
-                message.clone()
-            };
-            match sender.send_frame(frame) {
-                Ok(()) => delivery.delivered += 1,
-                Err(SendError::QueueFull) => delivery.full += 1,
-                Err(SendError::Closed) => {}
-            }
-        };
-        match to {
-            Recipients::All => state.sessions.values().for_each(&mut push),
-            Recipients::Room { room, except } => {
-                let members = state.rooms.get(room).into_iter().flatten();
-                members
-                    .filter(|id| Some(**id) != except)
-                    .filter_map(|id| state.sessions.get(id))
-                    .for_each(&mut push);
-            }
-        }
-        delivery
+    fn snapshot(&self) -> Presence {
+        snapshot(self)
     }
+}
+
+/// Queues `message` for every session of `to` on this node (under one read lock); each session
+/// gets it in its own endpoint's form, the envelope built at most once.
+fn deliver<S>(state: &RwLock<State<S>>, message: Message, to: Recipients<'_>) -> Delivery {
+    let state = read(state);
+    let mut wrapped: Option<Message> = None;
+    let mut delivery = Delivery::default();
+    let mut push = |sender: &Sender<S>| {
+        let frame = if sender.envelope() {
+            wrapped
+                .get_or_insert_with(|| envelope_ok(message.clone()))
+                .clone()
+        } else {
+            message.clone()
+        };
+        match sender.send_frame(frame) {
+            Ok(()) => delivery.delivered += 1,
+            Err(SendError::QueueFull) => delivery.full += 1,
+            Err(SendError::Closed) => {}
+        }
+    };
+    match to {
+        Recipients::All => state.sessions.values().for_each(&mut push),
+        Recipients::Room { room, except } => {
+            let members = state.rooms.get(room).into_iter().flatten();
+            members
+                .filter(|id| Some(**id) != except)
+                .filter_map(|id| state.sessions.get(id))
+                .for_each(&mut push);
+        }
+        Recipients::One(session) => state.sessions.get(&session).into_iter().for_each(push),
+    }
+    delivery
 }
 
 /// Who a broadcast goes to.
@@ -196,34 +337,56 @@ enum Recipients<'a> {
         room: &'a str,
         except: Option<SessionId>,
     },
+    One(SessionId),
 }
 
 impl<S: WireMessage> Hub<S> {
-    /// Sends `message` to one session.
+    /// Sends `message` to one session. With a backplane, a session of another node gets it
+    /// through the backplane, and `Ok` means it was handed over; without one, a session that
+    /// is not connected here is [`SendError::Closed`].
     pub fn send(&self, session: SessionId, message: S) -> Result<(), SendError> {
-        let sender = self
-            .read()
-            .sessions
-            .get(&session)
-            .cloned()
-            .ok_or(SendError::Closed)?;
-        sender.send(message)
+        let sender = self.read().sessions.get(&session).cloned();
+        match sender {
+            Some(sender) => sender.send(message),
+            None if self.remote.is_some() && session.node() != crate::conn::node_tag() => {
+                let target = Target::Session {
+                    session: session.get(),
+                };
+                self.publish(target, Some(&message.encode()));
+                Ok(())
+            }
+            None => Err(SendError::Closed),
+        }
     }
 
-    /// Sends `message` to every connected session.
+    /// Sends `message` to every connected session (of every node, with a backplane; the
+    /// returned counts are this node's).
     pub fn broadcast(&self, message: S) -> Delivery {
-        self.deliver(message.encode(), Recipients::All)
+        let frame = message.encode();
+        self.publish(Target::All, Some(&frame));
+        deliver(&self.state, frame, Recipients::All)
     }
 
-    /// Sends `message` to every member of `room`.
+    /// Sends `message` to every member of `room` (on every node, with a backplane).
     pub fn broadcast_to(&self, room: &str, message: S) -> Delivery {
-        let to = Recipients::Room { room, except: None };
-        self.deliver(message.encode(), to)
+        let frame = message.encode();
+        let target = Target::Room {
+            room: room.to_owned(),
+            except: None,
+        };
+        self.publish(target, Some(&frame));
+        deliver(&self.state, frame, Recipients::Room { room, except: None })
     }
 
     /// Sends `message` to every member of `room` except `except` (typically the sender).
     pub fn broadcast_to_others(&self, room: &str, except: SessionId, message: S) -> Delivery {
+        let frame = message.encode();
+        let target = Target::Room {
+            room: room.to_owned(),
+            except: Some(except.get()),
+        };
+        self.publish(target, Some(&frame));
         let except = Some(except);
-        self.deliver(message.encode(), Recipients::Room { room, except })
+        deliver(&self.state, frame, Recipients::Room { room, except })
     }
 }

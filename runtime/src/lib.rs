@@ -5,6 +5,7 @@
 //! typed client core. It re-exports the crates generated code names (`serde`, `serde_json`,
 //! `tokio_tungstenite`) so that a user crate does not need to keep their versions in step.
 
+mod backplane;
 mod client;
 mod close;
 mod conn;
@@ -12,16 +13,23 @@ mod handshake;
 mod hub;
 mod message;
 mod outbox;
+#[cfg(feature = "redis")]
+mod redis_backplane;
 mod request;
 mod server;
 mod socket;
 mod validate;
 
+pub use backplane::{
+    Backplane, BackplaneError, BoxFuture, InProcess, LocalHub, Presence, SharedBackplane, Target,
+};
 pub use client::{Client, ClientError, ConnectOptions};
 pub use close::{CloseCondition, Disconnect};
 pub use conn::{Conn, SendError, Sender, SessionId};
 pub use hub::{Delivery, Hub};
 pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
+#[cfg(feature = "redis")]
+pub use redis_backplane::{BackplaneStats, RedisBackplane, RedisOptions};
 pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
 pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SlowConsumer, SocketOf};
 pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};

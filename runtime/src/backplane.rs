@@ -1,0 +1,156 @@
+//! Hubs across server nodes. A backplane carries a hub's operations (a send to one session, a
+//! broadcast to an endpoint or a room, a join or a leave) to the other nodes of a cluster, and
+//! answers which sessions and rooms exist across them (presence).
+//!
+//! Each node delivers to its own sessions directly, without a round trip through the backplane;
+//! the backplane only carries what other nodes must deliver. In one process none is needed: a
+//! [`Hub`](crate::Hub) made with `Hub::new()` is in-process, and [`InProcess`] is the
+//! backplane that says so. [`RedisBackplane`](crate::RedisBackplane) (feature `redis`) uses
+//! Redis pub/sub, as Socket.IO's and SignalR's Redis backplanes do. A NATS backplane would be
+//! another implementation of [`Backplane`]: publish to a subject per hub, subscribe to them, and
+//! keep presence in a JetStream key-value bucket with a TTL.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+
+use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::conn::SessionId;
+
+/// A backplane shared by every hub of a node.
+pub type SharedBackplane = Arc<dyn Backplane>;
+
+/// A boxed future, for the backplane's one async method.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a hub operation on one node asks of the other nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum Target {
+    /// Every session of the hub.
+    All,
+    /// Every member of a room, but `except`.
+    Room {
+        /// The room.
+        room: String,
+        /// A session left out (typically the sender).
+        except: Option<u64>,
+    },
+    /// One session.
+    Session {
+        /// The session.
+        session: u64,
+    },
+    /// Add a session to a room (it carries no message).
+    Join {
+        /// The room.
+        room: String,
+        /// The session.
+        session: u64,
+    },
+    /// Remove a session from a room (it carries no message).
+    Leave {
+        /// The room.
+        room: String,
+        /// The session.
+        session: u64,
+    },
+}
+
+/// Which sessions exist, and who is in which room: one node's, or the whole cluster's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presence {
+    /// The connected sessions.
+    pub sessions: BTreeSet<SessionId>,
+    /// The rooms that have members, with their members.
+    pub rooms: BTreeMap<String, BTreeSet<SessionId>>,
+}
+
+impl Presence {
+    /// Adds another node's presence to this one.
+    pub fn merge(&mut self, other: Presence) {
+        self.sessions.extend(other.sessions);
+        for (room, members) in other.rooms {
+            self.rooms.entry(room).or_default().extend(members);
+        }
+    }
+}
+
+/// A hub as a backplane sees it: where to deliver what other nodes publish, and what to report
+/// for presence. Implemented by the runtime's hubs.
+pub trait LocalHub: Send + Sync {
+    /// Delivers an operation another node published to this node's sessions.
+    fn deliver(&self, target: &Target, frame: Option<Message>);
+    /// This node's sessions and rooms.
+    fn snapshot(&self) -> Presence;
+}
+
+/// Why the backplane could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackplaneError {
+    /// The backplane's server cannot be reached; local delivery goes on.
+    #[error("the backplane is unavailable: {0}")]
+    Unavailable(String),
+    /// The backplane cannot be set up as asked.
+    #[error("the backplane cannot be set up: {0}")]
+    Config(String),
+}
+
+/// Carries hub operations between the nodes of a cluster.
+///
+/// Delivery is at most once, as pub/sub is: an operation published while the backplane's
+/// server is unreachable is lost for the other nodes (never for this node's own sessions).
+/// Operations from one node reach each other node in the order they were published.
+pub trait Backplane: Send + Sync + 'static {
+    /// Starts handing what other nodes publish for the hub `hub` to `local`.
+    fn attach(&self, hub: &str, local: Weak<dyn LocalHub>);
+    /// Hands an operation to the other nodes; never waits (when the way out is full or down,
+    /// the operation is dropped for them, and counted).
+    fn publish(&self, hub: &str, target: Target, frame: Option<&Message>);
+    /// Says that the hub's sessions or rooms changed on this node, so presence catches up.
+    fn changed(&self, hub: &str);
+    /// The sessions and rooms of the hub on every live node.
+    fn presence<'a>(&'a self, hub: &'a str) -> BoxFuture<'a, Result<Presence, BackplaneError>>;
+}
+
+/// The in-process backplane: one node, nothing to carry. Presence is the attached hubs' own.
+#[derive(Default)]
+pub struct InProcess {
+    hubs: Mutex<HashMap<String, Weak<dyn LocalHub>>>,
+}
+
+impl InProcess {
+    /// A backplane for hubs that live in this process only.
+    pub fn new() -> Self {
+        InProcess::default()
+    }
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess").finish_non_exhaustive()
+    }
+}
+
+impl Backplane for InProcess {
+    fn attach(&self, hub: &str, local: Weak<dyn LocalHub>) {
+        let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
+        hubs.insert(hub.to_owned(), local);
+    }
+
+    fn publish(&self, _hub: &str, _target: Target, _frame: Option<&Message>) {}
+
+    fn changed(&self, _hub: &str) {}
+
+    fn presence<'a>(&'a self, hub: &'a str) -> BoxFuture<'a, Result<Presence, BackplaneError>> {
+        let local = {
+            let hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
+            hubs.get(hub).and_then(Weak::upgrade)
+        };
+        let presence = local.map(|l| l.snapshot()).unwrap_or_default();
+        Box::pin(async move { Ok(presence) })
+    }
+}
