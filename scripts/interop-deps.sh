@@ -25,16 +25,7 @@ if [ ! -f "$node_dir/node_modules/ws/package.json" ] || [ ! -f "$node_dir/node_m
     (cd "$node_dir" && npm ci --silent --no-audit --no-fund)
 fi
 
-if ! command -v chromium >/dev/null 2>&1; then
-    echo "interop: installing Debian's chromium" >&2
-    sudo_cmd=""
-    if [ "$(id -u)" != "0" ]; then
-        command -v sudo >/dev/null 2>&1 || { echo "interop: chromium is missing and neither root nor sudo is available to install it" >&2; exit 1; }
-        sudo_cmd="sudo"
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo_cmd apt-get update -qq
-    $sudo_cmd apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
-command -v chromium >/dev/null 2>&1 || { echo "interop: chromium is still not on PATH" >&2; exit 1; }
+# shellcheck source=lib/apt.sh
+. "$root/scripts/lib/apt.sh"
+ensure_command chromium chromium
 echo "interop: ready (python websockets $websockets_version, node ws $(node -p "require('$node_dir/node_modules/ws/package.json').version"), $(chromium --version 2>/dev/null | head -1))" >&2

@@ -574,6 +574,9 @@ async fn presence_writer(inner: Weak<Inner>, mut stop: watch::Receiver<()>) {
         drop(strong);
         let wait = match written {
             Ok(()) => {
+                if backoff.0 != Backoff::FIRST {
+                    tracing::info!("redis backplane: writing presence again");
+                }
                 backoff.reset();
                 every
             }
