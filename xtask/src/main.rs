@@ -16,7 +16,7 @@ use wsgen::{OutputFile, WriteMode};
 mod bench;
 mod idle;
 
-const USAGE: &str = "usage: cargo xtask regen [--check] | bench [--quick] | load ADDR .. | \
+const USAGE: &str = "usage: cargo xtask regen [--check] | bench [--quick] | bench cluster [--quick] | load ADDR .. | \
                      callgrind [--save] | idle-memory";
 
 fn main() -> ExitCode {
@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         ["idle-memory"] => idle_memory(),
         ["bench"] => bench::run(&root(), false),
         ["bench", "--quick"] => bench::run(&root(), true),
+        ["bench", "cluster"] => bench::cluster_only(&root(), false),
+        ["bench", "cluster", "--quick"] => bench::cluster_only(&root(), true),
         ["load", rest @ ..] => bench::load_only(rest),
         ["callgrind"] => bench::callgrind::run(&root(), false),
         ["callgrind", "--save"] => bench::callgrind::run(&root(), true),

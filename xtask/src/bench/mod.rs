@@ -10,6 +10,7 @@
 
 pub mod callgrind;
 mod chart;
+pub mod cluster;
 mod load;
 mod report;
 
@@ -124,6 +125,7 @@ pub struct Results {
     pub generator_size: (usize, usize),
     pub noop_build: (Duration, bool),
     pub client_note: Option<String>,
+    pub cluster: cluster::ClusterResults,
 }
 
 pub(crate) fn run_command(root: &Path, program: &str, args: &[&str]) -> Result<(), String> {
@@ -194,6 +196,36 @@ fn servers(root: &Path, pinned: bool) -> Vec<Server> {
     ]
 }
 
+/// `cargo xtask bench cluster`: only the cross-node rows, printed (BENCHMARKS.md is written by
+/// the whole run).
+pub fn cluster_only(root: &Path, quick: bool) -> Result<(), String> {
+    let build = [
+        "build",
+        "--release",
+        "-p",
+        "wsgen",
+        "--example",
+        "chat-node",
+    ];
+    run_command(root, env!("CARGO"), &build)?;
+    run_command(root, "bash", &["scripts/cluster-deps.sh"])?;
+    let pinned = has_taskset();
+    if pinned {
+        let me = std::process::id().to_string();
+        let _ = std::process::Command::new("taskset")
+            .args(["-cp", "1", &me])
+            .stdout(Stdio::null())
+            .status();
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let results = runtime.block_on(cluster::run(root, quick, pinned))?;
+    println!("{}", report::cluster_section(&results));
+    Ok(())
+}
+
 /// Runs the whole bench and writes BENCHMARKS.md and bench/chart.svg.
 pub fn run(root: &Path, quick: bool) -> Result<(), String> {
     // The `wsgen` binary too: the generator's speed is measured on what users run.
@@ -206,6 +238,8 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         "wsgen",
         "--example",
         "echo-server",
+        "--example",
+        "chat-node",
     ];
     run_command(root, env!("CARGO"), &build)?;
     run_command(
@@ -214,6 +248,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         &["build", "--release", "-p", "wsgen-bench"],
     )?;
     run_command(root, "bash", &["scripts/bench-deps.sh"])?;
+    run_command(root, "bash", &["scripts/cluster-deps.sh"])?;
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     // Every core, before this process pins itself to one: the generator's run gets them all.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -232,6 +267,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let (cells, latencies, memory) = runtime.block_on(measure_servers(&servers, quick))?;
+    let cluster = runtime.block_on(cluster::run(root, quick, pinned))?;
     let (generator, generator_size) = generator_speed(root, pinned.then_some(cores))?;
     let noop_build = noop_build(root)?;
 
@@ -272,6 +308,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         generator_size,
         noop_build,
         client_note,
+        cluster,
     };
     let svg = chart::draw(&results)?;
     std::fs::write(root.join("bench/chart.svg"), svg).map_err(|e| e.to_string())?;

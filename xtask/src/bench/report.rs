@@ -259,6 +259,7 @@ pub fn markdown(root: &Path, r: &Results) -> String {
             "RERUN (it should not)"
         }
     );
+    md.push_str(&cluster_section(&r.cluster));
     md.push_str(ANALYSIS);
     let _ = writeln!(md, "\n## Targets\n");
     // The worst row's ratio, and whether the two servers' samples overlap there.
@@ -334,5 +335,61 @@ pub fn markdown(root: &Path, r: &Results) -> String {
         if r.noop_build.1 { "fresh" } else { "reran" },
         mark(r.noop_build.1)
     );
+    md
+}
+
+/// The cross-node section: a whisper to a session on the same node against one on another node
+/// through the Redis backplane.
+pub fn cluster_section(c: &super::cluster::ClusterResults) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "\n## Across nodes (Redis backplane)\n");
+    let _ = writeln!(
+        md,
+        "Two `chat-node` processes (release) share a `redis-server` ({}) on 127.0.0.1. A client on node A \
+         whispers (`hub.send` by session id) to a client on node A (delivered in-process) or on node B \
+         (published to Redis, delivered by node B). Throughput: bursts of {} whispers, {} round(s), \
+         counted when the receiver has them all, in order; median with min-max. Latency: one whisper \
+         at a time, each sent when the previous one arrived.\n",
+        c.redis, c.burst, c.rounds
+    );
+    let _ = writeln!(
+        md,
+        "| path | whispers/s | p50 | p99 |\n|---|---:|---:|---:|"
+    );
+    for path in &c.paths {
+        let cell = super::Cell {
+            samples: path.rates.clone(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} ({}-{}) | {:.0} µs | {:.0} µs |",
+            path.label,
+            rate(cell.median()),
+            rate(cell.min()),
+            rate(cell.max()),
+            path.p50.as_secs_f64() * 1e6,
+            path.p99.as_secs_f64() * 1e6
+        );
+    }
+    if let [same, cross] = c.paths.as_slice() {
+        let median = |p: &super::cluster::WhisperPath| {
+            super::Cell {
+                samples: p.rates.clone(),
+            }
+            .median()
+        };
+        if median(same) > 0.0 && cross.p50.as_secs_f64() > 0.0 {
+            let _ = writeln!(
+                md,
+                "\nCrossing nodes: {:.2}x the in-process throughput, {:.1}x its median latency. \
+                 The burst rows are bounded by the one-threaded client, which encodes every whisper and \
+                 decodes every delivery; across nodes the server work is split between two processes \
+                 (and Redis), in-process one node does both halves. The latency column is the cost of \
+                 the extra hop: node A to Redis to node B.",
+                median(cross) / median(same),
+                cross.p50.as_secs_f64() / same.p50.as_secs_f64().max(1e-9)
+            );
+        }
+    }
     md
 }
