@@ -354,20 +354,22 @@ async fn nodes_share_whispers_rooms_and_presence_through_redis_and_survive_its_r
         assert_eq!(got, Some((ana.session, format!("w{n}"))), "whisper {n}");
     }
 
-    // A room spans nodes: every member hears a line, on every node.
-    for client in [&mut ana, &mut bo, &mut cy] {
-        client.join("lobby").await;
-    }
+    // A room spans nodes: every member hears a line, on every node. Ana and Bo join; Ana adds
+    // Cy, whose session is on the third node, from the first.
+    ana.join("lobby").await;
+    bo.join("lobby").await;
+    let (to, room) = (cy.session, "lobby".to_owned());
+    ana.send(ClientEvent::Invite { to, room }).await;
     eventually(
         Duration::from_secs(10),
         "presence lists the room",
         || async { observer.presence().await.rooms.get("lobby") == Some(&everyone) },
     )
     .await;
-    cy.say("lobby", "hello from node 3").await;
+    bo.say("lobby", "hello from node 2").await;
     for client in [&mut ana, &mut bo, &mut cy] {
         let line = client.line("lobby", Duration::from_secs(10)).await;
-        assert_eq!(line.as_deref(), Some("hello from node 3"));
+        assert_eq!(line.as_deref(), Some("hello from node 2"));
     }
 
     // A node that crashes leaves presence once its entries expire.

@@ -123,6 +123,14 @@ impl ChatConnectHandler for Rooms {
                     });
                 }
             }
+            ClientEvent::Invite { to, room } => {
+                // With a backplane, a session of another node is added there.
+                if !hub.join(&room, SessionId::from(to)) {
+                    let _ = conn.send(ServerEvent::Notice {
+                        text: format!("session {to} is not connected"),
+                    });
+                }
+            }
             ClientEvent::Leave(leave) => {
                 hub.broadcast_to(
                     &leave.room,

@@ -114,6 +114,9 @@ pub enum ClientEvent {
     /// Say something to one session only, wherever it is connected.
     #[serde(rename = "whisper")]
     Whisper { to: u64, text: String },
+    /// Add another session, wherever it is connected, to a room; it hears the room from then on.
+    #[serde(rename = "invite")]
+    Invite { to: u64, room: String },
 }
 
 impl wsgen_runtime::JsonMessage for ClientEvent {

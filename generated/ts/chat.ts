@@ -56,6 +56,13 @@ export type ClientEvent =
       /** A 64-bit integer: exact up to 2^53 in JavaScript. */
       to: number;
       text: string;
+    }
+  /** Add another session, wherever it is connected, to a room; it hears the room from then on. */
+  | {
+      type: "invite";
+      /** A 64-bit integer: exact up to 2^53 in JavaScript. */
+      to: number;
+      room: string;
     };
 
 /** A line said in a room. */

@@ -548,6 +548,10 @@ fn receive(inner: &Inner, hub: &str, payload: &[u8]) {
     inner.stats.received.fetch_add(1, Ordering::Relaxed);
     if let Some(local) = inner.hub(hub) {
         local.deliver(&header.target, frame);
+        // A join or leave asked by another node changed this node's rooms.
+        if matches!(header.target, Target::Join { .. } | Target::Leave { .. }) {
+            inner.changed.notify_one();
+        }
     }
 }
 
