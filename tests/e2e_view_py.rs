@@ -295,3 +295,36 @@ async fn the_specs_handshake_runs_before_the_handler() {
     client.send("typed".to_owned()).await.unwrap();
     assert_eq!(within(client.recv()).await.unwrap(), "Echo: typed");
 }
+
+#[tokio::test]
+async fn a_broadcast_during_the_handshake_waits_until_the_answer_has_gone_out() {
+    let hubs = Hubs::default();
+    let handlers = Handlers {
+        app_chat: Chat::default(),
+        app_items: Items,
+        app_numbers: Numbers,
+        app_flags: Flags,
+        app_blobs: Blobs,
+        app_documents: Documents,
+        app_expecting: Expecting,
+        app_protocol: Protocol,
+    };
+    let url = serve(handlers.into_server_with_hubs(hubs.clone())).await;
+    let mut ws = raw(&url, "/protocol").await;
+    // The session is in the hub from the upgrade on; a broadcast reaches it before the client
+    // has sent the handshake.
+    within(async {
+        while hubs.app_protocol.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(hubs.app_protocol.broadcast("news".to_owned()).delivered, 1);
+    assert_eq!(
+        roundtrip(&mut ws, "MYPROTOCOL V1.1").await,
+        Message::text("ACK"),
+        "the handshake's answer comes first"
+    );
+    let next = within(futures_util::StreamExt::next(&mut ws)).await;
+    assert_eq!(next.unwrap().unwrap(), Message::text("news"));
+}

@@ -122,6 +122,9 @@ pub struct Socket<R, S, P = (), Q = ()> {
     conn: Conn<S, P, Q>,
     settings: Settings,
     unflushed: bool,
+    /// During the protocol handshake pushes wait in the outbox: the handshake's answer must be
+    /// the first message the client gets, even if a broadcast reached the session before it.
+    holding: bool,
     /// Frames taken in a row without waiting (and so without flushing).
     streak: u32,
     ended: Option<Disconnect>,
@@ -183,6 +186,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             conn,
             settings,
             unflushed: false,
+            holding: false,
             streak: 0,
             ended: None,
             next_ping,
@@ -261,7 +265,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 }
                 None => {
                     self.streak = 0;
-                    if self.unflushed || !self.outbox.is_empty() {
+                    if !self.holding && (self.unflushed || !self.outbox.is_empty()) {
                         if let Err(e) = self.write_queued().await {
                             return Err(self.lost(e));
                         }
@@ -329,7 +333,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         tokio::select! {
             biased;
             _ = self.shutdown.changed() => Event::Shutdown,
-            () = self.outbox.ready() => {
+            () = self.outbox.ready(), if !self.holding => {
                 if self.outbox.overflowed() { Event::Overflow } else { Event::Push }
             }
             frame = self.ws.next() => Event::Frame(frame),
@@ -456,7 +460,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// The spec's protocol handshake: the first message must be the text `expected`, which is
     /// answered with the text `reply`, whatever the endpoint's message types are.
     pub async fn handshake(&mut self, expected: &str, reply: &str) -> Result<(), SocketError> {
-        let message = self.recv_frame().await?;
+        self.holding = true;
+        let message = self.recv_frame().await;
+        self.holding = false;
+        let message = message?;
         match &message {
             Message::Text(text) if text.as_str() == expected => {}
             other => {
