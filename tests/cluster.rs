@@ -371,6 +371,11 @@ async fn nodes_share_whispers_rooms_and_presence_through_redis_and_survive_its_r
         let line = client.line("lobby", Duration::from_secs(10)).await;
         assert_eq!(line.as_deref(), Some("hello from node 2"));
     }
+    // Exactly once: a node does not deliver again what it published itself.
+    for client in [&mut ana, &mut bo, &mut cy] {
+        let again = client.line("lobby", Duration::from_millis(300)).await;
+        assert_eq!(again, None, "a line was delivered twice");
+    }
 
     // A node that crashes leaves presence once its entries expire.
     let [n1, n2, n3] = nodes;

@@ -116,10 +116,70 @@ pub trait Backplane: Send + Sync + 'static {
     fn presence<'a>(&'a self, hub: &'a str) -> BoxFuture<'a, Result<Presence, BackplaneError>>;
 }
 
+/// The hubs attached to a backplane, by name; several hubs may share a name (each gets every
+/// delivery, and presence merges them). Hubs that are gone are forgotten on the way.
+#[derive(Default)]
+pub(crate) struct Attached(Mutex<HashMap<String, Vec<Weak<dyn LocalHub>>>>);
+
+impl Attached {
+    pub(crate) fn attach(&self, name: &str, hub: Weak<dyn LocalHub>) {
+        let mut hubs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let list = hubs.entry(name.to_owned()).or_default();
+        list.retain(|h| h.strong_count() > 0);
+        list.push(hub);
+    }
+
+    /// The live hubs called `name`.
+    pub(crate) fn named(&self, name: &str) -> Vec<Arc<dyn LocalHub>> {
+        let hubs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        hubs.get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+
+    /// Every live hub's presence, by name.
+    pub(crate) fn snapshots(&self) -> Vec<(String, Presence)> {
+        let mut hubs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        hubs.retain(|_, list| {
+            list.retain(|h| h.strong_count() > 0);
+            !list.is_empty()
+        });
+        let live: Vec<(String, Vec<Arc<dyn LocalHub>>)> = hubs
+            .iter()
+            .map(|(name, list)| {
+                (
+                    name.clone(),
+                    list.iter().filter_map(Weak::upgrade).collect(),
+                )
+            })
+            .collect();
+        drop(hubs);
+        live.into_iter()
+            .map(|(name, list)| (name, merged(&list)))
+            .collect()
+    }
+
+    /// The presence of the hubs called `name` on this node (`None`: no such hub here).
+    pub(crate) fn snapshot(&self, name: &str) -> Option<Presence> {
+        let list = self.named(name);
+        (!list.is_empty()).then(|| merged(&list))
+    }
+}
+
+fn merged(hubs: &[Arc<dyn LocalHub>]) -> Presence {
+    let mut presence = Presence::default();
+    for hub in hubs {
+        presence.merge(hub.snapshot());
+    }
+    presence
+}
+
 /// The in-process backplane: one node, nothing to carry. Presence is the attached hubs' own.
 #[derive(Default)]
 pub struct InProcess {
-    hubs: Mutex<HashMap<String, Weak<dyn LocalHub>>>,
+    hubs: Attached,
 }
 
 impl InProcess {
@@ -137,8 +197,7 @@ impl std::fmt::Debug for InProcess {
 
 impl Backplane for InProcess {
     fn attach(&self, hub: &str, local: Weak<dyn LocalHub>) {
-        let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
-        hubs.insert(hub.to_owned(), local);
+        self.hubs.attach(hub, local);
     }
 
     fn publish(&self, _hub: &str, _target: Target, _frame: Option<&Message>) {}
@@ -146,11 +205,7 @@ impl Backplane for InProcess {
     fn changed(&self, _hub: &str) {}
 
     fn presence<'a>(&'a self, hub: &'a str) -> BoxFuture<'a, Result<Presence, BackplaneError>> {
-        let local = {
-            let hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
-            hubs.get(hub).and_then(Weak::upgrade)
-        };
-        let presence = local.map(|l| l.snapshot()).unwrap_or_default();
+        let presence = self.hubs.snapshot(hub).unwrap_or_default();
         Box::pin(async move { Ok(presence) })
     }
 }

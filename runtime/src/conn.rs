@@ -12,23 +12,28 @@ use crate::hub::Hub;
 use crate::message::{WireMessage, envelope_ok};
 use crate::outbox::Outbox;
 
-/// A unique id for one connection, also across the nodes of a cluster: the upper bits are a
-/// random tag chosen once per process ([`SessionId::node`]), the lower 32 bits count the
-/// process's connections. Every id is below 2^53, so it survives JavaScript's numbers.
+/// A unique id for one connection, also across the nodes of a cluster: the upper 20 bits are a
+/// random tag chosen once per process ([`SessionId::node`]), the lower 33 bits count the
+/// process's connections from a random start. Every id is below 2^53, so it survives
+/// JavaScript's numbers. Two nodes share ids only if they drew the same tag (odds around one
+/// in a million per pair) and their counters overlap, or after 2^33 connections to one process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionId(u64);
 
 impl SessionId {
     pub(crate) fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let count = NEXT.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF;
-        SessionId((u64::from(node_tag()) << 32) | count)
+        static NEXT: std::sync::LazyLock<AtomicU64> =
+            std::sync::LazyLock::new(|| AtomicU64::new(random_bits() >> 31));
+        let count = NEXT.fetch_add(1, Ordering::Relaxed) & COUNTER;
+        // 0 is never an id (some clients treat it as "none").
+        let count = count.max(1);
+        SessionId((u64::from(node_tag()) << 33) | count)
     }
 
     /// The tag of the process (node) the session is connected to.
     pub fn node(self) -> u32 {
         // The tag has 20 bits, so this never truncates.
-        (self.0 >> 32) as u32
+        (self.0 >> 33) as u32
     }
 
     /// The id as a number.
@@ -37,21 +42,26 @@ impl SessionId {
     }
 }
 
-/// This process's node tag: 20 random bits (never 0), chosen once, so that session ids from the
-/// nodes of a cluster do not collide (a few nodes collide with odds around one in a million).
+/// The bits of a session id that count connections.
+const COUNTER: u64 = (1 << 33) - 1;
+
+/// 64 random bits: `RandomState` is seeded from the OS; the time and the pid make two draws in
+/// one process differ anyway.
+pub(crate) fn random_bits() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(now);
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+/// This process's node tag: 20 random bits (never 0), chosen once.
 pub(crate) fn node_tag() -> u32 {
-    static TAG: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
-        use std::hash::{BuildHasher, Hasher};
-        // RandomState is seeded from the OS; the time and pid make two seeds differ anyway.
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        hasher.write_u128(now);
-        hasher.write_u32(std::process::id());
-        let bits = (hasher.finish() & 0xF_FFFF) as u32;
-        bits.max(1)
-    });
+    static TAG: std::sync::LazyLock<u32> =
+        std::sync::LazyLock::new(|| ((random_bits() & 0xF_FFFF) as u32).max(1));
     *TAG
 }
 

@@ -111,10 +111,14 @@ impl<S> Hub<S> {
         write(&self.state)
     }
 
-    /// Hands an operation to the other nodes, when there are any.
-    fn publish(&self, target: Target, frame: Option<&Message>) {
-        if let Some(remote) = &self.remote {
-            remote.backplane.publish(&remote.name, target, frame);
+    /// Hands an operation to the other nodes; false when there is no backplane.
+    fn publish(&self, target: Target, frame: Option<&Message>) -> bool {
+        match &self.remote {
+            Some(remote) => {
+                remote.backplane.publish(&remote.name, target, frame);
+                true
+            }
+            None => false,
         }
     }
 
@@ -156,35 +160,29 @@ impl<S> Hub<S> {
         self.read().sessions.contains_key(&session)
     }
 
-    /// Adds `session` to `room` (creating it). Returns false if the session is connected
-    /// neither here nor (with a backplane) to another node; a session of another node is
-    /// added there, and this returns true once that is asked.
+    /// Adds `session` to `room` (creating it). A session of this node is added at once; with a
+    /// backplane, any other session is looked for on the other nodes, and this returns true
+    /// once that is asked. Returns false only without a backplane, when the session is not
+    /// connected here.
     pub fn join(&self, room: &str, session: SessionId) -> bool {
         if join(&self.state, room, session) {
             self.changed();
             return true;
         }
-        if self.remote.is_none() || session.node() == crate::conn::node_tag() {
-            return false;
-        }
-        let target = Target::Join {
-            room: room.to_owned(),
-            session: session.get(),
-        };
-        self.publish(target, None);
-        true
+        let room = room.to_owned();
+        let session = session.get();
+        self.publish(Target::Join { room, session }, None)
     }
 
-    /// Removes `session` from `room`, here or on its node; an emptied room is forgotten.
+    /// Removes `session` from `room`, here or (with a backplane) on its node; an emptied room
+    /// is forgotten.
     pub fn leave(&self, room: &str, session: SessionId) {
         if leave(&self.state, room, session) {
             self.changed();
-        } else if session.node() != crate::conn::node_tag() {
-            let target = Target::Leave {
-                room: room.to_owned(),
-                session: session.get(),
-            };
-            self.publish(target, None);
+        } else {
+            let room = room.to_owned();
+            let session = session.get();
+            self.publish(Target::Leave { room, session }, None);
         }
     }
 
@@ -341,52 +339,56 @@ enum Recipients<'a> {
 }
 
 impl<S: WireMessage> Hub<S> {
-    /// Sends `message` to one session. With a backplane, a session of another node gets it
-    /// through the backplane, and `Ok` means it was handed over; without one, a session that
-    /// is not connected here is [`SendError::Closed`].
+    /// Sends `message` to one session. A session of this node gets it at once; with a
+    /// backplane, any other session gets it on its node, and `Ok` means it was handed over.
+    /// Without a backplane, a session that is not connected here is [`SendError::Closed`].
     pub fn send(&self, session: SessionId, message: S) -> Result<(), SendError> {
         let sender = self.read().sessions.get(&session).cloned();
         match sender {
             Some(sender) => sender.send(message),
-            None if self.remote.is_some() && session.node() != crate::conn::node_tag() => {
+            None => {
                 let target = Target::Session {
                     session: session.get(),
                 };
-                self.publish(target, Some(&message.encode()));
-                Ok(())
+                if self.publish(target, Some(&message.encode())) {
+                    Ok(())
+                } else {
+                    Err(SendError::Closed)
+                }
             }
-            None => Err(SendError::Closed),
         }
     }
 
     /// Sends `message` to every connected session (of every node, with a backplane; the
     /// returned counts are this node's).
     pub fn broadcast(&self, message: S) -> Delivery {
-        let frame = message.encode();
-        self.publish(Target::All, Some(&frame));
-        deliver(&self.state, frame, Recipients::All)
+        self.everywhere(message, Target::All, Recipients::All)
     }
 
     /// Sends `message` to every member of `room` (on every node, with a backplane).
     pub fn broadcast_to(&self, room: &str, message: S) -> Delivery {
-        let frame = message.encode();
         let target = Target::Room {
             room: room.to_owned(),
             except: None,
         };
-        self.publish(target, Some(&frame));
-        deliver(&self.state, frame, Recipients::Room { room, except: None })
+        self.everywhere(message, target, Recipients::Room { room, except: None })
     }
 
     /// Sends `message` to every member of `room` except `except` (typically the sender).
     pub fn broadcast_to_others(&self, room: &str, except: SessionId, message: S) -> Delivery {
-        let frame = message.encode();
         let target = Target::Room {
             room: room.to_owned(),
             except: Some(except.get()),
         };
-        self.publish(target, Some(&frame));
         let except = Some(except);
-        deliver(&self.state, frame, Recipients::Room { room, except })
+        self.everywhere(message, target, Recipients::Room { room, except })
+    }
+
+    /// Encodes `message` once, delivers it to this node's `local` recipients, and hands it to
+    /// the other nodes for theirs (`target`).
+    fn everywhere(&self, message: S, target: Target, local: Recipients<'_>) -> Delivery {
+        let frame = message.encode();
+        self.publish(target, Some(&frame));
+        deliver(&self.state, frame, local)
     }
 }

@@ -5,22 +5,27 @@
 //!   subscribes to the pattern `<prefix>:hub:*`; a node skips what it published itself (it
 //!   already delivered that to its own sessions). One publishing connection and one subscribing
 //!   connection per node keep the operations of one node in order on every other node.
-//! - Presence: every node writes its sessions and rooms per hub to
-//!   `<prefix>:presence:<hub>:<node>:sessions` (a set) and `:rooms` (a hash, room to member
-//!   ids) when they change and at least every `presence_every`, with a time to live of
-//!   `presence_ttl`, so the entries of a node that crashed expire on their own.
+//! - Presence: every node (named by a random instance id) writes its sessions and rooms per
+//!   hub to `<prefix>:presence:<hub>:<node>:sessions` (a set) and `:rooms` (a hash, room to
+//!   member ids), with a mark of life `:alive`, and adds itself to the hub's set of nodes
+//!   `<prefix>:presence:<hub>:nodes:set`; when they change and at least every
+//!   `presence_every`, with a time to live of `presence_ttl`, so the entries of a node that
+//!   crashed expire on their own. Readers take the set of nodes and each live node's entries
+//!   (no key scan), and forget nodes whose mark has expired.
+//! - The subscribing connection is pinged every 5 s, so a connection that went quiet without
+//!   breaking is found out and made again.
 //! - Faults: the connections are made in background tasks and remade with backoff (100 ms,
 //!   doubling, at most 5 s), each loss and reconnection logged with `tracing`. While Redis is
 //!   unreachable, local delivery goes on and what this node publishes is dropped (pub/sub is at
 //!   most once; [`RedisBackplane::stats`] counts it); presence catches up on reconnection.
 //!
-//! The wire form of an operation is one JSON line (the sender's node, the [`Target`], the
+//! The wire form of an operation is one JSON line (the sender's instance, the [`Target`], the
 //! frame's kind) followed by the frame's bytes as they are: a message is encoded once, by the
 //! typed hub on the sending node, and travels unchanged to the sessions of the others.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -30,9 +35,9 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::backplane::{
-    Backplane, BackplaneError, BoxFuture, LocalHub, Presence, SharedBackplane, Target,
+    Attached, Backplane, BackplaneError, BoxFuture, LocalHub, Presence, SharedBackplane, Target,
 };
-use crate::conn::{SessionId, node_tag};
+use crate::conn::{SessionId, random_bits};
 
 /// How a [`RedisBackplane`] is set up.
 #[derive(Debug, Clone)]
@@ -41,6 +46,7 @@ pub struct RedisOptions {
     presence_every: Duration,
     presence_ttl: Duration,
     queue: usize,
+    queue_bytes: usize,
     connect_timeout: Duration,
 }
 
@@ -51,14 +57,15 @@ impl Default for RedisOptions {
             presence_every: Duration::from_secs(5),
             presence_ttl: Duration::from_secs(15),
             queue: 16_384,
+            queue_bytes: 64 << 20,
             connect_timeout: Duration::from_secs(2),
         }
     }
 }
 
 impl RedisOptions {
-    /// The defaults: prefix `wsgen`, presence written every 5 s and kept 15 s, 16,384
-    /// operations waiting to be published at most, 2 s to connect.
+    /// The defaults: prefix `wsgen`, presence written every 5 s and kept 15 s, at most 16,384
+    /// operations and 64 MiB waiting to be published, 2 s to connect.
     pub fn new() -> Self {
         RedisOptions::default()
     }
@@ -71,16 +78,20 @@ impl RedisOptions {
     }
 
     /// How often presence is written even when nothing changed, and how long a node's entries
-    /// live without being written again (how soon a crashed node's sessions disappear).
+    /// live without being written again (how soon a crashed node's sessions disappear). The
+    /// interval is at least 50 ms and the time to live at least twice the interval, so that an
+    /// entry never expires between two writes.
     pub fn presence(mut self, every: Duration, ttl: Duration) -> Self {
-        self.presence_every = every;
-        self.presence_ttl = ttl;
+        self.presence_every = every.max(Duration::from_millis(50));
+        self.presence_ttl = ttl.max(self.presence_every * 2);
         self
     }
 
-    /// How many operations may wait to be published; beyond that they are dropped.
-    pub fn queue(mut self, queue: usize) -> Self {
-        self.queue = queue.max(1);
+    /// How many operations, and how many bytes of them, may wait to be published; beyond
+    /// either, what the hubs publish is dropped (and counted).
+    pub fn queue(mut self, operations: usize, bytes: usize) -> Self {
+        self.queue = operations.max(1);
+        self.queue_bytes = bytes.max(1);
         self
     }
 }
@@ -109,11 +120,18 @@ struct Stats {
 struct Inner {
     client: redis::Client,
     options: RedisOptions,
-    node: u32,
+    /// This backplane's own id: what it publishes carries it (so it skips its own), and its
+    /// presence keys are named with it. Random, so two nodes never share one.
+    instance: String,
     outgoing: mpsc::Sender<Outgoing>,
-    hubs: Mutex<HashMap<String, Weak<dyn LocalHub>>>,
-    changed: Notify,
+    hubs: Attached,
+    /// Shared with the presence task, which waits on it without holding the backplane.
+    changed: Arc<Notify>,
+    /// Bytes waiting to be published.
+    queued_bytes: AtomicUsize,
     stats: Stats,
+    /// The connection presence queries share, made on first use.
+    queries: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     /// Dropped with the last handle, which stops the background tasks.
     _stop: watch::Sender<()>,
 }
@@ -126,7 +144,8 @@ struct Outgoing {
 /// The header line of a published operation.
 #[derive(Serialize, Deserialize)]
 struct Header {
-    node: u32,
+    /// The publishing backplane's instance id.
+    from: String,
     target: Target,
     kind: Kind,
 }
@@ -149,7 +168,7 @@ impl std::fmt::Debug for RedisBackplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackplane")
             .field("prefix", &self.inner.options.prefix)
-            .field("node", &self.inner.node)
+            .field("instance", &self.inner.instance)
             .finish_non_exhaustive()
     }
 }
@@ -181,11 +200,13 @@ impl RedisBackplane {
         let inner = Arc::new(Inner {
             client,
             options,
-            node: node_tag(),
+            instance: format!("{:016x}", random_bits()),
             outgoing,
-            hubs: Mutex::new(HashMap::new()),
-            changed: Notify::new(),
+            hubs: Attached::default(),
+            changed: Arc::new(Notify::new()),
+            queued_bytes: AtomicUsize::new(0),
             stats: Stats::default(),
+            queries: tokio::sync::Mutex::new(None),
             _stop: stop,
         });
         let weak = Arc::downgrade(&inner);
@@ -213,25 +234,18 @@ impl RedisBackplane {
 }
 
 impl Inner {
+    /// An operation left the queue.
+    fn taken(&self, out: &Outgoing) {
+        self.queued_bytes
+            .fetch_sub(out.payload.len(), Ordering::Relaxed);
+    }
+
     fn channel(&self, hub: &str) -> String {
         format!("{}:hub:{hub}", self.options.prefix)
     }
 
     fn presence_key(&self, hub: &str, node: &str, what: &str) -> String {
         format!("{}:presence:{hub}:{node}:{what}", self.options.prefix)
-    }
-
-    fn hubs(&self) -> Vec<(String, Arc<dyn LocalHub>)> {
-        let mut hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
-        hubs.retain(|_, hub| hub.strong_count() > 0);
-        hubs.iter()
-            .filter_map(|(name, hub)| hub.upgrade().map(|hub| (name.clone(), hub)))
-            .collect()
-    }
-
-    fn hub(&self, name: &str) -> Option<Arc<dyn LocalHub>> {
-        let hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
-        hubs.get(name).and_then(Weak::upgrade)
     }
 
     async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
@@ -249,9 +263,7 @@ impl Inner {
 
 impl Backplane for RedisBackplane {
     fn attach(&self, hub: &str, local: Weak<dyn LocalHub>) {
-        let mut hubs = self.inner.hubs.lock().unwrap_or_else(|p| p.into_inner());
-        hubs.insert(hub.to_owned(), local);
-        drop(hubs);
+        self.inner.hubs.attach(hub, local);
         self.inner.changed.notify_one();
     }
 
@@ -264,7 +276,7 @@ impl Backplane for RedisBackplane {
             None => (Kind::None, &[]),
         };
         let header = Header {
-            node: self.inner.node,
+            from: self.inner.instance.clone(),
             target,
             kind,
         };
@@ -272,12 +284,23 @@ impl Backplane for RedisBackplane {
         let mut payload = serde_json::to_vec(&header).unwrap_or_default();
         payload.push(b'\n');
         payload.extend_from_slice(bytes);
+        let size = payload.len();
+        let queued = &self.inner.queued_bytes;
+        if queued.load(Ordering::Relaxed) + size > self.inner.options.queue_bytes {
+            self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let outgoing = Outgoing {
             channel: self.inner.channel(hub),
             payload,
         };
-        if self.inner.outgoing.try_send(outgoing).is_err() {
-            self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        match self.inner.outgoing.try_send(outgoing) {
+            Ok(()) => {
+                queued.fetch_add(size, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -288,60 +311,69 @@ impl Backplane for RedisBackplane {
     fn presence<'a>(&'a self, hub: &'a str) -> BoxFuture<'a, Result<Presence, BackplaneError>> {
         Box::pin(async move {
             let inner = &self.inner;
-            let unavailable = |e: redis::RedisError| BackplaneError::Unavailable(e.to_string());
-            let mut connection = inner.connection().await.map_err(unavailable)?;
-            let pattern = format!(
-                "{}:presence:{}:*:sessions",
-                glob_escape(&inner.options.prefix),
-                glob_escape(hub)
-            );
-            let keys: Vec<String> = {
-                let mut iter = connection
-                    .scan_match::<_, String>(&pattern)
-                    .await
-                    .map_err(unavailable)?;
-                let mut keys = Vec::new();
-                while let Some(key) = iter.next_item().await {
-                    keys.push(key.map_err(unavailable)?);
+            let mut presence = match inner.remote_presence(hub).await {
+                Ok(presence) => presence,
+                Err(e) => {
+                    // A broken connection is made again next time.
+                    *inner.queries.lock().await = None;
+                    return Err(BackplaneError::Unavailable(e.to_string()));
                 }
-                keys
             };
-            let mut presence = Presence::default();
-            for key in keys {
-                let Some(base) = key.strip_suffix(":sessions") else {
-                    continue;
-                };
-                let (sessions, rooms): (Vec<u64>, HashMap<String, String>) = redis::pipe()
-                    .smembers(&key)
-                    .hgetall(format!("{base}:rooms"))
-                    .query_async(&mut connection)
-                    .await
-                    .map_err(unavailable)?;
-                let mut node = Presence {
-                    sessions: sessions.into_iter().map(SessionId::from).collect(),
-                    ..Presence::default()
-                };
-                for (room, members) in rooms {
-                    let members = members
-                        .split(',')
-                        .filter_map(|id| id.parse::<u64>().ok())
-                        .map(SessionId::from);
-                    node.rooms.entry(room).or_default().extend(members);
-                }
-                presence.merge(node);
-            }
             // This node's own state is known without waiting for its next write.
-            if let Some(local) = inner.hub(hub) {
-                let mine = inner.node;
-                presence.sessions.retain(|s| s.node() != mine);
-                for members in presence.rooms.values_mut() {
-                    members.retain(|s| s.node() != mine);
-                }
-                presence.rooms.retain(|_, members| !members.is_empty());
-                presence.merge(local.snapshot());
+            if let Some(local) = inner.hubs.snapshot(hub) {
+                presence.merge(local);
             }
             Ok(presence)
         })
+    }
+}
+
+impl Inner {
+    /// The presence the other nodes wrote for `hub`: the hub's set of nodes, then each node's
+    /// sessions and rooms. A node whose entries have expired (it crashed) is taken out of the
+    /// set on the way.
+    async fn remote_presence(&self, hub: &str) -> redis::RedisResult<Presence> {
+        let mut connection = {
+            let mut cached = self.queries.lock().await;
+            match cached.as_ref() {
+                Some(connection) => connection.clone(),
+                None => {
+                    let fresh = self.connection().await?;
+                    *cached = Some(fresh.clone());
+                    fresh
+                }
+            }
+        };
+        let nodes_key = self.presence_key(hub, "nodes", "set");
+        let nodes: Vec<String> = connection.smembers(&nodes_key).await?;
+        let mut presence = Presence::default();
+        for node in nodes.iter().filter(|n| **n != self.instance) {
+            let sessions_key = self.presence_key(hub, node, "sessions");
+            let rooms_key = self.presence_key(hub, node, "rooms");
+            let (sessions, rooms, alive): (Vec<u64>, HashMap<String, String>, bool) = redis::pipe()
+                .smembers(&sessions_key)
+                .hgetall(&rooms_key)
+                .exists(self.presence_key(hub, node, "alive"))
+                .query_async(&mut connection)
+                .await?;
+            if !alive {
+                let _: redis::RedisResult<()> = connection.srem(&nodes_key, node).await;
+                continue;
+            }
+            let mut found = Presence {
+                sessions: sessions.into_iter().map(SessionId::from).collect(),
+                ..Presence::default()
+            };
+            for (room, members) in rooms {
+                let members = members
+                    .split(',')
+                    .filter_map(|id| id.parse::<u64>().ok())
+                    .map(SessionId::from);
+                found.rooms.entry(room).or_default().extend(members);
+            }
+            presence.merge(found);
+        }
+        Ok(presence)
     }
 }
 
@@ -356,6 +388,9 @@ fn glob_escape(text: &str) -> String {
     }
     out
 }
+
+/// How often the subscribing connection is pinged.
+const PING_EVERY: Duration = Duration::from_secs(5);
 
 /// Delays between connection attempts: 100 ms, doubling, at most 5 s.
 struct Backoff(Duration);
@@ -412,7 +447,8 @@ async fn publisher(
                         _ = &mut sleep => break,
                         _ = stop.changed() => return,
                         next = receiver.recv() => match (next, inner.upgrade()) {
-                            (Some(_), Some(strong)) => {
+                            (Some(out), Some(strong)) => {
+                                strong.taken(&out);
                                 strong.stats.dropped.fetch_add(1, Ordering::Relaxed);
                             }
                             _ => return,
@@ -445,6 +481,9 @@ async fn publisher(
             let Some(strong) = inner.upgrade() else {
                 return;
             };
+            for out in &batch {
+                strong.taken(out);
+            }
             let count = batch.len() as u64;
             match result {
                 Ok(()) => strong.stats.published.fetch_add(count, Ordering::Relaxed),
@@ -498,11 +537,24 @@ async fn subscriber(inner: Weak<Inner>, mut stop: watch::Receiver<()>) {
                 }
             }
         };
+        let answer_within = strong.options.connect_timeout;
         drop(strong);
-        let mut messages = pubsub.into_on_message();
+        let (mut sink, mut messages) = pubsub.split();
+        // A connection that went quiet without breaking (a partition, a frozen Redis) would
+        // stop deliveries without a word: a ping every few seconds finds it out.
+        let mut pings = tokio::time::interval(PING_EVERY);
+        pings.tick().await;
         loop {
             let message = tokio::select! {
                 _ = stop.changed() => return,
+                _ = pings.tick() => {
+                    let ping = tokio::time::timeout(answer_within, sink.ping::<redis::Value>()).await;
+                    if !matches!(ping, Ok(Ok(_))) {
+                        tracing::warn!("redis backplane: no answer to a ping on the subscribing connection");
+                        break;
+                    }
+                    continue;
+                }
                 message = messages.next() => message,
             };
             let Some(message) = message else {
@@ -530,7 +582,7 @@ fn receive(inner: &Inner, hub: &str, payload: &[u8]) {
         tracing::warn!("redis backplane: a message on {hub} with a bad header; ignored");
         return;
     };
-    if header.node == inner.node {
+    if header.from == inner.instance {
         return;
     }
     let body = &payload[split + 1..];
@@ -546,12 +598,12 @@ fn receive(inner: &Inner, hub: &str, payload: &[u8]) {
         Kind::None => None,
     };
     inner.stats.received.fetch_add(1, Ordering::Relaxed);
-    if let Some(local) = inner.hub(hub) {
-        local.deliver(&header.target, frame);
-        // A join or leave asked by another node changed this node's rooms.
-        if matches!(header.target, Target::Join { .. } | Target::Leave { .. }) {
-            inner.changed.notify_one();
-        }
+    for local in inner.hubs.named(hub) {
+        local.deliver(&header.target, frame.clone());
+    }
+    // A join or leave asked by another node changed this node's rooms.
+    if matches!(header.target, Target::Join { .. } | Target::Leave { .. }) {
+        inner.changed.notify_one();
     }
 }
 
@@ -593,11 +645,11 @@ async fn presence_writer(inner: Weak<Inner>, mut stop: watch::Receiver<()>) {
                 wait
             }
         };
-        let Some(strong) = inner.upgrade() else {
+        let Some(notify) = inner.upgrade().map(|strong| Arc::clone(&strong.changed)) else {
             return;
         };
         let changed = async {
-            strong.changed.notified().await;
+            notify.notified().await;
             // Let a burst of connects and joins settle into one write.
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
@@ -613,14 +665,21 @@ async fn write_presence(
     inner: &Inner,
     connection: &mut redis::aio::MultiplexedConnection,
 ) -> redis::RedisResult<()> {
-    let node = inner.node.to_string();
+    let node = inner.instance.as_str();
     let ttl = i64::try_from(inner.options.presence_ttl.as_millis()).unwrap_or(i64::MAX);
     let mut pipe = redis::pipe();
     pipe.atomic();
-    for (hub, local) in inner.hubs() {
-        let snapshot = local.snapshot();
-        let sessions_key = inner.presence_key(&hub, &node, "sessions");
-        let rooms_key = inner.presence_key(&hub, &node, "rooms");
+    for (hub, snapshot) in inner.hubs.snapshots() {
+        let sessions_key = inner.presence_key(&hub, node, "sessions");
+        let rooms_key = inner.presence_key(&hub, node, "rooms");
+        let alive_key = inner.presence_key(&hub, node, "alive");
+        let nodes_key = inner.presence_key(&hub, "nodes", "set");
+        // The hub's nodes, and this node's mark of life: readers skip (and forget) a node
+        // whose mark has expired.
+        pipe.sadd(&nodes_key, node).ignore();
+        pipe.pexpire(&nodes_key, ttl.saturating_mul(4)).ignore();
+        pipe.set(&alive_key, 1).ignore();
+        pipe.pexpire(&alive_key, ttl).ignore();
         pipe.del(&sessions_key).ignore().del(&rooms_key).ignore();
         if !snapshot.sessions.is_empty() {
             let ids: Vec<u64> = snapshot.sessions.iter().map(|s| s.get()).collect();
