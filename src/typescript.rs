@@ -34,6 +34,7 @@ const RESERVED: &[&str] = &[
     "DecodeError",
     "ClosedError",
     "ConnectOptions",
+    "AbortSignalLike",
     "WebSocketLike",
     "WebSocketConstructor",
     "SocketEvent",

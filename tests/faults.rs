@@ -152,6 +152,8 @@ async fn start(limits: Limits) -> Fixture {
         echo_text: echo_server::TextEcho,
         echo_quiet: tracked.clone(),
         echo_heartbeat: tracked,
+        echo_protocol: echo_server::Protocol,
+        echo_enveloped: echo_server::Enveloped,
         echo_feed: echo_server::Feed,
     };
     let hubs = Hubs::default();

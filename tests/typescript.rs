@@ -104,7 +104,8 @@ fn usage(line: &str) -> String {
 const ctor: WebSocketConstructor = WebSocket;
 
 export async function use(base: string): Promise<number> {{
-  const feed = await EchoFeedClient.connect(base, {{ count: 3 }}, {{ WebSocket: ctor }});
+  const signal = AbortSignal.timeout(5000);
+  const feed = await EchoFeedClient.connect(base, {{ count: 3 }}, {{ WebSocket: ctor, signal }});
   const quiet = await EchoQuietClient.connect(base);
   quiet.send("hello");
   const tick = await feed.recv();
@@ -221,16 +222,15 @@ fn check(report: &Value) {
         ]}),
         "{report}"
     );
-    let pushes = report["pushes"].as_array().unwrap();
-    let mut ticks: Vec<u64> = pushes
-        .iter()
-        .filter(|m| m["type"] == "tick")
-        .map(|m| m["n"].as_u64().unwrap())
-        .collect();
-    ticks.sort();
-    assert_eq!(ticks, [1, 2, 3], "{report}");
-    assert!(
-        pushes.contains(&json!({"type": "pushed", "count": 3})),
+    // The ticks are pushed before the reply is returned, and arrive in that order.
+    assert_eq!(
+        report["pushes"],
+        json!([
+            {"type": "tick", "n": 1},
+            {"type": "tick", "n": 2},
+            {"type": "tick", "n": 3},
+            {"type": "pushed", "count": 3}
+        ]),
         "{report}"
     );
     assert_eq!(
@@ -247,6 +247,13 @@ fn check(report: &Value) {
     );
     assert_eq!(report["text"], "plain text ✓", "{report}");
     assert_eq!(report["binary"], json!([0, 1, 2, 254, 255]), "{report}");
+    assert_eq!(report["handshake"], "after the handshake", "{report}");
+    // The body of `{"statusCode": 200, "body": ..}`, and the rejection before it to onError.
+    assert_eq!(
+        report["enveloped"],
+        json!({"note": {"id": 10, "text": "wrapped"}, "rejected": ["text: string_too_short"], "errorsSeen": 1}),
+        "{report}"
+    );
     assert!(
         report["refused"]
             .as_str()

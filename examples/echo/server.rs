@@ -1,12 +1,17 @@
 //! The echo server's handlers, shared by `cargo run --example echo-server`, the conformance
 //! suite, the interop tests and the benchmarks: typed JSON with pushes and a typed close, raw
-//! frames, text, a quiet receive-only endpoint and a feed for slow consumers.
+//! frames, text, a quiet receive-only endpoint, a protocol handshake, the status envelope and a
+//! feed for slow consumers.
 
 use wsgen_generated::echo::{
     Command, EchoFeedClose, EchoFeedConn, EchoFeedHandler, EchoHeartbeatClose, EchoHeartbeatConn,
     EchoHeartbeatHandler, EchoJsonClose, EchoJsonConn, EchoJsonHandler, EchoQuietClose,
     EchoQuietConn, EchoQuietHandler, EchoRawClose, EchoRawConn, EchoRawHandler, EchoTextClose,
-    EchoTextConn, EchoTextHandler, Event, Handlers,
+    EchoTextConn, EchoTextHandler, Event, Handlers, Note,
+};
+use wsgen_generated::echo::{
+    EchoEnvelopedClose, EchoEnvelopedConn, EchoEnvelopedHandler, EchoProtocolClose,
+    EchoProtocolConn, EchoProtocolHandler,
 };
 use wsgen_runtime::Frame;
 
@@ -102,14 +107,46 @@ impl EchoFeedHandler for Feed {
     }
 }
 
+/// `echo.protocol`: text back, after the handshake.
+pub struct Protocol;
+
+impl EchoProtocolHandler for Protocol {
+    async fn on_message(
+        &self,
+        _conn: &EchoProtocolConn,
+        text: String,
+    ) -> Result<String, EchoProtocolClose> {
+        Ok(text)
+    }
+}
+
+/// `echo.enveloped`: notes back, in the status envelope.
+pub struct Enveloped;
+
+impl EchoEnvelopedHandler for Enveloped {
+    async fn on_message(
+        &self,
+        _conn: &EchoEnvelopedConn,
+        note: Note,
+    ) -> Result<Note, EchoEnvelopedClose> {
+        Ok(note)
+    }
+}
+
+/// The handler set of the echo spec.
+pub type EchoHandlers =
+    Handlers<JsonEcho, RawEcho, TextEcho, Quiet, Heartbeat, Protocol, Enveloped, Feed>;
+
 /// Every endpoint of the echo spec with the handlers above.
-pub fn handlers() -> Handlers<JsonEcho, RawEcho, TextEcho, Quiet, Heartbeat, Feed> {
+pub fn handlers() -> EchoHandlers {
     Handlers {
         echo_json: JsonEcho,
         echo_raw: RawEcho,
         echo_text: TextEcho,
         echo_quiet: Quiet,
         echo_heartbeat: Heartbeat,
+        echo_protocol: Protocol,
+        echo_enveloped: Enveloped,
         echo_feed: Feed,
     }
 }

@@ -266,6 +266,58 @@ impl From<EchoHeartbeatClose> for wsgen_runtime::Stop<EchoHeartbeatClose> {
     }
 }
 
+/// How `echo.protocol` closes a connection: its handler returns one of these, and its
+/// client receives the same value back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoProtocolClose {}
+
+impl wsgen_runtime::CloseCondition for EchoProtocolClose {
+    fn code(&self) -> u16 {
+        match *self {}
+    }
+
+    fn reason(&self) -> &'static str {
+        match *self {}
+    }
+
+    fn from_code(code: u16) -> Option<Self> {
+        let _ = code;
+        None
+    }
+}
+
+impl From<EchoProtocolClose> for wsgen_runtime::Stop<EchoProtocolClose> {
+    fn from(condition: EchoProtocolClose) -> Self {
+        wsgen_runtime::Stop::Close(condition)
+    }
+}
+
+/// How `echo.enveloped` closes a connection: its handler returns one of these, and its
+/// client receives the same value back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoEnvelopedClose {}
+
+impl wsgen_runtime::CloseCondition for EchoEnvelopedClose {
+    fn code(&self) -> u16 {
+        match *self {}
+    }
+
+    fn reason(&self) -> &'static str {
+        match *self {}
+    }
+
+    fn from_code(code: u16) -> Option<Self> {
+        let _ = code;
+        None
+    }
+}
+
+impl From<EchoEnvelopedClose> for wsgen_runtime::Stop<EchoEnvelopedClose> {
+    fn from(condition: EchoEnvelopedClose) -> Self {
+        wsgen_runtime::Stop::Close(condition)
+    }
+}
+
 /// How `echo.feed` closes a connection: its handler returns one of these, and its
 /// client receives the same value back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -672,6 +724,158 @@ for EchoHeartbeatEndpoint<EchoHeartbeat> {
     }
 }
 
+/// The connection handle passed to every [`EchoProtocolHandler`] method.
+pub type EchoProtocolConn = wsgen_runtime::Conn<String>;
+
+/// The hub of `echo.protocol`: its live sessions and rooms, reachable from anywhere.
+pub type EchoProtocolHub = wsgen_runtime::Hub<String>;
+
+/// Echoes text after a protocol handshake: the first message must be `ECHO/1`, answered
+/// with `READY`.
+///
+/// The handler for `echo.protocol`, served at `/echo/protocol` (two_way).
+pub trait EchoProtocolHandler: Send + Sync + 'static {
+    /// Runs once after the upgrade, before the first message. Returning a close condition
+    /// ends the connection with its code and reason.
+    fn on_connect(
+        &self,
+        conn: &EchoProtocolConn,
+    ) -> impl std::future::Future<Output = Result<(), EchoProtocolClose>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+
+    /// Runs for every message; the returned value is sent back as the reply. Returning a
+    /// close condition ends the connection with its code and reason.
+    fn on_message(
+        &self,
+        conn: &EchoProtocolConn,
+        message: String,
+    ) -> impl std::future::Future<Output = Result<String, EchoProtocolClose>> + Send;
+
+    /// Runs exactly once when the connection ends, however it ends.
+    fn on_disconnect(
+        &self,
+        conn: &EchoProtocolConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        let _ = (conn, why);
+        async {}
+    }
+}
+
+/// Adapts [`EchoProtocolHandler`] to the runtime's connection driver.
+struct EchoProtocolEndpoint<EchoProtocol> {
+    handler: EchoProtocol,
+}
+
+impl<EchoProtocol: EchoProtocolHandler> wsgen_runtime::Endpoint
+for EchoProtocolEndpoint<EchoProtocol> {
+    type Receive = String;
+    type Send = String;
+    type Close = EchoProtocolClose;
+    type Params = ();
+    type Query = ();
+
+    async fn run(
+        &self,
+        socket: &mut wsgen_runtime::SocketOf<Self>,
+    ) -> Result<(), wsgen_runtime::Stop<EchoProtocolClose>> {
+        socket.handshake("ECHO/1", "READY").await?;
+        self.handler.on_connect(socket.conn()).await?;
+        loop {
+            let message = socket.recv().await?;
+            let reply = self.handler.on_message(socket.conn(), message).await?;
+            socket.reply(reply).await?;
+        }
+    }
+
+    fn on_disconnect(
+        &self,
+        conn: &EchoProtocolConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.handler.on_disconnect(conn, why)
+    }
+}
+
+/// The connection handle passed to every [`EchoEnvelopedHandler`] method.
+pub type EchoEnvelopedConn = wsgen_runtime::Conn<Note>;
+
+/// The hub of `echo.enveloped`: its live sessions and rooms, reachable from anywhere.
+pub type EchoEnvelopedHub = wsgen_runtime::Hub<Note>;
+
+/// Echoes notes in the status envelope (`{"statusCode": 200, "body": ..}`); an invalid
+/// note is answered with the error envelope.
+///
+/// The handler for `echo.enveloped`, served at `/echo/enveloped` (two_way).
+pub trait EchoEnvelopedHandler: Send + Sync + 'static {
+    /// Runs once after the upgrade, before the first message. Returning a close condition
+    /// ends the connection with its code and reason.
+    fn on_connect(
+        &self,
+        conn: &EchoEnvelopedConn,
+    ) -> impl std::future::Future<Output = Result<(), EchoEnvelopedClose>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+
+    /// Runs for every message; the returned value is sent back as the reply. Returning a
+    /// close condition ends the connection with its code and reason.
+    fn on_message(
+        &self,
+        conn: &EchoEnvelopedConn,
+        message: Note,
+    ) -> impl std::future::Future<Output = Result<Note, EchoEnvelopedClose>> + Send;
+
+    /// Runs exactly once when the connection ends, however it ends.
+    fn on_disconnect(
+        &self,
+        conn: &EchoEnvelopedConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        let _ = (conn, why);
+        async {}
+    }
+}
+
+/// Adapts [`EchoEnvelopedHandler`] to the runtime's connection driver.
+struct EchoEnvelopedEndpoint<EchoEnveloped> {
+    handler: EchoEnveloped,
+}
+
+impl<EchoEnveloped: EchoEnvelopedHandler> wsgen_runtime::Endpoint
+for EchoEnvelopedEndpoint<EchoEnveloped> {
+    type Receive = Note;
+    type Send = Note;
+    type Close = EchoEnvelopedClose;
+    type Params = ();
+    type Query = ();
+
+    const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
+    const ENVELOPE: bool = true;
+
+    async fn run(
+        &self,
+        socket: &mut wsgen_runtime::SocketOf<Self>,
+    ) -> Result<(), wsgen_runtime::Stop<EchoEnvelopedClose>> {
+        self.handler.on_connect(socket.conn()).await?;
+        loop {
+            let message = socket.recv().await?;
+            let reply = self.handler.on_message(socket.conn(), message).await?;
+            socket.reply(reply).await?;
+        }
+    }
+
+    fn on_disconnect(
+        &self,
+        conn: &EchoEnvelopedConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.handler.on_disconnect(conn, why)
+    }
+}
+
 /// The connection handle passed to every [`EchoFeedHandler`] method.
 pub type EchoFeedConn = wsgen_runtime::Conn<Event, (), EchoFeedQuery>;
 
@@ -766,6 +970,10 @@ pub struct Hubs {
     pub echo_quiet: EchoQuietHub,
     /// The sessions of `echo.heartbeat`.
     pub echo_heartbeat: EchoHeartbeatHub,
+    /// The sessions of `echo.protocol`.
+    pub echo_protocol: EchoProtocolHub,
+    /// The sessions of `echo.enveloped`.
+    pub echo_enveloped: EchoEnvelopedHub,
     /// The sessions of `echo.feed`.
     pub echo_feed: EchoFeedHub,
 }
@@ -783,6 +991,14 @@ impl Hubs {
                 "echo.echo.heartbeat",
                 backplane,
             ),
+            echo_protocol: wsgen_runtime::Hub::with_backplane(
+                "echo.echo.protocol",
+                backplane,
+            ),
+            echo_enveloped: wsgen_runtime::Hub::with_backplane(
+                "echo.echo.enveloped",
+                backplane,
+            ),
             echo_feed: wsgen_runtime::Hub::with_backplane("echo.echo.feed", backplane),
         }
     }
@@ -795,7 +1011,16 @@ impl Hubs {
 ///
 /// Build it with a struct literal, so that a missing handler is a compile error, then serve it
 /// with `handlers.into_server().serve(listener).await`.
-pub struct Handlers<EchoJson, EchoRaw, EchoText, EchoQuiet, EchoHeartbeat, EchoFeed> {
+pub struct Handlers<
+    EchoJson,
+    EchoRaw,
+    EchoText,
+    EchoQuiet,
+    EchoHeartbeat,
+    EchoProtocol,
+    EchoEnveloped,
+    EchoFeed,
+> {
     /// Handles `echo.json` at `/echo/json`.
     pub echo_json: EchoJson,
     /// Handles `echo.raw` at `/echo/raw`.
@@ -806,6 +1031,10 @@ pub struct Handlers<EchoJson, EchoRaw, EchoText, EchoQuiet, EchoHeartbeat, EchoF
     pub echo_quiet: EchoQuiet,
     /// Handles `echo.heartbeat` at `/echo/heartbeat`.
     pub echo_heartbeat: EchoHeartbeat,
+    /// Handles `echo.protocol` at `/echo/protocol`.
+    pub echo_protocol: EchoProtocol,
+    /// Handles `echo.enveloped` at `/echo/enveloped`.
+    pub echo_enveloped: EchoEnveloped,
     /// Handles `echo.feed` at `/echo/feed`.
     pub echo_feed: EchoFeed,
 }
@@ -816,8 +1045,19 @@ impl<
     EchoText: EchoTextHandler,
     EchoQuiet: EchoQuietHandler,
     EchoHeartbeat: EchoHeartbeatHandler,
+    EchoProtocol: EchoProtocolHandler,
+    EchoEnveloped: EchoEnvelopedHandler,
     EchoFeed: EchoFeedHandler,
-> Handlers<EchoJson, EchoRaw, EchoText, EchoQuiet, EchoHeartbeat, EchoFeed> {
+> Handlers<
+    EchoJson,
+    EchoRaw,
+    EchoText,
+    EchoQuiet,
+    EchoHeartbeat,
+    EchoProtocol,
+    EchoEnveloped,
+    EchoFeed,
+> {
     /// Routes each endpoint's path to its handler, each with a hub of its own.
     pub fn into_router(self) -> wsgen_runtime::Router {
         self.into_router_with_hubs(Hubs::default())
@@ -860,6 +1100,20 @@ impl<
                     handler: self.echo_heartbeat,
                 },
                 hubs.echo_heartbeat,
+            )
+            .route_with_hub(
+                "/echo/protocol",
+                EchoProtocolEndpoint {
+                    handler: self.echo_protocol,
+                },
+                hubs.echo_protocol,
+            )
+            .route_with_hub(
+                "/echo/enveloped",
+                EchoEnvelopedEndpoint {
+                    handler: self.echo_enveloped,
+                },
+                hubs.echo_enveloped,
             )
             .route_with_hub(
                 "/echo/feed",
@@ -1129,6 +1383,108 @@ impl EchoHeartbeatClient {
 
     /// Closes the connection normally (code 1000).
     pub async fn close(self) -> Result<(), EchoHeartbeatError> {
+        self.0.close().await
+    }
+}
+
+/// How a call on [`EchoProtocolClient`] failed, or how the server closed the connection.
+pub type EchoProtocolError = wsgen_runtime::ClientError<EchoProtocolClose>;
+
+/// Echoes text after a protocol handshake: the first message must be `ECHO/1`, answered
+/// with `READY`.
+///
+/// A typed client for `echo.protocol` at `/echo/protocol` (two_way).
+#[derive(Debug)]
+pub struct EchoProtocolClient(wsgen_runtime::Client<String, String, EchoProtocolClose>);
+
+impl EchoProtocolClient {
+    /// The endpoint's path on the server.
+    pub const PATH: &'static str = "/echo/protocol";
+
+    /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+    pub async fn connect(base_url: &str) -> Result<Self, EchoProtocolError> {
+        Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
+    }
+
+    /// Connects with options, such as headers for the upgrade request, and
+    /// performs the spec's protocol handshake.
+    pub async fn connect_with(
+        base_url: &str,
+        options: wsgen_runtime::ConnectOptions,
+    ) -> Result<Self, EchoProtocolError> {
+        let path = Self::PATH.to_owned();
+        let mut client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        client.handshake("ECHO/1", "READY").await?;
+        Ok(Self(client))
+    }
+
+    /// Sends a message to the server.
+    pub async fn send(&mut self, message: String) -> Result<(), EchoProtocolError> {
+        self.0.send(message).await
+    }
+
+    /// Receives the next message; when the server closes the connection, says how.
+    pub async fn recv(&mut self) -> Result<String, EchoProtocolError> {
+        self.0.recv().await
+    }
+
+    /// Waits until the server closes the connection and says how.
+    pub async fn closed(&mut self) -> EchoProtocolError {
+        self.0.closed().await
+    }
+
+    /// Closes the connection normally (code 1000).
+    pub async fn close(self) -> Result<(), EchoProtocolError> {
+        self.0.close().await
+    }
+}
+
+/// How a call on [`EchoEnvelopedClient`] failed, or how the server closed the connection.
+pub type EchoEnvelopedError = wsgen_runtime::ClientError<EchoEnvelopedClose>;
+
+/// Echoes notes in the status envelope (`{"statusCode": 200, "body": ..}`); an invalid
+/// note is answered with the error envelope.
+///
+/// A typed client for `echo.enveloped` at `/echo/enveloped` (two_way).
+#[derive(Debug)]
+pub struct EchoEnvelopedClient(wsgen_runtime::Client<Note, Note, EchoEnvelopedClose>);
+
+impl EchoEnvelopedClient {
+    /// The endpoint's path on the server.
+    pub const PATH: &'static str = "/echo/enveloped";
+
+    /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+    pub async fn connect(base_url: &str) -> Result<Self, EchoEnvelopedError> {
+        Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
+    }
+
+    /// Connects with options, such as headers for the upgrade request.
+    pub async fn connect_with(
+        base_url: &str,
+        options: wsgen_runtime::ConnectOptions,
+    ) -> Result<Self, EchoEnvelopedError> {
+        let path = Self::PATH.to_owned();
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client.with_envelope()))
+    }
+
+    /// Sends a message to the server.
+    pub async fn send(&mut self, message: Note) -> Result<(), EchoEnvelopedError> {
+        self.0.send(message).await
+    }
+
+    /// Receives the next message; when the server closes the connection, says how.
+    pub async fn recv(&mut self) -> Result<Note, EchoEnvelopedError> {
+        self.0.recv().await
+    }
+
+    /// Waits until the server closes the connection and says how.
+    pub async fn closed(&mut self) -> EchoEnvelopedError {
+        self.0.closed().await
+    }
+
+    /// Closes the connection normally (code 1000).
+    pub async fn close(self) -> Result<(), EchoEnvelopedError> {
         self.0.close().await
     }
 }

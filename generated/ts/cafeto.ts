@@ -154,10 +154,18 @@ export type WebSocketConstructor = new (
   protocols?: string | string[],
 ) => WebSocketLike;
 
+/** What `connect` needs of an `AbortSignal` (such as `AbortSignal.timeout(5000)`). */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void): void;
+}
+
 /** How to connect. */
 export interface ConnectOptions {
   /** Subprotocols to offer. */
   protocols?: string | string[];
+  /** Gives up connecting (and closes the socket) when it aborts. */
+  signal?: AbortSignalLike;
   /** The WebSocket implementation; the global `WebSocket` when absent. */
   WebSocket?: WebSocketConstructor;
 }
@@ -272,6 +280,18 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
     socket.addEventListener("close", (event) => {
       this.finished(event.code ?? 1005, event.reason ?? "");
     });
+    const signal = options.signal;
+    const abort = (): void => {
+      if (this.connecting !== null) {
+        this.connected(new Error("connecting was aborted"));
+        socket.close(1000);
+      }
+    };
+    if (signal?.aborted) {
+      abort();
+    } else {
+      signal?.addEventListener("abort", abort);
+    }
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -395,34 +415,55 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
   }
 
   /** Hands what arrived to waiting `recv` calls first, then to listeners; keeps the rest. */
+  /**
+   * Hands what arrived on, in order: a message to the oldest waiting `recv()`, else to the
+   * `onMessage` listeners; an error to the `onError` listeners, else to the oldest waiting
+   * `recv()`, else (when the program only listens for messages) reported as an unhandled
+   * rejection. Whatever finds nobody is kept for the next `recv()` or listener.
+   */
   private drain(): void {
-    let kept = 0;
-    while (this.inbox.length > kept) {
-      const next = this.inbox[kept];
+    let at = 0;
+    while (at < this.inbox.length) {
+      const next = this.inbox[at];
       if (next === undefined) {
         break;
       }
-      const waiter = this.waiters.shift();
-      if (waiter !== undefined) {
-        this.inbox.splice(kept, 1);
-        if ("message" in next) {
+      if ("message" in next) {
+        const waiter = this.waiters.shift();
+        if (waiter !== undefined) {
+          this.inbox.splice(at, 1);
           waiter.resolve(next.message);
+        } else if (this.messageListeners.size > 0) {
+          this.inbox.splice(at, 1);
+          for (const listener of [...this.messageListeners]) {
+            report(() => listener(next.message));
+          }
         } else {
-          waiter.reject(next.error);
+          at += 1;
+          continue;
         }
-      } else if ("message" in next && this.messageListeners.size > 0) {
-        this.inbox.splice(kept, 1);
-        for (const listener of [...this.messageListeners]) {
-          report(() => listener(next.message));
-        }
-      } else if ("error" in next && this.errorListeners.size > 0) {
-        this.inbox.splice(kept, 1);
+      } else if (this.errorListeners.size > 0) {
+        this.inbox.splice(at, 1);
         for (const listener of [...this.errorListeners]) {
           report(() => listener(next.error));
         }
       } else {
-        kept += 1;
+        const waiter = this.waiters.shift();
+        if (waiter !== undefined) {
+          this.inbox.splice(at, 1);
+          waiter.reject(next.error);
+        } else if (this.messageListeners.size > 0) {
+          this.inbox.splice(at, 1);
+          report(() => {
+            throw next.error;
+          });
+        } else {
+          at += 1;
+          continue;
+        }
       }
+      // A listener may have called `recv()` or added a listener: look again from the start.
+      at = 0;
     }
   }
 
@@ -511,14 +552,18 @@ export class WsChatClient {
     return new WsChatClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: Json): void {
     this.connection.send(JSON.stringify(message));
   }
 
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
-   * and with `DecodeError` when a message from the server does not decode.
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
    */
   recv(): Promise<ChatResponseDto> {
     return this.connection.recv();
@@ -533,8 +578,8 @@ export class WsChatClient {
   }
 
   /**
-   * Calls `listener` with every message from the server that did not decode, that no `recv()`
-   * is waiting for.
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
    * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
@@ -598,7 +643,10 @@ export class WsChatCallbacksClient {
     return new WsChatCallbacksClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: ChatRequestDto): void {
     this.connection.send(JSON.stringify(message));
   }
@@ -606,7 +654,8 @@ export class WsChatCallbacksClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * with `RejectedError` when the server rejected a message this client sent,
-   * and with `DecodeError` when a message from the server does not decode.
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
    */
   recv(): Promise<ChatResponseDto> {
     return this.connection.recv();
@@ -622,7 +671,7 @@ export class WsChatCallbacksClient {
 
   /**
    * Calls `listener` with every rejection of a message this client sent, and every message
-   * from the server that did not decode, that no `recv()` is waiting for.
+   * from the server that did not decode (instead of rejecting a waiting `recv()`).
    * Returns a function that removes the listener.
    */
   onError(listener: (error: RejectedError | DecodeError) => void): () => void {
@@ -683,7 +732,10 @@ export class WsSettingsClient {
     return new WsSettingsClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: RoomSettingsDto): void {
     this.connection.send(JSON.stringify(message));
   }
@@ -742,14 +794,18 @@ export class WsSettingsLenientClient {
     return new WsSettingsLenientClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: RoomSettingsDto): void {
     this.connection.send(JSON.stringify(message));
   }
 
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
-   * and with `DecodeError` when a message from the server does not decode.
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
    */
   recv(): Promise<string> {
     return this.connection.recv();
@@ -764,8 +820,8 @@ export class WsSettingsLenientClient {
   }
 
   /**
-   * Calls `listener` with every message from the server that did not decode, that no `recv()`
-   * is waiting for.
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
    * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {

@@ -149,10 +149,18 @@ export type WebSocketConstructor = new (
   protocols?: string | string[],
 ) => WebSocketLike;
 
+/** What `connect` needs of an `AbortSignal` (such as `AbortSignal.timeout(5000)`). */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void): void;
+}
+
 /** How to connect. */
 export interface ConnectOptions {
   /** Subprotocols to offer. */
   protocols?: string | string[];
+  /** Gives up connecting (and closes the socket) when it aborts. */
+  signal?: AbortSignalLike;
   /** The WebSocket implementation; the global `WebSocket` when absent. */
   WebSocket?: WebSocketConstructor;
 }
@@ -267,6 +275,18 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
     socket.addEventListener("close", (event) => {
       this.finished(event.code ?? 1005, event.reason ?? "");
     });
+    const signal = options.signal;
+    const abort = (): void => {
+      if (this.connecting !== null) {
+        this.connected(new Error("connecting was aborted"));
+        socket.close(1000);
+      }
+    };
+    if (signal?.aborted) {
+      abort();
+    } else {
+      signal?.addEventListener("abort", abort);
+    }
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -390,34 +410,55 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
   }
 
   /** Hands what arrived to waiting `recv` calls first, then to listeners; keeps the rest. */
+  /**
+   * Hands what arrived on, in order: a message to the oldest waiting `recv()`, else to the
+   * `onMessage` listeners; an error to the `onError` listeners, else to the oldest waiting
+   * `recv()`, else (when the program only listens for messages) reported as an unhandled
+   * rejection. Whatever finds nobody is kept for the next `recv()` or listener.
+   */
   private drain(): void {
-    let kept = 0;
-    while (this.inbox.length > kept) {
-      const next = this.inbox[kept];
+    let at = 0;
+    while (at < this.inbox.length) {
+      const next = this.inbox[at];
       if (next === undefined) {
         break;
       }
-      const waiter = this.waiters.shift();
-      if (waiter !== undefined) {
-        this.inbox.splice(kept, 1);
-        if ("message" in next) {
+      if ("message" in next) {
+        const waiter = this.waiters.shift();
+        if (waiter !== undefined) {
+          this.inbox.splice(at, 1);
           waiter.resolve(next.message);
+        } else if (this.messageListeners.size > 0) {
+          this.inbox.splice(at, 1);
+          for (const listener of [...this.messageListeners]) {
+            report(() => listener(next.message));
+          }
         } else {
-          waiter.reject(next.error);
+          at += 1;
+          continue;
         }
-      } else if ("message" in next && this.messageListeners.size > 0) {
-        this.inbox.splice(kept, 1);
-        for (const listener of [...this.messageListeners]) {
-          report(() => listener(next.message));
-        }
-      } else if ("error" in next && this.errorListeners.size > 0) {
-        this.inbox.splice(kept, 1);
+      } else if (this.errorListeners.size > 0) {
+        this.inbox.splice(at, 1);
         for (const listener of [...this.errorListeners]) {
           report(() => listener(next.error));
         }
       } else {
-        kept += 1;
+        const waiter = this.waiters.shift();
+        if (waiter !== undefined) {
+          this.inbox.splice(at, 1);
+          waiter.reject(next.error);
+        } else if (this.messageListeners.size > 0) {
+          this.inbox.splice(at, 1);
+          report(() => {
+            throw next.error;
+          });
+        } else {
+          at += 1;
+          continue;
+        }
       }
+      // A listener may have called `recv()` or added a listener: look again from the start.
+      at = 0;
     }
   }
 
@@ -510,7 +551,10 @@ export class EchoJsonClient {
     return new EchoJsonClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: Command): void {
     this.connection.send(JSON.stringify(message));
   }
@@ -518,7 +562,8 @@ export class EchoJsonClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * with `RejectedError` when the server rejected a message this client sent,
-   * and with `DecodeError` when a message from the server does not decode.
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
    */
   recv(): Promise<Event> {
     return this.connection.recv();
@@ -534,7 +579,7 @@ export class EchoJsonClient {
 
   /**
    * Calls `listener` with every rejection of a message this client sent, and every message
-   * from the server that did not decode, that no `recv()` is waiting for.
+   * from the server that did not decode (instead of rejecting a waiting `recv()`).
    * Returns a function that removes the listener.
    */
   onError(listener: (error: RejectedError | DecodeError) => void): () => void {
@@ -600,14 +645,18 @@ export class EchoRawClient {
     return new EchoRawClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: Frame): void {
     this.connection.send(message);
   }
 
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
-   * and with `DecodeError` when a message from the server does not decode.
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
    */
   recv(): Promise<Frame> {
     return this.connection.recv();
@@ -622,8 +671,8 @@ export class EchoRawClient {
   }
 
   /**
-   * Calls `listener` with every message from the server that did not decode, that no `recv()`
-   * is waiting for.
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
    * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
@@ -684,14 +733,18 @@ export class EchoTextClient {
     return new EchoTextClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: string): void {
     this.connection.send(message);
   }
 
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
-   * and with `DecodeError` when a message from the server does not decode.
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
    */
   recv(): Promise<string> {
     return this.connection.recv();
@@ -706,8 +759,8 @@ export class EchoTextClient {
   }
 
   /**
-   * Calls `listener` with every message from the server that did not decode, that no `recv()`
-   * is waiting for.
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
    * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
@@ -768,7 +821,10 @@ export class EchoQuietClient {
     return new EchoQuietClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: string): void {
     this.connection.send(message);
   }
@@ -828,14 +884,18 @@ export class EchoHeartbeatClient {
     return new EchoHeartbeatClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: string): void {
     this.connection.send(message);
   }
 
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
-   * and with `DecodeError` when a message from the server does not decode.
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
    */
   recv(): Promise<string> {
     return this.connection.recv();
@@ -850,8 +910,8 @@ export class EchoHeartbeatClient {
   }
 
   /**
-   * Calls `listener` with every message from the server that did not decode, that no `recv()`
-   * is waiting for.
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
    * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {
@@ -864,6 +924,186 @@ export class EchoHeartbeatClient {
   }
 
   private static closeOf(code: number, reason: string): EchoHeartbeatClose {
+    return { condition: null, code, reason };
+  }
+}
+
+/** How `echo.protocol` closes a connection. */
+export type EchoProtocolClose = OtherClose;
+
+/** What `EchoProtocolClient` receives, how it closes, and what can go wrong. */
+type EchoProtocolConnection = Connection<string, EchoProtocolClose, DecodeError>;
+
+/**
+ * Echoes text after a protocol handshake: the first message must be `ECHO/1`, answered
+ * with `READY`.
+ *
+ * A typed client for `echo.protocol` at `/echo/protocol`: both sides send.
+ */
+export class EchoProtocolClient {
+  /** The endpoint's path on the server. */
+  static readonly PATH = "/echo/protocol";
+
+  /** Resolves when the connection has ended, with how. */
+  readonly closed: Promise<EchoProtocolClose>;
+  private readonly connection: EchoProtocolConnection;
+
+  private constructor(connection: EchoProtocolConnection) {
+    this.connection = connection;
+    this.closed = connection.closed;
+  }
+
+  /**
+   * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
+   * Sends the protocol handshake and waits for the server's answer before resolving.
+   * Rejects when the server refuses the connection.
+   */
+  static async connect(
+    baseUrl: string,
+    options: ConnectOptions = {},
+  ): Promise<EchoProtocolClient> {
+    const url = Connection.url(baseUrl, "/echo/protocol", []);
+    const connection: EchoProtocolConnection = new Connection(url, options, {
+      decode: decoders.text,
+      envelope: false,
+      errorReplies: false,
+      handshake: ["ECHO/1", "READY"],
+      close: EchoProtocolClient.closeOf,
+    });
+    await connection.opened;
+    return new EchoProtocolClient(connection);
+  }
+
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
+  send(message: string): void {
+    this.connection.send(message);
+  }
+
+  /**
+   * The next message from the server. Rejects with `ClosedError` once the connection has ended,
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
+   */
+  recv(): Promise<string> {
+    return this.connection.recv();
+  }
+
+  /**
+   * Calls `listener` with every message that no `recv()` is waiting for, starting with those
+   * that arrived before it was added. Returns a function that removes it.
+   */
+  onMessage(listener: (message: string) => void): () => void {
+    return this.connection.onMessage(listener);
+  }
+
+  /**
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
+   * Returns a function that removes the listener.
+   */
+  onError(listener: (error: DecodeError) => void): () => void {
+    return this.connection.onError(listener);
+  }
+
+  /** Closes the connection normally (code 1000); `closed` resolves once the server has answered. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private static closeOf(code: number, reason: string): EchoProtocolClose {
+    return { condition: null, code, reason };
+  }
+}
+
+/** How `echo.enveloped` closes a connection. */
+export type EchoEnvelopedClose = OtherClose;
+
+/** What `EchoEnvelopedClient` receives, how it closes, and what can go wrong. */
+type EchoEnvelopedConnection = Connection<Note, EchoEnvelopedClose, RejectedError | DecodeError>;
+
+/**
+ * Echoes notes in the status envelope (`{"statusCode": 200, "body": ..}`); an invalid
+ * note is answered with the error envelope.
+ *
+ * A typed client for `echo.enveloped` at `/echo/enveloped`: both sides send.
+ */
+export class EchoEnvelopedClient {
+  /** The endpoint's path on the server. */
+  static readonly PATH = "/echo/enveloped";
+
+  /** Resolves when the connection has ended, with how. */
+  readonly closed: Promise<EchoEnvelopedClose>;
+  private readonly connection: EchoEnvelopedConnection;
+
+  private constructor(connection: EchoEnvelopedConnection) {
+    this.connection = connection;
+    this.closed = connection.closed;
+  }
+
+  /**
+   * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
+   * Rejects when the server refuses the connection.
+   */
+  static async connect(
+    baseUrl: string,
+    options: ConnectOptions = {},
+  ): Promise<EchoEnvelopedClient> {
+    const url = Connection.url(baseUrl, "/echo/enveloped", []);
+    const connection: EchoEnvelopedConnection = new Connection(url, options, {
+      decode: (frame: Frame) => decoders.json(frame) as Note,
+      envelope: true,
+      errorReplies: true,
+      handshake: null,
+      close: EchoEnvelopedClient.closeOf,
+    });
+    await connection.opened;
+    return new EchoEnvelopedClient(connection);
+  }
+
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
+  send(message: Note): void {
+    this.connection.send(JSON.stringify(message));
+  }
+
+  /**
+   * The next message from the server. Rejects with `ClosedError` once the connection has ended,
+   * with `RejectedError` when the server rejected a message this client sent,
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
+   */
+  recv(): Promise<Note> {
+    return this.connection.recv();
+  }
+
+  /**
+   * Calls `listener` with every message that no `recv()` is waiting for, starting with those
+   * that arrived before it was added. Returns a function that removes it.
+   */
+  onMessage(listener: (message: Note) => void): () => void {
+    return this.connection.onMessage(listener);
+  }
+
+  /**
+   * Calls `listener` with every rejection of a message this client sent, and every message
+   * from the server that did not decode (instead of rejecting a waiting `recv()`).
+   * Returns a function that removes the listener.
+   */
+  onError(listener: (error: RejectedError | DecodeError) => void): () => void {
+    return this.connection.onError(listener);
+  }
+
+  /** Closes the connection normally (code 1000); `closed` resolves once the server has answered. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private static closeOf(code: number, reason: string): EchoEnvelopedClose {
     return { condition: null, code, reason };
   }
 }
@@ -923,7 +1163,8 @@ export class EchoFeedClient {
 
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
-   * and with `DecodeError` when a message from the server does not decode.
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
    */
   recv(): Promise<Event> {
     return this.connection.recv();
@@ -938,8 +1179,8 @@ export class EchoFeedClient {
   }
 
   /**
-   * Calls `listener` with every message from the server that did not decode, that no `recv()`
-   * is waiting for.
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
    * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {

@@ -129,10 +129,18 @@ export type WebSocketConstructor = new (
   protocols?: string | string[],
 ) => WebSocketLike;
 
+/** What `connect` needs of an `AbortSignal` (such as `AbortSignal.timeout(5000)`). */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void): void;
+}
+
 /** How to connect. */
 export interface ConnectOptions {
   /** Subprotocols to offer. */
   protocols?: string | string[];
+  /** Gives up connecting (and closes the socket) when it aborts. */
+  signal?: AbortSignalLike;
   /** The WebSocket implementation; the global `WebSocket` when absent. */
   WebSocket?: WebSocketConstructor;
 }
@@ -247,6 +255,18 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
     socket.addEventListener("close", (event) => {
       this.finished(event.code ?? 1005, event.reason ?? "");
     });
+    const signal = options.signal;
+    const abort = (): void => {
+      if (this.connecting !== null) {
+        this.connected(new Error("connecting was aborted"));
+        socket.close(1000);
+      }
+    };
+    if (signal?.aborted) {
+      abort();
+    } else {
+      signal?.addEventListener("abort", abort);
+    }
   }
 
   /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
@@ -370,34 +390,55 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
   }
 
   /** Hands what arrived to waiting `recv` calls first, then to listeners; keeps the rest. */
+  /**
+   * Hands what arrived on, in order: a message to the oldest waiting `recv()`, else to the
+   * `onMessage` listeners; an error to the `onError` listeners, else to the oldest waiting
+   * `recv()`, else (when the program only listens for messages) reported as an unhandled
+   * rejection. Whatever finds nobody is kept for the next `recv()` or listener.
+   */
   private drain(): void {
-    let kept = 0;
-    while (this.inbox.length > kept) {
-      const next = this.inbox[kept];
+    let at = 0;
+    while (at < this.inbox.length) {
+      const next = this.inbox[at];
       if (next === undefined) {
         break;
       }
-      const waiter = this.waiters.shift();
-      if (waiter !== undefined) {
-        this.inbox.splice(kept, 1);
-        if ("message" in next) {
+      if ("message" in next) {
+        const waiter = this.waiters.shift();
+        if (waiter !== undefined) {
+          this.inbox.splice(at, 1);
           waiter.resolve(next.message);
+        } else if (this.messageListeners.size > 0) {
+          this.inbox.splice(at, 1);
+          for (const listener of [...this.messageListeners]) {
+            report(() => listener(next.message));
+          }
         } else {
-          waiter.reject(next.error);
+          at += 1;
+          continue;
         }
-      } else if ("message" in next && this.messageListeners.size > 0) {
-        this.inbox.splice(kept, 1);
-        for (const listener of [...this.messageListeners]) {
-          report(() => listener(next.message));
-        }
-      } else if ("error" in next && this.errorListeners.size > 0) {
-        this.inbox.splice(kept, 1);
+      } else if (this.errorListeners.size > 0) {
+        this.inbox.splice(at, 1);
         for (const listener of [...this.errorListeners]) {
           report(() => listener(next.error));
         }
       } else {
-        kept += 1;
+        const waiter = this.waiters.shift();
+        if (waiter !== undefined) {
+          this.inbox.splice(at, 1);
+          waiter.reject(next.error);
+        } else if (this.messageListeners.size > 0) {
+          this.inbox.splice(at, 1);
+          report(() => {
+            throw next.error;
+          });
+        } else {
+          at += 1;
+          continue;
+        }
       }
+      // A listener may have called `recv()` or added a listener: look again from the start.
+      at = 0;
     }
   }
 
@@ -488,14 +529,18 @@ export class ImplLoopClient {
     return new ImplLoopClient(connection);
   }
 
-  /** Sends a message to the server; throws `ClosedError` once the connection has ended. */
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
   send(message: MatchEvent): void {
     this.connection.send(JSON.stringify(message));
   }
 
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
-   * and with `DecodeError` when a message from the server does not decode.
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
    */
   recv(): Promise<Envelope> {
     return this.connection.recv();
@@ -510,8 +555,8 @@ export class ImplLoopClient {
   }
 
   /**
-   * Calls `listener` with every message from the server that did not decode, that no `recv()`
-   * is waiting for.
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
    * Returns a function that removes the listener.
    */
   onError(listener: (error: DecodeError) => void): () => void {

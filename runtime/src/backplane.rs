@@ -140,6 +140,7 @@ impl Attached {
     }
 
     /// Every live hub's presence, by name.
+    #[cfg(feature = "redis")]
     pub(crate) fn snapshots(&self) -> Vec<(String, Presence)> {
         let mut hubs = self.0.lock().unwrap_or_else(|p| p.into_inner());
         hubs.retain(|_, list| {

@@ -5,8 +5,10 @@
 
 import {
   ClosedError,
+  EchoEnvelopedClient,
   EchoFeedClient,
   EchoJsonClient,
+  EchoProtocolClient,
   EchoRawClient,
   EchoTextClient,
   RejectedError,
@@ -26,6 +28,8 @@ export interface Report {
   feedClose: { condition: string | null; code: number };
   text: string;
   binary: number[];
+  handshake: string;
+  enveloped: { note: unknown; rejected: string[]; errorsSeen: number };
   refused: string;
 }
 
@@ -95,6 +99,25 @@ export async function exchange(base: string, client: string, options: ConnectOpt
   const rawBack = await raw.recv();
   raw.close();
 
+  // The protocol handshake runs in connect; the echo follows it.
+  const protocol = await EchoProtocolClient.connect(base, options);
+  protocol.send("after the handshake");
+  const handshake = await protocol.recv();
+  protocol.close();
+
+  // Notes in the status envelope; an invalid one comes back as a rejection, to `onError`.
+  const enveloped = await EchoEnvelopedClient.connect(base, options);
+  const envelopeErrors: string[] = [];
+  enveloped.onError((error) => {
+    if (error instanceof RejectedError) {
+      envelopeErrors.push(...error.errors.map((e) => `${e.loc.join(".")}: ${e.type}`));
+    }
+  });
+  enveloped.send({ id: 9, text: "" });
+  enveloped.send({ id: 10, text: "wrapped" });
+  const note = await enveloped.recv();
+  enveloped.close();
+
   // A path nobody serves: connect rejects.
   const refused = await EchoJsonClient.connect(`${base}/nowhere`, options).then(
     () => "connected",
@@ -113,6 +136,8 @@ export async function exchange(base: string, client: string, options: ConnectOpt
     feedClose: { condition: feedClosed.condition, code: feedClosed.code },
     text: textBack,
     binary: typeof rawBack === "string" ? [] : Array.from(rawBack),
+    handshake,
+    enveloped: { note, rejected: envelopeErrors, errorsSeen: envelopeErrors.length },
     refused,
   };
 }
