@@ -331,3 +331,73 @@ fn a_type_that_would_shadow_a_name_the_typescript_client_needs_is_an_error_at_it
     assert!(message.contains("help: rename it"), "{message}");
     assert!(!dir.path().join("api.ts").exists());
 }
+
+/// The README's excerpts marked `<!-- output: wsgen ... -->` or `<!-- file: PATH -->`, each
+/// with the fenced block that follows the mark.
+fn readme_excerpts() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut lines = readme.lines();
+    let mut excerpts = Vec::new();
+    while let Some(line) = lines.next() {
+        let Some(mark) = line
+            .strip_prefix("<!-- ")
+            .and_then(|l| l.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        let fence_line = lines.next().unwrap_or_default();
+        let fence: String = fence_line.chars().take_while(|c| *c == '`').collect();
+        assert!(fence.len() >= 3, "a fenced block follows `{line}`");
+        let mut block = String::new();
+        for body in lines.by_ref() {
+            if body == fence {
+                break;
+            }
+            block.push_str(body);
+            block.push('\n');
+        }
+        excerpts.push((mark.to_owned(), block));
+    }
+    excerpts
+}
+
+#[test]
+fn readme_excerpts_are_real_output() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let excerpts = readme_excerpts();
+    assert!(excerpts.len() >= 5, "the README shows its excerpts");
+    for (mark, block) in excerpts {
+        let actual = if let Some(path) = mark.strip_prefix("file: ") {
+            std::fs::read_to_string(root.join(path)).unwrap()
+        } else if let Some(command) = mark.strip_prefix("output: wsgen ") {
+            let args: Vec<&str> = command.split_whitespace().collect();
+            // `init` writes files: it runs in a directory of its own; spec paths are made
+            // absolute so that they resolve from there.
+            let dir = tempfile::tempdir().unwrap();
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    if a.ends_with(".yaml") {
+                        root.join(a).display().to_string()
+                    } else {
+                        (*a).to_owned()
+                    }
+                })
+                .collect();
+            let output = Command::new(env!("CARGO_BIN_EXE_wsgen"))
+                .args(&args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{mark}: {}", stderr(&output));
+            String::from_utf8(output.stdout).unwrap()
+        } else {
+            panic!("unknown README mark `{mark}`");
+        };
+        assert!(
+            actual.contains(block.trim_end()),
+            "the README's excerpt for `{mark}` is not in the real output:\n{block}"
+        );
+    }
+}
