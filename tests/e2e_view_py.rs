@@ -123,7 +123,10 @@ impl AppProtocolHandler for Protocol {
     }
 }
 
-async fn start() -> (String, Arc<Mutex<Option<SocketError>>>) {
+type ViewPyHandlers = Handlers<Chat, Items, Numbers, Flags, Blobs, Documents, Expecting, Protocol>;
+
+/// Every endpoint's handler, and where the chat handler records an early exit.
+fn handlers() -> (ViewPyHandlers, Arc<Mutex<Option<SocketError>>>) {
     let chat = Chat::default();
     let early_exit = Arc::clone(&chat.early_exit);
     let handlers = Handlers {
@@ -136,6 +139,11 @@ async fn start() -> (String, Arc<Mutex<Option<SocketError>>>) {
         app_expecting: Expecting,
         app_protocol: Protocol,
     };
+    (handlers, early_exit)
+}
+
+async fn start() -> (String, Arc<Mutex<Option<SocketError>>>) {
+    let (handlers, early_exit) = handlers();
     (serve(handlers.into_server()).await, early_exit)
 }
 
@@ -299,16 +307,7 @@ async fn the_specs_handshake_runs_before_the_handler() {
 #[tokio::test]
 async fn a_broadcast_during_the_handshake_waits_until_the_answer_has_gone_out() {
     let hubs = Hubs::default();
-    let handlers = Handlers {
-        app_chat: Chat::default(),
-        app_items: Items,
-        app_numbers: Numbers,
-        app_flags: Flags,
-        app_blobs: Blobs,
-        app_documents: Documents,
-        app_expecting: Expecting,
-        app_protocol: Protocol,
-    };
+    let (handlers, _) = handlers();
     let url = serve(handlers.into_server_with_hubs(hubs.clone())).await;
     let mut ws = raw(&url, "/protocol").await;
     // The session is in the hub from the upgrade on; a broadcast reaches it before the client

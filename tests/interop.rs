@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use browser::{Route, chromium_report, dependencies, page_server, root};
+use browser::{Route, chromium_report, dependencies, every_valid_spec, page_server, root};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -168,13 +168,7 @@ fn every_exported_asyncapi_document_validates_with_the_official_parser() {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     // The example specs, and the valid test specs (every limit key, primitive messages, ...).
-    let mut specs: Vec<PathBuf> = ["examples/specs", "tests/specs/valid"]
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(root().join(dir)).unwrap())
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    specs.sort();
+    let specs = every_valid_spec();
     for spec in &specs {
         let document = wsgen::asyncapi::asyncapi(spec).unwrap();
         let file = dir.path().join(format!(

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use browser::{Route, chromium_report, dependencies, page_server, root};
+use browser::{Route, chromium_report, dependencies, every_valid_spec, page_server, root};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -73,13 +73,8 @@ fn generate(spec: &Path, dir: &Path) -> PathBuf {
 fn every_generated_module_type_checks_under_strict_settings() {
     dependencies();
     let dir = tempfile::tempdir().unwrap();
-    let mut specs: Vec<PathBuf> = ["examples/specs", "tests/specs/valid"]
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(root().join(dir)).unwrap())
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    specs.sort();
+    // The example specs, and the valid test specs (every limit key, primitive messages, ...).
+    let specs = every_valid_spec();
     let files: Vec<PathBuf> = specs.iter().map(|s| generate(s, dir.path())).collect();
     assert!(files.len() >= 11, "every example and valid test spec");
     // Without the DOM types (a Node project) and with them (a browser project).

@@ -42,6 +42,18 @@ pub fn dependencies() {
     }
 }
 
+/// Every example spec and valid test spec, in name order.
+pub fn every_valid_spec() -> Vec<PathBuf> {
+    let mut specs: Vec<PathBuf> = ["examples/specs", "tests/specs/valid"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root().join(dir)).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    specs.sort();
+    specs
+}
+
 /// One file the page server serves: its URL path (the query is ignored) and where it is.
 pub struct Route {
     pub path: &'static str,

@@ -149,6 +149,20 @@ fn has_taskset() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Pins this process (the load side; its runtime threads inherit it) to core 1, when
+/// `taskset` exists; the servers are then started on core 0. Says whether it pinned.
+fn pin_to_core_1() -> bool {
+    let pinned = has_taskset();
+    if pinned {
+        let me = std::process::id().to_string();
+        let _ = std::process::Command::new("taskset")
+            .args(["-cp", "1", &me])
+            .stdout(Stdio::null())
+            .status();
+    }
+    pinned
+}
+
 fn servers(root: &Path, pinned: bool) -> Vec<Server> {
     let release = root.join("target/release");
     let pin = |mut command: Vec<String>| {
@@ -209,14 +223,7 @@ pub fn cluster_only(root: &Path, quick: bool) -> Result<(), String> {
     ];
     run_command(root, env!("CARGO"), &build)?;
     run_command(root, "bash", &["scripts/cluster-deps.sh"])?;
-    let pinned = has_taskset();
-    if pinned {
-        let me = std::process::id().to_string();
-        let _ = std::process::Command::new("taskset")
-            .args(["-cp", "1", &me])
-            .stdout(Stdio::null())
-            .status();
-    }
+    let pinned = pin_to_core_1();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -252,15 +259,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     // Every core, before this process pins itself to one: the generator's run gets them all.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let pinned = has_taskset();
-    if pinned {
-        // The client's runtime threads inherit this; the servers get core 0.
-        let me = std::process::id().to_string();
-        let _ = std::process::Command::new("taskset")
-            .args(["-cp", "1", &me])
-            .stdout(Stdio::null())
-            .status();
-    }
+    let pinned = pin_to_core_1();
     let servers = servers(root, pinned);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
