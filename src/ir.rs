@@ -142,8 +142,10 @@ pub struct TypeIr {
 pub struct CheckIr {
     /// The `wsgen_runtime::Validator` method.
     pub method: String,
-    /// What follows the value in the call (`, 1`, `, "^[a-z]+$"`), or nothing.
+    /// What follows the value in the call (`, 1`, `, &PATTERN`), or nothing.
     pub arg: String,
+    /// A statement the call needs before it (the `static` of a pattern), or nothing.
+    pub before: String,
 }
 
 /// What a message type is.

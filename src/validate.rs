@@ -800,6 +800,7 @@ impl Lowerer<'_> {
                     checks.push(CheckIr {
                         method: rule.to_owned(),
                         arg,
+                        before: String::new(),
                     });
                 } else {
                     this.error_hint(
@@ -894,7 +895,7 @@ impl Lowerer<'_> {
                 p.referenced,
                 "pattern",
                 "strings",
-                format!(", {}", literal_raw(&p.value)),
+                ", &PATTERN".to_owned(),
             );
         }
         if let Some(values) = &rules.one_of {
@@ -907,6 +908,16 @@ impl Lowerer<'_> {
                 "strings",
                 format!(", &[{}]", list.join(", ")),
             );
+        }
+        // One compiled expression per rule, in a static beside the check (a field has at most
+        // one `pattern`).
+        if let Some(p) = &rules.pattern {
+            if let Some(check) = checks.iter_mut().find(|c| c.method == "pattern") {
+                check.before = format!(
+                    "static PATTERN: wsgen_runtime::Pattern = wsgen_runtime::Pattern::new({});",
+                    literal_raw(&p.value)
+                );
+            }
         }
         checks
     }
@@ -980,6 +991,7 @@ impl Lowerer<'_> {
             types[index].fields[n.field].checks.push(CheckIr {
                 method: if n.each { "nested_each" } else { "nested" }.to_owned(),
                 arg: String::new(),
+                before: String::new(),
             });
         }
         for p in self.pending.iter().filter(|p| p.field.is_none()) {

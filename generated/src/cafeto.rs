@@ -25,7 +25,10 @@ impl wsgen_runtime::JsonMessage for ChatRequestDto {
             v.max_length("message", value, 200);
         }
         if let Some(value) = &self.user {
-            v.pattern("user", value, r"^[A-Za-z][A-Za-z0-9_]{2,15}$");
+            static PATTERN: wsgen_runtime::Pattern = wsgen_runtime::Pattern::new(
+                r"^[A-Za-z][A-Za-z0-9_]{2,15}$",
+            );
+            v.pattern("user", value, &PATTERN);
         }
     }
 }

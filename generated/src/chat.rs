@@ -41,7 +41,10 @@ impl wsgen_runtime::JsonMessage for Join {
     fn validate(&self, v: &mut wsgen_runtime::Validator) {
         {
             let value = &self.room;
-            v.pattern("room", value, r"^[a-z0-9-]{1,32}$");
+            static PATTERN: wsgen_runtime::Pattern = wsgen_runtime::Pattern::new(
+                r"^[a-z0-9-]{1,32}$",
+            );
+            v.pattern("room", value, &PATTERN);
         }
     }
 }
@@ -70,7 +73,10 @@ impl wsgen_runtime::JsonMessage for Say {
     fn validate(&self, v: &mut wsgen_runtime::Validator) {
         {
             let value = &self.room;
-            v.pattern("room", value, r"^[a-z0-9-]{1,32}$");
+            static PATTERN: wsgen_runtime::Pattern = wsgen_runtime::Pattern::new(
+                r"^[a-z0-9-]{1,32}$",
+            );
+            v.pattern("room", value, &PATTERN);
         }
         {
             let value = &self.text;

@@ -2,9 +2,8 @@
 //! allowed values), and the error list Cafeto answers with:
 //! `{"loc": ["message"], "type": "string_too_short", "msg": "..."}`.
 
-use std::collections::HashMap;
 use std::fmt::Display;
-use std::sync::{LazyLock, Mutex};
+use std::sync::OnceLock;
 
 use regex::Regex;
 use serde::Serialize;
@@ -28,8 +27,31 @@ pub struct Validator {
     errors: Vec<FieldError>,
 }
 
-static PATTERNS: LazyLock<Mutex<HashMap<&'static str, Option<Regex>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// A `pattern` rule of the spec: its regular expression, compiled on first use and then shared
+/// by every message without a lock. Generated code keeps one in a `static` per rule.
+#[derive(Debug)]
+pub struct Pattern {
+    source: &'static str,
+    regex: OnceLock<Option<Regex>>,
+}
+
+impl Pattern {
+    /// The rule for `source` (checked when the spec was validated).
+    pub const fn new(source: &'static str) -> Self {
+        Pattern {
+            source,
+            regex: OnceLock::new(),
+        }
+    }
+
+    /// Whether `value` matches (never, should the expression not compile).
+    pub fn is_match(&self, value: &str) -> bool {
+        self.regex
+            .get_or_init(|| Regex::new(self.source).ok())
+            .as_ref()
+            .is_some_and(|r| r.is_match(value))
+    }
+}
 
 impl Validator {
     /// An empty validator.
@@ -79,17 +101,10 @@ impl Validator {
         }
     }
 
-    /// Matches the regular expression `pattern` (checked when the spec was validated).
-    pub fn pattern(&mut self, field: &str, value: &str, pattern: &'static str) {
-        let matched = {
-            let mut cache = PATTERNS.lock().unwrap_or_else(|p| p.into_inner());
-            let regex = cache
-                .entry(pattern)
-                .or_insert_with(|| Regex::new(pattern).ok());
-            regex.as_ref().is_some_and(|r| r.is_match(value))
-        };
-        if !matched {
-            let msg = format!("String should match pattern '{pattern}'");
+    /// Matches the regular expression of `pattern`.
+    pub fn pattern(&mut self, field: &str, value: &str, pattern: &Pattern) {
+        if !pattern.is_match(value) {
+            let msg = format!("String should match pattern '{}'", pattern.source);
             self.fail(field, "string_pattern_mismatch", msg);
         }
     }
@@ -200,7 +215,8 @@ mod tests {
         v.max_length("message", "abcd", 3);
         v.min("age", &17, 18);
         v.max("age", &121.5, 120.0);
-        v.pattern("user", "Bob!", "^[a-z]+$");
+        static LOWER: Pattern = Pattern::new("^[a-z]+$");
+        v.pattern("user", "Bob!", &LOWER);
         v.min_items("tags", &[1], 2);
         v.max_items("tags", &[1, 2, 3], 2);
         v.one_of("room", "attic", &["lobby", "garden", "cellar"]);

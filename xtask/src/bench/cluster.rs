@@ -3,8 +3,10 @@
 //! client on the same node (delivered in-process, without Redis). Two `chat-node` processes
 //! (release build) share a `redis-server` on a free loopback port.
 //!
-//! Throughput: the sender whispers a bounded burst and the receiver counts until it has every
-//! message (in order). Latency: one whisper at a time, sent when the previous one arrived.
+//! The client side is `whisper-load` (bench/src/bin), so that xtask itself never depends on the
+//! generated code it regenerates. Throughput: the sender whispers a bounded burst and the
+//! receiver counts until it has every message (in order). Latency: one whisper at a time, sent
+//! when the previous one arrived.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -12,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use wsgen_generated::chat::{ChatConnectClient, ChatConnectQuery, ClientEvent, ServerEvent};
-use wsgen_runtime::ConnectOptions;
 
 /// One path a whisper takes.
 #[derive(Debug, Clone)]
@@ -91,103 +91,6 @@ async fn node(
     Ok((child, url))
 }
 
-async fn client(url: &str, name: &str) -> Result<(ChatConnectClient, u64), String> {
-    let query = ChatConnectQuery {
-        name: name.to_owned(),
-    };
-    let options = ConnectOptions::default().header("authorization", "Bearer secret");
-    let mut client = ChatConnectClient::connect_with(url, &query, options)
-        .await
-        .map_err(|e| e.to_string())?;
-    match client.recv().await.map_err(|e| e.to_string())? {
-        ServerEvent::Welcome { session, .. } => Ok((client, session)),
-        other => Err(format!("expected a welcome, got {other:?}")),
-    }
-}
-
-/// Waits for the whisper with `text`, skipping other events; fails after 10 s.
-async fn whispered(client: &mut ChatConnectClient, text: &str) -> Result<(), String> {
-    let wait = async {
-        loop {
-            match client.recv().await {
-                Ok(ServerEvent::Whispered { text: got, .. }) if got == text => return Ok(()),
-                Ok(ServerEvent::Whispered { text: got, .. }) => {
-                    return Err(format!("out of order: {got} before {text}"));
-                }
-                Ok(_) => continue,
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), wait)
-        .await
-        .map_err(|_| format!("{text} did not arrive within 10s"))?
-}
-
-async fn measure(
-    label: &'static str,
-    sender: &mut ChatConnectClient,
-    receiver: &mut ChatConnectClient,
-    to: u64,
-    burst: usize,
-    rounds: usize,
-    pings: usize,
-) -> Result<WhisperPath, String> {
-    let whisper = |text: String| ClientEvent::Whisper { to, text };
-    // Warm up, and make sure the path works before timing it.
-    for n in 0..100 {
-        let text = format!("warm {n}");
-        sender
-            .send(whisper(text.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
-        whispered(receiver, &text).await?;
-    }
-    let mut rates = Vec::new();
-    for round in 0..rounds {
-        let started = Instant::now();
-        let receive = async {
-            for n in 0..burst {
-                whispered(receiver, &format!("r{round} m{n}")).await?;
-            }
-            Ok::<(), String>(())
-        };
-        let send = async {
-            for n in 0..burst {
-                let text = format!("r{round} m{n}");
-                sender
-                    .send(whisper(text))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok::<(), String>(())
-        };
-        let (sent, received) = tokio::join!(send, receive);
-        sent?;
-        received?;
-        rates.push(burst as f64 / started.elapsed().as_secs_f64());
-    }
-    let mut times = Vec::with_capacity(pings);
-    for n in 0..pings {
-        let text = format!("ping {n}");
-        let started = Instant::now();
-        sender
-            .send(whisper(text.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
-        whispered(receiver, &text).await?;
-        times.push(started.elapsed());
-    }
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-    Ok(WhisperPath {
-        label,
-        rates,
-        p50: at(0.50),
-        p99: at(0.99),
-    })
-}
-
 /// Runs the cluster bench (Redis from `scripts/cluster-deps.sh`); the nodes and Redis share
 /// core 0 when `pinned`.
 pub async fn run(root: &Path, quick: bool, pinned: bool) -> Result<ClusterResults, String> {
@@ -234,41 +137,61 @@ pub async fn run(root: &Path, quick: bool, pinned: bool) -> Result<ClusterResult
     let prefix = format!("bench-{}", std::process::id());
     let (mut node_a, url_a) = node(root, pinned, &redis_url, &prefix).await?;
     let (mut node_b, url_b) = node(root, pinned, &redis_url, &prefix).await?;
-    let (mut sender, _) = client(&url_a, "sender").await?;
-    let (mut local, local_id) = client(&url_a, "local").await?;
-    let (mut remote, remote_id) = client(&url_b, "remote").await?;
     let (burst, rounds, pings) = if quick {
         (2_000, 1, 200)
     } else {
         (20_000, 5, 2_000)
     };
-    let same = measure(
-        "same node (in-process)",
-        &mut sender,
-        &mut local,
-        local_id,
-        burst,
-        rounds,
-        pings,
-    )
-    .await?;
-    let cross = measure(
-        "other node (through Redis)",
-        &mut sender,
-        &mut remote,
-        remote_id,
-        burst,
-        rounds,
-        pings,
-    )
-    .await?;
+    let load = root.join("target/release/whisper-load");
+    let shape = [burst.to_string(), rounds.to_string(), pings.to_string()];
+    let output = Command::new(&load)
+        .args([&url_a, &url_b])
+        .args(&shape)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("{}: {e}", load.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "whisper-load failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let paths = parse_report(&String::from_utf8_lossy(&output.stdout))?;
     let _ = node_a.kill().await;
     let _ = node_b.kill().await;
     let _ = redis.kill().await;
     Ok(ClusterResults {
         burst,
         rounds,
-        paths: vec![same, cross],
+        paths,
         redis: version,
     })
+}
+
+/// The paths of whisper-load's JSON report.
+fn parse_report(stdout: &str) -> Result<Vec<WhisperPath>, String> {
+    let report: serde_json::Value = serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("whisper-load said {stdout:?}: {e}"))?;
+    let paths = report["paths"].as_array().ok_or("no paths in the report")?;
+    let labels = ["same node (in-process)", "other node (through Redis)"];
+    paths
+        .iter()
+        .zip(labels)
+        .map(|(path, label)| {
+            let micros = |key: &str| Duration::from_micros(path[key].as_u64().unwrap_or(0));
+            let rates = path["rates"]
+                .as_array()
+                .ok_or("no rates in the report")?
+                .iter()
+                .filter_map(serde_json::Value::as_f64)
+                .collect();
+            Ok(WhisperPath {
+                label,
+                rates,
+                p50: micros("p50_us"),
+                p99: micros("p99_us"),
+            })
+        })
+        .collect()
 }

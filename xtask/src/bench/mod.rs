@@ -222,6 +222,15 @@ pub fn cluster_only(root: &Path, quick: bool) -> Result<(), String> {
         "chat-node",
     ];
     run_command(root, env!("CARGO"), &build)?;
+    let load = [
+        "build",
+        "--release",
+        "-p",
+        "wsgen-bench",
+        "--bin",
+        "whisper-load",
+    ];
+    run_command(root, env!("CARGO"), &load)?;
     run_command(root, "bash", &["scripts/cluster-deps.sh"])?;
     let pinned = pin_to_core_1();
     let runtime = tokio::runtime::Builder::new_current_thread()
