@@ -382,10 +382,11 @@ pub fn cluster_section(c: &super::cluster::ClusterResults) -> String {
             let _ = writeln!(
                 md,
                 "\nCrossing nodes: {:.2}x the in-process throughput, {:.1}x its median latency. \
-                 The burst rows are bounded by the one-threaded client, which encodes every whisper and \
-                 decodes every delivery; across nodes the server work is split between two processes \
-                 (and Redis), in-process one node does both halves. The latency column is the cost of \
-                 the extra hop: node A to Redis to node B.",
+                 In-process, node A decodes the whisper and queues the frame on the receiver's \
+                 connection; across nodes it also publishes it (pipelined, in batches) and Redis and \
+                 node B each handle it once more, so the extra latency is the hop node A -> Redis -> \
+                 node B, and with every process sharing one core here, the throughput cost is their \
+                 extra work. The client is `whisper-load` (release build, one thread) on the other core.",
                 median(cross) / median(same),
                 cross.p50.as_secs_f64() / same.p50.as_secs_f64().max(1e-9)
             );
