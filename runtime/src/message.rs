@@ -211,15 +211,30 @@ impl<T: JsonMessage> JsonMessage for Box<T> {
     }
 }
 
+/// Parses a JSON message into `T`. The plain parser runs first; only a message that fails is
+/// parsed again with its path tracked, to say where it failed.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let plain = match serde_json::from_slice::<T>(bytes) {
+        Ok(value) => return Ok(value),
+        Err(plain) => plain,
+    };
+    let mut tracked = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut tracked) {
+        Err(error) => Err(DecodeError::Rejected(decode_errors(error))),
+        // Only the plain parser checks what follows the value (`{"a": 1} and more`).
+        Ok(_) => Err(DecodeError::Rejected(vec![FieldError {
+            loc: Vec::new(),
+            kind: "json_invalid".to_owned(),
+            msg: plain.to_string(),
+        }])),
+    }
+}
+
 impl<T: JsonMessage> WireMessage for T {
     fn decode(message: Message) -> Result<Self, DecodeError> {
-        let parsed = match &message {
-            Message::Text(text) => {
-                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
-            }
-            Message::Binary(bytes) => {
-                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
-            }
+        let value: T = match &message {
+            Message::Text(text) => parse_json(text.as_bytes())?,
+            Message::Binary(bytes) => parse_json(bytes)?,
             other => {
                 return Err(DecodeError::WrongFrame {
                     expected: "text",
@@ -227,7 +242,6 @@ impl<T: JsonMessage> WireMessage for T {
                 });
             }
         };
-        let value: T = parsed.map_err(|e| DecodeError::Rejected(decode_errors(e)))?;
         let mut validator = Validator::new();
         value.validate(&mut validator);
         validator.finish().map_err(DecodeError::Rejected)?;
@@ -352,6 +366,29 @@ mod tests {
                 assert_eq!(errors[0].kind, "missing");
             }
             other => panic!("expected a missing-field rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failing_json_message_says_where_and_trailing_data_is_refused() {
+        #[derive(Debug, serde::Deserialize, serde::Serialize)]
+        struct Outer {
+            points: Vec<Point>,
+        }
+        impl JsonMessage for Outer {}
+        match Outer::decode(Message::text(r#"{"points": [{"x": 1}, {"x": "two"}]}"#)) {
+            Err(DecodeError::Rejected(errors)) => {
+                assert_eq!(errors[0].loc, ["points", "[1]", "x"]);
+                assert_eq!(errors[0].kind, "invalid_type");
+            }
+            other => panic!("expected an invalid_type rejection, got {other:?}"),
+        }
+        match Point::decode(Message::text(r#"{"x": 1} {"x": 2}"#)) {
+            Err(DecodeError::Rejected(errors)) => {
+                assert_eq!(errors[0].kind, "json_invalid");
+                assert!(errors[0].msg.contains("trailing"), "{errors:?}");
+            }
+            other => panic!("expected trailing data to be refused, got {other:?}"),
         }
     }
 }
