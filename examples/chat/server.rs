@@ -9,7 +9,7 @@ use wsgen_generated::chat::{
     ChatConnectClose, ChatConnectConn, ChatConnectHandler, ClientEvent, Handlers, Line, Middleware,
     Mood, ServerEvent,
 };
-use wsgen_runtime::{Disconnect, Refusal, Request, SessionId};
+use wsgen_runtime::{Disconnect, Refusal, Request, SendError, SessionId};
 
 /// Accepts the upgrade only with `Authorization: Bearer <one of the tokens>`.
 pub struct Tokens(pub Vec<String>);
@@ -117,10 +117,13 @@ impl ChatConnectHandler for Rooms {
                     user,
                     text,
                 };
-                if hub.send(SessionId::from(to), whispered).is_err() {
-                    let _ = conn.send(ServerEvent::Notice {
-                        text: format!("session {to} is not connected"),
-                    });
+                let text = match hub.send(SessionId::from(to), whispered) {
+                    Ok(()) => None,
+                    Err(SendError::Closed) => Some(format!("session {to} is not connected")),
+                    Err(SendError::QueueFull) => Some(format!("session {to} cannot take more now")),
+                };
+                if let Some(text) = text {
+                    let _ = conn.send(ServerEvent::Notice { text });
                 }
             }
             ClientEvent::Invite { to, room } => {

@@ -107,9 +107,9 @@ pub enum BackplaneError {
 pub trait Backplane: Send + Sync + 'static {
     /// Starts handing what other nodes publish for the hub `hub` to `local`.
     fn attach(&self, hub: &str, local: Weak<dyn LocalHub>);
-    /// Hands an operation to the other nodes; never waits (when the way out is full or down,
-    /// the operation is dropped for them, and counted).
-    fn publish(&self, hub: &str, target: Target, frame: Option<&Message>);
+    /// Hands an operation to the other nodes; never waits. Returns false when it was dropped
+    /// instead (the way out is full, or there is no other node to carry it to).
+    fn publish(&self, hub: &str, target: Target, frame: Option<&Message>) -> bool;
     /// Says that the hub's sessions or rooms changed on this node, so presence catches up.
     fn changed(&self, hub: &str);
     /// The sessions and rooms of the hub on every live node.
@@ -201,7 +201,9 @@ impl Backplane for InProcess {
         self.hubs.attach(hub, local);
     }
 
-    fn publish(&self, _hub: &str, _target: Target, _frame: Option<&Message>) {}
+    fn publish(&self, _hub: &str, _target: Target, _frame: Option<&Message>) -> bool {
+        false
+    }
 
     fn changed(&self, _hub: &str) {}
 

@@ -111,15 +111,11 @@ impl<S> Hub<S> {
         write(&self.state)
     }
 
-    /// Hands an operation to the other nodes; false when there is no backplane.
-    fn publish(&self, target: Target, frame: Option<&Message>) -> bool {
-        match &self.remote {
-            Some(remote) => {
-                remote.backplane.publish(&remote.name, target, frame);
-                true
-            }
-            None => false,
-        }
+    /// Hands an operation to the other nodes: `None` without a backplane, else whether the
+    /// backplane took it.
+    fn publish(&self, target: Target, frame: Option<&Message>) -> Option<bool> {
+        let remote = self.remote.as_ref()?;
+        Some(remote.backplane.publish(&remote.name, target, frame))
     }
 
     /// Tells the backplane that this node's sessions or rooms changed.
@@ -171,7 +167,7 @@ impl<S> Hub<S> {
         }
         let room = room.to_owned();
         let session = session.get();
-        self.publish(Target::Join { room, session }, None)
+        self.publish(Target::Join { room, session }, None) == Some(true)
     }
 
     /// Removes `session` from `room`, here or (with a backplane) on its node; an emptied room
@@ -340,8 +336,9 @@ enum Recipients<'a> {
 
 impl<S: WireMessage> Hub<S> {
     /// Sends `message` to one session. A session of this node gets it at once; with a
-    /// backplane, any other session gets it on its node, and `Ok` means it was handed over.
-    /// Without a backplane, a session that is not connected here is [`SendError::Closed`].
+    /// backplane, any other session gets it on its node, and `Ok` means it was handed over
+    /// ([`SendError::QueueFull`] when the backplane's way out is full). Without a backplane, a
+    /// session that is not connected here is [`SendError::Closed`].
     pub fn send(&self, session: SessionId, message: S) -> Result<(), SendError> {
         let sender = self.read().sessions.get(&session).cloned();
         match sender {
@@ -350,10 +347,10 @@ impl<S: WireMessage> Hub<S> {
                 let target = Target::Session {
                     session: session.get(),
                 };
-                if self.publish(target, Some(&message.encode())) {
-                    Ok(())
-                } else {
-                    Err(SendError::Closed)
+                match self.publish(target, Some(&message.encode())) {
+                    Some(true) => Ok(()),
+                    Some(false) => Err(SendError::QueueFull),
+                    None => Err(SendError::Closed),
                 }
             }
         }

@@ -267,12 +267,12 @@ impl Backplane for RedisBackplane {
         self.inner.changed.notify_one();
     }
 
-    fn publish(&self, hub: &str, target: Target, frame: Option<&Message>) {
+    fn publish(&self, hub: &str, target: Target, frame: Option<&Message>) -> bool {
         let (kind, bytes): (Kind, &[u8]) = match frame {
             Some(Message::Text(text)) => (Kind::Text, text.as_bytes()),
             Some(Message::Binary(bytes)) => (Kind::Binary, bytes),
             // Hubs publish data frames only; control frames have no meaning for other nodes.
-            Some(_) => return,
+            Some(_) => return false,
             None => (Kind::None, &[]),
         };
         let header = Header {
@@ -288,7 +288,7 @@ impl Backplane for RedisBackplane {
         let queued = &self.inner.queued_bytes;
         if queued.load(Ordering::Relaxed) + size > self.inner.options.queue_bytes {
             self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         let outgoing = Outgoing {
             channel: self.inner.channel(hub),
@@ -297,9 +297,11 @@ impl Backplane for RedisBackplane {
         match self.inner.outgoing.try_send(outgoing) {
             Ok(()) => {
                 queued.fetch_add(size, Ordering::Relaxed);
+                true
             }
             Err(_) => {
                 self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                false
             }
         }
     }

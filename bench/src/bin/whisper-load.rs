@@ -1,6 +1,7 @@
 //! The client side of `cargo xtask bench`'s cross-node rows: a chat client on node A whispers
 //! (`hub.send` by session id) to a client on node A, then to one on node B, and reports per
-//! path the throughput of bounded bursts and the latency of single whispers, as one JSON line.
+//! path the throughput of bursts (at most 1,000 whispers on their way at once) and the latency
+//! of single whispers, as one JSON line.
 //!
 //! ```text
 //! whisper-load NODE_A_URL NODE_B_URL BURST ROUNDS PINGS
@@ -12,6 +13,9 @@ use wsgen_generated::chat::{ChatConnectClient, ChatConnectQuery, ClientEvent, Se
 use wsgen_runtime::ConnectOptions;
 
 type Failure = Box<dyn std::error::Error>;
+
+/// How many whispers of a burst may be on their way at once.
+const WINDOW: usize = 1_000;
 
 async fn client(url: &str, name: &str) -> Result<(ChatConnectClient, u64), Failure> {
     let query = ChatConnectQuery {
@@ -66,14 +70,19 @@ async fn measure(
     let mut rates = Vec::new();
     for round in 0..rounds {
         let started = Instant::now();
+        // At most WINDOW whispers on their way: a closed loop, which measures what the path
+        // sustains rather than how much the queues on the way hold.
+        let window = tokio::sync::Semaphore::new(WINDOW);
         let receive = async {
             for n in 0..burst {
                 whispered(receiver, &format!("r{round} m{n}")).await?;
+                window.add_permits(1);
             }
             Ok::<(), Failure>(())
         };
         let send = async {
             for n in 0..burst {
+                window.acquire().await?.forget();
                 sender.send(whisper(format!("r{round} m{n}"))).await?;
             }
             Ok::<(), Failure>(())

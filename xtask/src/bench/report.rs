@@ -347,8 +347,8 @@ pub fn cluster_section(c: &super::cluster::ClusterResults) -> String {
         md,
         "Two `chat-node` processes (release) share a `redis-server` ({}) on 127.0.0.1. A client on node A \
          whispers (`hub.send` by session id) to a client on node A (delivered in-process) or on node B \
-         (published to Redis, delivered by node B). Throughput: bursts of {} whispers, {} round(s), \
-         counted when the receiver has them all, in order; median with min-max. Latency: one whisper \
+         (published to Redis, delivered by node B). Throughput: bursts of {} whispers (at most 1,000 on their \
+         way at once), {} round(s), counted when the receiver has them all, in order; median with min-max. Latency: one whisper \
          at a time, each sent when the previous one arrived.\n",
         c.redis, c.burst, c.rounds
     );
