@@ -389,3 +389,116 @@ impl<S: WireMessage> Hub<S> {
         deliver(&self.state, frame, local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Two hubs in one process joined by a backplane that hands each published operation to the
+    //! other hub, as Redis does between nodes: every operation crosses the trait and arrives
+    //! through `LocalHub::deliver`.
+
+    use std::sync::{Mutex, Weak};
+
+    use super::*;
+    use crate::backplane::{Backplane, BoxFuture, Presence};
+    use crate::outbox::Outbox;
+
+    /// Carries what one side publishes to the hubs attached on the other side.
+    #[derive(Default)]
+    struct Wire {
+        other: Mutex<Vec<Weak<dyn LocalHub>>>,
+        local: Mutex<Vec<Weak<dyn LocalHub>>>,
+    }
+
+    struct Side {
+        wire: Arc<Wire>,
+        first: bool,
+    }
+
+    impl Backplane for Side {
+        fn attach(&self, _hub: &str, local: Weak<dyn LocalHub>) {
+            let list = if self.first {
+                &self.wire.local
+            } else {
+                &self.wire.other
+            };
+            list.lock().unwrap().push(local);
+        }
+
+        fn publish(&self, _hub: &str, target: Target, frame: Option<&Message>) -> bool {
+            let list = if self.first {
+                &self.wire.other
+            } else {
+                &self.wire.local
+            };
+            for hub in list.lock().unwrap().iter().filter_map(Weak::upgrade) {
+                hub.deliver(&target, frame.cloned());
+            }
+            true
+        }
+
+        fn changed(&self, _hub: &str) {}
+
+        fn presence<'a>(
+            &'a self,
+            _hub: &'a str,
+        ) -> BoxFuture<'a, Result<Presence, BackplaneError>> {
+            Box::pin(async { Ok(Presence::default()) })
+        }
+    }
+
+    fn session(hub: &Hub<String>) -> (SessionId, Arc<Outbox>) {
+        let outbox = Arc::new(Outbox::new(16, false));
+        let sender = Sender::new(Arc::clone(&outbox), false);
+        let id = sender.session_id();
+        hub.register(sender);
+        (id, outbox)
+    }
+
+    fn drained(outbox: &Outbox) -> Vec<Message> {
+        std::iter::from_fn(|| outbox.pop()).collect()
+    }
+
+    #[test]
+    fn every_operation_reaches_the_other_node_through_the_backplane() {
+        let wire = Arc::new(Wire::default());
+        let a_side: SharedBackplane = Arc::new(Side {
+            wire: Arc::clone(&wire),
+            first: true,
+        });
+        let b_side: SharedBackplane = Arc::new(Side { wire, first: false });
+        let a: Hub<String> = Hub::with_backplane("api.c.e", &a_side);
+        let b: Hub<String> = Hub::with_backplane("api.c.e", &b_side);
+        let (a1, a1_box) = session(&a);
+        let (b1, b1_box) = session(&b);
+        let (b2, b2_box) = session(&b);
+
+        // Send by id: the session on the other node gets it, once.
+        assert_eq!(a.send(b1, "to b1".to_owned()), Ok(()));
+        assert_eq!(drained(&b1_box), [Message::text("to b1")]);
+        assert!(drained(&b2_box).is_empty() && drained(&a1_box).is_empty());
+
+        // Broadcast: this node's sessions directly, the other node's through the backplane.
+        assert_eq!(a.broadcast("all".to_owned()).delivered, 1);
+        for outbox in [&a1_box, &b1_box, &b2_box] {
+            assert_eq!(drained(outbox), [Message::text("all")]);
+        }
+
+        // Join and leave a session of the other node, then room broadcasts with `except`.
+        assert!(a.join("room", b1));
+        assert!(a.join("room", a1));
+        assert_eq!(b.members("room"), [b1]);
+        b.broadcast_to_others("room", b1, "hi".to_owned());
+        assert_eq!(drained(&a1_box), [Message::text("hi")]);
+        assert!(drained(&b1_box).is_empty() && drained(&b2_box).is_empty());
+        a.leave("room", b1);
+        assert!(b.members("room").is_empty());
+        a.broadcast_to("room", "after".to_owned());
+        assert_eq!(drained(&a1_box), [Message::text("after")]);
+        assert!(drained(&b1_box).is_empty());
+
+        // Without a backplane, a session that is not here is gone.
+        let alone: Hub<String> = Hub::new();
+        assert_eq!(alone.send(b2, "x".to_owned()), Err(SendError::Closed));
+        assert!(!alone.join("room", b2));
+    }
+}
