@@ -119,7 +119,7 @@ fn object(fields: &crate::spec::Map<FieldDef>, extra: Vec<(String, Value)>) -> V
         properties.insert(key, value);
     }
     for (name, field) in fields.iter() {
-        let optional = field.optional || field.ty.value.trim().ends_with('?');
+        let optional = field.is_optional();
         let schema = with_rules(schema_of(&field.ty.value), &field.rules);
         properties.insert(name.value.clone(), described(schema, field.docs.as_ref()));
         if !optional {

@@ -379,12 +379,11 @@ pub(crate) fn rules(r: &Rules) -> String {
 }
 
 fn field(name: &str, f: &FieldDef) -> DocField {
-    let ty = f.ty.value.trim().to_owned();
-    let optional = f.optional || ty.ends_with('?');
+    let ty = f.ty.value.trim();
     DocField {
         name: name.to_owned(),
         ty: cell(ty.trim_end_matches('?').trim()),
-        required: !optional,
+        required: !f.is_optional(),
         rules: cell(&rules(&f.rules)),
         docs: cell(&text(f.docs.as_ref())),
     }
@@ -520,7 +519,7 @@ fn object_fields(
 ) -> Vec<(String, Example)> {
     fields
         .iter()
-        .filter(|(_, f)| !((f.optional || f.ty.value.trim().ends_with('?')) && depth >= 1))
+        .filter(|(_, f)| !(f.is_optional() && depth >= 1))
         .map(|(n, f)| {
             (
                 n.value.clone(),

@@ -327,6 +327,13 @@ struct FieldLong {
     one_of: Option<Spanned<Vec<String>>>,
 }
 
+impl FieldDef {
+    /// Whether the field may be absent: `optional: true`, or a type ending in `?`.
+    pub fn is_optional(&self) -> bool {
+        self.optional || crate::typeexpr::parse_field(&self.ty.value).1
+    }
+}
+
 impl<'de> Deserialize<'de> for FieldDef {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let field = Spanned::<FieldForm>::deserialize(deserializer)?;

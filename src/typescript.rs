@@ -424,7 +424,7 @@ fn inputs(ir: Option<&InputsIr>, defs: &Map<FieldDef>, what: &str) -> Option<TsI
             .map(|(name, def)| TsField {
                 prop: prop(&name.value),
                 ty: input_type(def).to_owned(),
-                optional: def.optional || def.ty.value.trim().ends_with('?'),
+                optional: def.is_optional(),
                 docs: comment(doc_lines(def.docs.as_ref())),
             })
             .collect(),
