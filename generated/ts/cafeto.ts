@@ -523,13 +523,15 @@ export class WsChatClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/ws/chat";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<WsChatClose>;
   private readonly connection: WsChatConnection;
 
   private constructor(connection: WsChatConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<WsChatClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -614,13 +616,15 @@ export class WsChatCallbacksClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/ws/chat-callbacks";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<WsChatCallbacksClose>;
   private readonly connection: WsChatCallbacksConnection;
 
   private constructor(connection: WsChatCallbacksConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<WsChatCallbacksClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -703,13 +707,15 @@ export class WsSettingsClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/ws/settings";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<WsSettingsClose>;
   private readonly connection: WsSettingsConnection;
 
   private constructor(connection: WsSettingsConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<WsSettingsClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -765,13 +771,15 @@ export class WsSettingsLenientClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/ws/settings-lenient";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<WsSettingsLenientClose>;
   private readonly connection: WsSettingsLenientConnection;
 
   private constructor(connection: WsSettingsLenientConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<WsSettingsLenientClose> {
+    return this.connection.closed;
   }
 
   /**

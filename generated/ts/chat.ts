@@ -584,13 +584,15 @@ export class ChatConnectClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/chat/connect";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<ChatConnectClose>;
   private readonly connection: ChatConnectConnection;
 
   private constructor(connection: ChatConnectConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<ChatConnectClose> {
+    return this.connection.closed;
   }
 
   /**

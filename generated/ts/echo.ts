@@ -522,13 +522,15 @@ export class EchoJsonClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/echo/json";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<EchoJsonClose>;
   private readonly connection: EchoJsonConnection;
 
   private constructor(connection: EchoJsonConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<EchoJsonClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -616,13 +618,15 @@ export class EchoRawClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/echo/raw";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<EchoRawClose>;
   private readonly connection: EchoRawConnection;
 
   private constructor(connection: EchoRawConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<EchoRawClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -704,13 +708,15 @@ export class EchoTextClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/echo/text";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<EchoTextClose>;
   private readonly connection: EchoTextConnection;
 
   private constructor(connection: EchoTextConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<EchoTextClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -792,13 +798,15 @@ export class EchoQuietClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/echo/quiet";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<EchoQuietClose>;
   private readonly connection: EchoQuietConnection;
 
   private constructor(connection: EchoQuietConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<EchoQuietClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -855,13 +863,15 @@ export class EchoHeartbeatClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/echo/heartbeat";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<EchoHeartbeatClose>;
   private readonly connection: EchoHeartbeatConnection;
 
   private constructor(connection: EchoHeartbeatConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<EchoHeartbeatClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -944,13 +954,15 @@ export class EchoProtocolClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/echo/protocol";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<EchoProtocolClose>;
   private readonly connection: EchoProtocolConnection;
 
   private constructor(connection: EchoProtocolConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<EchoProtocolClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -1034,13 +1046,15 @@ export class EchoEnvelopedClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/echo/enveloped";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<EchoEnvelopedClose>;
   private readonly connection: EchoEnvelopedConnection;
 
   private constructor(connection: EchoEnvelopedConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<EchoEnvelopedClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -1129,13 +1143,15 @@ export class EchoFeedClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/echo/feed";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<EchoFeedClose>;
   private readonly connection: EchoFeedConnection;
 
   private constructor(connection: EchoFeedConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<EchoFeedClose> {
+    return this.connection.closed;
   }
 
   /**

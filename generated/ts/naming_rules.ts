@@ -500,13 +500,15 @@ export class ImplLoopClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/impl/loop";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<ImplLoopClose>;
   private readonly connection: ImplLoopConnection;
 
   private constructor(connection: ImplLoopConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<ImplLoopClose> {
+    return this.connection.closed;
   }
 
   /**

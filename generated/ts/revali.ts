@@ -489,13 +489,15 @@ export class ExampleWebsocketClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/example/websocket";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<ExampleWebsocketClose>;
   private readonly connection: ExampleWebsocketConnection;
 
   private constructor(connection: ExampleWebsocketConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<ExampleWebsocketClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -587,13 +589,15 @@ export class ExampleListenClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/example/listen";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<ExampleListenClose>;
   private readonly connection: ExampleListenConnection;
 
   private constructor(connection: ExampleListenConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<ExampleListenClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -654,13 +658,15 @@ export class ExampleTickerClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/example/ticker";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<ExampleTickerClose>;
   private readonly connection: ExampleTickerConnection;
 
   private constructor(connection: ExampleTickerConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<ExampleTickerClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -735,13 +741,15 @@ export class ExampleHeartbeatClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/example/heartbeat";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<ExampleHeartbeatClose>;
   private readonly connection: ExampleHeartbeatConnection;
 
   private constructor(connection: ExampleHeartbeatConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<ExampleHeartbeatClose> {
+    return this.connection.closed;
   }
 
   /**

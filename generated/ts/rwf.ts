@@ -484,13 +484,15 @@ export class EchoWebsocketClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/websocket";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<EchoWebsocketClose>;
   private readonly connection: EchoWebsocketConnection;
 
   private constructor(connection: EchoWebsocketConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<EchoWebsocketClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -573,13 +575,15 @@ export class NotificationsFeedClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/notifications/feed";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<NotificationsFeedClose>;
   private readonly connection: NotificationsFeedConnection;
 
   private constructor(connection: NotificationsFeedConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<NotificationsFeedClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -656,13 +660,15 @@ export class NotificationsNotifyClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/notifications/notify";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<NotificationsNotifyClose>;
   private readonly connection: NotificationsNotifyConnection;
 
   private constructor(connection: NotificationsNotifyConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<NotificationsNotifyClose> {
+    return this.connection.closed;
   }
 
   /**

@@ -478,13 +478,15 @@ export class WsEchoClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/ws/echo";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<WsEchoClose>;
   private readonly connection: WsEchoConnection;
 
   private constructor(connection: WsEchoConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<WsEchoClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -566,13 +568,15 @@ export class WsCountdownClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/ws/countdown";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<WsCountdownClose>;
   private readonly connection: WsCountdownConnection;
 
   private constructor(connection: WsCountdownConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<WsCountdownClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -649,13 +653,15 @@ export class WsFragileClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/ws/fragile";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<WsFragileClose>;
   private readonly connection: WsFragileConnection;
 
   private constructor(connection: WsFragileConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<WsFragileClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -742,13 +748,15 @@ export class PublicWhoamiClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/public/whoami";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<PublicWhoamiClose>;
   private readonly connection: PublicWhoamiConnection;
 
   private constructor(connection: PublicWhoamiConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<PublicWhoamiClose> {
+    return this.connection.closed;
   }
 
   /**

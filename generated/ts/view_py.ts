@@ -477,13 +477,15 @@ export class AppChatClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<AppChatClose>;
   private readonly connection: AppChatConnection;
 
   private constructor(connection: AppChatConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<AppChatClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -579,13 +581,15 @@ export class AppItemsClient {
   /** The endpoint's path on the server (a template: parameters in braces). */
   static readonly PATH = "/items/{item_id}";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<AppItemsClose>;
   private readonly connection: AppItemsConnection;
 
   private constructor(connection: AppItemsConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<AppItemsClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -664,13 +668,15 @@ export class AppNumbersClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/numbers";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<AppNumbersClose>;
   private readonly connection: AppNumbersConnection;
 
   private constructor(connection: AppNumbersConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<AppNumbersClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -752,13 +758,15 @@ export class AppFlagsClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/flags";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<AppFlagsClose>;
   private readonly connection: AppFlagsConnection;
 
   private constructor(connection: AppFlagsConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<AppFlagsClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -840,13 +848,15 @@ export class AppBlobsClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/blobs";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<AppBlobsClose>;
   private readonly connection: AppBlobsConnection;
 
   private constructor(connection: AppBlobsConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<AppBlobsClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -928,13 +938,15 @@ export class AppDocumentsClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/documents";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<AppDocumentsClose>;
   private readonly connection: AppDocumentsConnection;
 
   private constructor(connection: AppDocumentsConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<AppDocumentsClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -1017,13 +1029,15 @@ export class AppExpectingClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/expect";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<AppExpectingClose>;
   private readonly connection: AppExpectingConnection;
 
   private constructor(connection: AppExpectingConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<AppExpectingClose> {
+    return this.connection.closed;
   }
 
   /**
@@ -1105,13 +1119,15 @@ export class AppProtocolClient {
   /** The endpoint's path on the server. */
   static readonly PATH = "/protocol";
 
-  /** Resolves when the connection has ended, with how. */
-  readonly closed: Promise<AppProtocolClose>;
   private readonly connection: AppProtocolConnection;
 
   private constructor(connection: AppProtocolConnection) {
     this.connection = connection;
-    this.closed = connection.closed;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<AppProtocolClose> {
+    return this.connection.closed;
   }
 
   /**
