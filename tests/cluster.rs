@@ -9,9 +9,11 @@
 //! meanwhile (pub/sub is at most once) while local delivery goes on, and delivery resumes. A
 //! second test puts nginx in front of two nodes as the README's deployment section shows.
 //!
-//! `scripts/cluster-deps.sh` installs Debian's `redis-server` and `nginx`; when it cannot, the
-//! tests fail with its output instead of skipping.
+//! `scripts/deps.sh cluster` installs Debian's `redis-server` and `nginx` (once per test process);
+//! when it cannot, the tests fail with its output instead of skipping.
 
+#[path = "common/deps.rs"]
+mod deps;
 #[path = "../examples/chat/node.rs"]
 mod node;
 #[path = "../examples/chat/server.rs"]
@@ -40,16 +42,7 @@ fn root() -> &'static Path {
 }
 
 fn dependencies() {
-    let output = std::process::Command::new("bash")
-        .arg(root().join("scripts/cluster-deps.sh"))
-        .output()
-        .expect("bash runs scripts/cluster-deps.sh");
-    assert!(
-        output.status.success(),
-        "scripts/cluster-deps.sh failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    deps::ensure("cluster");
 }
 
 fn free_port() -> u16 {

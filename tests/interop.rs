@@ -8,7 +8,7 @@
 //! The AsyncAPI export of every example spec is validated here too, with the official parser
 //! (`@asyncapi/parser` from npm, installed with the Node client).
 //!
-//! `scripts/interop-deps.sh` installs the clients (idempotently); when it cannot, these tests
+//! `scripts/deps.sh interop` installs the clients (idempotently); when it cannot, these tests
 //! fail with its output instead of skipping.
 
 #[path = "common/browser.rs"]

@@ -7,7 +7,7 @@
 //!   client against a generated Rust server on 127.0.0.1: typed messages, a validation error,
 //!   server pushes, typed query parameters, text and binary frames, and the typed close.
 //!
-//! TypeScript, `ws` and Chromium are installed by `scripts/interop-deps.sh`; when it cannot,
+//! TypeScript, `ws` and Chromium are installed by `scripts/deps.sh interop`; when it cannot,
 //! these tests fail with its output instead of skipping.
 
 #[path = "common/browser.rs"]

@@ -1,10 +1,9 @@
-//! What the browser and Node tests share: the install script for the outside clients (run once
-//! per test process), a small HTTP server for a test page and its scripts that hands over the
+//! What the browser and Node tests share: the outside clients (installed once per test process
+//! through `deps.rs`), a small HTTP server for a test page and its scripts that hands over the
 //! report the page posts, and headless Chromium opening that page.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,34 +11,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::process::Command;
 
+#[path = "deps.rs"]
+mod deps;
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs `scripts/interop-deps.sh` once per test process; every test gets its outcome, and a
-/// failed install fails the test with the script's output.
+/// Installs the outside clients (Python `websockets`, Node `ws`, TypeScript, Chromium) once per
+/// test process; a failed install fails the test with the installer's output.
 pub fn dependencies() {
-    static OUTCOME: Mutex<Option<Result<(), String>>> = Mutex::new(None);
-    let mut outcome = OUTCOME.lock().unwrap_or_else(|p| p.into_inner());
-    let result = outcome.get_or_insert_with(|| {
-        let output = std::process::Command::new("bash")
-            .arg(root().join("scripts/interop-deps.sh"))
-            .output()
-            .map_err(|e| format!("could not run scripts/interop-deps.sh: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "scripts/interop-deps.sh failed ({}):\n{}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
-    });
-    if let Err(why) = result {
-        panic!("the interop clients are not installed: {why}");
-    }
+    deps::ensure("interop");
 }
 
 /// Every example spec and valid test spec, in name order.

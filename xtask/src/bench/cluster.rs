@@ -91,7 +91,7 @@ async fn node(
     Ok((child, url))
 }
 
-/// Runs the cluster bench (Redis from `scripts/cluster-deps.sh`); the nodes and Redis share
+/// Runs the cluster bench (Redis from `scripts/deps.sh cluster`); the nodes and Redis share
 /// core 0 when `pinned`.
 pub async fn run(root: &Path, quick: bool, pinned: bool) -> Result<ClusterResults, String> {
     let port = free_port()?.to_string();

@@ -231,7 +231,7 @@ pub fn cluster_only(root: &Path, quick: bool) -> Result<(), String> {
         "whisper-load",
     ];
     run_command(root, env!("CARGO"), &load)?;
-    run_command(root, "bash", &["scripts/cluster-deps.sh"])?;
+    run_command(root, "bash", &["scripts/deps.sh", "cluster"])?;
     let pinned = pin_to_core_1();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -263,8 +263,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         env!("CARGO"),
         &["build", "--release", "-p", "wsgen-bench"],
     )?;
-    run_command(root, "bash", &["scripts/bench-deps.sh"])?;
-    run_command(root, "bash", &["scripts/cluster-deps.sh"])?;
+    run_command(root, "bash", &["scripts/deps.sh", "bench", "cluster"])?;
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     // Every core, before this process pins itself to one: the generator's run gets them all.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
