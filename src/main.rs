@@ -183,10 +183,10 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Check { spec } => {
             let ir = wsgen::check(&spec)?;
             println!(
-                "{}: ok ({} types, {} endpoints)",
+                "{}: ok ({}, {})",
                 spec.display(),
-                ir.types.len(),
-                ir.endpoints.len()
+                counted(ir.types.len(), "type", "types"),
+                counted(ir.endpoints.len(), "endpoint", "endpoints")
             );
             Ok(())
         }
@@ -209,5 +209,14 @@ fn run(command: Command) -> Result<(), Error> {
             println!("{json}");
             Ok(())
         }
+    }
+}
+
+/// `n` with the noun that agrees with it: `1 endpoint`, `2 endpoints`, `no types`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    match n {
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
     }
 }

@@ -82,6 +82,48 @@ impl Primitive {
         Primitive::ALL.into_iter().find(|p| p.name() == name)
     }
 
+    /// The spec's spelling of a type written as another language spells it (`str`, `integer`,
+    /// `uint64`, `boolean`, `number`, `object`, `array<T>`, `dict`, ...), for a hint.
+    pub fn foreign_spelling(text: &str) -> Option<String> {
+        let lower = text.trim().to_ascii_lowercase();
+        if let Some(p) = Primitive::from_name(&lower) {
+            return (lower != text.trim()).then(|| p.name().to_owned());
+        }
+        for (open, ours) in [("array<", "list<"), ("vec<", "list<"), ("[]", "list<")] {
+            if let Some(inner) = lower.strip_prefix(open) {
+                let inner = &text.trim()[text.trim().len() - inner.len()..];
+                return Some(format!("{ours}{}", inner.trim_end_matches('>')) + ">");
+            }
+        }
+        if let Some(inner) = ["dict<", "hashmap<", "map<string,", "record<string,"]
+            .iter()
+            .find_map(|open| lower.strip_prefix(open))
+        {
+            let inner = &text.trim()[text.trim().len() - inner.len()..];
+            return Some(format!("map<{}>", inner.trim().trim_end_matches('>')));
+        }
+        let ours = match lower.as_str() {
+            "str" | "text" | "char" | "varchar" => "string",
+            "integer" | "long" | "int64" | "bigint" => "int",
+            "number" | "double" | "float64" | "decimal" => "float",
+            "float32" | "single" => "f32",
+            "boolean" | "bit" => "bool",
+            "int8" => "i8",
+            "int16" | "short" => "i16",
+            "int32" => "i32",
+            "uint8" | "byte" => "u8",
+            "uint16" | "ushort" => "u16",
+            "uint32" | "uint" => "u32",
+            "uint64" | "ulong" | "usize" => "u64",
+            "binary" | "bytearray" | "blob" | "buffer" | "vec<u8>" | "uint8array" => "bytes",
+            "object" | "any" | "dynamic" | "value" | "unknown" => "json",
+            "dict" | "hashmap" | "map" | "record" => "map<T>",
+            "array" | "list" | "vec" => "list<T>",
+            _ => return None,
+        };
+        Some(ours.to_owned())
+    }
+
     /// The Rust type it becomes.
     pub fn rust(self) -> &'static str {
         match self {

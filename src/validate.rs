@@ -227,6 +227,31 @@ fn first_holder<K: Ord, V: Clone>(seen: &mut BTreeMap<K, V>, key: K, holder: V) 
     }
 }
 
+/// `path` with parameters written as other frameworks write them (`:room_id`, `<room_id>`,
+/// `<int:room_id>`) in the spec's braces, if it has any.
+fn braced_parameters(path: &str) -> Option<String> {
+    let mut changed = false;
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            let name = segment.strip_prefix(':').or_else(|| {
+                segment
+                    .strip_prefix('<')
+                    .and_then(|s| s.strip_suffix('>'))
+                    .map(|s| s.rsplit(':').next().unwrap_or(s))
+            });
+            match name.filter(|n| is_identifier(n)) {
+                Some(name) => {
+                    changed = true;
+                    format!("{{{name}}}")
+                }
+                None => segment.to_owned(),
+            }
+        })
+        .collect();
+    changed.then(|| segments.join("/"))
+}
+
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
 pub(crate) fn did_you_mean<'c>(
     name: &str,
@@ -523,10 +548,14 @@ impl Lowerer<'_> {
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || "/-._~{}".contains(*c)))
         {
+            let hint = match braced_parameters(raw) {
+                Some(fixed) => format!("a parameter is written in braces: `{fixed}`"),
+                None => "use ASCII letters, digits, `/`, `-`, `.`, `_`, `~`, and `{name}` for a parameter".to_owned(),
+            };
             self.error_hint(
                 path.referenced,
                 format!("the path `{raw}` contains `{bad}`, which a path here may not"),
-                "use ASCII letters, digits, `/`, `-`, `.`, `_`, `~`, and `{name}` for a parameter",
+                hint,
             );
         } else if let Some(bad) = raw.split('/').find(|segment| {
             (segment.contains('{') || segment.contains('}'))
@@ -780,6 +809,10 @@ impl Lowerer<'_> {
     /// The validation calls for a field's rules, checking that each rule fits the field's type.
     fn checks(&mut self, ty: &Spanned<String>, rules: &Rules, in_variant: bool) -> Vec<CheckIr> {
         let base = ty.value.trim().trim_end_matches('?').trim_end();
+        if self.type_expr(base).is_err() {
+            // The unknown type is reported once, where it is named; its rules are not judged.
+            return Vec::new();
+        }
         let expr = TypeExpr::parse(base);
         let primitive = expr.primitive();
         let is_string = primitive == Some(Primitive::String);
@@ -1104,6 +1137,9 @@ impl Lowerer<'_> {
             .trim_start_matches("list<")
             .trim_start_matches("map<")
             .trim_end_matches('>');
+        if let Some(ours) = Primitive::foreign_spelling(text) {
+            return format!("the spec spells this type `{ours}`");
+        }
         let candidates = Primitive::ALL
             .into_iter()
             .filter(|p| p.in_fields())
@@ -1134,7 +1170,11 @@ impl Lowerer<'_> {
             .filter(|p| p.in_messages())
             .map(|p| -> &str { p.name() })
             .chain(self.types.keys().map(String::as_str));
-        let hint = if text.starts_with("list<") || text.starts_with("map<") {
+        let hint = if let Some(ours) = Primitive::foreign_spelling(text)
+            .filter(|ours| !ours.starts_with("list<") && !ours.starts_with("map<"))
+        {
+            format!("the spec spells this type `{ours}`")
+        } else if text.starts_with("list<") || text.starts_with("map<") {
             "a message is one value: declare a struct type with this as a field, and send that"
                 .to_owned()
         } else {
