@@ -58,7 +58,7 @@ fn generate_check_fails_on_drift_without_writing() {
 fn check_accepts_a_valid_spec() {
     let output = wsgen(&["check", "examples/specs/revali.yaml"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("1 types, 4 endpoints"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("(1 type, 4 endpoints)"));
 }
 
 #[test]
