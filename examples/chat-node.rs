@@ -9,7 +9,7 @@
 //! ```
 //!
 //! It prints `listening on ws://ADDR` first, logs the backplane's losses and reconnections to
-//! stderr, and shuts down gracefully when its standard input closes.
+//! stderr, and shuts down gracefully on Ctrl-C or SIGTERM.
 
 #[path = "chat/node.rs"]
 mod node;
@@ -19,7 +19,6 @@ mod server;
 use std::time::Duration;
 
 use clap::Parser;
-use tokio::io::AsyncReadExt;
 
 /// A chat node.
 #[derive(Parser)]
@@ -41,16 +40,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let stdin_closed = async {
-        let mut sink = [0u8; 64];
-        let mut stdin = tokio::io::stdin();
-        while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
-    };
     let config = node::NodeConfig {
         listen: args.listen,
         redis: args.redis,
         prefix: args.prefix,
         presence: (Duration::from_secs(5), Duration::from_secs(15)),
     };
-    node::run(config, stdin_closed).await
+    node::run(config, wsgen_runtime::shutdown_signal()).await
 }

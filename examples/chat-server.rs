@@ -5,7 +5,8 @@
 //! cargo run --example chat-server 127.0.0.1:0  # any free port
 //! ```
 //!
-//! Clients need `Authorization: Bearer secret` (or `Bearer guest`).
+//! Clients need `Authorization: Bearer secret` (or `Bearer guest`). Ctrl-C or SIGTERM shuts it down
+//! gracefully: every client gets 1001.
 
 #[path = "chat/server.rs"]
 mod server;
@@ -26,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     server::handlers(&["secret", "guest"], 50)
         .into_server()
-        .serve(listener)
+        .serve_with_shutdown(listener, wsgen_runtime::shutdown_signal())
         .await?;
     Ok(())
 }

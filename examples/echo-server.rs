@@ -7,12 +7,11 @@
 //! ```
 //!
 //! It prints `listening on ws://ADDR` on its first line, and shuts down gracefully (every client
-//! gets 1001) when its standard input closes.
+//! gets 1001) on Ctrl-C or SIGTERM.
 
 #[path = "echo/server.rs"]
 mod server;
 
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -22,14 +21,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:9002".to_owned());
     let listener = TcpListener::bind(&addr).await?;
     println!("listening on ws://{}", listener.local_addr()?);
-    let stdin_closed = async {
-        let mut sink = [0u8; 64];
-        let mut stdin = tokio::io::stdin();
-        while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
-    };
     server::handlers()
         .into_server()
-        .serve_with_shutdown(listener, stdin_closed)
+        .serve_with_shutdown(listener, wsgen_runtime::shutdown_signal())
         .await?;
     Ok(())
 }

@@ -43,7 +43,23 @@ pub fn starter_spec(name: &str) -> Result<String, Error> {
     Ok(spec)
 }
 
-/// Writes `<name>.yaml` and `wsgen.schema.json` into `dir`; refuses to overwrite either.
+/// The Cargo.toml line for one of wsgen's crates: a path into the clone this `wsgen` was built
+/// from (wsgen is not on a registry), or a version where that clone is gone.
+fn dependency_line(krate: &str, subdir: &str) -> String {
+    let clone: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(subdir)
+        .components()
+        .collect();
+    if clone.join("Cargo.toml").is_file() {
+        let path = clone.display().to_string().replace('\\', "/");
+        format!("{krate} = {{ path = \"{path}\" }}")
+    } else {
+        format!("{krate} = \"{}\"", env!("CARGO_PKG_VERSION"))
+    }
+}
+
+/// Writes `<name>.yaml` and `wsgen.schema.json` into `dir` (made if missing); refuses to
+/// overwrite either.
 pub fn init(dir: &Path, name: &str) -> Result<Started, Error> {
     let module = snake_plain(name);
     let spec_path = dir.join(format!("{name}.yaml"));
@@ -75,25 +91,32 @@ pub fn init(dir: &Path, name: &str) -> Result<Started, Error> {
             ));
         }
     }
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     let spec = starter_spec(name)?;
     std::fs::write(&spec_path, spec).map_err(|e| io_error(&spec_path, e))?;
     std::fs::write(&schema_path, crate::spec::json_schema_text())
         .map_err(|e| io_error(&schema_path, e))?;
-    let version = env!("CARGO_PKG_VERSION");
+    // build.rs runs in the crate's root, where `wsgen init` is run: the spec's path from there.
+    let spec_in_build = spec_path
+        .strip_prefix(".")
+        .unwrap_or(&spec_path)
+        .display()
+        .to_string()
+        .replace('\\', "/");
     let instructions = format!(
         r#"Cargo.toml:
 
     [dependencies]
-    wsgen-runtime = "{version}"
-    tokio = {{ version = "1", features = ["rt-multi-thread", "macros", "net"] }}
+    {runtime}
+    tokio = {{ version = "1", features = ["rt-multi-thread", "macros", "net", "signal"] }}
 
     [build-dependencies]
-    wsgen = "{version}"
+    {generator}
 
 build.rs (cargo reruns it only when the spec changes):
 
     fn main() -> Result<(), wsgen::Error> {{
-        wsgen::Builder::new().spec("{name}.yaml").generate()
+        wsgen::Builder::new().spec("{spec_in_build}").generate()
     }}
 
 src/main.rs (or lib.rs):
@@ -102,7 +125,9 @@ src/main.rs (or lib.rs):
         wsgen_runtime::include_spec!("{name}");
     }}
 
-Or generate files to check in: wsgen generate {name}.yaml -o src/generated"#
+Or generate files to check in: wsgen generate {spec_in_build} -o src/generated"#,
+        runtime = dependency_line("wsgen-runtime", "runtime"),
+        generator = dependency_line("wsgen", ""),
     );
     Ok(Started {
         written: vec![spec_path, schema_path],

@@ -25,7 +25,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use wsgen_generated::chat::{
     ChatConnectClient, ChatConnectQuery, ClientEvent, Join, Say, ServerEvent,
@@ -126,7 +126,6 @@ impl Node {
             .env("WSGEN_NODE_LISTEN", listen)
             .env("WSGEN_NODE_REDIS", redis)
             .env("WSGEN_NODE_PREFIX", prefix)
-            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -181,14 +180,7 @@ fn cluster_node() {
         .init();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime
-        .block_on(async {
-            let stdin_closed = async {
-                let mut sink = [0u8; 64];
-                let mut stdin = tokio::io::stdin();
-                while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
-            };
-            node::run(config, stdin_closed).await
-        })
+        .block_on(async { node::run(config, wsgen_runtime::shutdown_signal()).await })
         .unwrap();
 }
 

@@ -65,14 +65,14 @@ pub async fn listen() -> std::io::Result<TcpListener> {
 }
 
 /// Listens (see [`listen`]) and runs `handle` on every connection, with `TCP_NODELAY`, in a task
-/// of its own, until standard input closes.
+/// of its own, until SIGTERM or Ctrl-C.
 pub async fn serve<F, Fut>(handle: F) -> std::io::Result<()>
 where
     F: Fn(TcpStream) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let listener = listen().await?;
-    until_stdin_closes(async {
+    until_terminated(async {
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
@@ -82,19 +82,12 @@ where
     .await
 }
 
-/// Runs `serve` until it fails or standard input closes (how the bench stops a server so that
-/// it exits normally, as valgrind needs to write its counts).
-async fn until_stdin_closes(
-    serve: impl Future<Output = std::io::Result<()>>,
-) -> std::io::Result<()> {
-    let closed = async {
-        let mut sink = [0u8; 64];
-        let mut stdin = tokio::io::stdin();
-        while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
-    };
+/// Runs `serve` until it fails or the process gets SIGTERM or Ctrl-C (how the bench stops a
+/// server so that it exits normally, as valgrind needs to write its counts).
+async fn until_terminated(serve: impl Future<Output = std::io::Result<()>>) -> std::io::Result<()> {
     tokio::select! {
         result = serve => result,
-        () = closed => Ok(()),
+        () = wsgen_runtime::shutdown_signal() => Ok(()),
     }
 }
 

@@ -17,6 +17,7 @@ mod outbox;
 mod redis_backplane;
 mod request;
 mod server;
+mod signal;
 mod socket;
 mod validate;
 
@@ -32,6 +33,7 @@ pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
 pub use redis_backplane::{BackplaneStats, RedisBackplane, RedisOptions};
 pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
 pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SlowConsumer, SocketOf};
+pub use signal::shutdown_signal;
 pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};
 pub use validate::{FieldError, Pattern, Validator};
 

@@ -69,7 +69,6 @@ pub async fn start_server(binary: &Path, args: &[&str]) -> Result<(Child, String
         .arg(r#"ulimit -n "$(ulimit -Hn)" && exec "$0" "$@""#)
         .arg(binary)
         .args(args)
-        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -88,6 +87,25 @@ pub async fn start_server(binary: &Path, args: &[&str]) -> Result<(Child, String
         .ok_or_else(|| format!("unexpected first line from the server: {line:?}"))?
         .to_owned();
     Ok((child, addr))
+}
+
+/// Asks a server started by [`start_server`] to shut down gracefully (SIGTERM, as `kill` sends),
+/// and waits at most `limit` for it to exit.
+pub async fn terminate(child: &mut Child, limit: Duration) -> Result<(), String> {
+    let pid = child.id().ok_or("the server has already exited")?;
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .map_err(|e| format!("running kill: {e}"))?;
+    if !sent.success() {
+        return Err(format!("kill -TERM {pid} failed"));
+    }
+    tokio::time::timeout(limit, child.wait())
+        .await
+        .map_err(|_| format!("the server did not exit within {limit:?} of SIGTERM"))?
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Opens one connection and upgrades it on `path`.

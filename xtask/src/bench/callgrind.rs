@@ -53,12 +53,8 @@ async fn count(root: &Path, binary: &Path, messages: usize) -> Result<u64, Strin
     load::exchange(&addr, Payload::Text(20), messages)
         .await
         .map_err(|e| format!("echoing under callgrind: {e}"))?;
-    // Closing its standard input shuts the server down gracefully; callgrind then writes.
-    drop(server.stdin.take());
-    tokio::time::timeout(Duration::from_secs(120), server.wait())
-        .await
-        .map_err(|_| "the server under callgrind did not exit".to_owned())?
-        .map_err(|e| e.to_string())?;
+    // SIGTERM shuts the server down gracefully; callgrind then writes.
+    idle::terminate(&mut server, Duration::from_secs(120)).await?;
     total_instructions(&out)
 }
 

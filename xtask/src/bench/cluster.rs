@@ -68,7 +68,6 @@ async fn node(
         prefix,
     ];
     let mut child = command(pinned, &binary, &args)
-        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
