@@ -27,7 +27,7 @@ pub struct Ir {
     pub limits: Vec<LimitIr>,
 }
 
-/// One call on the runtime's `Limits` builder, such as `.with_max_message_bytes(65536)`.
+/// One call on the runtime's `Limits` builder, such as `.with_max_message_size(65536)`.
 #[derive(Debug, Clone, Serialize)]
 pub struct LimitIr {
     /// The builder method.

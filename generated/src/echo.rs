@@ -620,8 +620,8 @@ for EchoQuietEndpoint<EchoQuiet> {
 
     fn limits(&self, server: wsgen_runtime::Limits) -> wsgen_runtime::Limits {
         server
-            .with_max_message_bytes(1024)
-            .with_max_frame_bytes(1024)
+            .with_max_message_size(1024)
+            .with_max_frame_size(1024)
             .with_idle_timeout(Some(std::time::Duration::from_millis(1000)))
     }
 
@@ -945,11 +945,11 @@ impl<EchoFeed: EchoFeedHandler> wsgen_runtime::Endpoint for EchoFeedEndpoint<Ech
 /// The server-wide limits of the `echo` API, from the spec's `limits`, over the
 /// runtime's defaults. [`Handlers::into_server`] applies them.
 pub const LIMITS: wsgen_runtime::Limits = wsgen_runtime::Limits::DEFAULT
-    .with_max_message_bytes(65536)
-    .with_max_frame_bytes(65536)
+    .with_max_message_size(65536)
+    .with_max_frame_size(65536)
     .with_send_queue(256)
     .with_slow_consumer(wsgen_runtime::SlowConsumer::TryAgainLater)
-    .with_max_header_bytes(8192)
+    .with_max_header_size(8192)
     .with_max_connections(20000)
     .with_handshake_timeout(std::time::Duration::from_millis(5000))
     .with_shutdown_timeout(std::time::Duration::from_millis(5000));

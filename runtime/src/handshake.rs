@@ -15,12 +15,17 @@ pub(crate) struct Head {
     pub headers: HeaderMap,
     pub key: String,
     pub leftover: Vec<u8>,
+    /// Why this request is not a WebSocket upgrade the server can accept (wrong method, no
+    /// `Upgrade`, HTTP/1.0, a bad key), to answer once the path is known to be served: an
+    /// unknown path is 404 whatever the request.
+    pub not_an_upgrade: Option<Refusal>,
 }
 
 const MAX_HEADERS: usize = 64;
 
-/// Reads and checks the upgrade request. `Err(None)` means the peer went away or sent nothing
-/// worth answering; `Err(Some(refusal))` is to be sent back.
+/// Reads and parses the request head. `Err(None)` means the peer went away or sent nothing
+/// worth answering; `Err(Some(refusal))` is to be sent back. Whether the request is a valid
+/// upgrade is in [`Head::not_an_upgrade`], answered after routing.
 pub(crate) async fn read_head(
     stream: &mut TcpStream,
     max_bytes: usize,
@@ -73,12 +78,6 @@ fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
 
 fn check(request: &httparse::Request<'_, '_>) -> Result<Head, Option<Refusal>> {
     let refuse = |reason: &str| Some(Refusal::bad_request(reason));
-    if request.method != Some("GET") {
-        return Err(Some(Refusal::new(
-            405,
-            "a WebSocket upgrade must be a GET request",
-        )));
-    }
     let mut headers = HeaderMap::with_capacity(request.headers.len());
     for header in request.headers.iter() {
         let name = HeaderName::from_bytes(header.name.as_bytes())
@@ -87,37 +86,76 @@ fn check(request: &httparse::Request<'_, '_>) -> Result<Head, Option<Refusal>> {
             HeaderValue::from_bytes(header.value).map_err(|_| refuse("invalid header value"))?;
         headers.append(name, value);
     }
-    if !has_token(&headers, "upgrade", "websocket") || !has_token(&headers, "connection", "upgrade")
-    {
-        return Err(Some(Refusal::new(
-            426,
-            "this endpoint speaks WebSocket: send Upgrade: websocket",
-        )));
-    }
-    if headers
-        .get("sec-websocket-version")
-        .and_then(|v| v.to_str().ok())
-        != Some("13")
-    {
-        return Err(Some(Refusal::new(
-            426,
-            "only WebSocket version 13 is supported",
-        )));
-    }
     let key = headers
         .get("sec-websocket-key")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| refuse("missing Sec-WebSocket-Key"))?
+        .unwrap_or_default()
         .to_owned();
+    let not_an_upgrade = upgrade_problem(request, &headers, &key);
     let target = request.path.unwrap_or("/");
+    // The absolute form (`GET http://host:port/path`) names the same resource (RFC 9112 §3.2.2).
+    let target = match target.split_once("://") {
+        Some((scheme, rest)) if !scheme.contains('/') => {
+            rest.find(['/', '?']).map_or("/", |at| &rest[at..])
+        }
+        _ => target,
+    };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = if path.is_empty() { "/" } else { path };
     Ok(Head {
         path: path.to_owned(),
         query: query.to_owned(),
         headers,
         key,
         leftover: Vec::new(),
+        not_an_upgrade,
     })
+}
+
+/// What keeps a request from being a WebSocket opening handshake (RFC 6455 §4.2.1).
+fn upgrade_problem(
+    request: &httparse::Request<'_, '_>,
+    headers: &HeaderMap,
+    key: &str,
+) -> Option<Refusal> {
+    if request.method != Some("GET") {
+        return Some(Refusal::new(
+            405,
+            "a WebSocket upgrade must be a GET request",
+        ));
+    }
+    if !has_token(headers, "upgrade", "websocket") || !has_token(headers, "connection", "upgrade") {
+        return Some(Refusal::new(
+            426,
+            "this endpoint speaks WebSocket: send Upgrade: websocket",
+        ));
+    }
+    if request.version != Some(1) {
+        return Some(Refusal::bad_request("a WebSocket upgrade needs HTTP/1.1"));
+    }
+    if headers
+        .get("sec-websocket-version")
+        .and_then(|v| v.to_str().ok())
+        != Some("13")
+    {
+        return Some(Refusal::new(426, "only WebSocket version 13 is supported"));
+    }
+    if !is_websocket_key(key) {
+        return Some(Refusal::bad_request(
+            "Sec-WebSocket-Key must be 16 bytes in base64",
+        ));
+    }
+    None
+}
+
+/// Whether `key` is the base64 of 16 bytes: 22 digits, the last with its low 4 bits zero, `==`.
+fn is_websocket_key(key: &str) -> bool {
+    const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let key = key.as_bytes();
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22].iter().all(|b| DIGITS.contains(b))
+        && b"AQgw".contains(&key[21])
 }
 
 /// Answers the upgrade with `101 Switching Protocols`.
@@ -134,7 +172,8 @@ pub(crate) async fn refuse(stream: &mut TcpStream, refusal: &Refusal) {
     let status = tokio_tungstenite::tungstenite::http::StatusCode::from_u16(refusal.status())
         .unwrap_or(tokio_tungstenite::tungstenite::http::StatusCode::BAD_REQUEST);
     let extra = if status.as_u16() == 426 {
-        "Sec-WebSocket-Version: 13\r\n"
+        // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
     } else {
         ""
     };

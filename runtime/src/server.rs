@@ -119,18 +119,18 @@ impl SlowConsumer {
 pub struct Limits {
     /// The largest message accepted, after reassembling fragments; a larger one closes the
     /// connection with 1009.
-    pub max_message_bytes: usize,
+    pub max_message_size: usize,
     /// The largest single frame accepted; a larger one closes the connection with 1009.
-    pub max_frame_bytes: usize,
+    pub max_frame_size: usize,
     /// The largest upgrade request head; a larger one is refused with 431.
-    pub max_header_bytes: usize,
+    pub max_header_size: usize,
     /// How many pushed messages may wait for the peer; what happens beyond is
     /// [`Limits::slow_consumer`].
     pub send_queue: usize,
     /// What to do with a client that does not read fast enough to keep its queue from filling.
     pub slow_consumer: SlowConsumer,
     /// The read buffer allocated per connection.
-    pub read_buffer_bytes: usize,
+    pub read_buffer: usize,
     /// How long the upgrade request may take to arrive (slow handshakes are dropped).
     pub handshake_timeout: Duration,
     /// Close a connection with 1001 when no frame at all (data, ping or pong) has arrived for
@@ -164,12 +164,12 @@ impl Limits {
     /// idle timeout, 5 s to answer a close, TCP keepalive after 60 s, 10,000 connections, and
     /// 10 s for a graceful shutdown.
     pub const DEFAULT: Limits = Limits {
-        max_message_bytes: 64 * 1024,
-        max_frame_bytes: 64 * 1024,
-        max_header_bytes: 16 * 1024,
+        max_message_size: 64 * 1024,
+        max_frame_size: 64 * 1024,
+        max_header_size: 16 * 1024,
         send_queue: 256,
         slow_consumer: SlowConsumer::TryAgainLater,
-        read_buffer_bytes: 8 * 1024,
+        read_buffer: 8 * 1024,
         handshake_timeout: Duration::from_secs(10),
         idle_timeout: None,
         close_timeout: Duration::from_secs(5),
@@ -179,21 +179,21 @@ impl Limits {
         shutdown_timeout: Duration::from_secs(10),
     };
 
-    /// Sets [`Limits::max_message_bytes`].
-    pub const fn with_max_message_bytes(mut self, bytes: usize) -> Self {
-        self.max_message_bytes = bytes;
+    /// Sets [`Limits::max_message_size`].
+    pub const fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
         self
     }
 
-    /// Sets [`Limits::max_frame_bytes`].
-    pub const fn with_max_frame_bytes(mut self, bytes: usize) -> Self {
-        self.max_frame_bytes = bytes;
+    /// Sets [`Limits::max_frame_size`].
+    pub const fn with_max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
         self
     }
 
-    /// Sets [`Limits::max_header_bytes`].
-    pub const fn with_max_header_bytes(mut self, bytes: usize) -> Self {
-        self.max_header_bytes = bytes;
+    /// Sets [`Limits::max_header_size`].
+    pub const fn with_max_header_size(mut self, bytes: usize) -> Self {
+        self.max_header_size = bytes;
         self
     }
 
@@ -209,9 +209,9 @@ impl Limits {
         self
     }
 
-    /// Sets [`Limits::read_buffer_bytes`].
-    pub const fn with_read_buffer_bytes(mut self, bytes: usize) -> Self {
-        self.read_buffer_bytes = bytes;
+    /// Sets [`Limits::read_buffer`].
+    pub const fn with_read_buffer(mut self, bytes: usize) -> Self {
+        self.read_buffer = bytes;
         self
     }
 
@@ -259,12 +259,12 @@ impl Limits {
 
     fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
-            .read_buffer_size(self.read_buffer_bytes)
+            .read_buffer_size(self.read_buffer)
             // Frames are fed into this buffer and written by one flush per batch; 0 would write
             // every frame on its own.
             .write_buffer_size(64 * 1024)
-            .max_message_size(Some(self.max_message_bytes))
-            .max_frame_size(Some(self.max_frame_bytes))
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_frame_size))
     }
 }
 
@@ -575,8 +575,8 @@ async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
     }
     // Boxed for the same reason as the upgrade: reading the head is over before the connection
     // starts, and must not size its task.
-    let read = Box::pin(handshake::read_head(&mut stream, limits.max_header_bytes));
-    let head = match tokio::time::timeout(limits.handshake_timeout, read).await {
+    let read = Box::pin(handshake::read_head(&mut stream, limits.max_header_size));
+    let mut head = match tokio::time::timeout(limits.handshake_timeout, read).await {
         Ok(Ok(head)) => head,
         Ok(Err(Some(refusal))) => return handshake::refuse(&mut stream, &refusal).await,
         Ok(Err(None)) | Err(_) => return,
@@ -588,12 +588,15 @@ async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
             return handshake::refuse(&mut stream, &refusal).await;
         }
     }
-    match router.find(&head.path) {
-        Some((service, params)) => service.serve(stream, head, params, context).await,
-        None => {
+    // An unknown path is 404 whatever the request; a served one that is no valid upgrade gets
+    // the reason (426 for a plain GET).
+    match (router.find(&head.path), head.not_an_upgrade.take()) {
+        (None, _) => {
             let refusal = Refusal::new(404, "no WebSocket endpoint at this path");
             handshake::refuse(&mut stream, &refusal).await;
         }
+        (Some(_), Some(refusal)) => handshake::refuse(&mut stream, &refusal).await,
+        (Some((service, params)), None) => service.serve(stream, head, params, context).await,
     }
 }
 
@@ -1052,7 +1055,7 @@ mod tests {
         let url = format!("ws://{}/firehose", listener.local_addr().unwrap());
         let limits = Limits {
             write_timeout: Duration::from_millis(300),
-            max_message_bytes: 1024 * 1024,
+            max_message_size: 1024 * 1024,
             ..Limits::default()
         };
         let router = Router::new().route("/firehose", Firehose { ended });

@@ -44,11 +44,11 @@ impl Lowerer<'_> {
         let message = def
             .max_message_size
             .as_ref()
-            .and_then(|size| self.size_limit(&mut out, "with_max_message_bytes", size));
+            .and_then(|size| self.size_limit(&mut out, "with_max_message_size", size));
         let frame = def
             .max_frame_size
             .as_ref()
-            .and_then(|size| self.size_limit(&mut out, "with_max_frame_bytes", size));
+            .and_then(|size| self.size_limit(&mut out, "with_max_frame_size", size));
         if let (Some(m), Some(f), Some(at)) = (message, frame, &def.max_frame_size) {
             if f > m {
                 self.error_hint(
@@ -59,7 +59,7 @@ impl Lowerer<'_> {
             }
         }
         if let Some(size) = &def.read_buffer {
-            self.size_limit(&mut out, "with_read_buffer_bytes", size);
+            self.size_limit(&mut out, "with_read_buffer", size);
         }
         if let Some(count) = &def.send_queue {
             self.count_limit(&mut out, "with_send_queue", count, "send_queue");
@@ -118,7 +118,7 @@ impl Lowerer<'_> {
             return out;
         }
         if let Some(size) = &def.max_header_size {
-            self.size_limit(&mut out, "with_max_header_bytes", size);
+            self.size_limit(&mut out, "with_max_header_size", size);
         }
         if let Some(count) = &def.max_connections {
             self.count_limit(&mut out, "with_max_connections", count, "max_connections");
