@@ -119,9 +119,9 @@ build.rs (cargo reruns it only when the spec changes):
         wsgen::Builder::new().spec("{spec_in_build}").generate()
     }}
 
-src/main.rs (or lib.rs):
+src/lib.rs (public, so that the server and client binaries share it and no part warns):
 
-    mod {name} {{
+    pub mod {name} {{
         wsgen_runtime::include_spec!("{name}");
     }}
 

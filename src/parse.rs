@@ -75,7 +75,7 @@ fn message_of(error: &serde_saphyr::Error) -> String {
 fn hint_for(message: &str) -> Option<String> {
     if message.contains("unknown field") {
         Some(
-            "remove the key, or check its spelling against the spec reference in the README"
+            "remove the key, or check its spelling against the spec reference in docs/spec.md"
                 .to_owned(),
         )
     } else if message.starts_with("duplicate key") {

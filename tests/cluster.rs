@@ -7,7 +7,7 @@
 //! node; presence lists every node's sessions and rooms; a killed node's sessions leave presence
 //! once its entries expire; Redis stopped and started again mid-test loses what was published
 //! meanwhile (pub/sub is at most once) while local delivery goes on, and delivery resumes. A
-//! second test puts nginx in front of two nodes as the README's deployment section shows.
+//! second test puts nginx in front of two nodes as docs/deployment.md shows.
 //!
 //! `scripts/deps.sh cluster` installs Debian's `redis-server` and `nginx` (once per test process);
 //! when it cannot, the tests fail with its output instead of skipping.
@@ -431,7 +431,7 @@ async fn nodes_share_whispers_rooms_and_presence_through_redis_and_survive_its_r
     drop(n2);
 }
 
-/// The README's nginx configuration (deploy/nginx.conf) with this test's ports and paths.
+/// The documented nginx configuration (deploy/nginx.conf) with this test's ports and paths.
 fn nginx_conf(dir: &Path, listen: u16, nodes: &[&str]) -> PathBuf {
     let template = std::fs::read_to_string(root().join("deploy/nginx.conf")).unwrap();
     let servers: String = nodes
