@@ -167,32 +167,44 @@ fn colour_is_used_only_on_request_of_a_terminal() {
 
 #[test]
 fn init_writes_a_starter_spec_that_checks_and_never_overwrites() {
-    let dir = tempfile::tempdir().unwrap();
-    let at = dir.path().to_str().unwrap();
+    let base = tempfile::tempdir().unwrap();
+    // A directory that does not exist yet is made, and build.rs names the spec inside it.
+    let dir = base.path().join("api");
+    let at = dir.to_str().unwrap();
     let first = wsgen(&["init", "chat", "--dir", at]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let said = String::from_utf8_lossy(&first.stdout);
     assert!(
-        said.contains(r#"wsgen::Builder::new().spec("chat.yaml").generate()"#),
+        said.contains(&format!(
+            r#"wsgen::Builder::new().spec("{at}/chat.yaml").generate()"#
+        )),
+        "{said}"
+    );
+    // The dependencies it prints are ones cargo can find: this clone's crates by path.
+    let runtime = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime");
+    assert!(
+        said.contains(&format!(
+            r#"wsgen-runtime = {{ path = "{}" }}"#,
+            runtime.display()
+        )),
         "{said}"
     );
     assert!(
         said.contains(r#"wsgen_runtime::include_spec!("chat");"#),
         "{said}"
     );
-    let spec = dir.path().join("chat.yaml");
+    let spec = dir.join("chat.yaml");
     let text = std::fs::read_to_string(&spec).unwrap();
     assert!(text.starts_with("# yaml-language-server: $schema=wsgen.schema.json\n"));
     assert!(text.contains("name: chat\n"));
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("wsgen.schema.json")).unwrap(),
-    )
-    .unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("wsgen.schema.json")).unwrap())
+            .unwrap();
     assert!(schema["properties"]["controllers"].is_object(), "{schema}");
 
     let check = wsgen(&["check", spec.to_str().unwrap()]);
     assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
-    let out = dir.path().join("out");
+    let out = dir.join("out");
     let generate = wsgen(&[
         "generate",
         spec.to_str().unwrap(),
@@ -223,7 +235,7 @@ fn init_writes_a_starter_spec_that_checks_and_never_overwrites() {
         "{}",
         stderr(&bad)
     );
-    assert!(!dir.path().join("Chat-Room.yaml").exists());
+    assert!(!dir.join("Chat-Room.yaml").exists());
 }
 
 #[test]
