@@ -163,17 +163,50 @@ fn a_mode_violation_fails_to_compile() {
     assert!(text(&wrong).contains("error TS2345"), "{}", text(&wrong));
 }
 
-/// Compiles the exchange and the generated echo client to JavaScript modules in a new
-/// directory, with the test page and the Node runner beside them.
+/// Compiles the exchange, the stress cases and the generated echo and stress clients to
+/// JavaScript modules in a new directory, with the test page and the Node runner beside them.
+///
+/// `WSGEN_TS_CLIENTS=DIR` compiles the clients in `DIR` instead (to see the tests fail on an
+/// older client).
 fn compiled_exchange() -> tempfile::TempDir {
+    match std::env::var_os("WSGEN_TS_CLIENTS") {
+        Some(dir) => compiled_with(Some(Path::new(&dir))),
+        None => compiled_with(None),
+    }
+}
+
+/// As `compiled_exchange`, with `clients` (a directory holding `echo.ts` and `stress.ts`, such
+/// as an older version of the generated modules) instead of today's generated clients; those
+/// are compiled without type checks, for the old client's types may not fit the new tests.
+fn compiled_with(clients: Option<&Path>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let echo = generate(&root().join("examples/specs/echo.yaml"), dir.path());
-    let exchange = dir.path().join("exchange.ts");
-    std::fs::copy(root().join("tests/typescript/exchange.ts"), &exchange).unwrap();
+    let modules = match clients {
+        None => vec![
+            generate(&root().join("examples/specs/echo.yaml"), dir.path()),
+            generate(&root().join("tests/typescript/stress.yaml"), dir.path()),
+        ],
+        Some(from) => ["echo.ts", "stress.ts"]
+            .iter()
+            .map(|name| {
+                let to = dir.path().join(name);
+                std::fs::copy(from.join(name), &to).unwrap();
+                to
+            })
+            .collect(),
+    };
+    let mut files = modules;
+    for script in ["exchange.ts", "stress-cases.ts"] {
+        let to = dir.path().join(script);
+        std::fs::copy(root().join("tests/typescript").join(script), &to).unwrap();
+        files.push(to);
+    }
     let out = dir.path().to_str().unwrap();
     let mut args = STRICT.to_vec();
     args.extend(["--lib", "es2020,dom", "--outDir", out]);
-    let output = tsc(&args, &[echo, exchange]);
+    if clients.is_some() {
+        args.push("--noCheck");
+    }
+    let output = tsc(&args, &files);
     assert!(output.status.success(), "{}", text(&output));
     for file in ["page.html", "node-runner.mjs"] {
         std::fs::copy(
@@ -297,35 +330,357 @@ async fn headless_chromium_runs_the_generated_client_against_a_generated_server(
     check(&report);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_runs_the_generated_client_with_the_ws_package() {
-    dependencies();
-    let dir = compiled_exchange();
-    let server = echo_server().await;
-    let ws_home = root().join("tests/interop/node/package.json");
+/// Runs `node-runner.mjs` in `dir` with `config` (see the runner); returns its report.
+async fn node_report(dir: &Path, config: Value) -> Value {
+    let mut config = config;
+    config["home"] = json!(root().join("tests/interop/node/package.json"));
     let child = tokio::process::Command::new("node")
-        .arg(dir.path().join("node-runner.mjs"))
-        .arg(&server)
-        .arg(&ws_home)
+        .arg(dir.join("node-runner.mjs"))
+        .arg(config.to_string())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("node starts");
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    let output = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
         .await
-        .expect("node finished within 60s")
+        .expect("node finished within 300s")
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("not a JSON report ({e}): {stdout}"));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("not a JSON report ({e}): {}", text(&output)))
+}
+
+/// The exchange in Node with `socket` ("ws" or "undici") as the WebSocket implementation.
+async fn node_exchange(socket: &str) {
+    dependencies();
+    let dir = compiled_exchange();
+    let server = echo_server().await;
+    let config = json!({"socket": socket, "run": "exchange", "echo": server});
+    let report = node_report(dir.path(), config).await;
     assert!(
         report["client"]
             .as_str()
             .unwrap_or_default()
-            .contains(" ws "),
+            .contains(&format!(" {socket} ")),
         "{report}"
     );
     check(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_runs_the_generated_client_with_the_ws_package() {
+    node_exchange("ws").await;
+}
+
+/// undici's WebSocket is Node 22+'s global one (undici 6 there, as here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_runs_the_generated_client_with_undici() {
+    node_exchange("undici").await;
+}
+
+/// A server that misbehaves in the ways the stress cases need, by the first path segment:
+/// - `/flood/...?count=N`: N ticks at once, then a close (1000);
+/// - `/flood-open/...?count=N`: N ticks at once, then nothing (the client closes);
+/// - `/silent/...`: takes the TCP connection and never answers the upgrade;
+/// - `/mute/...`: accepts the upgrade and never answers the protocol handshake;
+/// - `/handshake-close/...`: answers the handshake with a close (4000, `go away`);
+/// - `/auth/...`: 401 unless `Authorization: Bearer t0k3n` or the subprotocol `bearer.t0k3n`
+///   comes with the upgrade; then a welcome message.
+///
+/// Returns its base URL.
+async fn adversary() -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                // The request line, without taking it from the stream.
+                let mut head = vec![0; 8192];
+                let target = loop {
+                    let Ok(n) = stream.peek(&mut head).await else {
+                        return;
+                    };
+                    let seen = String::from_utf8_lossy(&head[..n]).into_owned();
+                    if seen.contains("\r\n") || n == head.len() {
+                        break seen
+                            .split_whitespace()
+                            .nth(1)
+                            .unwrap_or("/")
+                            .to_owned();
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                };
+                let route = target
+                    .trim_start_matches('/')
+                    .split(['/', '?'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let count: u32 = target
+                    .split_once("count=")
+                    .and_then(|(_, n)| n.split('&').next()?.parse().ok())
+                    .unwrap_or(0);
+                if route == "silent" {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    drop(stream);
+                    return;
+                }
+                let auth = route == "auth";
+                let check = move |request: &Request, mut response: Response| {
+                    if !auth {
+                        return Ok(response);
+                    }
+                    let header = |name: &str| {
+                        request
+                            .headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    if header("sec-websocket-protocol")
+                        .split(',')
+                        .any(|p| p.trim() == "bearer.t0k3n")
+                    {
+                        response.headers_mut().insert(
+                            "sec-websocket-protocol",
+                            HeaderValue::from_static("bearer.t0k3n"),
+                        );
+                        Ok(response)
+                    } else if header("authorization") == "Bearer t0k3n" {
+                        Ok(response)
+                    } else {
+                        let mut refusal = ErrorResponse::new(Some("no credentials".to_owned()));
+                        *refusal.status_mut() =
+                            tokio_tungstenite::tungstenite::http::StatusCode::UNAUTHORIZED;
+                        Err(refusal)
+                    }
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else {
+                    return;
+                };
+                let tick = |n: u32| Message::text(format!(r#"{{"type":"tick","n":{n}}}"#));
+                match route.as_str() {
+                    "flood" | "flood-open" => {
+                        for n in 1..=count {
+                            if ws.feed(tick(n)).await.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = ws.flush().await;
+                        if route == "flood" {
+                            let frame = CloseFrame {
+                                code: CloseCode::Normal,
+                                reason: "".into(),
+                            };
+                            let _ = ws.close(Some(frame)).await;
+                        }
+                    }
+                    "handshake-close" => {
+                        let _ = ws.next().await;
+                        let frame = CloseFrame {
+                            code: CloseCode::from(4000),
+                            reason: "go away".into(),
+                        };
+                        let _ = ws.close(Some(frame)).await;
+                    }
+                    "auth" => {
+                        let welcome = r#"{"type":"welcome","session":7}"#;
+                        let _ = ws.send(Message::text(welcome)).await;
+                    }
+                    _ => {}
+                }
+                while let Some(Ok(_)) = ws.next().await {}
+            });
+        }
+    });
+    url
+}
+
+/// A `ws://` URL nothing listens at (a port that was just free).
+fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("ws://{}", listener.local_addr().unwrap())
+}
+
+/// The stress cases' report in Node with `socket` ("ws" or "undici").
+async fn node_stress(socket: &str) -> Value {
+    dependencies();
+    let dir = compiled_exchange();
+    let config = json!({
+        "socket": socket,
+        "run": "stress",
+        "echo": echo_server().await,
+        "adversary": adversary().await,
+        "refused": refused_url(),
+    });
+    node_report(dir.path(), config).await
+}
+
+/// Which WebSocket implementation ran the stress cases: each says different things (or
+/// nothing) about why a connection failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Socket {
+    Ws,
+    Undici,
+    Chromium,
+}
+
+/// The checks for every stress case (issue 22's points); `socket` decides what a failed
+/// connection can say.
+fn check_stress(report: &Value, socket: Socket) {
+    let says = socket == Socket::Ws;
+    let plain = json!({"error": "ConnectError"});
+    // 1. connect settles when the upgrade fails (undici 6: `error`, never `close`), with a
+    // typed error (8): the `ws` package names the status and the system error.
+    let settles = &report["connectSettles"];
+    let (not_found, refused) = if says {
+        (
+            json!({"error": "ConnectStatusError", "status": 404}),
+            json!({"error": "ConnectNetworkError", "code": "ECONNREFUSED"}),
+        )
+    } else {
+        (plain.clone(), plain.clone())
+    };
+    assert_eq!(settles["notFound"], not_found, "1. {settles}");
+    assert_eq!(settles["refused"], refused, "1. {settles}");
+
+    // 2. 100k unread messages: linear, the event loop never stalls long, a late listener
+    // takes them all in order.
+    let flood = &report["flood"];
+    assert_eq!(flood["closed"]["code"], 1000, "2. {flood}");
+    assert_eq!(flood["handed"], 100_000, "2. {flood}");
+    assert_eq!(flood["ordered"], true, "2. {flood}");
+    assert!(flood["arrivedMs"].as_f64().unwrap() < 15_000.0, "2. {flood}");
+    assert!(flood["maxGapMs"].as_f64().unwrap() < 2_000.0, "2. {flood}");
+    assert!(flood["handoverMs"].as_f64().unwrap() < 5_000.0, "2. {flood}");
+    // ... and past `maxUnread` the client closes with 1008; what it kept is still read.
+    let bounded = &report["bounded"];
+    assert_eq!(bounded["closed"]["code"], 1008, "2. {bounded}");
+    assert_eq!(bounded["kept"], 1000, "2. {bounded}");
+    assert_eq!(bounded["after"]["error"], "ClosedError", "2. {bounded}");
+    assert_eq!(bounded["after"]["close"]["code"], 1008, "2. {bounded}");
+
+    // 3. No unhandled rejection; the error keeps its place whichever listener comes first.
+    let errors = &report["errorsInOrder"];
+    assert_eq!(errors["unhandled"], 0, "3. {errors}");
+    assert_eq!(errors["unhandledAfter"], 0, "3. {errors}");
+    assert_eq!(
+        errors["onlyMessages"],
+        json!(["note 2", "error RejectedError"]),
+        "3. {errors}"
+    );
+    let in_order = json!(["note 1", "error RejectedError", "note 3"]);
+    assert_eq!(errors["onError"], in_order, "3. {errors}");
+    assert_eq!(errors["onMessage"], in_order, "3. {errors}");
+
+    // 4. A shared signal's listeners are all removed.
+    assert_eq!(
+        report["signalReleased"],
+        json!({"listening": 0}),
+        "4. {report}"
+    );
+
+    // 5. A recv that gave up takes no message.
+    let abandoned = &report["abandonedRecv"];
+    assert_eq!(
+        abandoned["timedOut"],
+        json!({"error": "RecvTimeoutError", "timeout": 100}),
+        "5. {abandoned}"
+    );
+    assert_eq!(
+        abandoned["abortedWith"],
+        json!({"thrown": "changed my mind"}),
+        "5. {abandoned}"
+    );
+    assert_eq!(abandoned["next"], "after", "5. {abandoned}");
+
+    // 6. Connecting gives up: no upgrade answer, no handshake answer.
+    let timeout = json!({"error": "ConnectTimeoutError", "timeout": 300});
+    assert_eq!(report["connectTimeout"]["silent"], timeout, "6. {report}");
+    assert_eq!(report["connectTimeout"]["mute"], timeout, "6. {report}");
+
+    // 7. Credentials: headers from Node; a browser refuses them instead of connecting without.
+    let credentials = &report["credentials"];
+    let welcome = json!({"type": "welcome", "session": 7});
+    if socket == Socket::Chromium {
+        assert_eq!(
+            credentials["headers"],
+            json!({"error": "TypeError"}),
+            "7. {credentials}"
+        );
+    } else {
+        assert_eq!(credentials["headers"], welcome, "7. {credentials}");
+    }
+    assert_eq!(credentials["protocol"], welcome, "7. {credentials}");
+    let unauthorized = if says {
+        json!({"error": "ConnectStatusError", "status": 401})
+    } else {
+        plain.clone()
+    };
+    assert_eq!(credentials["none"], unauthorized, "7. {credentials}");
+
+    // 8. Typed connect errors.
+    let connect = &report["connectErrors"];
+    assert_eq!(connect["unauthorized"], unauthorized, "8. {connect}");
+    assert_eq!(
+        connect["aborted"],
+        json!({"error": "ConnectAbortedError", "reason": "stop"}),
+        "8. {connect}"
+    );
+    assert_eq!(
+        connect["closedInHandshake"],
+        json!({"error": "ClosedError", "close": {"condition": null, "code": 4000, "reason": "go away"}}),
+        "8. {connect}"
+    );
+
+    // 10. The smaller points.
+    let smaller = &report["smaller"];
+    assert_eq!(
+        smaller["urls"],
+        json!([
+            "ws://host/base/s/float/%2E%2E/18446744073709551615?token=a%20b&big=1180591620717411303424",
+            "ws://host/s/float/%2E/12345678901234567890?big=9007199254740993"
+        ]),
+        "10. {smaller}"
+    );
+    assert_eq!(
+        smaller["numbers"],
+        json!(["Infinity", "-Infinity", "NaN", "1.5"]),
+        "10. {smaller}"
+    );
+    assert_eq!(smaller["foreign"], json!([1, 2, 3]), "10. {smaller}");
+    assert_eq!(smaller["calls"], json!(["first"]), "10. {smaller}");
+    let rejected = json!({"error": "RejectedError", "status": 400, "errors": [
+        {"loc": ["text"], "type": "string_too_short", "msg": "short"}
+    ]});
+    assert_eq!(smaller["reordered"], rejected, "10. {smaller}");
+    assert_eq!(smaller["spaced"], rejected, "10. {smaller}");
+    assert_eq!(smaller["body"], json!({"id": 1, "text": "a"}), "10. {smaller}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_runs_the_stress_cases_with_the_ws_package() {
+    let report = node_stress("ws").await;
+    eprintln!("{report}");
+    check_stress(&report, Socket::Ws);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_runs_the_stress_cases_with_undici() {
+    let report = node_stress("undici").await;
+    eprintln!("{report}");
+    check_stress(&report, Socket::Undici);
 }
