@@ -392,11 +392,11 @@ async fn node_runs_the_generated_client_with_undici() {
 /// Returns its base URL.
 async fn adversary() -> String {
     use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-    use tokio_tungstenite::tungstenite::Message;
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
@@ -414,11 +414,7 @@ async fn adversary() -> String {
                     };
                     let seen = String::from_utf8_lossy(&head[..n]).into_owned();
                     if seen.contains("\r\n") || n == head.len() {
-                        break seen
-                            .split_whitespace()
-                            .nth(1)
-                            .unwrap_or("/")
-                            .to_owned();
+                        break seen.split_whitespace().nth(1).unwrap_or("/").to_owned();
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 };
@@ -563,9 +559,15 @@ fn check_stress(report: &Value, socket: Socket) {
     assert_eq!(flood["closed"]["code"], 1000, "2. {flood}");
     assert_eq!(flood["handed"], 100_000, "2. {flood}");
     assert_eq!(flood["ordered"], true, "2. {flood}");
-    assert!(flood["arrivedMs"].as_f64().unwrap() < 15_000.0, "2. {flood}");
+    assert!(
+        flood["arrivedMs"].as_f64().unwrap() < 15_000.0,
+        "2. {flood}"
+    );
     assert!(flood["maxGapMs"].as_f64().unwrap() < 2_000.0, "2. {flood}");
-    assert!(flood["handoverMs"].as_f64().unwrap() < 5_000.0, "2. {flood}");
+    assert!(
+        flood["handoverMs"].as_f64().unwrap() < 5_000.0,
+        "2. {flood}"
+    );
     // ... and past `maxUnread` the client closes with 1008; what it kept is still read.
     let bounded = &report["bounded"];
     assert_eq!(bounded["closed"]["code"], 1008, "2. {bounded}");
@@ -668,7 +670,11 @@ fn check_stress(report: &Value, socket: Socket) {
     ]});
     assert_eq!(smaller["reordered"], rejected, "10. {smaller}");
     assert_eq!(smaller["spaced"], rejected, "10. {smaller}");
-    assert_eq!(smaller["body"], json!({"id": 1, "text": "a"}), "10. {smaller}");
+    assert_eq!(
+        smaller["body"],
+        json!({"id": 1, "text": "a"}),
+        "10. {smaller}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -683,4 +689,41 @@ async fn node_runs_the_stress_cases_with_undici() {
     let report = node_stress("undici").await;
     eprintln!("{report}");
     check_stress(&report, Socket::Undici);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_runs_the_stress_cases() {
+    dependencies();
+    let dir = compiled_exchange();
+    let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1);
+    let js = "text/javascript";
+    let script = |path: &'static str| Route {
+        path,
+        file: dir.path().join(path.trim_start_matches('/')),
+        content_type: js,
+    };
+    let origin = page_server(
+        report_tx,
+        vec![
+            Route {
+                path: "/",
+                file: dir.path().join("page.html"),
+                content_type: "text/html; charset=utf-8",
+            },
+            script("/stress-cases.js"),
+            script("/stress.js"),
+            script("/echo.js"),
+        ],
+    )
+    .await;
+    let page = format!(
+        "{origin}/?run=stress&ws={}&adversary={}&refused={}",
+        echo_server().await,
+        adversary().await,
+        refused_url()
+    );
+    let report = chromium_report(&page, &mut report_rx).await;
+    eprintln!("{report}");
+    assert!(report.get("failure").is_none(), "{report}");
+    check_stress(&report, Socket::Chromium);
 }

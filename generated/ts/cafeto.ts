@@ -287,8 +287,9 @@ export interface ConnectOptions {
   timeout?: number | undefined;
   /**
    * How many messages (and errors) to keep while nobody reads them: 10000 when absent. When one
-   * more arrives, the client closes the connection with 1008 (`closed` resolves with it); what
-   * was kept can still be read, then `recv()` rejects with that `ClosedError`.
+   * more arrives, the client drops it and closes the connection (it sends 1000, `too many unread
+   * messages`; `closed` resolves with 1008); what was kept can still be read, then `recv()`
+   * rejects with that `ClosedError`.
    */
   maxUnread?: number | undefined;
   /** The WebSocket implementation; the global `WebSocket` when absent. */
@@ -588,19 +589,25 @@ class Connection<Rx, C extends AnyClose, E extends Error> {
     });
   }
 
+  /**
+   * Adds a listener. What was kept is handed over after the current task's synchronous code
+   * (a microtask), so that an `onMessage` and an `onError` listener added one after the other
+   * see messages and errors in the order they came.
+   */
   onMessage(listener: (message: Rx) => void): () => void {
     this.messageListeners.add(listener);
-    this.drain();
+    this.drainSoon();
     return () => this.messageListeners.delete(listener);
   }
 
   onError(listener: (error: E) => void): () => void {
     this.errorListeners.add(listener);
-    for (let error = this.unclaimed.shift(); error !== undefined; error = this.unclaimed.shift()) {
-      this.toErrorListeners(error);
-    }
-    this.drain();
+    this.drainSoon();
     return () => this.errorListeners.delete(listener);
+  }
+
+  private drainSoon(): void {
+    void Promise.resolve().then(() => this.drain());
   }
 
   close(): void {
@@ -689,8 +696,9 @@ class Connection<Rx, C extends AnyClose, E extends Error> {
       this.messageListeners.size === 0 &&
       this.inbox.length + this.unclaimed.length >= this.maxUnread
     ) {
-      // Nobody reads, and the limit is reached: the connection ends instead of growing.
-      this.socket.close(1008, "too many unread messages");
+      // Nobody reads, and the limit is reached: the connection ends instead of growing. The
+      // socket can only send 1000 or 3000-4999; `closed` says 1008 (policy violation).
+      this.socket.close(1000, "too many unread messages");
       this.finished(1008, `more than ${this.maxUnread} unread messages`);
       return;
     }
@@ -738,6 +746,11 @@ class Connection<Rx, C extends AnyClose, E extends Error> {
     }
     this.draining = true;
     try {
+      if (this.errorListeners.size > 0) {
+        for (let error = this.unclaimed.shift(); error !== undefined; error = this.unclaimed.shift()) {
+          this.toErrorListeners(error);
+        }
+      }
       for (let next = this.inbox.peek(); next !== undefined; next = this.inbox.peek()) {
         const waiter = this.waiters.values().next();
         if ("message" in next) {
