@@ -163,6 +163,39 @@ fn a_mode_violation_fails_to_compile() {
     assert!(text(&wrong).contains("error TS2345"), "{}", text(&wrong));
 }
 
+/// Issue 22, point 9: an explicit `undefined` for an optional property (query parameters and
+/// connect options too) under `exactOptionalPropertyTypes`, a union variant carrying an empty
+/// struct, message types assignable to `Json`, a typed `ClosedError.close`, and 64-bit
+/// parameters as `bigint` or string all compile (tests/typescript/types.ts).
+#[test]
+fn the_client_types_fit_what_programs_write() {
+    dependencies();
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<PathBuf> = match std::env::var_os("WSGEN_TS_CLIENTS") {
+        Some(from) => ["echo.ts", "stress.ts"]
+            .iter()
+            .map(|name| {
+                let to = dir.path().join(name);
+                std::fs::copy(Path::new(&from).join(name), &to).unwrap();
+                to
+            })
+            .collect(),
+        None => ["examples/specs/echo.yaml", "tests/typescript/stress.yaml"]
+            .iter()
+            .map(|spec| generate(&root().join(spec), dir.path()))
+            .collect(),
+    };
+    let types = dir.path().join("types.ts");
+    std::fs::copy(root().join("tests/typescript/types.ts"), &types).unwrap();
+    files.push(types);
+    for lib in ["es2020", "es2020,dom"] {
+        let mut args = STRICT.to_vec();
+        args.extend(["--noEmit", "--lib", lib]);
+        let output = tsc(&args, &files);
+        assert!(output.status.success(), "tsc --lib {lib}:\n{}", text(&output));
+    }
+}
+
 /// Compiles the exchange, the stress cases and the generated echo and stress clients to
 /// JavaScript modules in a new directory, with the test page and the Node runner beside them.
 ///
