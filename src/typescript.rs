@@ -499,7 +499,13 @@ fn path_expr(path: &str) -> String {
     out
 }
 
-fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<'_>) -> TsEndpoint {
+fn endpoint(
+    spec: &Spec,
+    ir: &Ir,
+    e: &EndpointIr,
+    def: &crate::spec::EndpointDef,
+    lowering: &Lowering<'_>,
+) -> TsEndpoint {
     let receives = e
         .client_receives
         .then(|| lowering.message(def.send.as_ref().map(|s| s.value.as_str())));
@@ -527,6 +533,23 @@ fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<
                 "A typed client for `{}` at `{}`: {flow}.",
                 e.qualified, e.path
             ));
+            let headers = browser_cannot_send(spec, ir, e);
+            if !headers.is_empty() {
+                let names: Vec<String> = headers.iter().map(|(_, h)| format!("`{h}`")).collect();
+                lines.push(String::new());
+                lines.push(format!(
+                    "Its middleware reads {}, which a browser cannot send with a WebSocket:",
+                    names.join(", ")
+                ));
+                lines.push(
+                    "pass `headers` in the connect options from Node; from a browser the server"
+                        .to_owned(),
+                );
+                lines.push(
+                    "must take the credential another way (a query parameter, a cookie)."
+                        .to_owned(),
+                );
+            }
             comment(lines)
         },
         path: e.path.clone(),
@@ -582,6 +605,52 @@ fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<
             .collect(),
         client: e.client.clone(),
     }
+}
+
+/// The headers a page can have sent with a WebSocket upgrade: the browser sets them itself
+/// (`Cookie` and `Origin` among them), or takes them as the subprotocols.
+const BROWSER_HEADERS: &[&str] = &[
+    "cookie",
+    "origin",
+    "host",
+    "user-agent",
+    "accept-language",
+    "sec-websocket-protocol",
+];
+
+/// The headers `e`'s middleware reads that a browser cannot send, with the middleware's name.
+fn browser_cannot_send<'a>(spec: &'a Spec, ir: &Ir, e: &EndpointIr) -> Vec<(&'a str, &'a str)> {
+    e.middleware
+        .iter()
+        .filter_map(|method| ir.middleware.iter().find(|m| &m.method == method))
+        .filter_map(|m| {
+            spec.middleware
+                .iter()
+                .find(|(name, _)| name.value == m.name)
+        })
+        .flat_map(|(name, def)| def.headers.iter().map(move |h| (name.value.as_str(), h)))
+        .filter(|(_, h)| !BROWSER_HEADERS.contains(&h.value.to_ascii_lowercase().as_str()))
+        .map(|(name, h)| (name, h.value.as_str()))
+        .collect()
+}
+
+/// What `wsgen check --target typescript` warns about: every endpoint whose middleware reads a
+/// header that a browser cannot send with a WebSocket.
+pub fn browser_warnings(spec: &Spec, ir: &Ir) -> Vec<String> {
+    ir.endpoints
+        .iter()
+        .flat_map(|e| {
+            browser_cannot_send(spec, ir, e).into_iter().map(|(middleware, header)| {
+                format!(
+                    "endpoint `{}` needs the header `{header}` (middleware `{middleware}`), which a \
+                     browser cannot send with a WebSocket: the TypeScript client sends it from Node \
+                     (`ConnectOptions.headers`); for browsers, let the middleware also take the \
+                     credential from a query parameter or a cookie",
+                    e.qualified
+                )
+            })
+        })
+        .collect()
 }
 
 /// The module-private alias for an endpoint's connection type (`type_param` is the endpoint's
@@ -662,7 +731,7 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
         .endpoints
         .iter()
         .zip(spec.endpoint_defs())
-        .map(|(e, def)| endpoint(e, def, &lowering))
+        .map(|(e, def)| endpoint(spec, ir, e, def, &lowering))
         .collect();
     Ok(TsModule {
         spec_file: ir.spec_file.clone(),

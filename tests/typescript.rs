@@ -192,7 +192,11 @@ fn the_client_types_fit_what_programs_write() {
         let mut args = STRICT.to_vec();
         args.extend(["--noEmit", "--lib", lib]);
         let output = tsc(&args, &files);
-        assert!(output.status.success(), "tsc --lib {lib}:\n{}", text(&output));
+        assert!(
+            output.status.success(),
+            "tsc --lib {lib}:\n{}",
+            text(&output)
+        );
     }
 }
 

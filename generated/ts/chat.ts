@@ -962,6 +962,10 @@ type ChatConnectConnection = Connection<ServerEvent, ChatConnectClose, RejectedE
  * One connection per user; rooms are joined and left with events.
  *
  * A typed client for `chat.connect` at `/chat/connect`: both sides send.
+ *
+ * Its middleware reads `Authorization`, which a browser cannot send with a WebSocket:
+ * pass `headers` in the connect options from Node; from a browser the server
+ * must take the credential another way (a query parameter, a cookie).
  */
 export class ChatConnectClient {
   /** The endpoint's path on the server. */
