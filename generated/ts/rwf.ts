@@ -652,13 +652,10 @@ class Connection<Rx, C extends AnyClose, E extends Error> {
     if (inbound === null) {
       return;
     }
-    if (
-      this.waiters.size === 0 &&
-      this.messageListeners.size === 0 &&
-      this.inbox.length + this.unclaimed.length >= this.maxUnread
-    ) {
-      // Nobody reads, and the limit is reached: the connection ends instead of growing. The
-      // socket can only send 1000 or 3000-4999; `closed` says 1008 (policy violation).
+    if (this.inbox.length + this.unclaimed.length >= this.maxUnread) {
+      // Nobody reads (or nobody takes the errors), and the limit is reached: the connection
+      // ends instead of growing. The socket can only send 1000 or 3000-4999; `closed` says
+      // 1008 (policy violation).
       this.socket.close(1000, "too many unread messages");
       this.finished(1008, `more than ${this.maxUnread} unread messages`);
       return;
