@@ -603,7 +603,7 @@ fn check_stress(report: &Value, socket: Socket) {
 }
 
 /// The stress cases, as stress-cases.ts names them.
-const CASES: [&str; 10] = [
+const CASES: [&str; 11] = [
     "connectSettles",
     "flood",
     "bounded",
@@ -614,6 +614,7 @@ const CASES: [&str; 10] = [
     "credentials",
     "connectErrors",
     "smaller",
+    "defaultTimeout",
 ];
 
 /// The checks of the cases in `report`.
@@ -746,6 +747,15 @@ fn check_some(report: &Value, socket: Socket) {
             connect["closedInHandshake"],
             json!({"error": "ClosedError", "close": {"condition": null, "code": 4000, "reason": "go away"}}),
             "8. {connect}"
+        );
+    }
+
+    if ran("defaultTimeout") {
+        // 6. ... and 10s without the option.
+        assert_eq!(
+            report["defaultTimeout"],
+            json!({"silent": {"error": "ConnectTimeoutError", "timeout": 10000}, "seconds": 10}),
+            "6. {report}"
         );
     }
 

@@ -369,6 +369,13 @@ async function smaller(env: Env): Promise<Result> {
   };
 }
 
+/** 6. Without a `timeout` option, connecting gives up after 10s (last: it takes that long). */
+async function defaultTimeout(env: Env): Promise<Result> {
+  const started = performance.now();
+  const silent = await within(EchoJsonClient.connect(`${env.adversary}/silent`, env.options), 20000);
+  return { silent, seconds: Math.round((performance.now() - started) / 1000) };
+}
+
 const cases: Record<string, (env: Env) => Promise<Result>> = {
   connectSettles,
   flood,
@@ -380,6 +387,7 @@ const cases: Record<string, (env: Env) => Promise<Result>> = {
   credentials,
   connectErrors,
   smaller,
+  defaultTimeout,
 };
 
 /** Runs every case (or those named in `only`); a case that throws reports `{ failed }`. */
