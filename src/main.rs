@@ -67,6 +67,10 @@ enum Command {
     Check {
         /// The spec file (YAML).
         spec: PathBuf,
+        /// Also warn about what this target cannot do with the spec (`typescript`: headers a
+        /// browser cannot send).
+        #[arg(long, value_enum)]
+        target: Option<TargetArg>,
     },
     /// Print the intermediate representation that templates see, as JSON.
     Ir {
@@ -180,8 +184,14 @@ fn run(command: Command) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Check { spec } => {
+        Command::Check { spec, target } => {
             let ir = wsgen::check(&spec)?;
+            if matches!(target, Some(TargetArg::Typescript)) {
+                let (parsed, _) = wsgen::load_with_spec(&spec)?;
+                for warning in wsgen::typescript::browser_warnings(&parsed, &ir) {
+                    eprintln!("warning: {warning}");
+                }
+            }
             println!(
                 "{}: ok ({}, {})",
                 spec.display(),

@@ -418,6 +418,12 @@ pub struct MiddlewareDef {
     /// Documentation for the middleware; it becomes the doc comment of its method.
     #[serde(default)]
     pub docs: Option<String>,
+    /// The request headers it reads (such as `Authorization`). Browsers cannot set most headers
+    /// on a WebSocket: the TypeScript client's docs say so, and `wsgen check --target
+    /// typescript` warns.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub headers: Vec<Spanned<String>>,
 }
 
 /// One WebSocket endpoint.

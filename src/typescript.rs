@@ -33,6 +33,18 @@ const RESERVED: &[&str] = &[
     "RejectedError",
     "DecodeError",
     "ClosedError",
+    "AnyClose",
+    "ConnectError",
+    "ConnectStatusError",
+    "ConnectNetworkError",
+    "ConnectTimeoutError",
+    "ConnectAbortedError",
+    "HandshakeError",
+    "RecvTimeoutError",
+    "RecvOptions",
+    "Queue",
+    "FLOATS",
+    "timers",
     "ConnectOptions",
     "AbortSignalLike",
     "WebSocketLike",
@@ -42,6 +54,8 @@ const RESERVED: &[&str] = &[
     "Setup",
     "Inbound",
     "Waiter",
+    "BigInt",
+    "TypeError",
     "Error",
     "Promise",
     "Uint8Array",
@@ -260,6 +274,9 @@ fn doc_lines(docs: Option<&String>) -> Vec<String> {
 struct Lowering<'a> {
     /// Spec type names and their identifiers.
     idents: Vec<(&'a str, &'a str)>,
+    /// The spec names of structs without fields (`Record<string, never>`, which a variant
+    /// cannot intersect with its tag).
+    empty: Vec<&'a str>,
 }
 
 impl Lowering<'_> {
@@ -300,10 +317,7 @@ impl Lowering<'_> {
                 rules.replace("*/", "*\\/")
             ));
         }
-        if matches!(
-            expr.primitive(),
-            Some(Primitive::I64 | Primitive::U64 | Primitive::Int)
-        ) {
+        if expr.primitive().is_some_and(is_64_bit) {
             if !docs.is_empty() {
                 docs.push(String::new());
             }
@@ -350,7 +364,11 @@ impl Lowering<'_> {
                         VariantDef::Type(name) => TsVariant {
                             docs: Vec::new(),
                             tag,
-                            carries: self.ident(&name.value),
+                            carries: if self.empty.contains(&name.value.as_str()) {
+                                String::new()
+                            } else {
+                                self.ident(&name.value)
+                            },
                             fields: Vec::new(),
                         },
                         VariantDef::Inline(inline) => TsVariant {
@@ -387,6 +405,11 @@ impl Lowering<'_> {
                 "JSON.stringify(message)",
                 "(frame: Frame) => decoders.json(frame) as Json".to_owned(),
             ),
+            Some(Primitive::Float | Primitive::F32 | Primitive::F64) => (
+                "number".to_owned(),
+                "String(message)",
+                "decoders.float".to_owned(),
+            ),
             Some(_) => (
                 "number".to_owned(),
                 "String(message)",
@@ -410,8 +433,15 @@ fn input_type(def: &FieldDef) -> &'static str {
     match parse_field(&def.ty.value).0.primitive() {
         Some(Primitive::String) | None => "string",
         Some(Primitive::Bool) => "boolean",
+        // Beyond 2^53 a number is not exact: a `bigint` or the digits as a string are.
+        Some(p) if is_64_bit(p) => "number | bigint | string",
         Some(_) => "number",
     }
+}
+
+/// An integer that JavaScript's numbers do not hold exactly.
+fn is_64_bit(p: Primitive) -> bool {
+    matches!(p, Primitive::I64 | Primitive::U64 | Primitive::Int)
 }
 
 fn inputs(ir: Option<&InputsIr>, defs: &Map<FieldDef>, what: &str) -> Option<TsInputs> {
@@ -452,7 +482,7 @@ fn path_expr(path: &str) -> String {
         }
         match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             Some(name) => out.push_str(&format!(
-                "${{encodeURIComponent(String({}))}}",
+                "${{Connection.segment({})}}",
                 access("params", name)
             )),
             None => {
@@ -469,7 +499,13 @@ fn path_expr(path: &str) -> String {
     out
 }
 
-fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<'_>) -> TsEndpoint {
+fn endpoint(
+    spec: &Spec,
+    ir: &Ir,
+    e: &EndpointIr,
+    def: &crate::spec::EndpointDef,
+    lowering: &Lowering<'_>,
+) -> TsEndpoint {
     let receives = e
         .client_receives
         .then(|| lowering.message(def.send.as_ref().map(|s| s.value.as_str())));
@@ -497,6 +533,23 @@ fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<
                 "A typed client for `{}` at `{}`: {flow}.",
                 e.qualified, e.path
             ));
+            let headers = browser_cannot_send(spec, ir, e);
+            if !headers.is_empty() {
+                let names: Vec<String> = headers.iter().map(|(_, h)| format!("`{h}`")).collect();
+                lines.push(String::new());
+                lines.push(format!(
+                    "Its middleware reads {}, which a browser cannot send with a WebSocket:",
+                    names.join(", ")
+                ));
+                lines.push(
+                    "pass `headers` in the connect options from Node; from a browser the server"
+                        .to_owned(),
+                );
+                lines.push(
+                    "must take the credential another way (a query parameter, a cookie)."
+                        .to_owned(),
+                );
+            }
             comment(lines)
         },
         path: e.path.clone(),
@@ -510,9 +563,16 @@ fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<
         query_entries: def
             .query
             .iter()
-            .map(|(name, _)| TsQueryEntry {
-                name_lit: literal(&name.value),
-                value: access("query", &name.value),
+            .map(|(name, def)| {
+                let value = access("query", &name.value);
+                TsQueryEntry {
+                    name_lit: literal(&name.value),
+                    value: if def.is_optional() {
+                        format!("{value} === undefined ? undefined : Connection.param({value})")
+                    } else {
+                        format!("Connection.param({value})")
+                    },
+                }
             })
             .collect(),
         rx_ty: receives
@@ -547,6 +607,52 @@ fn endpoint(e: &EndpointIr, def: &crate::spec::EndpointDef, lowering: &Lowering<
     }
 }
 
+/// The headers a page can have sent with a WebSocket upgrade: the browser sets them itself
+/// (`Cookie` and `Origin` among them), or takes them as the subprotocols.
+const BROWSER_HEADERS: &[&str] = &[
+    "cookie",
+    "origin",
+    "host",
+    "user-agent",
+    "accept-language",
+    "sec-websocket-protocol",
+];
+
+/// The headers `e`'s middleware reads that a browser cannot send, with the middleware's name.
+fn browser_cannot_send<'a>(spec: &'a Spec, ir: &Ir, e: &EndpointIr) -> Vec<(&'a str, &'a str)> {
+    e.middleware
+        .iter()
+        .filter_map(|method| ir.middleware.iter().find(|m| &m.method == method))
+        .filter_map(|m| {
+            spec.middleware
+                .iter()
+                .find(|(name, _)| name.value == m.name)
+        })
+        .flat_map(|(name, def)| def.headers.iter().map(move |h| (name.value.as_str(), h)))
+        .filter(|(_, h)| !BROWSER_HEADERS.contains(&h.value.to_ascii_lowercase().as_str()))
+        .map(|(name, h)| (name, h.value.as_str()))
+        .collect()
+}
+
+/// What `wsgen check --target typescript` warns about: every endpoint whose middleware reads a
+/// header that a browser cannot send with a WebSocket.
+pub fn browser_warnings(spec: &Spec, ir: &Ir) -> Vec<String> {
+    ir.endpoints
+        .iter()
+        .flat_map(|e| {
+            browser_cannot_send(spec, ir, e).into_iter().map(|(middleware, header)| {
+                format!(
+                    "endpoint `{}` needs the header `{header}` (middleware `{middleware}`), which a \
+                     browser cannot send with a WebSocket: the TypeScript client sends it from Node \
+                     (`ConnectOptions.headers`); for browsers, let the middleware also take the \
+                     credential from a query parameter or a cookie",
+                    e.qualified
+                )
+            })
+        })
+        .collect()
+}
+
 /// The module-private alias for an endpoint's connection type (`type_param` is the endpoint's
 /// own name).
 fn connection_ty(e: &EndpointIr) -> String {
@@ -562,6 +668,18 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
             .iter()
             .zip(&ir.types)
             .map(|((name, _), t)| (*name, t.ident.as_str()))
+            .collect(),
+        empty: defs
+            .iter()
+            .zip(&ir.types)
+            .filter(|((_, def), t)| {
+                t.kind == TypeKind::Struct
+                    && def
+                        .fields
+                        .as_ref()
+                        .is_none_or(|f| f.iter().next().is_none())
+            })
+            .map(|((name, _), _)| *name)
             .collect(),
     };
     let mut errors = Vec::new();
@@ -613,7 +731,7 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
         .endpoints
         .iter()
         .zip(spec.endpoint_defs())
-        .map(|(e, def)| endpoint(e, def, &lowering))
+        .map(|(e, def)| endpoint(spec, ir, e, def, &lowering))
         .collect();
     Ok(TsModule {
         spec_file: ir.spec_file.clone(),
@@ -633,7 +751,7 @@ mod tests {
         assert_eq!(path_expr("/a/b"), "\"/a/b\"");
         assert_eq!(
             path_expr("/rooms/{room-id}/x`$"),
-            "`/rooms/${encodeURIComponent(String(params[\"room-id\"]))}/x\\`\\$`"
+            "`/rooms/${Connection.segment(params[\"room-id\"])}/x\\`\\$`"
         );
     }
 

@@ -61,6 +61,35 @@ fn check_accepts_a_valid_spec() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("(1 type, 4 endpoints)"));
 }
 
+/// Issue 22, point 7: the chat spec's `auth` middleware reads `Authorization`, which a browser
+/// cannot send with a WebSocket; `check --target typescript` says so (and still succeeds).
+#[test]
+fn check_for_typescript_warns_about_headers_a_browser_cannot_send() {
+    let output = wsgen(&[
+        "check",
+        "examples/specs/chat.yaml",
+        "--target",
+        "typescript",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains(
+            "warning: endpoint `chat.connect` needs the header `Authorization` (middleware `auth`), \
+             which a browser cannot send with a WebSocket"
+        ),
+        "{text}"
+    );
+    for quiet in [
+        vec!["check", "examples/specs/chat.yaml"],
+        vec!["check", "examples/specs/echo.yaml", "--target", "ts"],
+    ] {
+        let output = wsgen(&quiet);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+    }
+}
+
 #[test]
 fn a_reserved_close_code_is_refused_at_its_line() {
     let output = wsgen(&["check", "tests/specs/invalid/close_code_reserved_1006.yaml"]);

@@ -9,8 +9,11 @@
  * connection (`receive`, `send`, `pair`, `expect`), typed receives, and a protocol handshake.
  */
 
-/** Any JSON value. */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/**
+ * Any JSON value. An object's property may be `undefined`, which `JSON.stringify` leaves out (so
+ * that the message types, whose optional properties may be `undefined`, are `Json` too).
+ */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json | undefined };
 
 /** A message as it travels: a text frame as a string, a binary frame as bytes. */
 export type Frame = string | Uint8Array;
@@ -33,11 +36,16 @@ export interface SocketClose {
 
 /**
  * How a connection ended when it was not one of the endpoint's close conditions: 1000 after
- * `close()`, 1001 when the server shuts down, 1006 when the connection was lost, 1011 when a
- * handler failed, and so on.
+ * `close()`, 1001 when the server shuts down, 1006 when the connection was lost, 1008 when this
+ * client closed it for too many unread messages, 1011 when a handler failed, and so on.
  */
 export interface OtherClose extends SocketClose {
   readonly condition: null;
+}
+
+/** How any endpoint's connection ended: its close condition's name, or `null` for another code. */
+export interface AnyClose extends SocketClose {
+  readonly condition: string | null;
 }
 
 /**
@@ -71,15 +79,108 @@ export class DecodeError extends Error {
   }
 }
 
-/** The connection has ended; `close` says how. */
-export class ClosedError<C extends SocketClose = OtherClose> extends Error {
+/**
+ * The connection has ended; `close` says how (the client's `closed` has the endpoint's own type
+ * for it). `connect` rejects with it when the server closes the connection it accepted before
+ * the protocol handshake is done.
+ */
+export class ClosedError extends Error {
   /** How the connection ended: one of the endpoint's close conditions, or another code. */
-  readonly close: C;
+  readonly close: AnyClose;
 
-  constructor(close: C) {
+  constructor(close: AnyClose) {
     super(`the connection is closed (${describe(close.code, close.reason)})`);
     this.name = "ClosedError";
     this.close = close;
+  }
+}
+
+/**
+ * A connection could not be opened. This class itself when the WebSocket implementation says
+ * nothing about why (browsers never do; Node's global WebSocket does not); one of its
+ * subclasses when the reason is known.
+ */
+export class ConnectError extends Error {
+  /** The URL that was connected to. */
+  readonly url: string;
+
+  constructor(url: string, detail: string) {
+    super(`could not connect to ${url}: ${detail}`);
+    this.name = "ConnectError";
+    this.url = url;
+  }
+}
+
+/** The server answered the upgrade request with an HTTP status (such as 401 or 404), not 101. */
+export class ConnectStatusError extends ConnectError {
+  /** The HTTP status code. */
+  readonly status: number;
+
+  constructor(url: string, status: number) {
+    super(url, `the server answered with HTTP status ${status}`);
+    this.name = "ConnectStatusError";
+    this.status = status;
+  }
+}
+
+/** The network failed: the connection was refused, the host was not found, and so on. */
+export class ConnectNetworkError extends ConnectError {
+  /** The system's error code, such as `ECONNREFUSED` or `ENOTFOUND`. */
+  readonly code: string;
+
+  constructor(url: string, code: string, detail: string) {
+    super(url, detail);
+    this.name = "ConnectNetworkError";
+    this.code = code;
+  }
+}
+
+/** Connecting (with the protocol handshake, if any) took longer than `ConnectOptions.timeout`. */
+export class ConnectTimeoutError extends ConnectError {
+  /** The timeout, in milliseconds. */
+  readonly timeout: number;
+
+  constructor(url: string, timeout: number) {
+    super(url, `no connection within ${timeout}ms`);
+    this.name = "ConnectTimeoutError";
+    this.timeout = timeout;
+  }
+}
+
+/** `ConnectOptions.signal` aborted before the connection was open. */
+export class ConnectAbortedError extends ConnectError {
+  /** The signal's `reason`. */
+  readonly reason: unknown;
+
+  constructor(url: string, reason: unknown) {
+    super(url, "connecting was aborted");
+    this.name = "ConnectAbortedError";
+    this.reason = reason;
+  }
+}
+
+/** The server's answer to the protocol handshake was not the one the spec expects. */
+export class HandshakeError extends ConnectError {
+  /** What the server answered. */
+  readonly frame: Frame;
+
+  constructor(url: string, expected: string, frame: Frame) {
+    const got = typeof frame === "string" ? JSON.stringify(frame) : "a binary frame";
+    super(url, `handshake failed: expected ${JSON.stringify(expected)}, got ${got}`);
+    this.name = "HandshakeError";
+    this.frame = frame;
+  }
+}
+
+/** `recv({ timeout })` found no message within its timeout. */
+export class RecvTimeoutError extends Error {
+  /** The timeout, in milliseconds. */
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super(`no message within ${timeout}ms`);
+    this.name = "RecvTimeoutError";
+    this.timeout = timeout;
   }
 }
 
@@ -90,6 +191,7 @@ export interface SocketEvent {
   readonly code?: number;
   readonly reason?: string;
   readonly message?: unknown;
+  readonly error?: unknown;
 }
 
 /** What the client needs of a WebSocket: the browser's, Node's and the `ws` package's all fit. */
@@ -102,26 +204,61 @@ export interface WebSocketLike {
   addEventListener(type: string, listener: (event: SocketEvent) => void): void;
 }
 
-/** A WebSocket constructor, such as the global `WebSocket` or the `ws` package's default export. */
-export type WebSocketConstructor = new (
-  url: string,
-  protocols?: string | string[],
-) => WebSocketLike;
+/**
+ * A WebSocket constructor, such as the global `WebSocket`, undici's or the `ws` package's
+ * default export. With `ConnectOptions.headers`, the `ws` package's is called with
+ * `(url, protocols, { headers })` and others with undici's `(url, { protocols, headers })`.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
-/** What `connect` needs of an `AbortSignal` (such as `AbortSignal.timeout(5000)`). */
+/** What `connect` and `recv` need of an `AbortSignal` (such as `AbortSignal.timeout(5000)`). */
 export interface AbortSignalLike {
   readonly aborted: boolean;
+  readonly reason?: unknown;
   addEventListener(type: "abort", listener: () => void): void;
+  removeEventListener(type: "abort", listener: () => void): void;
 }
 
 /** How to connect. */
 export interface ConnectOptions {
-  /** Subprotocols to offer. */
-  protocols?: string | string[];
+  /**
+   * Subprotocols to offer (the `Sec-WebSocket-Protocol` header): the one header a browser lets
+   * a page set, so the way to carry a credential from a browser besides a query parameter.
+   */
+  protocols?: string | string[] | undefined;
+  /**
+   * Headers for the upgrade request, such as `Authorization`. Only where the implementation can
+   * send them: the `ws` package and undici (Node). Browsers cannot; there `connect` throws a
+   * `TypeError` instead of connecting without them.
+   */
+  headers?: Record<string, string> | undefined;
   /** Gives up connecting (and closes the socket) when it aborts. */
-  signal?: AbortSignalLike;
+  signal?: AbortSignalLike | undefined;
+  /**
+   * Milliseconds to wait for the connection to open and the protocol handshake, if any, to be
+   * answered: 10000 when absent, none when `Infinity`.
+   */
+  timeout?: number | undefined;
+  /**
+   * How many messages (and errors) to keep while nobody reads them: 10000 when absent. When one
+   * more arrives, the client drops it and closes the connection (it sends 1000, `too many unread
+   * messages`; `closed` resolves with 1008); what was kept can still be read, then `recv()`
+   * rejects with that `ClosedError`.
+   */
+  maxUnread?: number | undefined;
   /** The WebSocket implementation; the global `WebSocket` when absent. */
-  WebSocket?: WebSocketConstructor;
+  WebSocket?: WebSocketConstructor | undefined;
+}
+
+/** How to wait for a message. */
+export interface RecvOptions {
+  /**
+   * Stops waiting when it aborts: `recv()` rejects with the signal's `reason`, and the next
+   * message goes to the next reader instead.
+   */
+  signal?: AbortSignalLike | undefined;
+  /** Milliseconds to wait before rejecting with `RecvTimeoutError` (and taking no message). */
+  timeout?: number | undefined;
 }
 
 /** How each kind of message is read from a frame (the spec's message types). */
@@ -149,6 +286,12 @@ const decoders = {
     }
     return value;
   },
+  /** A float as Rust writes it: `inf`, `-inf` and `NaN` too. */
+  float(frame: Frame): number {
+    const text = decoders.text(frame).trim();
+    const special = FLOATS[text];
+    return special === undefined ? decoders.number(frame) : special;
+  },
   bool(frame: Frame): boolean {
     const text = decoders.text(frame).trim();
     if (text !== "true" && text !== "false") {
@@ -163,6 +306,19 @@ const decoders = {
       throw error instanceof DecodeError ? error : new DecodeError(String(error), frame);
     }
   },
+};
+
+/** The timer functions every runtime has (the ES library's types do not declare them). */
+const timers = globalThis as unknown as {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
+};
+
+/** The floats Rust writes that `Number` does not read. */
+const FLOATS: { readonly [text: string]: number } = {
+  inf: Infinity,
+  "-inf": -Infinity,
+  NaN: NaN,
 };
 
 /** What a generated client tells its connection about the endpoint. */
@@ -183,28 +339,75 @@ type Inbound<Rx, E> = { readonly message: Rx } | { readonly error: E };
 
 interface Waiter<Rx> {
   resolve(message: Rx): void;
-  reject(error: Error): void;
+  reject(error: unknown): void;
+}
+
+/** A first-in first-out queue whose `push` and `shift` take constant time. */
+class Queue<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head === this.items.length) {
+      return undefined;
+    }
+    const item = this.items[this.head];
+    this.items[this.head] = undefined;
+    this.head += 1;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
 }
 
 /** One connection: the state and the event handling every generated client shares. */
-class Connection<Rx, C extends SocketClose, E extends Error> {
+class Connection<Rx, C extends AnyClose, E extends Error> {
   /** Resolves once the socket is open and the handshake, if any, is done. */
   readonly opened: Promise<void>;
   /** Resolves when the connection has ended, with how. */
   readonly closed: Promise<C>;
+  private readonly url: string;
   private readonly socket: WebSocketLike;
   private readonly setup: Setup<Rx, C>;
-  /** Messages and errors that arrived while nobody was waiting or listening, in order. */
-  private readonly inbox: Inbound<Rx, E>[] = [];
-  private readonly waiters: Waiter<Rx>[] = [];
+  private readonly maxUnread: number;
+  /** Messages and errors nobody has taken yet, in the order they arrived. */
+  private readonly inbox = new Queue<Inbound<Rx, E>>();
+  /**
+   * Errors that came while only `onMessage` listeners listened: older than everything in
+   * `inbox`, kept for the next `onError` listener or `recv()`.
+   */
+  private readonly unclaimed = new Queue<E>();
+  /** Waiting `recv()` calls, oldest first; a cancelled one leaves the set. */
+  private readonly waiters = new Set<Waiter<Rx>>();
   private readonly messageListeners = new Set<(message: Rx) => void>();
   private readonly errorListeners = new Set<(error: E) => void>();
+  private draining = false;
   private ended: C | null = null;
+  private isOpen = false;
   /** Settles `opened`; `null` once it has. */
   private connecting: { resolve(): void; reject(error: Error): void } | null = null;
+  /** Undoes what connecting set up (the timer, the signal's listener). */
+  private stopConnecting: () => void = () => {};
   private resolveClosed: (close: C) => void = () => {};
   /** What the WebSocket implementation said went wrong, if it said anything. */
-  private failure = "";
+  private failure: Error | null = null;
 
   /** Opens a connection to `url`; `opened` says when it is ready. */
   constructor(url: string, options: ConnectOptions, setup: Setup<Rx, C>) {
@@ -214,9 +417,11 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
       const hint = "pass one as `ConnectOptions.WebSocket`, such as the `ws` package's";
       throw new Error(`this runtime has no global WebSocket: ${hint}`);
     }
-    const socket = new Socket(url, options.protocols);
-    this.socket = socket;
+    this.url = url;
     this.setup = setup;
+    this.maxUnread = options.maxUnread ?? 10000;
+    this.socket = open(Socket, url, options);
+    const socket = this.socket;
     this.opened = new Promise((resolve, reject) => {
       this.connecting = { resolve, reject };
     });
@@ -226,20 +431,21 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", () => this.open());
     socket.addEventListener("message", (event) => this.received(event.data));
-    // Browsers say nothing about why a connection failed; Node's `ws` says it in the error
-    // event (and throws when nobody listens for it).
-    socket.addEventListener("error", (event) => {
-      this.failure = typeof event.message === "string" ? event.message : this.failure;
-    });
+    socket.addEventListener("error", (event) => this.failed(event));
     socket.addEventListener("close", (event) => {
       this.finished(event.code ?? 1005, event.reason ?? "");
     });
+
+    const timeout = options.timeout ?? 10000;
+    const timer =
+      timeout === Infinity
+        ? undefined
+        : timers.setTimeout(() => this.giveUp(new ConnectTimeoutError(url, timeout)), timeout);
     const signal = options.signal;
-    const abort = (): void => {
-      if (this.connecting !== null) {
-        this.connected(new Error("connecting was aborted"));
-        socket.close(1000);
-      }
+    const abort = (): void => this.giveUp(new ConnectAbortedError(url, signal?.reason));
+    this.stopConnecting = () => {
+      timers.clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
     };
     if (signal?.aborted) {
       abort();
@@ -248,16 +454,41 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
     }
   }
 
-  /** `base` (such as `ws://127.0.0.1:8080`), `path` and the query parameters that are set. */
+  /**
+   * `base` (such as `ws://127.0.0.1:8080`, or one with a path or a query of its own), `path`
+   * and the query parameters that are set.
+   */
   static url(
     base: string,
     path: string,
-    query: readonly (readonly [string, string | number | boolean | undefined])[],
+    query: readonly (readonly [string, string | undefined])[],
   ): string {
+    const cut = base.search(/[?#]/);
+    const root = cut === -1 ? base : base.slice(0, cut);
+    const rest = cut === -1 ? "" : base.slice(cut);
+    const hash = rest.indexOf("#");
+    const own = (hash === -1 ? rest : rest.slice(0, hash)).replace(/^\?/, "");
     const pairs = query.flatMap(([name, value]) =>
       value === undefined ? [] : [`${encodeURIComponent(name)}=${encodeURIComponent(value)}`],
     );
-    return base.replace(/\/+$/, "") + path + (pairs.length > 0 ? `?${pairs.join("&")}` : "");
+    const all = [own, ...pairs].filter((part) => part !== "");
+    return root.replace(/\/+$/, "") + path + (all.length > 0 ? `?${all.join("&")}` : "");
+  }
+
+  /**
+   * A parameter as it goes into the URL: an integer beyond 2^53 in full (not `1.2e+21`); a
+   * `bigint` or a string for exact 64-bit values.
+   */
+  static param(value: string | number | bigint | boolean): string {
+    return typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value)
+      ? BigInt(value).toString()
+      : String(value);
+  }
+
+  /** A path parameter as one path segment: percent-encoded, and `.` or `..` too. */
+  static segment(value: string | number | bigint | boolean): string {
+    const text = encodeURIComponent(Connection.param(value));
+    return text === "." || text === ".." ? text.replace(/\./g, "%2E") : text;
   }
 
   send(frame: Frame): void {
@@ -270,7 +501,11 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
     this.socket.send(typeof frame === "string" ? frame : arrayBuffer(frame));
   }
 
-  recv(): Promise<Rx> {
+  recv(options: RecvOptions = {}): Promise<Rx> {
+    const error = this.unclaimed.shift();
+    if (error !== undefined) {
+      return Promise.reject(error);
+    }
     const next = this.inbox.shift();
     if (next !== undefined) {
       return "message" in next ? Promise.resolve(next.message) : Promise.reject(next.error);
@@ -278,19 +513,55 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
     if (this.ended !== null) {
       return Promise.reject(new ClosedError(this.ended));
     }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const { signal, timeout } = options;
+    if (signal?.aborted) {
+      return Promise.reject(signal.reason);
+    }
+    return new Promise((resolve, reject) => {
+      let timer: unknown;
+      const done = (): void => {
+        this.waiters.delete(waiter);
+        timers.clearTimeout(timer);
+        signal?.removeEventListener("abort", abort);
+      };
+      const waiter: Waiter<Rx> = {
+        resolve(message) {
+          done();
+          resolve(message);
+        },
+        reject(error) {
+          done();
+          reject(error);
+        },
+      };
+      const abort = (): void => waiter.reject(signal?.reason);
+      this.waiters.add(waiter);
+      signal?.addEventListener("abort", abort);
+      if (timeout !== undefined && timeout !== Infinity) {
+        timer = timers.setTimeout(() => waiter.reject(new RecvTimeoutError(timeout)), timeout);
+      }
+    });
   }
 
+  /**
+   * Adds a listener. What was kept is handed over after the current task's synchronous code
+   * (a microtask), so that an `onMessage` and an `onError` listener added one after the other
+   * see messages and errors in the order they came.
+   */
   onMessage(listener: (message: Rx) => void): () => void {
     this.messageListeners.add(listener);
-    this.drain();
+    this.drainSoon();
     return () => this.messageListeners.delete(listener);
   }
 
   onError(listener: (error: E) => void): () => void {
     this.errorListeners.add(listener);
-    this.drain();
+    this.drainSoon();
     return () => this.errorListeners.delete(listener);
+  }
+
+  private drainSoon(): void {
+    void Promise.resolve().then(() => this.drain());
   }
 
   close(): void {
@@ -298,28 +569,67 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
   }
 
   private open(): void {
+    this.isOpen = true;
     const handshake = this.setup.handshake;
     if (handshake === null) {
       this.connected();
-    } else {
+    } else if (this.connecting !== null) {
       this.socket.send(handshake[0]);
+    }
+  }
+
+  /** Stops connecting with `error`, and closes the socket. */
+  private giveUp(error: ConnectError): void {
+    if (this.connecting !== null) {
+      this.connected(error);
+      this.socket.close(1000);
     }
   }
 
   private connected(error?: Error): void {
     const connecting = this.connecting;
+    if (connecting === null) {
+      return;
+    }
     this.connecting = null;
+    this.stopConnecting();
     if (error === undefined) {
-      connecting?.resolve();
+      connecting.resolve();
     } else {
-      connecting?.reject(error);
+      connecting.reject(error);
+    }
+  }
+
+  /**
+   * What went wrong, as far as the implementation says: the `ws` package names the HTTP status
+   * or the system error; browsers and undici say nothing.
+   */
+  private failed(event: SocketEvent): void {
+    const message = typeof event.message === "string" ? event.message : "";
+    const status = /^Unexpected server response: (\d{3})$/.exec(message)?.[1];
+    const code = systemCode(event.error);
+    this.failure =
+      status !== undefined
+        ? new ConnectStatusError(this.url, Number(status))
+        : code !== null
+          ? new ConnectNetworkError(this.url, code, message)
+          : new ConnectError(this.url, message === "" ? "the connection failed" : message);
+    if (!this.isOpen) {
+      // Before the connection opened, its close could only be 1006; undici 6 never sends it.
+      this.finished(1006, "");
     }
   }
 
   private received(data: unknown): void {
     const frame: Frame | null =
-      typeof data === "string" ? data : data instanceof ArrayBuffer ? new Uint8Array(data) : null;
-    if (frame === null) {
+      typeof data === "string"
+        ? data
+        : isArrayBuffer(data)
+          ? new Uint8Array(data)
+          : ArrayBuffer.isView(data)
+            ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+            : null;
+    if (frame === null || this.ended !== null) {
       return;
     }
     const handshake = this.setup.handshake;
@@ -327,36 +637,43 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
       if (frame === handshake[1]) {
         this.connected();
       } else {
-        const got = typeof frame === "string" ? JSON.stringify(frame) : "a binary frame";
-        const expected = JSON.stringify(handshake[1]);
-        this.connected(new Error(`handshake failed: expected ${expected}, got ${got}`));
-        this.socket.close(1000);
+        this.giveUp(new HandshakeError(this.url, handshake[1], frame));
       }
       return;
     }
     const inbound = this.decode(frame);
-    if (inbound !== null) {
-      this.inbox.push(inbound);
-      this.drain();
+    if (inbound === null) {
+      return;
     }
+    if (this.inbox.length + this.unclaimed.length >= this.maxUnread) {
+      // Nobody reads (or nobody takes the errors), and the limit is reached: the connection
+      // ends instead of growing. The socket can only send 1000 or 3000-4999; `closed` says
+      // 1008 (policy violation).
+      this.socket.close(1000, "too many unread messages");
+      this.finished(1008, `more than ${this.maxUnread} unread messages`);
+      return;
+    }
+    this.inbox.push(inbound);
+    this.drain();
   }
 
   /** The message or error a frame carries; `E` is what the endpoint's setup can produce. */
   private decode(frame: Frame): Inbound<Rx, E> | null {
     const { decode, envelope, errorReplies } = this.setup;
     try {
-      if (errorReplies && typeof frame === "string" && frame.startsWith('{"statusCode":')) {
-        const reply = JSON.parse(frame) as { statusCode?: unknown; body?: { errorList?: unknown } };
+      const reply = (errorReplies || envelope) && typeof frame === "string" ? statusReply(frame) : null;
+      if (reply !== null) {
         const { statusCode: status, body } = reply;
-        if (typeof status === "number" && status !== 200 && Array.isArray(body?.errorList)) {
-          const rejected = new RejectedError(status, body.errorList as FieldError[]);
+        const errors = isObject(body) ? body["errorList"] : undefined;
+        if (errorReplies && status !== 200 && Array.isArray(errors)) {
+          const rejected = new RejectedError(status, errors as FieldError[]);
           return { error: rejected as Error as E };
         }
         if (envelope) {
-          if (reply.statusCode !== 200 || !("body" in reply)) {
+          if (status !== 200 || !("body" in reply)) {
             throw new DecodeError('expected {"statusCode": 200, "body": ..}', frame);
           }
-          return decode === null ? null : { message: reply.body as Rx };
+          return decode === null ? null : { message: body as Rx };
         }
       } else if (envelope) {
         throw new DecodeError('expected {"statusCode": 200, "body": ..}', frame);
@@ -368,56 +685,63 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
     }
   }
 
-  /** Hands what arrived to waiting `recv` calls first, then to listeners; keeps the rest. */
   /**
-   * Hands what arrived on, in order: a message to the oldest waiting `recv()`, else to the
+   * Hands on what arrived, oldest first: a message to the oldest waiting `recv()`, else to the
    * `onMessage` listeners; an error to the `onError` listeners, else to the oldest waiting
-   * `recv()`, else (when the program only listens for messages) reported as an unhandled
-   * rejection. Whatever finds nobody is kept for the next `recv()` or listener.
+   * `recv()`, else (when only `onMessage` listens) it is set aside for the next `onError`
+   * listener or `recv()`. It stops at the first one nobody takes, which waits for a reader.
    */
   private drain(): void {
-    let at = 0;
-    while (at < this.inbox.length) {
-      const next = this.inbox[at];
-      if (next === undefined) {
-        break;
+    if (this.draining) {
+      return;
+    }
+    this.draining = true;
+    try {
+      if (this.errorListeners.size > 0) {
+        for (let error = this.unclaimed.shift(); error !== undefined; error = this.unclaimed.shift()) {
+          this.toErrorListeners(error);
+        }
       }
-      if ("message" in next) {
-        const waiter = this.waiters.shift();
-        if (waiter !== undefined) {
-          this.inbox.splice(at, 1);
-          waiter.resolve(next.message);
-        } else if (this.messageListeners.size > 0) {
-          this.inbox.splice(at, 1);
-          for (const listener of [...this.messageListeners]) {
-            report(() => listener(next.message));
+      for (let next = this.inbox.peek(); next !== undefined; next = this.inbox.peek()) {
+        const waiter = this.waiters.values().next();
+        if ("message" in next) {
+          if (!waiter.done) {
+            this.inbox.shift();
+            waiter.value.resolve(next.message);
+          } else if (this.messageListeners.size > 0) {
+            this.inbox.shift();
+            for (const listener of [...this.messageListeners]) {
+              // A listener removed by an earlier one during this delivery is not called.
+              if (this.messageListeners.has(listener)) {
+                report(() => listener(next.message));
+              }
+            }
+          } else {
+            break;
           }
-        } else {
-          at += 1;
-          continue;
-        }
-      } else if (this.errorListeners.size > 0) {
-        this.inbox.splice(at, 1);
-        for (const listener of [...this.errorListeners]) {
-          report(() => listener(next.error));
-        }
-      } else {
-        const waiter = this.waiters.shift();
-        if (waiter !== undefined) {
-          this.inbox.splice(at, 1);
-          waiter.reject(next.error);
+        } else if (this.errorListeners.size > 0) {
+          this.inbox.shift();
+          this.toErrorListeners(next.error);
+        } else if (!waiter.done) {
+          this.inbox.shift();
+          waiter.value.reject(next.error);
         } else if (this.messageListeners.size > 0) {
-          this.inbox.splice(at, 1);
-          report(() => {
-            throw next.error;
-          });
+          this.inbox.shift();
+          this.unclaimed.push(next.error);
         } else {
-          at += 1;
-          continue;
+          break;
         }
       }
-      // A listener may have called `recv()` or added a listener: look again from the start.
-      at = 0;
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private toErrorListeners(error: E): void {
+    for (const listener of [...this.errorListeners]) {
+      if (this.errorListeners.has(listener)) {
+        report(() => listener(error));
+      }
     }
   }
 
@@ -427,13 +751,69 @@ class Connection<Rx, C extends SocketClose, E extends Error> {
     }
     const close = this.setup.close(code, reason);
     this.ended = close;
-    const why = [reason, this.failure].filter((part) => part !== "").join(", ");
-    this.connected(new Error(`could not connect: the connection closed (${describe(code, why)})`));
-    for (const waiter of this.waiters.splice(0)) {
+    if (this.isOpen) {
+      this.connected(new ClosedError(close));
+    } else {
+      const why = describe(code, reason);
+      this.connected(this.failure ?? new ConnectError(this.url, `the connection closed (${why})`));
+    }
+    for (const waiter of [...this.waiters]) {
       waiter.reject(new ClosedError(close));
     }
     this.resolveClosed(close);
   }
+}
+
+/** A new socket for `url`, with the subprotocols and headers `options` ask for. */
+function open(Socket: WebSocketConstructor, url: string, options: ConnectOptions): WebSocketLike {
+  const { protocols, headers } = options;
+  if (headers === undefined) {
+    return protocols === undefined ? new Socket(url) : new Socket(url, protocols);
+  }
+  if (typeof (globalThis as { document?: unknown }).document !== "undefined") {
+    const hint = "use `protocols` or a query parameter";
+    throw new TypeError(`a browser cannot send headers with a WebSocket: ${hint}`);
+  }
+  // The `ws` package takes `(url, protocols, { headers })`; undici takes `(url, { protocols, headers })`.
+  const Wide = Socket as unknown as new (url: string, second: unknown, third?: unknown) => WebSocketLike;
+  return Socket.length >= 3
+    ? new Wide(url, protocols ?? [], { headers })
+    : new Wide(url, protocols === undefined ? { headers } : { protocols, headers });
+}
+
+/** A `{"statusCode": .., ..}` object, if `text` is one. */
+function statusReply(text: string): { statusCode: number; body?: unknown } | null {
+  if (!/^\s*\{/.test(text)) {
+    return null;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return isObject(value) && typeof value["statusCode"] === "number"
+    ? (value as { statusCode: number; body?: unknown })
+    : null;
+}
+
+function isObject(value: unknown): value is { [key: string]: unknown } {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** An `ArrayBuffer`, also one from another realm (an iframe, `vm`, jsdom). */
+function isArrayBuffer(value: unknown): value is ArrayBuffer {
+  return value instanceof ArrayBuffer || Object.prototype.toString.call(value) === "[object ArrayBuffer]";
+}
+
+/** The system error code (`ECONNREFUSED`, ...) in an error or its causes, if any. */
+function systemCode(error: unknown): string | null {
+  for (let at = error, depth = 0; isObject(at) && depth < 4; at = at["cause"], depth += 1) {
+    if (typeof at["code"] === "string" && /^E[A-Z]+$/.test(at["code"])) {
+      return at["code"];
+    }
+  }
+  return null;
 }
 
 /** The bytes as an `ArrayBuffer` of their own, which every WebSocket implementation takes. */
@@ -490,7 +870,10 @@ export class AppChatClient {
 
   /**
    * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
-   * Rejects when the server refuses the connection.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
    */
   static async connect(
     baseUrl: string,
@@ -519,15 +902,19 @@ export class AppChatClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * and with `DecodeError` when a message from the server does not decode (these errors go to
-   * the `onError` listeners instead, when there are any).
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
    */
-  recv(): Promise<string> {
-    return this.connection.recv();
+  recv(options: RecvOptions = {}): Promise<string> {
+    return this.connection.recv(options);
   }
 
   /**
    * Calls `listener` with every message that no `recv()` is waiting for, starting with those
-   * that arrived before it was added. Returns a function that removes it.
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
    */
   onMessage(listener: (message: string) => void): () => void {
     return this.connection.onMessage(listener);
@@ -556,18 +943,18 @@ export class AppChatClient {
 export type AppItemsClose = OtherClose;
 
 /** Path parameters of `app.items`. */
-export interface AppItemsParams {
+export type AppItemsParams = {
   /** The item to watch. */
-  item_id: number;
-}
+  item_id: number | bigint | string;
+};
 
 /** Query parameters of `app.items`. */
-export interface AppItemsQuery {
+export type AppItemsQuery = {
   /** A label to echo back. */
   label: string;
   /** Send more detail. */
-  verbose?: boolean;
-}
+  verbose?: boolean | undefined;
+};
 
 /** What `AppItemsClient` receives, how it closes, and what can go wrong. */
 type AppItemsConnection = Connection<string, AppItemsClose, DecodeError>;
@@ -594,7 +981,10 @@ export class AppItemsClient {
 
   /**
    * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
-   * Rejects when the server refuses the connection.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
    */
   static async connect(
     baseUrl: string,
@@ -602,9 +992,9 @@ export class AppItemsClient {
     query: AppItemsQuery,
     options: ConnectOptions = {},
   ): Promise<AppItemsClient> {
-    const url = Connection.url(baseUrl, `/items/${encodeURIComponent(String(params.item_id))}`, [
-      ["label", query.label],
-      ["verbose", query.verbose],
+    const url = Connection.url(baseUrl, `/items/${Connection.segment(params.item_id)}`, [
+      ["label", Connection.param(query.label)],
+      ["verbose", query.verbose === undefined ? undefined : Connection.param(query.verbose)],
     ]);
     const connection: AppItemsConnection = new Connection(url, options, {
       decode: decoders.text,
@@ -620,15 +1010,19 @@ export class AppItemsClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * and with `DecodeError` when a message from the server does not decode (these errors go to
-   * the `onError` listeners instead, when there are any).
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
    */
-  recv(): Promise<string> {
-    return this.connection.recv();
+  recv(options: RecvOptions = {}): Promise<string> {
+    return this.connection.recv(options);
   }
 
   /**
    * Calls `listener` with every message that no `recv()` is waiting for, starting with those
-   * that arrived before it was added. Returns a function that removes it.
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
    */
   onMessage(listener: (message: string) => void): () => void {
     return this.connection.onMessage(listener);
@@ -681,7 +1075,10 @@ export class AppNumbersClient {
 
   /**
    * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
-   * Rejects when the server refuses the connection.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
    */
   static async connect(
     baseUrl: string,
@@ -710,15 +1107,19 @@ export class AppNumbersClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * and with `DecodeError` when a message from the server does not decode (these errors go to
-   * the `onError` listeners instead, when there are any).
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
    */
-  recv(): Promise<number> {
-    return this.connection.recv();
+  recv(options: RecvOptions = {}): Promise<number> {
+    return this.connection.recv(options);
   }
 
   /**
    * Calls `listener` with every message that no `recv()` is waiting for, starting with those
-   * that arrived before it was added. Returns a function that removes it.
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
    */
   onMessage(listener: (message: number) => void): () => void {
     return this.connection.onMessage(listener);
@@ -771,7 +1172,10 @@ export class AppFlagsClient {
 
   /**
    * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
-   * Rejects when the server refuses the connection.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
    */
   static async connect(
     baseUrl: string,
@@ -800,15 +1204,19 @@ export class AppFlagsClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * and with `DecodeError` when a message from the server does not decode (these errors go to
-   * the `onError` listeners instead, when there are any).
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
    */
-  recv(): Promise<boolean> {
-    return this.connection.recv();
+  recv(options: RecvOptions = {}): Promise<boolean> {
+    return this.connection.recv(options);
   }
 
   /**
    * Calls `listener` with every message that no `recv()` is waiting for, starting with those
-   * that arrived before it was added. Returns a function that removes it.
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
    */
   onMessage(listener: (message: boolean) => void): () => void {
     return this.connection.onMessage(listener);
@@ -861,7 +1269,10 @@ export class AppBlobsClient {
 
   /**
    * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
-   * Rejects when the server refuses the connection.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
    */
   static async connect(
     baseUrl: string,
@@ -890,15 +1301,19 @@ export class AppBlobsClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * and with `DecodeError` when a message from the server does not decode (these errors go to
-   * the `onError` listeners instead, when there are any).
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
    */
-  recv(): Promise<Uint8Array> {
-    return this.connection.recv();
+  recv(options: RecvOptions = {}): Promise<Uint8Array> {
+    return this.connection.recv(options);
   }
 
   /**
    * Calls `listener` with every message that no `recv()` is waiting for, starting with those
-   * that arrived before it was added. Returns a function that removes it.
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
    */
   onMessage(listener: (message: Uint8Array) => void): () => void {
     return this.connection.onMessage(listener);
@@ -951,7 +1366,10 @@ export class AppDocumentsClient {
 
   /**
    * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
-   * Rejects when the server refuses the connection.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
    */
   static async connect(
     baseUrl: string,
@@ -980,15 +1398,19 @@ export class AppDocumentsClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * and with `DecodeError` when a message from the server does not decode (these errors go to
-   * the `onError` listeners instead, when there are any).
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
    */
-  recv(): Promise<Json> {
-    return this.connection.recv();
+  recv(options: RecvOptions = {}): Promise<Json> {
+    return this.connection.recv(options);
   }
 
   /**
    * Calls `listener` with every message that no `recv()` is waiting for, starting with those
-   * that arrived before it was added. Returns a function that removes it.
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
    */
   onMessage(listener: (message: Json) => void): () => void {
     return this.connection.onMessage(listener);
@@ -1042,7 +1464,10 @@ export class AppExpectingClient {
 
   /**
    * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
-   * Rejects when the server refuses the connection.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
    */
   static async connect(
     baseUrl: string,
@@ -1071,15 +1496,19 @@ export class AppExpectingClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * and with `DecodeError` when a message from the server does not decode (these errors go to
-   * the `onError` listeners instead, when there are any).
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
    */
-  recv(): Promise<string> {
-    return this.connection.recv();
+  recv(options: RecvOptions = {}): Promise<string> {
+    return this.connection.recv(options);
   }
 
   /**
    * Calls `listener` with every message that no `recv()` is waiting for, starting with those
-   * that arrived before it was added. Returns a function that removes it.
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
    */
   onMessage(listener: (message: string) => void): () => void {
     return this.connection.onMessage(listener);
@@ -1132,8 +1561,13 @@ export class AppProtocolClient {
 
   /**
    * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
-   * Sends the protocol handshake and waits for the server's answer before resolving.
-   * Rejects when the server refuses the connection.
+   * Sends the protocol handshake and waits for the server's answer before resolving; rejects
+   * with `HandshakeError` when the answer is wrong and with `ClosedError` (the typed close) when
+   * the server closes the connection instead.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
    */
   static async connect(
     baseUrl: string,
@@ -1162,15 +1596,19 @@ export class AppProtocolClient {
   /**
    * The next message from the server. Rejects with `ClosedError` once the connection has ended,
    * and with `DecodeError` when a message from the server does not decode (these errors go to
-   * the `onError` listeners instead, when there are any).
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
    */
-  recv(): Promise<string> {
-    return this.connection.recv();
+  recv(options: RecvOptions = {}): Promise<string> {
+    return this.connection.recv(options);
   }
 
   /**
    * Calls `listener` with every message that no `recv()` is waiting for, starting with those
-   * that arrived before it was added. Returns a function that removes it.
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
    */
   onMessage(listener: (message: string) => void): () => void {
     return this.connection.onMessage(listener);

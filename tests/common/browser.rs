@@ -1,6 +1,7 @@
 //! What the browser and Node tests share: the outside clients (installed once per test process
 //! through `deps.rs`), a small HTTP server for a test page and its scripts that hands over the
 //! report the page posts, and headless Chromium opening that page.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
