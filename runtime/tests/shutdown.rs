@@ -246,3 +246,38 @@ async fn an_upgrade_finished_after_shutdown_began_is_refused_with_503() {
     }
     assert!(!started.load(Ordering::SeqCst), "no connection started");
 }
+
+/// Waits on its socket until the connection ends.
+struct Waits {
+    ends: Ends,
+}
+
+impl Endpoint for Waits {
+    type Receive = String;
+    type Send = String;
+    type Close = NoClose;
+    type Params = ();
+    type Query = ();
+    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+        loop {
+            let _ = socket.recv().await?;
+        }
+    }
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+        self.ends.push(why);
+    }
+}
+
+#[tokio::test]
+async fn an_aborted_connection_task_still_leaves_its_hub_and_runs_on_disconnect() {
+    let (ends, hub) = (Ends::default(), Hub::new());
+    let router = Router::new().route_with_hub("/waits", Waits { ends: ends.clone() }, hub.clone());
+    let running = start(router, limits()).await;
+    let _ws = raw(&running.url, "/waits").await;
+    eventually(|| hub.len() == 1).await;
+    // Dropping the server (its task aborted, as a `select!` around `serve` in `main` does)
+    // aborts every connection task.
+    running.server.abort();
+    assert!(matches!(ends.once().await, Disconnect::Lost { .. }));
+    assert!(hub.is_empty(), "the session left its hub");
+}
