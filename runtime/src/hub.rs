@@ -481,6 +481,25 @@ mod tests {
     }
 
     #[test]
+    fn a_disconnect_leaves_exactly_its_own_rooms() {
+        let hub: Hub<String> = Hub::new();
+        let (a, _a_box) = session(&hub);
+        let (b, _b_box) = session(&hub);
+        for room in ["one", "two", "three"] {
+            assert!(hub.join(room, a));
+        }
+        assert!(hub.join("two", b));
+        hub.leave("three", a);
+        hub.unregister(a);
+        assert_eq!(hub.rooms(), ["two"]);
+        assert_eq!(hub.members("two"), [b]);
+        assert!(!hub.write().joined.contains_key(&a));
+        hub.unregister(b);
+        assert!(hub.rooms().is_empty());
+        assert!(hub.write().joined.is_empty());
+    }
+
+    #[test]
     fn every_operation_reaches_the_other_node_through_the_backplane() {
         let wire = Arc::new(Wire::default());
         let a_side: SharedBackplane = Arc::new(Side {
