@@ -114,6 +114,12 @@ pub trait Backplane: Send + Sync + 'static {
     fn changed(&self, hub: &str);
     /// The sessions and rooms of the hub on every live node.
     fn presence<'a>(&'a self, hub: &'a str) -> BoxFuture<'a, Result<Presence, BackplaneError>>;
+    /// Whether there are no other nodes (as for [`InProcess`]): a session that is not on this
+    /// node is then gone, and a send to it is [`crate::SendError::Closed`], as without a
+    /// backplane. False by default.
+    fn single_node(&self) -> bool {
+        false
+    }
 }
 
 /// The hubs attached to a backplane, by name; several hubs may share a name (each gets every
@@ -206,6 +212,10 @@ impl Backplane for InProcess {
     }
 
     fn changed(&self, _hub: &str) {}
+
+    fn single_node(&self) -> bool {
+        true
+    }
 
     fn presence<'a>(&'a self, hub: &'a str) -> BoxFuture<'a, Result<Presence, BackplaneError>> {
         let presence = self.hubs.snapshot(hub).unwrap_or_default();

@@ -1,10 +1,14 @@
 //! The typed client core that generated clients wrap: connect with headers, typed send and
-//! receive, and the server's close surfaced as the endpoint's typed close condition.
+//! receive, and the server's close surfaced as the endpoint's typed close condition. Every
+//! wait is bounded: connecting, the protocol handshake and writes have timeouts, and a ping
+//! keepalive finds a server that stopped answering (see [`ConnectOptions`]).
 
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -14,6 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::close::CloseCondition;
 use crate::message::{DecodeError, WireMessage};
+use crate::socket::Keepalive;
 use crate::validate::FieldError;
 
 /// What went wrong on a client connection, or how the server ended it.
@@ -40,9 +45,20 @@ pub enum ClientError<C: CloseCondition> {
         /// What was wrong, field by field.
         errors: Vec<FieldError>,
     },
-    /// The connection ended without a close frame.
+    /// The connection ended without a close frame: the server went away (its socket was
+    /// closed or reset), did not answer a keepalive ping in time, or an earlier write timed out.
     #[error("the connection was lost")]
     Lost,
+    /// Connecting, the protocol handshake or a write took longer than its timeout in
+    /// [`ConnectOptions`]. After a write timed out the connection is unusable: later calls
+    /// return [`ClientError::Lost`].
+    #[error("the {what} timed out after {after:?}")]
+    TimedOut {
+        /// What timed out: `"connect"`, `"handshake"` or `"write"`.
+        what: &'static str,
+        /// The timeout.
+        after: Duration,
+    },
     /// A message from the server did not decode as the endpoint's message type.
     #[error("could not decode a message from the server: {0}")]
     Decode(#[from] DecodeError),
@@ -63,13 +79,61 @@ pub enum ClientError<C: CloseCondition> {
     WebSocket(#[from] tungstenite::Error),
 }
 
-/// Options for [`Client::connect`].
-#[derive(Debug, Clone, Default)]
+/// Options for [`Client::connect`]: headers, timeouts and keepalive. The defaults: 10 s to
+/// connect (TCP and the HTTP upgrade), 10 s for the protocol handshake, 10 s for a write, and a
+/// ping after 30 s without a frame from the server, which must be answered within 10 s.
+#[derive(Debug, Clone)]
 pub struct ConnectOptions {
     headers: Vec<(String, String)>,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+    write_timeout: Duration,
+    keepalive: Option<Keepalive>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            headers: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            keepalive: Some(Keepalive {
+                every: Duration::from_secs(30),
+                timeout: Duration::from_secs(10),
+            }),
+        }
+    }
 }
 
 impl ConnectOptions {
+    /// How long connecting may take: the TCP connection and the HTTP upgrade.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long the spec's protocol handshake (sending the greeting, receiving the answer) may
+    /// take.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long a write may wait for a server that does not read.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Ping keepalive while receiving: a ping after `every` without a frame from the server;
+    /// no frame within `timeout` after it ends the connection as [`ClientError::Lost`]. `None`
+    /// sends no pings (a silent server is then waited for as long as it stays connected).
+    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
+        self.keepalive = keepalive;
+        self
+    }
+
     /// Adds a header to the upgrade request; the server sees it for the whole connection.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -80,11 +144,45 @@ impl ConnectOptions {
 /// A connected client: sends `Tx`, receives `Rx`, and is closed with a `C`.
 ///
 /// Generated clients wrap this and expose only the directions their endpoint allows.
+///
+/// # Cancel safety
+///
+/// [`Client::recv`] and [`Client::closed`] are cancel safe (a `tokio::time::timeout` or
+/// `tokio::select!` around them loses no message); [`Client::send`] is not (a cancelled send
+/// may or may not reach the server, but never twice); see each method.
 pub struct Client<Tx, Rx, C> {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     envelope: bool,
     error_replies: bool,
+    handshake_timeout: Duration,
+    write_timeout: Duration,
+    keepalive: Option<Keepalive>,
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    /// The connection broke (the server vanished, or a write timed out): every call is `Lost`.
+    lost: bool,
     _types: PhantomData<fn(Tx) -> (Rx, C)>,
+}
+
+/// Whether a WebSocket error means the server is gone (closed or reset the connection without
+/// a close frame).
+fn vanished(error: &tungstenite::Error) -> bool {
+    use std::io::ErrorKind;
+    use tungstenite::error::ProtocolError;
+    match error {
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::AlreadyClosed
+        | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => true,
+        tungstenite::Error::Io(e) => matches!(
+            e.kind(),
+            ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof
+                | ErrorKind::NotConnected
+        ),
+        _ => false,
+    }
 }
 
 impl<Tx, Rx, C> std::fmt::Debug for Client<Tx, Rx, C> {
@@ -94,7 +192,12 @@ impl<Tx, Rx, C> std::fmt::Debug for Client<Tx, Rx, C> {
 }
 
 impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
-    /// Connects to `path` on the server at `base_url` (such as `ws://127.0.0.1:8080`).
+    /// Connects to `path` on the server at `base_url` (such as `ws://127.0.0.1:8080`), within
+    /// the options' connect timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled connect leaves nothing behind.
     pub async fn connect(
         base_url: &str,
         path: &str,
@@ -109,23 +212,37 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
                 HeaderValue::try_from(value).map_err(|_| ClientError::InvalidHeader(name))?;
             request.headers_mut().append(header, value);
         }
-        let (ws, _response) = tokio_tungstenite::connect_async_with_config(request, None, true)
-            .await
-            .map_err(|e| match e {
-                tungstenite::Error::Http(response) => ClientError::Refused {
-                    status: response.status().as_u16(),
-                    reason: response
-                        .body()
-                        .as_ref()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
-                        .unwrap_or_default(),
-                },
-                other => other.into(),
-            })?;
+        let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
+        let after = options.connect_timeout;
+        let connected =
+            tokio::time::timeout(after, connecting)
+                .await
+                .map_err(|_| ClientError::TimedOut {
+                    what: "connect",
+                    after,
+                })?;
+        let (ws, _response) = connected.map_err(|e| match e {
+            tungstenite::Error::Http(response) => ClientError::Refused {
+                status: response.status().as_u16(),
+                reason: response
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+            },
+            other => other.into(),
+        })?;
+        let next_ping = options.keepalive.map(|k| Instant::now() + k.every);
         Ok(Client {
             ws,
             envelope: false,
             error_replies: false,
+            handshake_timeout: options.handshake_timeout,
+            write_timeout: options.write_timeout,
+            keepalive: options.keepalive,
+            next_ping,
+            pong_deadline: None,
+            lost: false,
             _types: PhantomData,
         })
     }
@@ -183,13 +300,55 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         }
     }
 
-    /// Sends one message.
-    pub async fn send(&mut self, message: Tx) -> Result<(), ClientError<C>> {
-        self.ws.send(message.encode()).await?;
-        Ok(())
+    /// The error for a failed read or write: [`ClientError::Lost`] if the server is gone.
+    fn failed(&mut self, error: tungstenite::Error) -> ClientError<C> {
+        if vanished(&error) {
+            self.lost = true;
+            ClientError::Lost
+        } else {
+            error.into()
+        }
     }
 
-    /// Receives the next message; when the server closes the connection this returns how.
+    /// Sends `message` and flushes it, within the write timeout.
+    async fn write(&mut self, message: Message) -> Result<(), ClientError<C>> {
+        if self.lost {
+            return Err(ClientError::Lost);
+        }
+        let after = self.write_timeout;
+        match tokio::time::timeout(after, self.ws.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.failed(e)),
+            Err(_) => {
+                // Part of a frame may have been written: nothing more can be sent after it.
+                self.lost = true;
+                Err(ClientError::TimedOut {
+                    what: "write",
+                    after,
+                })
+            }
+        }
+    }
+
+    /// Sends one message, within the write timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: if it is cancelled, the message may or may not reach the server (if it
+    /// was already in the write buffer it goes out with the next write); it is never sent twice.
+    /// `Ok` means the message was written to the connection.
+    pub async fn send(&mut self, message: Tx) -> Result<(), ClientError<C>> {
+        self.write(message.encode()).await
+    }
+
+    /// Receives the next message; when the server closes the connection this returns how
+    /// ([`ClientError::Lost`] if it went away without a close frame). Pings are sent meanwhile
+    /// as the keepalive asks.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a message that arrives while it is being cancelled is returned by the next
+    /// call.
     pub async fn recv(&mut self) -> Result<Rx, ClientError<C>> {
         loop {
             match self.next_frame().await? {
@@ -201,6 +360,10 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
 
     /// Waits until the server ends the connection and returns how it did; data messages that
     /// arrive meanwhile are discarded.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
     pub async fn closed(&mut self) -> ClientError<C> {
         loop {
             if let Err(e) = self.next_frame().await {
@@ -210,51 +373,118 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     }
 
     /// The spec's protocol handshake from the client's side: sends the text `expect` and
-    /// checks that the server answers with the text `reply`. Generated clients call it in
-    /// `connect` when the spec declares a handshake.
+    /// checks that the server answers with the text `reply`, within the handshake timeout.
+    /// Generated clients call it in `connect` when the spec declares a handshake.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: cancelled (or timed out), the protocol is in an unknown state and the
+    /// client should be dropped.
     pub async fn handshake(&mut self, expect: &str, reply: &str) -> Result<(), ClientError<C>> {
-        self.ws.send(Message::text(expect)).await?;
-        match self.next_frame().await? {
-            Message::Text(text) if text.as_str() == reply => Ok(()),
-            other => Err(ClientError::Decode(DecodeError::Invalid {
-                ty: "handshake",
-                detail: format!("expected {reply:?}, got {other:?}"),
-            })),
+        let after = self.handshake_timeout;
+        let exchange = async {
+            self.write(Message::text(expect)).await?;
+            match self.next_frame().await? {
+                Message::Text(text) if text.as_str() == reply => Ok(()),
+                other => Err(ClientError::Decode(DecodeError::Invalid {
+                    ty: "handshake",
+                    detail: format!("expected {reply:?}, got {other:?}"),
+                })),
+            }
+        };
+        match tokio::time::timeout(after, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::TimedOut {
+                what: "handshake",
+                after,
+            }),
         }
     }
 
     /// Closes the connection normally (code 1000) and waits a bounded time for the server's
     /// answer.
+    ///
+    /// # Cancel safety
+    ///
+    /// It takes the client: cancelled, the connection is dropped without the close handshake.
     pub async fn close(self) -> Result<(), ClientError<C>> {
-        match tokio::time::timeout(std::time::Duration::from_secs(10), self.close_inner()).await {
+        match tokio::time::timeout(Duration::from_secs(10), self.close_inner()).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Lost),
         }
     }
 
     async fn close_inner(mut self) -> Result<(), ClientError<C>> {
+        if self.lost {
+            return Err(ClientError::Lost);
+        }
         let normal = CloseFrame {
             code: CloseCode::Normal,
             reason: "".into(),
         };
-        self.ws.close(Some(normal)).await?;
+        if let Err(e) = self.ws.close(Some(normal)).await {
+            return Err(self.failed(e));
+        }
         while let Some(frame) = self.ws.next().await {
             if let Err(e) = frame {
                 return match e {
                     tungstenite::Error::ConnectionClosed => Ok(()),
-                    other => Err(other.into()),
+                    other => Err(self.failed(other)),
                 };
             }
         }
         Ok(())
     }
 
+    /// A keepalive timer fired: sends a ping, or gives up on a server that did not answer one.
+    async fn tick(&mut self) -> Result<(), ClientError<C>> {
+        let Some(keepalive) = self.keepalive else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if let Some(deadline) = self.pong_deadline {
+            if deadline <= now {
+                self.lost = true;
+                return Err(ClientError::Lost);
+            }
+            return Ok(());
+        }
+        if self.next_ping.is_some_and(|at| at <= now) {
+            self.write(Message::Ping(Default::default())).await?;
+            self.pong_deadline = Some(now + keepalive.timeout);
+            self.next_ping = None;
+        }
+        Ok(())
+    }
+
     /// The next frame; a close frame or the end of the stream becomes the matching error.
+    /// Cancel safe.
     async fn next_frame(&mut self) -> Result<Message, ClientError<C>> {
-        match self.ws.next().await {
+        if self.lost {
+            return Err(ClientError::Lost);
+        }
+        let frame = loop {
+            let wake_at = self.pong_deadline.or(self.next_ping);
+            let timer = async {
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                frame = self.ws.next() => break frame,
+                () = timer => self.tick().await?,
+            }
+        };
+        // Any frame shows the server is alive.
+        if let Some(keepalive) = self.keepalive {
+            self.pong_deadline = None;
+            self.next_ping = Some(Instant::now() + keepalive.every);
+        }
+        match frame {
             Some(Ok(Message::Close(frame))) => {
                 // Answer the close handshake; the connection is over either way.
-                let _ = self.ws.flush().await;
+                let _ = tokio::time::timeout(self.write_timeout, self.ws.flush()).await;
                 let code = frame.as_ref().map(|f| u16::from(f.code));
                 Err(match code.and_then(C::from_code) {
                     Some(condition) => ClientError::Closed(condition),
@@ -265,9 +495,11 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
                 })
             }
             Some(Ok(message)) => Ok(message),
-            Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed))
-            | None => Err(ClientError::Lost),
-            Some(Err(e)) => Err(e.into()),
+            Some(Err(e)) => Err(self.failed(e)),
+            None => {
+                self.lost = true;
+                Err(ClientError::Lost)
+            }
         }
     }
 }

@@ -23,6 +23,9 @@ use crate::message::{WireMessage, envelope_ok};
 struct State<S> {
     sessions: HashMap<SessionId, Sender<S>>,
     rooms: BTreeMap<String, BTreeSet<SessionId>>,
+    /// The rooms of each session that is in any, so that a disconnect leaves its own rooms
+    /// instead of scanning every room under the write lock.
+    joined: HashMap<SessionId, BTreeSet<String>>,
 }
 
 /// The live sessions of one endpoint. Cheap to clone; every clone is the same hub.
@@ -54,6 +57,7 @@ impl<S> Default for Hub<S> {
             state: Arc::new(RwLock::new(State {
                 sessions: HashMap::new(),
                 rooms: BTreeMap::new(),
+                joined: HashMap::new(),
             })),
             remote: None,
             _message: PhantomData,
@@ -111,10 +115,13 @@ impl<S> Hub<S> {
         write(&self.state)
     }
 
-    /// Hands an operation to the other nodes: `None` without a backplane, else whether the
-    /// backplane took it.
+    /// Hands an operation to the other nodes: `None` without a backplane (or with one that
+    /// has no other node, such as [`crate::InProcess`]), else whether the backplane took it.
     fn publish(&self, target: Target, frame: Option<&Message>) -> Option<bool> {
-        let remote = self.remote.as_ref()?;
+        let remote = self
+            .remote
+            .as_ref()
+            .filter(|r| !r.backplane.single_node())?;
         Some(remote.backplane.publish(&remote.name, target, frame))
     }
 
@@ -205,10 +212,14 @@ impl<S> Hub<S> {
         {
             let mut state = self.write();
             state.sessions.remove(&session);
-            state.rooms.retain(|_, members| {
-                members.remove(&session);
-                !members.is_empty()
-            });
+            for room in state.joined.remove(&session).unwrap_or_default() {
+                if let Some(members) = state.rooms.get_mut(&room) {
+                    members.remove(&session);
+                    if members.is_empty() {
+                        state.rooms.remove(&room);
+                    }
+                }
+            }
         }
         self.changed();
     }
@@ -235,6 +246,11 @@ fn join<S>(state: &RwLock<State<S>>, room: &str, session: SessionId) -> bool {
         .entry(room.to_owned())
         .or_default()
         .insert(session);
+    state
+        .joined
+        .entry(session)
+        .or_default()
+        .insert(room.to_owned());
     true
 }
 
@@ -248,6 +264,12 @@ fn leave<S>(state: &RwLock<State<S>>, room: &str, session: SessionId) -> bool {
         members.remove(&session);
         if members.is_empty() {
             state.rooms.remove(room);
+        }
+    }
+    if let Some(rooms) = state.joined.get_mut(&session) {
+        rooms.remove(room);
+        if rooms.is_empty() {
+            state.joined.remove(&session);
         }
     }
     true
@@ -456,6 +478,25 @@ mod tests {
 
     fn drained(outbox: &Outbox) -> Vec<Message> {
         std::iter::from_fn(|| outbox.pop()).collect()
+    }
+
+    #[test]
+    fn a_disconnect_leaves_exactly_its_own_rooms() {
+        let hub: Hub<String> = Hub::new();
+        let (a, _a_box) = session(&hub);
+        let (b, _b_box) = session(&hub);
+        for room in ["one", "two", "three"] {
+            assert!(hub.join(room, a));
+        }
+        assert!(hub.join("two", b));
+        hub.leave("three", a);
+        hub.unregister(a);
+        assert_eq!(hub.rooms(), ["two"]);
+        assert_eq!(hub.members("two"), [b]);
+        assert!(!hub.write().joined.contains_key(&a));
+        hub.unregister(b);
+        assert!(hub.rooms().is_empty());
+        assert!(hub.write().joined.is_empty());
     }
 
     #[test]

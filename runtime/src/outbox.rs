@@ -84,6 +84,13 @@ impl Outbox {
         self.state().closed
     }
 
+    /// Refuses pushes from now on (they fail with `Closed`) but keeps what was queued, for the
+    /// socket to write before its close frame: a push accepted with `Ok` is written, and one
+    /// that could not be is refused instead of acknowledged and then dropped.
+    pub(crate) fn seal(&self) {
+        self.state().closed = true;
+    }
+
     /// Ends the queue: later pushes fail with `Closed`; what was queued is dropped.
     pub(crate) fn close(&self) {
         let mut state = self.state();

@@ -130,8 +130,10 @@ struct Inner {
     /// Bytes waiting to be published.
     queued_bytes: AtomicUsize,
     stats: Stats,
-    /// The connection presence queries share, made on first use.
-    queries: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// The connection presence queries share, made on first use. The lock is held only to
+    /// copy or replace the handle, never while connecting: with Redis slow to answer, every
+    /// query waits for its own connect timeout, not for the connects of those before it.
+    queries: std::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     /// Dropped with the last handle, which stops the background tasks.
     _stop: watch::Sender<()>,
 }
@@ -206,7 +208,7 @@ impl RedisBackplane {
             changed: Arc::new(Notify::new()),
             queued_bytes: AtomicUsize::new(0),
             stats: Stats::default(),
-            queries: tokio::sync::Mutex::new(None),
+            queries: std::sync::Mutex::new(None),
             _stop: stop,
         });
         let weak = Arc::downgrade(&inner);
@@ -317,7 +319,7 @@ impl Backplane for RedisBackplane {
                 Ok(presence) => presence,
                 Err(e) => {
                     // A broken connection is made again next time.
-                    *inner.queries.lock().await = None;
+                    *inner.queries() = None;
                     return Err(BackplaneError::Unavailable(e.to_string()));
                 }
             };
@@ -331,19 +333,25 @@ impl Backplane for RedisBackplane {
 }
 
 impl Inner {
+    fn queries(&self) -> std::sync::MutexGuard<'_, Option<redis::aio::MultiplexedConnection>> {
+        // The lock only guards a handle being copied or replaced: a poisoned one is sound.
+        self.queries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The presence the other nodes wrote for `hub`: the hub's set of nodes, then each node's
     /// sessions and rooms. A node whose entries have expired (it crashed) is taken out of the
     /// set on the way.
     async fn remote_presence(&self, hub: &str) -> redis::RedisResult<Presence> {
-        let mut connection = {
-            let mut cached = self.queries.lock().await;
-            match cached.as_ref() {
-                Some(connection) => connection.clone(),
-                None => {
-                    let fresh = self.connection().await?;
-                    *cached = Some(fresh.clone());
-                    fresh
-                }
+        let cached = self.queries().clone();
+        let mut connection = match cached {
+            Some(connection) => connection,
+            None => {
+                let fresh = self.connection().await?;
+                // Another query may have connected meanwhile; either connection will do.
+                self.queries().get_or_insert_with(|| fresh.clone());
+                fresh
             }
         };
         let nodes_key = self.presence_key(hub, "nodes", "set");

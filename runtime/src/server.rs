@@ -15,13 +15,15 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::close::{CloseCondition, Disconnect};
-use crate::conn::{Conn, Sender};
+use crate::conn::{Conn, Sender, SessionId};
 use crate::handshake::{self, Head};
 use crate::hub::Hub;
 use crate::message::WireMessage;
 use crate::outbox::Outbox;
 use crate::request::{FromRequest, Refusal, Request};
-use crate::socket::{Keepalive, OnInvalid, Settings, Socket, Stop};
+use crate::socket::{
+    Keepalive, OnInvalid, Settings, Shutdown, Socket, Stop, Stopping, when_stopping,
+};
 
 /// The connection handle an endpoint's handlers receive.
 pub type ConnOf<E> = Conn<<E as Endpoint>::Send, <E as Endpoint>::Params, <E as Endpoint>::Query>;
@@ -147,8 +149,10 @@ pub struct Limits {
     pub tcp_keepalive: Option<Duration>,
     /// The most connections served at once; more are refused with 503 before the upgrade.
     pub max_connections: usize,
-    /// How long a graceful shutdown waits for connections to finish after telling each client
-    /// (close 1001) before it stops them.
+    /// How long a graceful shutdown may take. Connections waiting on their socket are closed
+    /// with 1001 at once; a handler busy in a callback gets half of this time to get back to
+    /// its socket before its run is stopped and its client closed with 1001; writes and close
+    /// handshakes are cut off at nine tenths of it. Every connection's `on_disconnect` runs.
     pub shutdown_timeout: Duration,
 }
 
@@ -284,7 +288,7 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 struct Context {
     limits: Limits,
     origins: Option<Arc<[String]>>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 }
 
 trait Service: Send + Sync {
@@ -498,9 +502,10 @@ impl Server {
     }
 
     /// Accepts connections on `listener` until `shutdown` completes, then shuts down
-    /// gracefully: no new connections, every client is closed with 1001 (each connection's
-    /// `on_disconnect` runs), and connections get [`Limits::shutdown_timeout`] to finish before
-    /// the rest are stopped.
+    /// gracefully: no new connections (an upgrade still under way is refused with 503), every
+    /// client is closed with 1001 within [`Limits::shutdown_timeout`], whatever its connection
+    /// was doing, and each connection's `on_disconnect` runs once. A task still running after
+    /// the timeout (an `on_disconnect` that does not return) is stopped.
     pub async fn serve_with_shutdown(
         self,
         listener: TcpListener,
@@ -511,7 +516,7 @@ impl Server {
         }
         let router = Arc::new(self.router);
         let limits = self.limits;
-        let (stop, stopping) = watch::channel(false);
+        let (stop, stopping) = watch::channel(None);
         let context = Context {
             limits,
             origins: self.origins.map(Into::into),
@@ -550,7 +555,12 @@ impl Server {
             }
         }
         drop(listener);
-        let _ = stop.send(true);
+        let now = tokio::time::Instant::now();
+        let timeout = limits.shutdown_timeout;
+        let _ = stop.send(Some(Stopping {
+            grace_until: now + timeout / 2,
+            close_by: now + timeout.mul_f64(0.9),
+        }));
         let drained = async { while connections.join_next().await.is_some() {} };
         if tokio::time::timeout(limits.shutdown_timeout, drained)
             .await
@@ -621,6 +631,7 @@ async fn upgrade<E: Endpoint>(
     head: Head,
     params: Vec<(String, String)>,
     limits: Limits,
+    shutdown: &Shutdown,
 ) -> Option<Upgraded<E>> {
     let request = Request {
         path: head.path,
@@ -642,6 +653,13 @@ async fn upgrade<E: Endpoint>(
         Some(Err(refusal)) => Some(refusal),
         None => Some(Refusal::new(500, "internal error")),
     };
+    // A shutdown that began while the middleware ran: the server takes no new connection.
+    let refusal = refusal.or_else(|| {
+        shutdown
+            .borrow()
+            .is_some()
+            .then(|| Refusal::new(503, "the server is shutting down"))
+    });
     if let Some(refusal) = refusal {
         handshake::refuse(&mut stream, &refusal).await;
         return None;
@@ -662,6 +680,39 @@ async fn upgrade<E: Endpoint>(
     })
 }
 
+/// A connection's cleanup, which cannot be skipped: if the task ends before it ran (aborted
+/// after the shutdown timeout, or a panic outside the handlers), dropping this takes the session
+/// out of its hub and runs `on_disconnect` on a task of its own.
+struct Connection<E: Endpoint> {
+    service: Arc<EndpointService<E>>,
+    session: SessionId,
+    socket: Option<SocketOf<E>>,
+    /// The cleanup has run (or is running): nothing is left for the drop.
+    done: bool,
+}
+
+impl<E: Endpoint> Drop for Connection<E> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.service.hub.unregister(self.session);
+        let Some(socket) = self.socket.take() else {
+            return;
+        };
+        let why = socket.ended().unwrap_or(Disconnect::Lost {
+            detail: "the connection task was stopped".to_owned(),
+        });
+        let service = Arc::clone(&self.service);
+        // Outside a runtime (it is being dropped) nothing can run any more.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = guarded(service.endpoint.on_disconnect(socket.conn(), why)).await;
+            });
+        }
+    }
+}
+
 async fn serve_connection<E: Endpoint>(
     service: Arc<EndpointService<E>>,
     stream: TcpStream,
@@ -673,12 +724,13 @@ async fn serve_connection<E: Endpoint>(
     let limits = endpoint.limits(context.limits);
     // Boxed, so that the upgrade's state (middleware, the `101`) is freed before the connection
     // settles in: a task keeps the size of its largest state for its whole life.
+    let upgrading = upgrade(endpoint, stream, head, params, limits, &context.shutdown);
     let Some(Upgraded {
         ws,
         request,
         params,
         query,
-    }) = Box::pin(upgrade(endpoint, stream, head, params, limits)).await
+    }) = Box::pin(upgrading).await
     else {
         return;
     };
@@ -694,7 +746,6 @@ async fn serve_connection<E: Endpoint>(
         hub.clone(),
     );
     let session = conn.session_id();
-    hub.register(conn.sender());
     let settings = Settings {
         keepalive: E::KEEPALIVE,
         on_invalid: E::ON_INVALID,
@@ -703,10 +754,30 @@ async fn serve_connection<E: Endpoint>(
         idle_timeout: limits.idle_timeout,
         slow_consumer_code: close_code.unwrap_or(1013),
     };
-    let mut socket = Socket::new(ws, outbox, conn, settings, context.shutdown);
-    let outcome = guarded(endpoint.run(&mut socket)).await;
-    let why = socket.finish(outcome).await;
+    let socket = Socket::new(ws, outbox, conn, settings, context.shutdown.clone());
+    hub.register(socket.conn().sender());
+    let mut connection = Connection {
+        service: Arc::clone(&service),
+        session,
+        socket: Some(socket),
+        done: false,
+    };
+    let Some(socket) = connection.socket.as_mut() else {
+        return;
+    };
+    // A handler busy in a callback does not see a shutdown on its socket: after the grace
+    // period its run is stopped, and the connection closed with 1001 here.
+    let outcome = tokio::select! {
+        biased;
+        outcome = guarded(endpoint.run(socket)) => Some(outcome),
+        () = when_stopping(&context.shutdown, |s| s.grace_until) => None,
+    };
+    let why = match outcome {
+        Some(outcome) => socket.finish(outcome).await,
+        None => socket.shut_down().await,
+    };
     hub.unregister(session);
+    connection.done = true;
     // A panic in on_disconnect has nothing left to close; it must not take the task down.
     let _ = guarded(endpoint.on_disconnect(socket.conn(), why)).await;
 }

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::close::{CloseCondition, Disconnect};
-use crate::conn::Conn;
+use crate::conn::{Conn, encode_for};
 use crate::message::{WireMessage, envelope_errors};
 use crate::outbox::Outbox;
 
@@ -94,10 +94,44 @@ pub(crate) struct Settings {
 /// How many frames that are already waiting are handled before replies are flushed anyway.
 const MAX_STREAK: u32 = 32;
 
+/// A graceful shutdown in progress, as every connection task sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stopping {
+    /// Until when a handler busy in a callback (not waiting on its socket) may go on before
+    /// its run is stopped and the connection closed with 1001.
+    pub grace_until: Instant,
+    /// When writes and close handshakes are cut off, so that every connection has ended
+    /// before the server's shutdown timeout.
+    pub close_by: Instant,
+}
+
+/// The signal of a graceful shutdown: `None` until one begins.
+pub(crate) type Shutdown = watch::Receiver<Option<Stopping>>;
+
+/// Resolves at the instant `pick` chooses once a graceful shutdown has begun; never before.
+pub(crate) async fn when_stopping(shutdown: &Shutdown, pick: fn(Stopping) -> Instant) {
+    let mut shutdown = shutdown.clone();
+    let at = match shutdown.wait_for(Option::is_some).await {
+        Ok(stopping) => (*stopping).map(pick),
+        // The server is gone without a graceful shutdown: nothing cuts the connection off.
+        Err(_) => None,
+    };
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn io_error(detail: String) -> tungstenite::Error {
+    tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, detail))
+}
+
 /// Runs a write, failing it when the peer has not taken the bytes within `limit` (a client that
-/// stopped reading must not hold its connection task forever).
+/// stopped reading must not hold its connection task forever), or when a graceful shutdown
+/// runs out of time.
 async fn bounded<T>(
     limit: Duration,
+    shutdown: &Shutdown,
     write: impl std::future::Future<Output = Result<T, tungstenite::Error>>,
 ) -> Result<T, tungstenite::Error> {
     // Most writes complete at once (the kernel has room); only one that has to wait needs a
@@ -106,16 +140,26 @@ async fn bounded<T>(
     if let Some(done) = write.as_mut().now_or_never() {
         return done;
     }
-    match tokio::time::timeout(limit, write).await {
-        Ok(result) => result,
-        Err(_) => Err(tungstenite::Error::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("the peer took no data for {limit:?}"),
-        ))),
+    tokio::select! {
+        result = tokio::time::timeout(limit, write) => match result {
+            Ok(result) => result,
+            Err(_) => Err(io_error(format!("the peer took no data for {limit:?}"))),
+        },
+        () = when_stopping(shutdown, |s| s.close_by) => Err(io_error(
+            "the peer took no data before the server shut down".to_owned(),
+        )),
     }
 }
 
 /// One connection: receive `R`, send `S`, with typed path parameters `P` and query `Q`.
+///
+/// # Cancel safety
+///
+/// Each method says whether it is cancel safe, that is whether dropping its future before it
+/// completes (a `tokio::time::timeout` or `tokio::select!` around it) can lose anything. No
+/// cancellation ever loses a push that [`Conn::send`](crate::Conn::send), a
+/// [`Sender`](crate::Sender) or the hub acknowledged with `Ok`: a push leaves the outbound queue
+/// only in the same step that hands it to the connection's write buffer.
 pub struct Socket<R, S, P = (), Q = ()> {
     ws: WebSocketStream<TcpStream>,
     outbox: Arc<Outbox>,
@@ -128,11 +172,15 @@ pub struct Socket<R, S, P = (), Q = ()> {
     /// Frames taken in a row without waiting (and so without flushing).
     streak: u32,
     ended: Option<Disconnect>,
+    /// A close begun and not finished (its call was cancelled): the code and reason to finish.
+    closing: Option<(u16, String)>,
+    /// A data message that arrived while [`Socket::forward`] ran, for the next receive.
+    pending: Option<Message>,
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
     /// When the connection counts as idle unless a frame arrives first.
     idle_deadline: Option<Instant>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
     _receive: PhantomData<fn() -> R>,
 }
 
@@ -145,13 +193,15 @@ impl<R, S, P, Q> std::fmt::Debug for Socket<R, S, P, Q> {
     }
 }
 
-enum Event {
+enum Event<T> {
     Frame(Option<Result<Message, tungstenite::Error>>),
     /// Something was pushed: the loop writes it before it next waits.
     Push,
     Tick,
     Shutdown,
     Overflow,
+    /// What the caller waited for besides the socket (the next item of a forwarded stream).
+    Extra(T),
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -176,7 +226,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         outbox: Arc<Outbox>,
         conn: Conn<S, P, Q>,
         settings: Settings,
-        shutdown: watch::Receiver<bool>,
+        shutdown: Shutdown,
     ) -> Self {
         let next_ping = settings.keepalive.map(|k| Instant::now() + k.every);
         let idle_deadline = settings.idle_timeout.map(|idle| Instant::now() + idle);
@@ -189,6 +239,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             holding: false,
             streak: 0,
             ended: None,
+            closing: None,
+            pending: None,
             next_ping,
             pong_deadline: None,
             idle_deadline,
@@ -202,16 +254,26 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         &self.conn
     }
 
-    fn gone(&self) -> Result<(), SocketError> {
-        match &self.ended {
-            Some(why) => Err(SocketError::Gone(why.clone())),
-            None => Ok(()),
+    /// How the connection ended, if it has.
+    pub(crate) fn ended(&self) -> Option<Disconnect> {
+        self.ended.clone()
+    }
+
+    /// Fails when the connection has ended; finishes a close that a cancelled call began.
+    async fn settle(&mut self) -> Result<(), SocketError> {
+        if let Some(why) = &self.ended {
+            return Err(SocketError::Gone(why.clone()));
         }
+        if self.closing.is_some() {
+            return Err(self.finish_close().await);
+        }
+        Ok(())
     }
 
     fn end(&mut self, why: Disconnect) -> SocketError {
         // Pushes from now on fail with `Closed`; nothing is left to write them.
         self.outbox.close();
+        self.closing = None;
         self.ended = Some(why.clone());
         SocketError::Gone(why)
     }
@@ -224,9 +286,15 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// Receives the next message. Queued pushes are written and pings answered meanwhile.
     /// When the connection ends this returns [`SocketError::Gone`], distinct from any message.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if it is cancelled (used as a branch of `tokio::select!`, or under a
+    /// timeout), no message from the client is lost and no acknowledged push is dropped; the
+    /// next call goes on where this one stopped.
     pub async fn recv(&mut self) -> Result<R, SocketError> {
         loop {
-            let message = self.recv_frame().await?;
+            let message = self.recv_frame(false).await?;
             match R::decode(message) {
                 Ok(value) => return Ok(value),
                 Err(e) => match self.settings.on_invalid {
@@ -242,82 +310,118 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// Like [`Socket::recv`], but `None` when the connection has ended, for
     /// `while let Some(message) = socket.next().await` loops.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`Socket::recv`].
     pub async fn next(&mut self) -> Option<R> {
         self.recv().await.ok()
     }
 
-    /// The next data frame (text or binary), undecoded.
-    async fn recv_frame(&mut self) -> Result<Message, SocketError> {
-        self.gone()?;
+    /// The next data frame (text or binary), undecoded; `hold` keeps pushes in the queue.
+    async fn recv_frame(&mut self, hold: bool) -> Result<Message, SocketError> {
+        self.settle().await?;
+        // Set on every call: a cancelled handshake must not hold pushes back afterwards.
+        self.holding = hold;
+        if let Some(message) = self.pending.take() {
+            return Ok(message);
+        }
         loop {
-            // A frame that has already arrived is taken before anything is flushed, so that the
-            // replies to a burst leave in one write; at most `MAX_STREAK` in a row, so that a
-            // client that never pauses still gets its replies and pushes promptly.
-            let ready = if self.streak < MAX_STREAK {
-                self.ws.next().now_or_never()
-            } else {
-                None
-            };
-            let event = match ready {
-                Some(frame) => {
-                    self.streak += 1;
-                    Event::Frame(frame)
-                }
-                None => {
-                    self.streak = 0;
-                    if !self.holding && (self.unflushed || !self.outbox.is_empty()) {
-                        if let Err(e) = self.write_queued().await {
-                            return Err(self.lost(e));
-                        }
+            let event = self.next_event(std::future::pending::<()>()).await?;
+            if let Some(message) = self.handle(event).await? {
+                return Ok(message);
+            }
+        }
+    }
+
+    /// The next thing to handle: a frame that has already arrived, or, after what is queued
+    /// has been written, whatever happens first. Cancel safe.
+    async fn next_event<T>(
+        &mut self,
+        extra: impl std::future::Future<Output = T>,
+    ) -> Result<Event<T>, SocketError> {
+        if !self.holding && self.outbox.overflowed() {
+            return Ok(Event::Overflow);
+        }
+        // While a data message waits for the handler, no more frames are read.
+        let read = self.pending.is_none();
+        // A frame that has already arrived is taken before anything is flushed, so that the
+        // replies to a burst leave in one write; at most `MAX_STREAK` in a row, so that a
+        // client that never pauses still gets its replies and pushes promptly.
+        let ready = if read && self.streak < MAX_STREAK {
+            self.ws.next().now_or_never()
+        } else {
+            None
+        };
+        if let Some(frame) = ready {
+            self.streak += 1;
+            return Ok(Event::Frame(frame));
+        }
+        self.streak = 0;
+        if !self.holding && (self.unflushed || !self.outbox.is_empty()) {
+            if let Err(e) = self.write_queued().await {
+                return Err(self.lost(e));
+            }
+        }
+        Ok(self.wait(extra, read).await)
+    }
+
+    /// Handles an event; a data frame is returned, and an event that ends the connection is
+    /// the error. `Extra` is the caller's and ignored here.
+    async fn handle<T>(&mut self, event: Event<T>) -> Result<Option<Message>, SocketError> {
+        match event {
+            Event::Push | Event::Extra(_) => Ok(None),
+            Event::Tick => self.tick().await.map(|()| None),
+            Event::Overflow => {
+                let code = self.settings.slow_consumer_code;
+                Err(self
+                    .close(code, "the client does not read fast enough")
+                    .await)
+            }
+            Event::Shutdown => Err(self.close(1001, "the server is shutting down").await),
+            Event::Frame(None) => Err(self.lost("the connection closed without a close frame")),
+            Event::Frame(Some(Err(e))) => Err(self.read_failed(e).await),
+            Event::Frame(Some(Ok(message))) => {
+                // Any frame shows the peer is alive.
+                self.alive();
+                match message {
+                    Message::Text(_) | Message::Binary(_) => Ok(Some(message)),
+                    Message::Close(frame) => {
+                        let gone = self.end(Disconnect::ClientClosed {
+                            code: frame.as_ref().map(|f| u16::from(f.code)),
+                            reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                        });
+                        // tungstenite has queued the echo of the close frame; send it.
+                        let _ =
+                            bounded(self.settings.write_timeout, &self.shutdown, self.ws.flush())
+                                .await;
+                        Err(gone)
                     }
-                    self.wait().await
-                }
-            };
-            match event {
-                Event::Push => {}
-                Event::Tick => self.tick().await?,
-                Event::Overflow => {
-                    let code = self.settings.slow_consumer_code;
-                    return Err(self
-                        .close(code, "the client does not read fast enough")
-                        .await);
-                }
-                Event::Shutdown => {
-                    return Err(self.close(1001, "the server is shutting down").await);
-                }
-                Event::Frame(None) => {
-                    return Err(self.lost("the connection closed without a close frame"));
-                }
-                Event::Frame(Some(Err(e))) => return Err(self.read_failed(e).await),
-                Event::Frame(Some(Ok(message))) => {
-                    // Any frame shows the peer is alive.
-                    if let Some(keepalive) = self.settings.keepalive {
-                        self.pong_deadline = None;
-                        self.next_ping = Some(Instant::now() + keepalive.every);
-                    }
-                    if let Some(idle) = self.settings.idle_timeout {
-                        self.idle_deadline = Some(Instant::now() + idle);
-                    }
-                    match message {
-                        Message::Text(_) | Message::Binary(_) => return Ok(message),
-                        Message::Close(frame) => {
-                            // tungstenite has queued the echo of the close frame; send it.
-                            let _ = bounded(self.settings.write_timeout, self.ws.flush()).await;
-                            return Err(self.end(Disconnect::ClientClosed {
-                                code: frame.as_ref().map(|f| u16::from(f.code)),
-                                reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
-                            }));
-                        }
-                        // tungstenite answers pings itself; pongs only prove liveness.
-                        _ => continue,
-                    }
+                    // tungstenite answers pings itself; pongs only prove liveness.
+                    _ => Ok(None),
                 }
             }
         }
     }
 
-    /// Waits for whatever happens next: a frame, a timer, a shutdown, a full queue, a push.
-    async fn wait(&mut self) -> Event {
+    /// A frame arrived: the keepalive and idle timers start again.
+    fn alive(&mut self) {
+        if let Some(keepalive) = self.settings.keepalive {
+            self.pong_deadline = None;
+            self.next_ping = Some(Instant::now() + keepalive.every);
+        }
+        if let Some(idle) = self.settings.idle_timeout {
+            self.idle_deadline = Some(Instant::now() + idle);
+        }
+    }
+
+    /// Waits for whatever happens next: a shutdown, a full queue, a push, a frame (if `read`),
+    /// a timer, or `extra`.
+    async fn wait<T>(
+        &mut self,
+        extra: impl std::future::Future<Output = T>,
+        read: bool,
+    ) -> Event<T> {
         let wake_at = [self.pong_deadline.or(self.next_ping), self.idle_deadline]
             .into_iter()
             .flatten()
@@ -332,12 +436,13 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         // Shutdown and the outbox first: a client that never pauses must not starve them.
         tokio::select! {
             biased;
-            _ = self.shutdown.changed() => Event::Shutdown,
+            _ = self.shutdown.wait_for(Option::is_some) => Event::Shutdown,
             () = self.outbox.ready(), if !self.holding => {
                 if self.outbox.overflowed() { Event::Overflow } else { Event::Push }
             }
-            frame = self.ws.next() => Event::Frame(frame),
+            frame = self.ws.next(), if read => Event::Frame(frame),
             () = timer => Event::Tick,
+            value = extra => Event::Extra(value),
         }
     }
 
@@ -349,6 +454,12 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         let Some(keepalive) = self.settings.keepalive else {
             return Ok(());
         };
+        if self.pending.is_some() {
+            // A data message arrived and waits for the handler: the peer is alive, and its
+            // pong is not read before that message is taken.
+            self.alive();
+            return Ok(());
+        }
         let ping_at = self.pong_deadline.or(self.next_ping);
         if ping_at.is_none_or(|at| at > Instant::now()) {
             return Ok(());
@@ -361,6 +472,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         }
         if let Err(e) = bounded(
             self.settings.write_timeout,
+            &self.shutdown,
             self.ws.send(Message::Ping(Default::default())),
         )
         .await
@@ -372,15 +484,37 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         Ok(())
     }
 
+    /// Waits (a bounded time) until the write buffer takes another frame. Cancel safe: nothing
+    /// is taken from anywhere while it waits.
+    async fn room(&mut self) -> Result<(), tungstenite::Error> {
+        let ws = &mut self.ws;
+        let ready = std::future::poll_fn(|cx| ws.poll_ready_unpin(cx));
+        bounded(self.settings.write_timeout, &self.shutdown, ready).await
+    }
+
+    /// Moves every queued push into the write buffer. A push leaves the queue only in the same
+    /// step that hands it to the buffer (after waiting for room), so a cancelled call loses none.
+    async fn feed_queued(&mut self) -> Result<(), tungstenite::Error> {
+        while !self.outbox.is_empty() {
+            self.room().await?;
+            let Some(pushed) = self.outbox.pop() else {
+                break;
+            };
+            self.ws.start_send_unpin(pushed)?;
+            self.unflushed = true;
+        }
+        Ok(())
+    }
+
     /// Feeds `frame` into the write buffer after every push queued before it, so that the
     /// client sees messages in the order the server produced them.
     async fn feed(&mut self, frame: Message) -> Result<(), SocketError> {
-        while let Some(pushed) = self.outbox.pop() {
-            if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(pushed)).await {
-                return Err(self.lost(e));
-            }
-        }
-        if let Err(e) = bounded(self.settings.write_timeout, self.ws.feed(frame)).await {
+        let fed = async {
+            self.feed_queued().await?;
+            self.room().await?;
+            self.ws.start_send_unpin(frame)
+        };
+        if let Err(e) = fed.await {
             return Err(self.lost(e));
         }
         self.unflushed = true;
@@ -388,8 +522,13 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     }
 
     /// Sends one message now.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: if it is cancelled, `message` may have been sent or not (if it was
+    /// handed to the write buffer it goes out with the next write). Pushes are never lost.
     pub async fn send(&mut self, message: S) -> Result<(), SocketError> {
-        self.gone()?;
+        self.settle().await?;
         let frame = self.conn.sender_ref().frame(message);
         self.feed(frame).await?;
         if let Err(e) = self.write_queued().await {
@@ -400,13 +539,23 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// Queues a reply to go out with the next batch: it is written before the socket next
     /// waits for the client, together with any pushes, in one flush.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: if it is cancelled, the reply may have been queued or not. Pushes are
+    /// never lost.
     pub async fn reply(&mut self, message: S) -> Result<(), SocketError> {
-        self.gone()?;
+        self.settle().await?;
         let frame = self.conn.sender_ref().frame(message);
         self.feed(frame).await
     }
 
     /// Sends `message`, then receives the answer (view.py's `pair`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: cancelled while sending, as [`Socket::send`]; while receiving, the
+    /// answer is not lost (the next [`Socket::recv`] returns it).
     pub async fn pair(&mut self, message: S) -> Result<R, SocketError> {
         self.send(message).await?;
         self.recv().await
@@ -414,34 +563,78 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// Receives first, then sends `message`, and returns what was received (view.py's
     /// `pair(..., recv_first=True)`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: a message received before the send was cancelled is lost.
     pub async fn pair_recv_first(&mut self, message: S) -> Result<R, SocketError> {
         let received = self.recv().await?;
         self.send(message).await?;
         Ok(received)
     }
 
-    /// Sends every item of `stream`, in order, flushing once per batch that is ready.
+    /// Sends every item of `stream`, in order, each as soon as the stream yields it (items that
+    /// are ready together leave in one write). Meanwhile the socket is read: a close from the
+    /// client, pings, the keepalive, a full queue and a graceful shutdown are handled as in
+    /// [`Socket::recv`], and end the forwarding with [`SocketError::Gone`]. A data message the
+    /// client sends meanwhile is kept for the next [`Socket::recv`] (and no more frames are
+    /// read until then). Returns how many items were sent.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: an item taken from the stream may be lost. Pushes and messages from
+    /// the client are never lost.
     pub async fn forward(
         &mut self,
         stream: impl Stream<Item = S> + Send,
     ) -> Result<usize, SocketError> {
-        self.gone()?;
+        self.settle().await?;
+        self.holding = false;
+        let envelope = self.conn.sender_ref().envelope();
         let mut stream = std::pin::pin!(stream);
         let mut sent = 0;
-        while let Some(item) = stream.next().await {
-            let frame = self.conn.sender_ref().frame(item);
-            self.feed(frame).await?;
-            sent += 1;
+        loop {
+            let event = self.next_event(stream.next()).await?;
+            let mut item = match event {
+                Event::Extra(item) => item,
+                other => {
+                    if let Some(message) = self.handle(other).await? {
+                        self.pending = Some(message);
+                    }
+                    continue;
+                }
+            };
+            // Items that are ready together are fed together and flushed once (by the next
+            // wait); a stream that is always ready still yields to the socket now and then.
+            let mut fed = 0;
+            loop {
+                let Some(value) = item else {
+                    if let Err(e) = self.write_queued().await {
+                        return Err(self.lost(e));
+                    }
+                    return Ok(sent);
+                };
+                self.feed(encode_for(value, envelope)).await?;
+                sent += 1;
+                fed += 1;
+                if fed >= MAX_STREAK {
+                    break;
+                }
+                match stream.next().now_or_never() {
+                    Some(next) => item = next,
+                    None => break,
+                }
+            }
         }
-        if let Err(e) = self.write_queued().await {
-            return Err(self.lost(e));
-        }
-        Ok(sent)
     }
 
     /// Receives the next message and checks that it equals `expected` (view.py's `expect`);
     /// anything else is [`SocketError::Unexpected`], which closes the connection with 1008 if the
     /// handler returns it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`Socket::recv`].
     pub async fn expect(&mut self, expected: &R) -> Result<(), SocketError>
     where
         R: PartialEq + std::fmt::Debug,
@@ -458,10 +651,16 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     }
 
     /// The spec's protocol handshake: the first message must be the text `expected`, which is
-    /// answered with the text `reply`, whatever the endpoint's message types are.
+    /// answered with the text `reply`, whatever the endpoint's message types are. Pushes wait
+    /// until the reply has gone out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: cancelled before the client's message arrived, nothing was read and the
+    /// pushes held meanwhile go out with the next call (or the handshake can be called again);
+    /// once the message is taken the reply is in the write buffer without waiting.
     pub async fn handshake(&mut self, expected: &str, reply: &str) -> Result<(), SocketError> {
-        self.holding = true;
-        let message = self.recv_frame().await;
+        let message = self.recv_frame(true).await;
         self.holding = false;
         let message = message?;
         match &message {
@@ -477,12 +676,13 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 });
             }
         }
-        if let Err(e) = bounded(
-            self.settings.write_timeout,
-            self.ws.send(Message::text(reply)),
-        )
-        .await
-        {
+        // Nothing has been written on this connection yet, so the buffer takes the reply at
+        // once, ahead of every push.
+        if let Err(e) = self.ws.start_send_unpin(Message::text(reply)) {
+            return Err(self.lost(e));
+        }
+        self.unflushed = true;
+        if let Err(e) = self.write_queued().await {
             return Err(self.lost(e));
         }
         Ok(())
@@ -490,11 +690,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// Feeds every queued push, then flushes once.
     async fn write_queued(&mut self) -> Result<(), tungstenite::Error> {
-        while let Some(message) = self.outbox.pop() {
-            bounded(self.settings.write_timeout, self.ws.feed(message)).await?;
-        }
+        self.feed_queued().await?;
+        bounded(self.settings.write_timeout, &self.shutdown, self.ws.flush()).await?;
         self.unflushed = false;
-        bounded(self.settings.write_timeout, self.ws.flush()).await
+        Ok(())
     }
 
     async fn read_failed(&mut self, error: tungstenite::Error) -> SocketError {
@@ -513,29 +712,53 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// Writes what is queued, sends a close frame, waits a bounded time for the peer's answer,
     /// and ends the socket. Every close goes through here, so here the reason is cut to what a
-    /// close frame carries and a code no endpoint may send becomes 1011.
+    /// close frame carries and a code no endpoint may send becomes 1011. From the start of the
+    /// close, pushes are refused with `Closed` (what was accepted before is still written).
     async fn close(&mut self, code: u16, reason: &str) -> SocketError {
+        if self.ended.is_none() && self.closing.is_none() {
+            let code = if CloseCode::from(code).is_allowed() {
+                code
+            } else {
+                1011
+            };
+            self.closing = Some((code, truncate_reason(reason)));
+            self.outbox.seal();
+        }
+        self.finish_close().await
+    }
+
+    /// Finishes the close begun by [`Socket::close`] (again, if a call was cancelled).
+    async fn finish_close(&mut self) -> SocketError {
+        if let Some(why) = &self.ended {
+            return SocketError::Gone(why.clone());
+        }
+        let Some((code, reason)) = self.closing.clone() else {
+            return self.lost("closed");
+        };
         // What was accepted goes out first; a peer that takes nothing more within the write
         // timeout is gone, and waiting for it again to send the close would only hold the task.
         if let Err(e) = self.write_queued().await {
             return self.lost(e);
         }
-        let code = if CloseCode::from(code).is_allowed() {
-            code
-        } else {
-            1011
-        };
-        let reason = truncate_reason(reason);
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: reason.clone().into(),
         };
-        if bounded(self.settings.write_timeout, self.ws.close(Some(frame)))
-            .await
-            .is_ok()
+        let shutdown = &self.shutdown;
+        if bounded(
+            self.settings.write_timeout,
+            shutdown,
+            self.ws.close(Some(frame)),
+        )
+        .await
+        .is_ok()
         {
-            let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
-            let _ = tokio::time::timeout(self.settings.close_timeout, drain).await;
+            let ws = &mut self.ws;
+            let drain = async { while let Some(Ok(_)) = ws.next().await {} };
+            tokio::select! {
+                _ = tokio::time::timeout(self.settings.close_timeout, drain) => {}
+                () = when_stopping(shutdown, |s| s.close_by) => {}
+            }
         }
         self.end(Disconnect::ServerClosed { code, reason })
     }
@@ -559,11 +782,25 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 self.close(1008, "unexpected message").await;
             }
             Some(Err(Stop::Socket(SocketError::Gone(why)))) => {
-                self.ended = Some(why);
+                if self.closing.is_some() {
+                    self.finish_close().await;
+                } else {
+                    self.ended = Some(why);
+                }
             }
             None => {
                 self.close(1011, "internal error").await;
             }
+        }
+        self.ended.clone().unwrap_or(Disconnect::Lost {
+            detail: "ended".to_owned(),
+        })
+    }
+
+    /// Ends the connection of a handler whose run was stopped by a graceful shutdown.
+    pub(crate) async fn shut_down(&mut self) -> Disconnect {
+        if self.ended.is_none() {
+            self.close(1001, "the server is shutting down").await;
         }
         self.ended.clone().unwrap_or(Disconnect::Lost {
             detail: "ended".to_owned(),

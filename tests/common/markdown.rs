@@ -1,6 +1,7 @@
 //! The fenced code blocks of the project's Markdown (README.md, CONTRIBUTING.md, docs/*.md),
 //! each with the mark on the line before it (`<!-- file: PATH -->`, `<!-- quickstart: PATH -->`,
 //! ...), for the tests that keep every block true.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,134 @@
+//! Helpers shared by the runtime's integration tests: a close condition-less endpoint type, a
+//! server on 127.0.0.1 that can be stopped, raw clients, and a record of `on_disconnect` calls.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use wsgen_runtime::{CloseCondition, Disconnect, Limits, Router, RouterError, Server};
+
+/// An endpoint without close conditions.
+#[derive(Debug)]
+pub enum NoClose {}
+
+impl CloseCondition for NoClose {
+    fn code(&self) -> u16 {
+        match *self {}
+    }
+    fn reason(&self) -> &'static str {
+        match *self {}
+    }
+    fn from_code(_code: u16) -> Option<Self> {
+        None
+    }
+}
+
+/// Bounds every wait so that a broken runtime fails the test instead of hanging it.
+pub async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("timed out")
+}
+
+/// A server on 127.0.0.1 that the test can stop gracefully.
+pub struct Running {
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    pub server: JoinHandle<Result<(), RouterError>>,
+}
+
+impl Running {
+    /// Starts a graceful shutdown.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Serves `router` with `limits`; the base URL is `ws://127.0.0.1:<port>`.
+pub async fn start(router: Router, limits: Limits) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(Server::new(router).limits(limits).serve_with_shutdown(
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Running {
+        url,
+        stop: Some(stop),
+        server,
+    }
+}
+
+/// A raw tokio-tungstenite client.
+pub type Raw =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects a raw client to `url` + `path`.
+pub async fn raw(url: &str, path: &str) -> Raw {
+    within(tokio_tungstenite::connect_async(format!("{url}{path}")))
+        .await
+        .unwrap()
+        .0
+}
+
+/// The close code the server sends next, data messages skipped; `None` if the connection
+/// ended without a close frame.
+pub async fn close_code(ws: &mut Raw) -> Option<u16> {
+    use futures_util::StreamExt;
+    loop {
+        match within(ws.next()).await {
+            Some(Ok(Message::Close(Some(frame)))) => return Some(u16::from(frame.code)),
+            Some(Ok(Message::Close(None))) => return Some(1005),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Every `on_disconnect` call.
+#[derive(Clone, Default)]
+pub struct Ends(Arc<Mutex<Vec<Disconnect>>>);
+
+impl Ends {
+    pub fn push(&self, why: Disconnect) {
+        self.0.lock().unwrap().push(why);
+    }
+
+    pub fn all(&self) -> Vec<Disconnect> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) for the first `on_disconnect`, then a little longer to catch a second;
+    /// returns the one call, failing on none or more.
+    pub async fn once(&self) -> Disconnect {
+        for _ in 0..1_000 {
+            if !self.all().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let all = self.all();
+        assert_eq!(all.len(), 1, "on_disconnect runs exactly once: {all:?}");
+        all[0].clone()
+    }
+}
+
+/// Waits (bounded) until `check` holds.
+pub async fn eventually(mut check: impl FnMut() -> bool) {
+    within(async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
