@@ -152,8 +152,8 @@ async fn round(seed: u64) {
     let limits = Limits::DEFAULT
         .with_slow_consumer(SlowConsumer::Reject)
         .with_send_queue(64)
-        .with_max_message_bytes(2 << 20)
-        .with_max_frame_bytes(2 << 20);
+        .with_max_message_size(2 << 20)
+        .with_max_frame_size(2 << 20);
     let running = start(Router::new().route("/chaos", chaos), limits).await;
     let mut rng = Rng(seed ^ 0x9E37_79B9_7F4A_7C15);
     let mut client: Client<String, String, NoClose> = within(Client::connect(

@@ -120,7 +120,7 @@ async fn cancelling_recv_loses_no_acknowledged_push() {
     };
     let limits = Limits::DEFAULT
         .with_slow_consumer(SlowConsumer::Reject)
-        .with_max_message_bytes(1 << 20);
+        .with_max_message_size(1 << 20);
     let running = start(Router::new().route("/impatient", endpoint), limits).await;
     let mut ws = raw(&running.url, "/impatient").await;
     let sender = within(sender).await.unwrap();
