@@ -135,6 +135,9 @@ pub struct TypeIr {
     /// The one variant of a union that validates, when the others do not (an `if let` then
     /// reads better than a `match` with a catch-all).
     pub single_validating_variant: Option<String>,
+    /// Whether the type implements `wsgen_runtime::Nested`, for fields that hold it inside
+    /// maps or nested lists.
+    pub nested_impl: bool,
 }
 
 /// One validation call.

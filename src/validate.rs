@@ -71,13 +71,18 @@ struct Lowerer<'a> {
     nestable: Vec<Nestable>,
 }
 
-/// A field holding a struct (or a list of them), which may need nested validation.
+/// A field holding a struct or union (directly, in a list, or deeper in lists and maps), which
+/// may need nested validation.
 struct Nestable {
     owner: String,
     field: usize,
     target: String,
-    each: bool,
+    /// The `Validator` method that validates it: `nested`, `nested_each` or `nested_deep`.
+    method: &'static str,
     in_variant: bool,
+    /// The field's name, for the error when it is in a union variant.
+    at: Location,
+    name: String,
 }
 
 /// A field or newtype variant that names a declared type directly.
@@ -130,15 +135,25 @@ fn close_code_allowed(code: i64) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-/// The declared type named as the element of `list<T>`, if `text` is one.
-fn list_element(text: &str) -> Option<&str> {
-    match parse_field(text).0 {
-        TypeExpr::List(inner) => match *inner {
+/// The name a type expression holds, and how deep: the `Validator` method that reaches it
+/// (`nested` for `T`, `nested_each` for `list<T>`, `nested_deep` for anything deeper or in a
+/// map), if it names anything but primitives.
+fn named_inside(text: &str) -> Option<(&str, &'static str)> {
+    fn leaf<'a>(expr: &TypeExpr<'a>) -> Option<&'a str> {
+        match expr {
             TypeExpr::Named(name) => Some(name),
-            _ => None,
-        },
-        _ => None,
+            TypeExpr::List(inner) | TypeExpr::Map(inner) => leaf(inner),
+            TypeExpr::Primitive(_) => None,
+        }
     }
+    let expr = parse_field(text).0;
+    let name = leaf(&expr)?;
+    let method = match &expr {
+        TypeExpr::Named(_) => "nested",
+        TypeExpr::List(inner) if matches!(**inner, TypeExpr::Named(_)) => "nested_each",
+        _ => "nested_deep",
+    };
+    Some((name, method))
 }
 
 /// The exact range of an integer type of the spec (for checking rule bounds).
@@ -562,6 +577,7 @@ impl Lowerer<'_> {
             validates: false,
             every_variant_validates: false,
             single_validating_variant: None,
+            nested_impl: false,
         };
         let forms = [
             def.fields.is_some(),
@@ -726,27 +742,20 @@ impl Lowerer<'_> {
                 serde.push("skip_serializing_if = \"Option::is_none\"".to_owned());
             }
             let checks = self.checks(&field.ty, &field.rules, variant.is_some());
-            if let Some(element) = list_element(&field.ty.value)
-                .filter(|t| self.types_by_kind.get(*t) == Some(&TypeKind::Struct))
-            {
+            if let Some((target, method)) = named_inside(&field.ty.value).filter(|(t, _)| {
+                matches!(
+                    self.types_by_kind.get(*t),
+                    Some(TypeKind::Struct | TypeKind::Union)
+                )
+            }) {
                 self.nestable.push(Nestable {
                     owner: owner.to_owned(),
                     field: out.len(),
-                    target: element.to_owned(),
-                    each: true,
+                    target: target.to_owned(),
+                    method,
                     in_variant: variant.is_some(),
-                });
-            }
-            if let Some(target) = direct
-                .as_ref()
-                .filter(|t| self.types_by_kind.get(*t) == Some(&TypeKind::Struct))
-            {
-                self.nestable.push(Nestable {
-                    owner: owner.to_owned(),
-                    field: out.len(),
-                    target: target.clone(),
-                    each: false,
-                    in_variant: variant.is_some(),
+                    at: field_name.referenced,
+                    name: field_name.value.clone(),
                 });
             }
             if let Some(target) = direct {
@@ -981,18 +990,36 @@ impl Lowerer<'_> {
                 break;
             }
         }
+        let mut refused = Vec::new();
         for n in &self.nestable {
-            if n.in_variant || !validating.contains(&n.target) {
+            if !validating.contains(&n.target) {
+                continue;
+            }
+            if n.in_variant {
+                // The union's `validate` reaches only the types its variants carry whole.
+                refused.push((n.at, n.name.clone(), n.target.clone()));
                 continue;
             }
             let Some(index) = names.iter().position(|name| *name == n.owner) else {
                 continue;
             };
             types[index].fields[n.field].checks.push(CheckIr {
-                method: if n.each { "nested_each" } else { "nested" }.to_owned(),
+                method: n.method.to_owned(),
                 arg: String::new(),
                 before: String::new(),
             });
+            if n.method == "nested_deep" {
+                if let Some(target) = names.iter().position(|name| *name == n.target) {
+                    types[target].nested_impl = true;
+                }
+            }
+        }
+        for (at, name, target) in refused {
+            self.error_hint(
+                at,
+                format!("field `{name}` of a union variant holds `{target}`, which has validation rules, and rules inside a union variant are not supported"),
+                "put the variant's fields in a struct type and name it as the variant",
+            );
         }
         for p in self.pending.iter().filter(|p| p.field.is_none()) {
             if let (Some(index), Some(variant)) =

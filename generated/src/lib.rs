@@ -9,6 +9,9 @@ pub mod cafeto;
 /// Generated from `examples/specs/chat.yaml`.
 #[rustfmt::skip]
 pub mod chat;
+/// Generated from `examples/specs/deep_rules.yaml`.
+#[rustfmt::skip]
+pub mod deep_rules;
 /// Generated from `examples/specs/echo.yaml`.
 #[rustfmt::skip]
 pub mod echo;
