@@ -55,6 +55,9 @@ pub struct MiddlewareIr {
     pub name: String,
     /// Documentation lines.
     pub docs: Vec<String>,
+    /// Lints the method's name trips by convention, to allow on it (`new` and `from_*` take
+    /// no `self` elsewhere; a middleware method takes `&self`).
+    pub allow: Vec<String>,
 }
 
 /// Typed inputs decoded from the upgrade request: path parameters or query parameters.

@@ -16,7 +16,7 @@ use crate::ir::{
 };
 use crate::names::{is_identifier, pascal, snake, snake_plain};
 use crate::spec::{
-    CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Rules, Spanned, Spec, Style,
+    CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Number, Rules, Spanned, Spec, Style,
     TypeDef, VariantDef,
 };
 use crate::typeexpr::{Primitive, TypeExpr, parse_field};
@@ -101,29 +101,106 @@ struct Pending {
     optional: bool,
 }
 
-/// Documentation lines for `///` comments. A fenced block without a language (or marked
-/// `rust`) is marked `text`, so that spec docs never become doctests of the generated crate.
+/// Documentation lines for `///` comments, made safe to print there and to run as doctests of
+/// the generated crate:
+///
+/// - a bare `\r` ends a line as `\n` does (rustc refuses a bare carriage return in a doc
+///   comment), and any other control character but a tab, or a bidirectional control, is
+///   written as its `\u{..}` escape;
+/// - every fenced block (` ``` ` or `~~~`, any info string: none, `rust`, `no_run`, a language)
+///   opens as `text`, and an indented code block is fenced as `text`, so that spec docs never
+///   become doctests.
 fn doc_lines(docs: Option<&String>) -> Vec<String> {
-    let mut in_fence = false;
-    docs.map(|d| {
-        d.trim_end()
-            .lines()
-            .map(|line| {
-                let line = line.trim_end();
-                let trimmed = line.trim_start();
-                if let Some(info) = trimmed.strip_prefix("```") {
-                    let opening = !in_fence;
-                    in_fence = !in_fence;
-                    if opening && (info.trim().is_empty() || info.trim() == "rust") {
-                        let indent = &line[..line.len() - trimmed.len()];
-                        return format!("{indent}```text");
-                    }
-                }
-                line.to_owned()
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+    let Some(docs) = docs else {
+        return Vec::new();
+    };
+    let visible: String = docs
+        .chars()
+        .map(|c| match c {
+            '\r' => "\n".to_owned(),
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() || is_bidi_control(c) => format!("\\u{{{:04x}}}", u32::from(c)),
+            c => c.to_string(),
+        })
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    // The opening fence's character and length while inside a fenced block.
+    let mut fence: Option<(char, usize)> = None;
+    let mut indented = false;
+    let mut previous_blank = true;
+    for line in visible.trim_end().lines() {
+        let line = line.trim_end();
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let width: usize = indent.chars().map(|c| if c == '\t' { 4 } else { 1 }).sum();
+        if indented {
+            if trimmed.is_empty() || width >= 4 {
+                out.push(strip_indent(line));
+                continue;
+            }
+            while out.last().is_some_and(String::is_empty) {
+                out.pop();
+            }
+            out.push("```".to_owned());
+            out.push(String::new());
+            indented = false;
+        }
+        let marker = trimmed.chars().next().filter(|c| *c == '`' || *c == '~');
+        let run = marker.map_or(0, |m| trimmed.chars().take_while(|c| *c == m).count());
+        match (fence, marker) {
+            (None, Some(m)) if run >= 3 && width < 4 => {
+                fence = Some((m, run));
+                out.push(format!("{indent}{}text", m.to_string().repeat(run)));
+            }
+            (Some((m, n)), Some(c)) if c == m && run >= n && trimmed.chars().all(|c| c == m) => {
+                fence = None;
+                out.push(line.to_owned());
+            }
+            (None, _) if width >= 4 && previous_blank && !trimmed.is_empty() => {
+                indented = true;
+                out.push("```text".to_owned());
+                out.push(strip_indent(line));
+            }
+            _ => out.push(line.to_owned()),
+        }
+        previous_blank = trimmed.is_empty();
+    }
+    if indented {
+        while out.last().is_some_and(String::is_empty) {
+            out.pop();
+        }
+        out.push("```".to_owned());
+    } else if let Some((m, n)) = fence {
+        out.push(m.to_string().repeat(n));
+    }
+    out
+}
+
+/// A line of an indented code block without its first four columns of indentation.
+fn strip_indent(line: &str) -> String {
+    let mut width = 0;
+    let mut rest = line;
+    while width < 4 {
+        match rest.chars().next() {
+            Some(' ') => width += 1,
+            Some('\t') => width += 4,
+            _ => break,
+        }
+        rest = &rest[1..];
+    }
+    rest.to_owned()
+}
+
+/// The bidirectional controls that can make text read differently from how it compiles
+/// ("Trojan Source"); rustc refuses them in literals and comments.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// The first character of a name that cannot be printed in the generated code's comments:
+/// a control character or a bidirectional control.
+fn unprintable(name: &str) -> Option<char> {
+    name.chars().find(|c| c.is_control() || is_bidi_control(*c))
 }
 
 fn literal(s: &str) -> String {
@@ -170,8 +247,17 @@ fn int_range(ty: &str) -> (i128, i128) {
     }
 }
 
-/// A raw string literal for a regular expression (no escaping needed inside).
+/// A PascalCase part of a longer name, without the escape a keyword needs on its own.
+fn unescaped(ident: &str) -> &str {
+    if ident == "Self_" { "Self" } else { ident }
+}
+
+/// A raw string literal for a regular expression (no escaping needed inside), or an escaped
+/// one when the text holds a character a raw literal cannot show (a bare `\r`, a control).
 fn literal_raw(text: &str) -> String {
+    if unprintable(text).is_some() {
+        return literal(text);
+    }
     let hashes = "#".repeat(
         (0..)
             .find(|n| !text.contains(&format!("\"{}", "#".repeat(*n))))
@@ -293,7 +379,17 @@ impl Lowerer<'_> {
     /// Converts a spec name with `convert` and checks that the result is a Rust identifier.
     fn ident(&mut self, name: &Spanned<String>, convert: fn(&str) -> String, what: &str) -> String {
         let ident = convert(&name.value);
-        if !is_identifier(&ident) {
+        if let Some(bad) = unprintable(&name.value) {
+            self.error_hint(
+                name.referenced,
+                format!(
+                    "the {what} name {:?} contains the control character U+{:04X}",
+                    name.value,
+                    u32::from(bad)
+                ),
+                "use ASCII letters, digits, `_` or `-`, starting with a letter",
+            );
+        } else if !is_identifier(&ident) {
             self.error_hint(
                 name.referenced,
                 format!(
@@ -316,7 +412,17 @@ impl Lowerer<'_> {
         }
         let name = &spec.name;
         let module = snake_plain(&name.value);
-        if !is_identifier(&module) {
+        if let Some(bad) = unprintable(&name.value) {
+            self.error_hint(
+                name.referenced,
+                format!(
+                    "the API name {:?} contains the control character U+{:04X}",
+                    name.value,
+                    u32::from(bad)
+                ),
+                "use ASCII letters, digits, `_` or `-`, starting with a letter",
+            );
+        } else if !is_identifier(&module) {
             self.error_hint(
                 name.referenced,
                 format!(
@@ -375,7 +481,16 @@ impl Lowerer<'_> {
                 );
             }
             middleware_methods.insert(mw_name.value.clone(), method.clone());
+            let mut allow = Vec::new();
+            let bare = method.strip_prefix("r#").unwrap_or(&method);
+            if bare == "new" || bare.starts_with("from_") || bare.starts_with("into_") {
+                allow.push("clippy::wrong_self_convention".to_owned());
+            }
+            if bare == "new" {
+                allow.push("clippy::new_ret_no_self".to_owned());
+            }
             middleware.push(MiddlewareIr {
+                allow,
                 method,
                 name: mw_name.value.clone(),
                 docs: doc_lines(def.docs.as_ref()),
@@ -469,9 +584,13 @@ impl Lowerer<'_> {
                         "give one of them a different path (parameter names do not tell paths apart)",
                     );
                 }
+                // `Self_` (for `self`) is escaped only when it stands alone: `SelfAsync`, not
+                // `Self_Async`.
+                let endpoint_ident = self.ident(endpoint_name, pascal, "endpoint");
                 let ident = format!(
-                    "{controller_ident}{}",
-                    self.ident(endpoint_name, pascal, "endpoint")
+                    "{}{}",
+                    unescaped(&controller_ident),
+                    unescaped(&endpoint_ident)
                 );
                 endpoints.push(self.endpoint(
                     endpoint_name,
@@ -837,17 +956,27 @@ impl Lowerer<'_> {
                 );
             }
         }
+        // Float bounds go in a named const, where a literal near a constant of `std` (`3.14`)
+        // may be allowed: clippy's `approx_constant` denies it in an expression.
+        let float_ty = primitive.filter(|_| is_float).map(Primitive::rust);
+        let mut float_bounds = Vec::new();
         for (rule, bound) in [("min", &rules.min), ("max", &rules.max)] {
             if let Some(n) = bound {
                 let literal = self.bound_literal(n, rule, base, is_int);
-                check(
-                    self,
-                    is_int || is_float,
-                    n.referenced,
-                    rule,
-                    "numbers",
-                    format!(", {literal}"),
-                );
+                let arg = match float_ty {
+                    Some(ty) => {
+                        let name = rule.to_uppercase();
+                        float_bounds.push((
+                            rule,
+                            format!(
+                                "#[allow(clippy::approx_constant)] const {name}: {ty} = {literal};"
+                            ),
+                        ));
+                        format!(", {name}")
+                    }
+                    None => format!(", {literal}"),
+                };
+                check(self, is_int || is_float, n.referenced, rule, "numbers", arg);
             }
         }
         let spans = [
@@ -857,8 +986,11 @@ impl Lowerer<'_> {
                 rules
                     .min_length
                     .as_ref()
-                    .map(|n| (n.referenced, n.value as f64)),
-                rules.max_length.as_ref().map(|n| n.value as f64),
+                    .map(|n| (n.referenced, Number::Int(n.value.into()))),
+                rules
+                    .max_length
+                    .as_ref()
+                    .map(|n| Number::Int(n.value.into())),
             ),
             (
                 "min_items",
@@ -866,8 +998,11 @@ impl Lowerer<'_> {
                 rules
                     .min_items
                     .as_ref()
-                    .map(|n| (n.referenced, n.value as f64)),
-                rules.max_items.as_ref().map(|n| n.value as f64),
+                    .map(|n| (n.referenced, Number::Int(n.value.into()))),
+                rules
+                    .max_items
+                    .as_ref()
+                    .map(|n| Number::Int(n.value.into())),
             ),
             (
                 "min",
@@ -878,7 +1013,11 @@ impl Lowerer<'_> {
         ];
         for (lo_rule, hi_rule, lo, hi) in spans {
             if let (Some((at, lo)), Some(hi)) = (lo, hi) {
-                if lo > hi {
+                let above = match (lo, hi) {
+                    (Number::Int(lo), Number::Int(hi)) => lo > hi,
+                    (lo, hi) => lo.as_f64() > hi.as_f64(),
+                };
+                if above {
                     self.error_hint(
                         at,
                         format!("{lo_rule} {lo} is above {hi_rule} {hi}"),
@@ -918,6 +1057,11 @@ impl Lowerer<'_> {
                 format!(", &[{}]", list.join(", ")),
             );
         }
+        for (rule, before) in float_bounds {
+            if let Some(check) = checks.iter_mut().find(|c| c.method == rule) {
+                check.before = before;
+            }
+        }
         // One compiled expression per rule, in a static beside the check (a field has at most
         // one `pattern`).
         if let Some(p) = &rules.pattern {
@@ -931,35 +1075,66 @@ impl Lowerer<'_> {
         checks
     }
 
-    /// The Rust literal for a `min` or `max` bound, checked against the field's type.
-    fn bound_literal(&mut self, n: &Spanned<f64>, rule: &str, base: &str, is_int: bool) -> String {
-        let value = n.value;
-        if !value.is_finite() {
-            self.error_hint(
-                n.referenced,
-                format!("`{rule}` must be a finite number"),
-                "write a number such as `0` or `1.5`",
-            );
-            return "0".to_owned();
+    /// The Rust literal for a `min` or `max` bound, checked against the field's type. Whole
+    /// numbers are exact (no rounding through `f64`); an `f32` bound is printed as the `f32` it
+    /// becomes.
+    fn bound_literal(
+        &mut self,
+        n: &Spanned<Number>,
+        rule: &str,
+        base: &str,
+        is_int: bool,
+    ) -> String {
+        if let Number::Float(value) = n.value {
+            if !value.is_finite() {
+                self.error_hint(
+                    n.referenced,
+                    format!("`{rule}` must be a finite number"),
+                    "write a number such as `0` or `1.5`",
+                );
+                return "0".to_owned();
+            }
         }
         if is_int {
             let (lo, hi) = int_range(base);
-            let whole = value as i128;
-            if value.fract() != 0.0 || whole < lo || whole > hi {
+            let whole = match n.value {
+                Number::Int(whole) => Some(whole),
+                // `2.0` is a whole number; anything beyond 2^53 is not exact as a float.
+                Number::Float(value)
+                    if value.fract() == 0.0 && value.abs() <= 9_007_199_254_740_992.0 =>
+                {
+                    Some(value as i128)
+                }
+                Number::Float(_) => None,
+            };
+            match whole {
+                Some(whole) if (lo..=hi).contains(&whole) => return format!("{whole}"),
+                Some(_) => self.error_hint(
+                    n.referenced,
+                    format!("`{rule}: {}` is out of range for the field's type `{base}` ({lo} to {hi})", n.value),
+                    "use a whole number in the type's range",
+                ),
+                None => self.error_hint(
+                    n.referenced,
+                    format!("`{rule}: {}` is not a whole number, and the field's type `{base}` is an integer", n.value),
+                    "use a whole number in the type's range",
+                ),
+            }
+            return "0".to_owned();
+        }
+        let value = n.value.as_f64();
+        if base == "f32" {
+            // The nearest f32; only what rounds beyond `f32::MAX` does not fit.
+            let narrow = value as f32;
+            if narrow.is_infinite() {
                 self.error_hint(
                     n.referenced,
-                    format!("`{rule}: {value}` does not fit the field's type `{base}`"),
-                    "use a whole number in the type's range",
+                    format!("`{rule}: {}` does not fit an f32", n.value),
+                    "use a smaller number, or make the field `f64`",
                 );
+                return "0.0".to_owned();
             }
-            return format!("{whole}");
-        }
-        if base == "f32" && value.abs() > f64::from(f32::MAX) {
-            self.error_hint(
-                n.referenced,
-                format!("`{rule}: {value:?}` does not fit an f32"),
-                "use a smaller number, or make the field `f64`",
-            );
+            return format!("{narrow:?}");
         }
         format!("{value:?}")
     }
@@ -1540,8 +1715,18 @@ impl Lowerer<'_> {
                     "rename one of them",
                 );
             }
-            let code = def.code.value;
-            if !close_code_allowed(code) {
+            let code = match def.code.value {
+                Number::Int(n) => i64::try_from(n).unwrap_or(-1),
+                Number::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => f as i64,
+                Number::Float(_) => -1,
+            };
+            if !matches!(def.code.value, Number::Int(_)) {
+                self.error_hint(
+                    def.code.referenced,
+                    format!("close code {} is not a whole number", def.code.value),
+                    "use 1000-1003 or 1007-1014 for protocol meanings, 4000-4999 for your own, 3000-3999 for registered ones",
+                );
+            } else if !close_code_allowed(code) {
                 let why = match code {
                     1004..=1006 | 1015 => format!(
                         "close code {code} is reserved by RFC 6455 and must never be sent in a close frame"
@@ -1549,7 +1734,7 @@ impl Lowerer<'_> {
                     1016..=2999 => format!(
                         "close code {code} is reserved for future versions of the WebSocket protocol"
                     ),
-                    _ => format!("close code {code} is out of range"),
+                    _ => format!("close code {} is out of range", def.code.value),
                 };
                 self.error_hint(
                     def.code.referenced,

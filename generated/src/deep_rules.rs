@@ -30,6 +30,7 @@ impl wsgen_runtime::Nested for Tag {
 }
 
 /// A tag or a plain marker.
+#[allow(clippy::large_enum_variant)]
 #[derive(
     Debug,
     Clone,
