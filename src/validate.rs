@@ -115,10 +115,13 @@ fn doc_lines(docs: Option<&String>) -> Vec<String> {
         return Vec::new();
     };
     let visible: String = docs
+        .replace("\r\n", "\n")
         .chars()
         .map(|c| match c {
             '\r' => "\n".to_owned(),
-            '\n' | '\t' => c.to_string(),
+            '\n' => c.to_string(),
+            // clippy's `tabs_in_doc_comments`.
+            '\t' => "    ".to_owned(),
             c if c.is_control() || is_bidi_control(c) => format!("\\u{{{:04x}}}", u32::from(c)),
             c => c.to_string(),
         })
@@ -128,6 +131,8 @@ fn doc_lines(docs: Option<&String>) -> Vec<String> {
     let mut fence: Option<(char, usize)> = None;
     let mut indented = false;
     let mut previous_blank = true;
+    // What a lazy continuation line of the current list item or quote is prefixed with.
+    let mut lazy: Option<String> = None;
     for line in visible.trim_end().lines() {
         let line = line.trim_end();
         let trimmed = line.trim_start();
@@ -161,7 +166,29 @@ fn doc_lines(docs: Option<&String>) -> Vec<String> {
                 out.push("```text".to_owned());
                 out.push(strip_indent(line));
             }
-            _ => out.push(line.to_owned()),
+            (Some(_), _) => out.push(line.to_owned()),
+            (None, _) => {
+                // A line that continues a list item or a quote lazily is indented or marked,
+                // as clippy's `doc_lazy_continuation` asks.
+                if trimmed.is_empty() {
+                    lazy = None;
+                    out.push(String::new());
+                } else if let Some(marker) = list_marker(trimmed).filter(|_| width < 4) {
+                    lazy = Some(" ".repeat(width + marker));
+                    out.push(line.to_owned());
+                } else if trimmed.starts_with('>') && width < 4 {
+                    lazy = Some("> ".to_owned());
+                    out.push(line.to_owned());
+                } else {
+                    match &lazy {
+                        Some(prefix) if prefix == "> " => out.push(format!("> {line}")),
+                        Some(prefix) if width < prefix.len() => {
+                            out.push(format!("{prefix}{trimmed}"));
+                        }
+                        _ => out.push(line.to_owned()),
+                    }
+                }
+            }
         }
         previous_blank = trimmed.is_empty();
     }
@@ -174,6 +201,19 @@ fn doc_lines(docs: Option<&String>) -> Vec<String> {
         out.push(m.to_string().repeat(n));
     }
     out
+}
+
+/// The width of the list marker a line starts with (`- `, `* `, `+ `, `1. `, `2) `), if any.
+fn list_marker(line: &str) -> Option<usize> {
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    let rest = &line[digits..];
+    let marker = match digits {
+        0 => rest.starts_with(['-', '*', '+']),
+        1..=9 => rest.starts_with(['.', ')']),
+        _ => false,
+    };
+    let after = rest.get(1..)?;
+    (marker && (after.is_empty() || after.starts_with(' '))).then_some(digits + 2)
 }
 
 /// A line of an indented code block without its first four columns of indentation.
@@ -383,7 +423,7 @@ impl Lowerer<'_> {
             self.error_hint(
                 name.referenced,
                 format!(
-                    "the {what} name {:?} contains the control character U+{:04X}",
+                    "the {what} name {:?} contains U+{:04X}, a control or bidirectional-control character",
                     name.value,
                     u32::from(bad)
                 ),
@@ -416,7 +456,7 @@ impl Lowerer<'_> {
             self.error_hint(
                 name.referenced,
                 format!(
-                    "the API name {:?} contains the control character U+{:04X}",
+                    "the API name {:?} contains U+{:04X}, a control or bidirectional-control character",
                     name.value,
                     u32::from(bad)
                 ),
