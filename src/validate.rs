@@ -45,9 +45,11 @@ pub fn lower(spec: &Spec, source: &Source) -> Result<Ir, Diagnostics> {
         types_by_kind: BTreeMap::new(),
         pending: Vec::new(),
         nestable: Vec::new(),
+        struct_fields: BTreeMap::new(),
     };
     let ir = lowerer.spec(spec);
     let mut errors = lowerer.errors;
+    errors.extend(bidi_controls(source));
     if errors.is_empty() {
         return Ok(ir);
     }
@@ -69,6 +71,8 @@ struct Lowerer<'a> {
     pending: Vec<Pending>,
     /// Struct-typed fields (or lists of them) whose rules may need validating.
     nestable: Vec<Nestable>,
+    /// Each declared struct's field names on the wire, for union tags.
+    struct_fields: BTreeMap<String, Vec<String>>,
 }
 
 /// A field holding a struct or union (directly, in a list, or deeper in lists and maps), which
@@ -287,6 +291,37 @@ fn int_range(ty: &str) -> (i128, i128) {
     }
 }
 
+/// Every bidirectional control written as such in the file: refused wherever it is, since it
+/// makes the text read differently from what it is ("Trojan Source"), and rustc refuses it in
+/// the generated code.
+fn bidi_controls(source: &Source) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    for (index, line) in source.text.lines().enumerate() {
+        for (column, c) in line
+            .chars()
+            .enumerate()
+            .filter(|(_, c)| is_bidi_control(*c))
+        {
+            found.push(Diagnostic {
+                file: source.name.clone(),
+                line: index + 1,
+                column: column + 1,
+                width: 1,
+                message: format!(
+                    "the spec holds U+{:04X}, a bidirectional control character, which can make text read differently from what it is",
+                    u32::from(c)
+                ),
+                hint: Some("remove it; if a string must hold it, write it as an escape in a double-quoted string, such as \"\\u202E\"".to_owned()),
+                source_line: line
+                    .chars()
+                    .map(|c| if is_bidi_control(c) { '\u{fffd}' } else { c })
+                    .collect(),
+            });
+        }
+    }
+    found
+}
+
 /// A PascalCase part of a longer name, without the escape a keyword needs on its own.
 fn unescaped(ident: &str) -> &str {
     if ident == "Self_" { "Self" } else { ident }
@@ -429,6 +464,20 @@ impl Lowerer<'_> {
                 ),
                 "use ASCII letters, digits, `_` or `-`, starting with a letter",
             );
+        } else if ident
+            .strip_prefix("r#")
+            .unwrap_or(&ident)
+            .trim_matches('_')
+            .is_empty()
+        {
+            self.error_hint(
+                name.referenced,
+                format!(
+                    "the {what} name `{}` has no ASCII letter or digit to make a Rust name from",
+                    name.value
+                ),
+                "use ASCII letters, digits, `_` or `-`, starting with a letter",
+            );
         } else if !is_identifier(&ident) {
             self.error_hint(
                 name.referenced,
@@ -475,6 +524,21 @@ impl Lowerer<'_> {
 
         // Declare every type first so that references can point forwards.
         for (type_name, def) in spec.types.iter() {
+            if let Some(p) = Primitive::from_name(&type_name.value) {
+                self.error_hint(
+                    type_name.referenced,
+                    format!(
+                        "type `{}` has the name of the primitive type `{}`, which every reference to it would mean",
+                        type_name.value,
+                        p.name()
+                    ),
+                    "rename the type",
+                );
+            }
+            if let Some(fields) = &def.fields {
+                let names = fields.iter().map(|(n, _)| n.value.clone()).collect();
+                self.struct_fields.insert(type_name.value.clone(), names);
+            }
             let ident = self.ident(type_name, pascal, "type");
             self.claim(
                 &ident,
@@ -556,9 +620,11 @@ impl Lowerer<'_> {
             .collect();
         let names: Vec<String> = spec.types.iter().map(|(n, _)| n.value.clone()).collect();
         self.box_recursion(&mut types, &names);
+        self.uninhabitable(spec, &types);
         self.nest_validation(&mut types, &names);
 
         let mut endpoints = Vec::new();
+        let mut handler_fields: BTreeMap<String, (Location, String)> = BTreeMap::new();
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
         let mut routes: Vec<(String, String)> = Vec::new();
         for (controller_name, controller) in spec.controllers.iter() {
@@ -568,7 +634,23 @@ impl Lowerer<'_> {
                 None => String::new(),
             };
             let mut controller_middleware = Vec::new();
+            let mut listed: BTreeMap<String, Location> = BTreeMap::new();
             for used in &controller.middleware {
+                if let Some(first) = first_holder(&mut listed, used.value.clone(), used.referenced)
+                {
+                    self.error_hint(
+                        used.referenced,
+                        format!(
+                            "middleware `{}` is listed twice for controller `{}` (first at line {}, column {}), so it would run twice",
+                            used.value,
+                            controller_name.value,
+                            first.line(),
+                            first.column()
+                        ),
+                        "list each middleware once",
+                    );
+                    continue;
+                }
                 match middleware_methods.get(&used.value) {
                     Some(method) => controller_middleware.push(method.clone()),
                     None => {
@@ -632,6 +714,24 @@ impl Lowerer<'_> {
                     unescaped(&controller_ident),
                     unescaped(&endpoint_ident)
                 );
+                // Distinct type names can still make the same field of `Handlers` and `Hubs`
+                // (`h-t-t-p.server` and `http.server`: `HTTPServer`, `HttpServer`).
+                let field = snake(&ident);
+                if let Some((first, first_what)) = first_holder(
+                    &mut handler_fields,
+                    field.clone(),
+                    (endpoint_name.referenced, qualified.clone()),
+                ) {
+                    self.error_hint(
+                        endpoint_name.referenced,
+                        format!(
+                            "endpoint `{qualified}` generates the field `{field}` of `Handlers` and `Hubs`, which endpoint `{first_what}` (line {}, column {}) already generates",
+                            first.line(),
+                            first.column()
+                        ),
+                        "rename one of the controllers or endpoints",
+                    );
+                }
                 endpoints.push(self.endpoint(
                     endpoint_name,
                     endpoint,
@@ -765,7 +865,10 @@ impl Lowerer<'_> {
             }
             for value in values {
                 let variant = self.ident(value, pascal, "enum value");
-                if let Some(first) = first_holder(&mut seen, variant.clone(), value.value.clone()) {
+                let named = is_identifier(&variant).then(|| variant.clone());
+                if let Some(first) =
+                    named.and_then(|v| first_holder(&mut seen, v, value.value.clone()))
+                {
                     self.error_hint(
                         value.referenced,
                         format!(
@@ -798,9 +901,9 @@ impl Lowerer<'_> {
             }
             for (variant_name, variant) in union.variants.iter() {
                 let variant_ident = self.ident(variant_name, pascal, "variant");
-                if let Some(first) =
+                if let Some(first) = is_identifier(&variant_ident).then_some(()).and_then(|()| {
                     first_holder(&mut seen, variant_ident.clone(), variant_name.value.clone())
-                {
+                }) {
                     self.error_hint(
                         variant_name.referenced,
                         format!(
@@ -822,6 +925,16 @@ impl Lowerer<'_> {
                 match variant {
                     VariantDef::Type(target) => match self.types_by_kind.get(&target.value) {
                         Some(TypeKind::Struct) => {
+                            if self.struct_fields.get(&target.value).is_some_and(|f| f.iter().any(|f| f == tag)) {
+                                self.error_hint(
+                                    target.referenced,
+                                    format!(
+                                        "variant `{}` carries `{}`, which has a field `{tag}`, the union's tag: the message would hold `{tag}` twice",
+                                        variant_name.value, target.value
+                                    ),
+                                    "rename the field, or choose another `tag` for the union",
+                                );
+                            }
                             out.newtype = self.types.get(&target.value).cloned().unwrap_or_default();
                             self.pending.push(Pending {
                                 owner: type_name.value.clone(),
@@ -880,7 +993,9 @@ impl Lowerer<'_> {
         let mut out = Vec::new();
         for (field_name, field) in fields.iter() {
             let field_ident = self.ident(field_name, snake, "field");
-            if let Some(first) = first_holder(&mut seen, field_ident.clone(), field_name.referenced)
+            if let Some(first) = is_identifier(&field_ident)
+                .then_some(())
+                .and_then(|()| first_holder(&mut seen, field_ident.clone(), field_name.referenced))
             {
                 let line = first.line();
                 self.error_hint(
@@ -1253,6 +1368,69 @@ impl Lowerer<'_> {
         }
     }
 
+    /// Refuses every type no value can have: a struct that requires (directly, not through an
+    /// option, list or map) a type that in turn requires it, with no way out, such as
+    /// `Forever { me: Forever }`; a union has a value when one of its variants does.
+    fn uninhabitable(&mut self, spec: &Spec, types: &[TypeIr]) {
+        let mut possible: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        loop {
+            let before = possible.len();
+            for ((name, _), ty) in spec.types.iter().zip(types) {
+                let name = name.value.as_str();
+                let needs = |variant: Option<usize>| {
+                    self.pending
+                        .iter()
+                        .filter(|p| p.owner == name && p.variant == variant && !p.optional)
+                        .all(|p| possible.contains(p.target.as_str()))
+                };
+                let has_value = match ty.kind {
+                    TypeKind::Enum => true,
+                    TypeKind::Struct => needs(None),
+                    TypeKind::Union => (0..ty.variants.len()).any(|v| needs(Some(v))),
+                };
+                if has_value {
+                    possible.insert(name);
+                }
+            }
+            if possible.len() == before {
+                break;
+            }
+        }
+        let refused: Vec<(Location, String)> = spec
+            .types
+            .iter()
+            .filter(|(name, _)| {
+                !possible.contains(name.value.as_str())
+                    && Primitive::from_name(&name.value).is_none()
+            })
+            .map(|(name, _)| (name.referenced, name.value.clone()))
+            .collect();
+        for (at, name) in refused {
+            let through: Vec<String> = self
+                .pending
+                .iter()
+                .filter(|p| {
+                    p.owner == name
+                        && !p.optional
+                        && !possible.contains(p.target.as_str())
+                        && Primitive::from_name(&p.target).is_none()
+                })
+                .map(|p| format!("`{}`", p.target))
+                .collect();
+            if through.is_empty() {
+                continue; // a union without variants, reported as such
+            }
+            self.error_hint(
+                at,
+                format!(
+                    "no value of type `{name}` can exist: it requires {}, which cannot exist without it (a cycle of required fields with no way out)",
+                    through.join(", ")
+                ),
+                "make a field on the cycle optional (`T?`), a list or a map",
+            );
+        }
+    }
+
     /// Boxes every direct reference that leads back to its owner, so recursive types have a
     /// size: `next: Node?` becomes `Option<Box<Node>>`; `list<Node>` needs nothing.
     fn box_recursion(&mut self, types: &mut [TypeIr], names: &[String]) {
@@ -1467,7 +1645,23 @@ impl Lowerer<'_> {
 
         // Path parameters: every `{name}` in the path is declared under `params`, and back.
         let in_path: Vec<&str> = path.split('/').filter_map(segment_param).collect();
-        for (param, _) in def.params.iter() {
+        // A malformed segment (`{a}{b}`) is reported by `path`; matching it against `params`
+        // would only add confusing errors.
+        let path_ok = path.split('/').all(|segment| {
+            !(segment.contains('{') || segment.contains('}'))
+                || segment_param(segment).is_some_and(is_identifier)
+        });
+        let mut seen_in_path: BTreeMap<&str, ()> = BTreeMap::new();
+        for used in &in_path {
+            if path_ok && first_holder(&mut seen_in_path, *used, ()).is_some() {
+                self.error_hint(
+                    def.path.referenced,
+                    format!("the path `{path}` has the parameter `{{{used}}}` twice"),
+                    "give each parameter its own name; one name stands for one segment",
+                );
+            }
+        }
+        for (param, _) in def.params.iter().filter(|_| path_ok) {
             if !in_path.contains(&param.value.as_str()) {
                 self.error_hint(
                     param.referenced,
@@ -1482,7 +1676,7 @@ impl Lowerer<'_> {
                 );
             }
         }
-        for used in &in_path {
+        for used in in_path.iter().filter(|_| path_ok) {
             if !def.params.iter().any(|(p, _)| p.value == *used) {
                 self.error_hint(
                     def.path.referenced,
@@ -1666,9 +1860,9 @@ impl Lowerer<'_> {
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for (field_name, field) in fields.iter() {
             let field_ident = self.ident(field_name, snake, what);
-            if let Some(first) =
+            if let Some(first) = is_identifier(&field_ident).then_some(()).and_then(|()| {
                 first_holder(&mut seen, field_ident.clone(), field_name.value.clone())
-            {
+            }) {
                 self.error_hint(
                     field_name.referenced,
                     format!(
@@ -1745,7 +1939,10 @@ impl Lowerer<'_> {
         let mut out = Vec::new();
         for (name, def) in conditions.iter() {
             let variant = self.ident(name, pascal, "close condition");
-            if let Some(first) = first_holder(&mut variants, variant.clone(), name.value.clone()) {
+            if let Some(first) = is_identifier(&variant)
+                .then_some(())
+                .and_then(|()| first_holder(&mut variants, variant.clone(), name.value.clone()))
+            {
                 self.error_hint(
                     name.referenced,
                     format!(
@@ -1760,7 +1957,7 @@ impl Lowerer<'_> {
                 Number::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => f as i64,
                 Number::Float(_) => -1,
             };
-            if !matches!(def.code.value, Number::Int(_)) {
+            if matches!(def.code.value, Number::Float(f) if f.fract() != 0.0) {
                 self.error_hint(
                     def.code.referenced,
                     format!("close code {} is not a whole number", def.code.value),
@@ -1774,6 +1971,9 @@ impl Lowerer<'_> {
                     1016..=2999 => format!(
                         "close code {code} is reserved for future versions of the WebSocket protocol"
                     ),
+                    _ if matches!(def.code.value, Number::Float(_)) => {
+                        "this close code is out of range of every whole number".to_owned()
+                    }
                     _ => format!("close code {} is out of range", def.code.value),
                 };
                 self.error_hint(
