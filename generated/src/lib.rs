@@ -9,9 +9,6 @@ pub mod cafeto;
 /// Generated from `examples/specs/chat.yaml`.
 #[rustfmt::skip]
 pub mod chat;
-/// Generated from `examples/specs/deep_rules.yaml`.
-#[rustfmt::skip]
-pub mod deep_rules;
 /// Generated from `examples/specs/echo.yaml`.
 #[rustfmt::skip]
 pub mod echo;
@@ -30,3 +27,6 @@ pub mod spry;
 /// Generated from `examples/specs/view_py.yaml`.
 #[rustfmt::skip]
 pub mod view_py;
+/// Generated from `examples/specs/wire_edges.yaml`.
+#[rustfmt::skip]
+pub mod wire_edges;

@@ -1,7 +1,10 @@
-//! End to end: validation rules of a type hold wherever the type sits (map values, lists of
-//! lists, union-typed fields, optional wrappers), served from the checked-in code generated
-//! from `examples/specs/deep_rules.yaml`. Before, only a message's own fields and `list<T>`
-//! fields were checked, and an empty `name` reached the handler from anywhere deeper.
+//! End to end, served from the checked-in code generated from `examples/specs/wire_edges.yaml`:
+//! - validation rules of a type hold wherever the type sits (map values, lists of lists,
+//!   union-typed fields, optional wrappers); before, only a message's own fields and `list<T>`
+//!   fields were checked, and an empty `name` reached the handler from anywhere deeper;
+//! - with `on_invalid: reply_error` and a `string` send type, the Rust client reads a reply as a
+//!   rejection exactly when the TypeScript client does (it starts `{"statusCode":` as the
+//!   server writes them); before, any JSON with a `statusCode` was a rejection to Rust only.
 
 mod common;
 
@@ -9,7 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use common::{raw, roundtrip, serve, within};
 use tokio_tungstenite::tungstenite::Message;
-use wsgen_generated::deep_rules::*;
+use wsgen_generated::wire_edges::*;
+use wsgen_runtime::ClientError;
 
 struct Keep(Arc<Mutex<Vec<Bag>>>);
 
@@ -17,6 +21,18 @@ impl BagsPutHandler for Keep {
     async fn on_message(&self, _conn: &BagsPutConn, message: Bag) -> Result<String, BagsPutClose> {
         self.0.lock().unwrap().push(message);
         Ok("ok".to_owned())
+    }
+}
+
+struct Echo;
+
+impl BagsEchoHandler for Echo {
+    async fn on_message(
+        &self,
+        _conn: &BagsEchoConn,
+        message: String,
+    ) -> Result<String, BagsEchoClose> {
+        Ok(message)
     }
 }
 
@@ -47,6 +63,7 @@ async fn rules_of_nested_types_are_enforced_at_every_depth() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let handlers = Handlers {
         bags_put: Keep(Arc::clone(&seen)),
+        bags_echo: Echo,
     };
     let url = serve(handlers.into_server()).await;
     let mut ws = within(raw(&url, "/bags/put")).await;
@@ -72,4 +89,39 @@ async fn rules_of_nested_types_are_enforced_at_every_depth() {
     }
     // Only the valid bag reached the handler.
     assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn text_that_only_looks_like_an_error_reply_is_a_message_to_the_rust_client() {
+    let handlers = Handlers {
+        bags_put: Keep(Arc::default()),
+        bags_echo: Echo,
+    };
+    let url = serve(handlers.into_server()).await;
+    let mut client = within(BagsEchoClient::connect(&url)).await.unwrap();
+    // What the TypeScript client reads as text (it does not start `{"statusCode":`).
+    for looks_like in [
+        r#"{ "statusCode": 400, "body": {"errorList": []} }"#,
+        r#"{"body": {"errorList": []}, "statusCode": 400}"#,
+        r#" {"statusCode":400,"body":{"errorList":[]}}"#,
+        r#"{"statusCode":200,"body":{"errorList":[]}}"#,
+        r#"{"statusCode":400,"body":{}}"#,
+    ] {
+        client.send(looks_like.to_owned()).await.unwrap();
+        assert_eq!(within(client.recv()).await.unwrap(), looks_like);
+    }
+    // What it reads as a rejection, whatever the list holds, so does the Rust client.
+    client
+        .send(r#"{"statusCode":400,"body":{"errorList":[1]}}"#.to_owned())
+        .await
+        .unwrap();
+    match within(client.recv()).await {
+        Err(ClientError::Rejected {
+            status: 400,
+            errors,
+        }) => assert_eq!(errors.len(), 1),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    client.send("still open".to_owned()).await.unwrap();
+    assert_eq!(within(client.recv()).await.unwrap(), "still open");
 }
