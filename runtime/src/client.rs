@@ -199,9 +199,7 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             return Ok(Rx::decode(message)?);
         }
         match (status, reply.get("body")) {
-            (Some(status), Some(body)) if status == 200.0 => {
-                Ok(Rx::decode(Message::text(body.to_string()))?)
-            }
+            (Some(200.0), Some(body)) => Ok(Rx::decode(Message::text(body.to_string()))?),
             _ => Err(envelope_error()),
         }
     }
