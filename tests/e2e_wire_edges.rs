@@ -4,7 +4,9 @@
 //!   fields were checked, and an empty `name` reached the handler from anywhere deeper;
 //! - with `on_invalid: reply_error` and a `string` send type, the Rust client reads a reply as a
 //!   rejection exactly when the TypeScript client does (it starts `{"statusCode":` as the
-//!   server writes them); before, any JSON with a `statusCode` was a rejection to Rust only.
+//!   server writes them); before, any JSON with a `statusCode` was a rejection to Rust only;
+//! - an empty path parameter value reaches its route (`/bags//greet`); before, the server
+//!   dropped the empty segment and answered 404 to both clients.
 
 mod common;
 
@@ -36,6 +38,18 @@ impl BagsEchoHandler for Echo {
     }
 }
 
+struct Greet;
+
+impl BagsGreetHandler for Greet {
+    async fn on_message(
+        &self,
+        conn: &BagsGreetConn,
+        message: String,
+    ) -> Result<String, BagsGreetClose> {
+        Ok(format!("{message} [{}]", conn.params().name))
+    }
+}
+
 fn text(message: Message) -> String {
     match message {
         Message::Text(text) => text.to_string(),
@@ -64,6 +78,7 @@ async fn rules_of_nested_types_are_enforced_at_every_depth() {
     let handlers = Handlers {
         bags_put: Keep(Arc::clone(&seen)),
         bags_echo: Echo,
+        bags_greet: Greet,
     };
     let url = serve(handlers.into_server()).await;
     let mut ws = within(raw(&url, "/bags/put")).await;
@@ -96,6 +111,7 @@ async fn text_that_only_looks_like_an_error_reply_is_a_message_to_the_rust_clien
     let handlers = Handlers {
         bags_put: Keep(Arc::default()),
         bags_echo: Echo,
+        bags_greet: Greet,
     };
     let url = serve(handlers.into_server()).await;
     let mut client = within(BagsEchoClient::connect(&url)).await.unwrap();
@@ -124,4 +140,24 @@ async fn text_that_only_looks_like_an_error_reply_is_a_message_to_the_rust_clien
     }
     client.send("still open".to_owned()).await.unwrap();
     assert_eq!(within(client.recv()).await.unwrap(), "still open");
+}
+
+#[tokio::test]
+async fn an_empty_path_parameter_reaches_its_route() {
+    let handlers = Handlers {
+        bags_put: Keep(Arc::default()),
+        bags_echo: Echo,
+        bags_greet: Greet,
+    };
+    let url = serve(handlers.into_server()).await;
+    for name in ["", "a b", "ünï/code", "."] {
+        let params = BagsGreetParams {
+            name: name.to_owned(),
+        };
+        let mut client = within(BagsGreetClient::connect(&url, &params))
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        client.send("hi".to_owned()).await.unwrap();
+        assert_eq!(within(client.recv()).await.unwrap(), format!("hi [{name}]"));
+    }
 }

@@ -101,6 +101,23 @@ impl wsgen_runtime::JsonMessage for Bag {
     }
 }
 
+/// The path parameters of `bags.greet`; a missing or malformed one refuses the upgrade
+/// with HTTP 400.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BagsGreetParams {
+    pub name: String,
+}
+
+impl wsgen_runtime::FromRequest for BagsGreetParams {
+    fn from_request(
+        request: &wsgen_runtime::Request,
+    ) -> Result<Self, wsgen_runtime::Refusal> {
+        Ok(Self {
+            name: request.param("name")?,
+        })
+    }
+}
+
 /// How `bags.put` closes a connection: its handler returns one of these, and its
 /// client receives the same value back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +166,32 @@ impl wsgen_runtime::CloseCondition for BagsEchoClose {
 
 impl From<BagsEchoClose> for wsgen_runtime::Stop<BagsEchoClose> {
     fn from(condition: BagsEchoClose) -> Self {
+        wsgen_runtime::Stop::Close(condition)
+    }
+}
+
+/// How `bags.greet` closes a connection: its handler returns one of these, and its
+/// client receives the same value back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BagsGreetClose {}
+
+impl wsgen_runtime::CloseCondition for BagsGreetClose {
+    fn code(&self) -> u16 {
+        match *self {}
+    }
+
+    fn reason(&self) -> &'static str {
+        match *self {}
+    }
+
+    fn from_code(code: u16) -> Option<Self> {
+        let _ = code;
+        None
+    }
+}
+
+impl From<BagsGreetClose> for wsgen_runtime::Stop<BagsGreetClose> {
+    fn from(condition: BagsGreetClose) -> Self {
         wsgen_runtime::Stop::Close(condition)
     }
 }
@@ -303,6 +346,79 @@ impl<BagsEcho: BagsEchoHandler> wsgen_runtime::Endpoint for BagsEchoEndpoint<Bag
     }
 }
 
+/// The connection handle passed to every [`BagsGreetHandler`] method.
+pub type BagsGreetConn = wsgen_runtime::Conn<String, BagsGreetParams, ()>;
+
+/// The hub of `bags.greet`: its live sessions and rooms, reachable from anywhere.
+pub type BagsGreetHub = wsgen_runtime::Hub<String>;
+
+/// Greets the name in the path; an empty name reaches it too (`/bags//greet`).
+///
+/// The handler for `bags.greet`, served at `/bags/{name}/greet` (two_way).
+pub trait BagsGreetHandler: Send + Sync + 'static {
+    /// Runs once after the upgrade, before the first message. Returning a close condition
+    /// ends the connection with its code and reason.
+    fn on_connect(
+        &self,
+        conn: &BagsGreetConn,
+    ) -> impl std::future::Future<Output = Result<(), BagsGreetClose>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+
+    /// Runs for every message; the returned value is sent back as the reply. Returning a
+    /// close condition ends the connection with its code and reason.
+    fn on_message(
+        &self,
+        conn: &BagsGreetConn,
+        message: String,
+    ) -> impl std::future::Future<Output = Result<String, BagsGreetClose>> + Send;
+
+    /// Runs exactly once when the connection ends, however it ends.
+    fn on_disconnect(
+        &self,
+        conn: &BagsGreetConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        let _ = (conn, why);
+        async {}
+    }
+}
+
+/// Adapts [`BagsGreetHandler`] to the runtime's connection driver.
+struct BagsGreetEndpoint<BagsGreet> {
+    handler: BagsGreet,
+}
+
+impl<BagsGreet: BagsGreetHandler> wsgen_runtime::Endpoint
+for BagsGreetEndpoint<BagsGreet> {
+    type Receive = String;
+    type Send = String;
+    type Close = BagsGreetClose;
+    type Params = BagsGreetParams;
+    type Query = ();
+
+    async fn run(
+        &self,
+        socket: &mut wsgen_runtime::SocketOf<Self>,
+    ) -> Result<(), wsgen_runtime::Stop<BagsGreetClose>> {
+        self.handler.on_connect(socket.conn()).await?;
+        loop {
+            let message = socket.recv().await?;
+            let reply = self.handler.on_message(socket.conn(), message).await?;
+            socket.reply(reply).await?;
+        }
+    }
+
+    fn on_disconnect(
+        &self,
+        conn: &BagsGreetConn,
+        why: wsgen_runtime::Disconnect,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.handler.on_disconnect(conn, why)
+    }
+}
+
 /// The hub of every endpoint of the `wire_edges` API. Clone it into handlers and background
 /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
 ///
@@ -314,6 +430,8 @@ pub struct Hubs {
     pub bags_put: BagsPutHub,
     /// The sessions of `bags.echo`.
     pub bags_echo: BagsEchoHub,
+    /// The sessions of `bags.greet`.
+    pub bags_greet: BagsGreetHub,
 }
 
 impl Hubs {
@@ -329,6 +447,10 @@ impl Hubs {
                 "wire_edges.bags.echo",
                 backplane,
             ),
+            bags_greet: wsgen_runtime::Hub::with_backplane(
+                "wire_edges.bags.greet",
+                backplane,
+            ),
         }
     }
 }
@@ -339,14 +461,20 @@ impl Hubs {
 ///
 /// Build it with a struct literal, so that a missing handler is a compile error, then serve it
 /// with `handlers.into_server().serve(listener).await`.
-pub struct Handlers<BagsPut, BagsEcho> {
+pub struct Handlers<BagsPut, BagsEcho, BagsGreet> {
     /// Handles `bags.put` at `/bags/put`.
     pub bags_put: BagsPut,
     /// Handles `bags.echo` at `/bags/echo`.
     pub bags_echo: BagsEcho,
+    /// Handles `bags.greet` at `/bags/{name}/greet`.
+    pub bags_greet: BagsGreet,
 }
 
-impl<BagsPut: BagsPutHandler, BagsEcho: BagsEchoHandler> Handlers<BagsPut, BagsEcho> {
+impl<
+    BagsPut: BagsPutHandler,
+    BagsEcho: BagsEchoHandler,
+    BagsGreet: BagsGreetHandler,
+> Handlers<BagsPut, BagsEcho, BagsGreet> {
     /// Routes each endpoint's path to its handler, each with a hub of its own.
     pub fn into_router(self) -> wsgen_runtime::Router {
         self.into_router_with_hubs(Hubs::default())
@@ -368,6 +496,13 @@ impl<BagsPut: BagsPutHandler, BagsEcho: BagsEchoHandler> Handlers<BagsPut, BagsE
                     handler: self.bags_echo,
                 },
                 hubs.bags_echo,
+            )
+            .route_with_hub(
+                "/bags/{name}/greet",
+                BagsGreetEndpoint {
+                    handler: self.bags_greet,
+                },
+                hubs.bags_greet,
             )
     }
 
@@ -478,6 +613,62 @@ impl BagsEchoClient {
 
     /// Closes the connection normally (code 1000).
     pub async fn close(self) -> Result<(), BagsEchoError> {
+        self.0.close().await
+    }
+}
+
+/// How a call on [`BagsGreetClient`] failed, or how the server closed the connection.
+pub type BagsGreetError = wsgen_runtime::ClientError<BagsGreetClose>;
+
+/// Greets the name in the path; an empty name reaches it too (`/bags//greet`).
+///
+/// A typed client for `bags.greet` at `/bags/{name}/greet` (two_way).
+#[derive(Debug)]
+pub struct BagsGreetClient(wsgen_runtime::Client<String, String, BagsGreetClose>);
+
+impl BagsGreetClient {
+    /// The endpoint's path on the server (a template: parameters in braces).
+    pub const PATH: &'static str = "/bags/{name}/greet";
+
+    /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+    pub async fn connect(
+        base_url: &str,
+        params: &BagsGreetParams,
+    ) -> Result<Self, BagsGreetError> {
+        Self::connect_with(base_url, params, wsgen_runtime::ConnectOptions::default())
+            .await
+    }
+
+    /// Connects with options, such as headers for the upgrade request.
+    pub async fn connect_with(
+        base_url: &str,
+        params: &BagsGreetParams,
+        options: wsgen_runtime::ConnectOptions,
+    ) -> Result<Self, BagsGreetError> {
+        let path = format!(
+            "/bags/{}/greet", wsgen_runtime::path_segment(& params.name),
+        );
+        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        Ok(Self(client))
+    }
+
+    /// Sends a message to the server.
+    pub async fn send(&mut self, message: String) -> Result<(), BagsGreetError> {
+        self.0.send(message).await
+    }
+
+    /// Receives the next message; when the server closes the connection, says how.
+    pub async fn recv(&mut self) -> Result<String, BagsGreetError> {
+        self.0.recv().await
+    }
+
+    /// Waits until the server closes the connection and says how.
+    pub async fn closed(&mut self) -> BagsGreetError {
+        self.0.closed().await
+    }
+
+    /// Closes the connection normally (code 1000).
+    pub async fn close(self) -> Result<(), BagsGreetError> {
         self.0.close().await
     }
 }

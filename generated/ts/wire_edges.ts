@@ -673,3 +673,99 @@ export class BagsEchoClient {
     return { condition: null, code, reason };
   }
 }
+
+/** How `bags.greet` closes a connection. */
+export type BagsGreetClose = OtherClose;
+
+/** Path parameters of `bags.greet`. */
+export interface BagsGreetParams {
+  name: string;
+}
+
+/** What `BagsGreetClient` receives, how it closes, and what can go wrong. */
+type BagsGreetConnection = Connection<string, BagsGreetClose, DecodeError>;
+
+/**
+ * Greets the name in the path; an empty name reaches it too (`/bags//greet`).
+ *
+ * A typed client for `bags.greet` at `/bags/{name}/greet`: both sides send.
+ */
+export class BagsGreetClient {
+  /** The endpoint's path on the server (a template: parameters in braces). */
+  static readonly PATH = "/bags/{name}/greet";
+
+  private readonly connection: BagsGreetConnection;
+
+  private constructor(connection: BagsGreetConnection) {
+    this.connection = connection;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<BagsGreetClose> {
+    return this.connection.closed;
+  }
+
+  /**
+   * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
+   * Rejects when the server refuses the connection.
+   */
+  static async connect(
+    baseUrl: string,
+    params: BagsGreetParams,
+    options: ConnectOptions = {},
+  ): Promise<BagsGreetClient> {
+    const url = Connection.url(baseUrl, `/bags/${encodeURIComponent(String(params.name))}/greet`, []);
+    const connection: BagsGreetConnection = new Connection(url, options, {
+      decode: decoders.text,
+      envelope: false,
+      errorReplies: false,
+      handshake: null,
+      close: BagsGreetClient.closeOf,
+    });
+    await connection.opened;
+    return new BagsGreetClient(connection);
+  }
+
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
+  send(message: string): void {
+    this.connection.send(message);
+  }
+
+  /**
+   * The next message from the server. Rejects with `ClosedError` once the connection has ended,
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any).
+   */
+  recv(): Promise<string> {
+    return this.connection.recv();
+  }
+
+  /**
+   * Calls `listener` with every message that no `recv()` is waiting for, starting with those
+   * that arrived before it was added. Returns a function that removes it.
+   */
+  onMessage(listener: (message: string) => void): () => void {
+    return this.connection.onMessage(listener);
+  }
+
+  /**
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
+   * Returns a function that removes the listener.
+   */
+  onError(listener: (error: DecodeError) => void): () => void {
+    return this.connection.onError(listener);
+  }
+
+  /** Closes the connection normally (code 1000); `closed` resolves once the server has answered. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private static closeOf(code: number, reason: string): BagsGreetClose {
+    return { condition: null, code, reason };
+  }
+}
