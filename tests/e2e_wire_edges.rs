@@ -161,3 +161,16 @@ async fn an_empty_path_parameter_reaches_its_route() {
         assert_eq!(within(client.recv()).await.unwrap(), format!("hi [{name}]"));
     }
 }
+
+#[test]
+fn integer_bounds_beyond_2_to_the_53_are_exact() {
+    use wsgen_runtime::{JsonMessage, Validator};
+    let check = |n: u64, below: i64| {
+        let mut v = Validator::new();
+        Big { n, below }.validate(&mut v);
+        v.finish().map_err(|errors| errors.len())
+    };
+    // Rounded through f64, the bounds were 9007199254740992 and -9007199254740992.
+    assert_eq!(check(9_007_199_254_740_993, -9_007_199_254_740_993), Ok(()));
+    assert_eq!(check(9_007_199_254_740_994, -9_007_199_254_740_994), Err(2));
+}

@@ -101,6 +101,33 @@ impl wsgen_runtime::JsonMessage for Bag {
     }
 }
 
+/// Bounds beyond 2^53, exact (they were rounded through f64).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    wsgen_runtime::serde::Serialize,
+    wsgen_runtime::serde::Deserialize
+)]
+#[serde(crate = "wsgen_runtime::serde")]
+pub struct Big {
+    pub n: u64,
+    pub below: i64,
+}
+
+impl wsgen_runtime::JsonMessage for Big {
+    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+        {
+            let value = &self.n;
+            v.max("n", value, 9007199254740993);
+        }
+        {
+            let value = &self.below;
+            v.min("below", value, -9007199254740993);
+        }
+    }
+}
+
 /// The path parameters of `bags.greet`; a missing or malformed one refuses the upgrade
 /// with HTTP 400.
 #[derive(Debug, Clone, PartialEq)]

@@ -44,6 +44,22 @@ export interface Bag {
   first?: Tag;
 }
 
+/** Bounds beyond 2^53, exact (they were rounded through f64). */
+export interface Big {
+  /**
+   * Checked by the server: <= 9007199254740993.
+   *
+   * A 64-bit integer: exact up to 2^53 in JavaScript.
+   */
+  n: number;
+  /**
+   * Checked by the server: >= -9007199254740993.
+   *
+   * A 64-bit integer: exact up to 2^53 in JavaScript.
+   */
+  below: number;
+}
+
 /** One problem with one field of a message the server rejected. */
 export interface FieldError {
   /** Where the problem is: field names (and list indexes) from the message's root. */
