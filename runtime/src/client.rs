@@ -147,7 +147,8 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     /// Reads a message the way the TypeScript client does, so that both agree on every frame:
     /// only a text frame that starts as the server writes its replies, `{"statusCode":`, is
     /// read as a reply; it is a rejection when its status is not 200 and its body has an
-    /// `errorList` list. Any other frame is a message (and, with an envelope, an error).
+    /// `errorList` list (a decoding error when an entry has no `loc` list). Any other frame is
+    /// a message (and, with an envelope, an error).
     fn open(&self, message: Message) -> Result<Rx, ClientError<C>> {
         const REPLY: &str = "{\"statusCode\":";
         let envelope_error = || {
@@ -176,18 +177,25 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             .and_then(serde_json::Value::as_array);
         if let (Some(status), Some(list)) = (status, list) {
             if status != 200.0 {
-                let errors = list
-                    .iter()
-                    .map(|e| {
-                        serde_json::from_value::<FieldError>(e.clone()).unwrap_or_else(|_| {
-                            FieldError {
-                                loc: Vec::new(),
-                                kind: "unknown".to_owned(),
-                                msg: e.to_string(),
-                            }
-                        })
-                    })
-                    .collect();
+                // As the TypeScript client reads them: each error has a `loc` list, the rest
+                // is taken as it comes.
+                let mut errors = Vec::with_capacity(list.len());
+                for e in list {
+                    let Some(loc) = e.get("loc").and_then(serde_json::Value::as_array) else {
+                        return Err(ClientError::Decode(DecodeError::Invalid {
+                            ty: "error reply",
+                            detail: format!("an error without a `loc` list: {e}"),
+                        }));
+                    };
+                    let text = |v: &serde_json::Value| {
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    };
+                    errors.push(FieldError {
+                        loc: loc.iter().map(text).collect(),
+                        kind: e.get("type").map(text).unwrap_or_default(),
+                        msg: e.get("msg").map(text).unwrap_or_default(),
+                    });
+                }
                 return Err(ClientError::Rejected {
                     // A status beyond u16 is not one the server sends; it still rejects.
                     status: u16::try_from(status as u64).unwrap_or(0),
