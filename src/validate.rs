@@ -2015,3 +2015,53 @@ impl Lowerer<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(text: &str) -> Vec<String> {
+        doc_lines(Some(&text.to_owned()))
+    }
+
+    #[test]
+    fn doc_lines_never_hold_a_doctest_or_a_character_rustc_refuses() {
+        assert_eq!(docs("a\rb\r\nc"), ["a", "b", "c"]);
+        assert_eq!(docs("x \u{202e} \u{7}\ty"), ["x \\u{202e} \\u{0007}    y"]);
+        for fence in [
+            "```",
+            "```rust",
+            "```no_run",
+            "```python",
+            "~~~",
+            "````ignore",
+        ] {
+            let lines = docs(&format!(
+                "{fence}\nlet x = ;\n{}",
+                &fence[..fence
+                    .find(|c: char| c.is_alphabetic())
+                    .unwrap_or(fence.len())]
+            ));
+            assert!(lines[0].ends_with("text"), "{fence}: {lines:?}");
+        }
+        // A ``` inside a ~~~ block does not close it.
+        assert_eq!(docs("~~~\n```\n~~~"), ["~~~text", "```", "~~~"]);
+        // An indented block after a blank line is fenced; an unclosed fence is closed.
+        assert_eq!(
+            docs("a\n\n    let x = ;\n\nb"),
+            ["a", "", "```text", "let x = ;", "```", "", "b"]
+        );
+        assert_eq!(docs("```\nopen"), ["```text", "open", "```"]);
+        // Lazy continuations are indented or marked.
+        assert_eq!(docs("- a\nb\n> c\nd"), ["- a", "  b", "> c", "> d"]);
+    }
+
+    #[test]
+    fn names_collide_only_as_escaped_parts() {
+        assert_eq!(unescaped("Self_"), "Self");
+        assert_eq!(unescaped("Async"), "Async");
+        assert!(is_bidi_control('\u{2066}') && !is_bidi_control('a'));
+        assert_eq!(literal_raw("a\rb"), "\"a\\rb\"");
+        assert_eq!(literal_raw("^a\"#$"), "r##\"^a\"#$\"##");
+    }
+}

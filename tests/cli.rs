@@ -333,7 +333,11 @@ fn a_type_that_would_shadow_a_name_the_typescript_client_needs_is_an_error_at_it
     // `check` answers for every target: what one target refuses, it refuses.
     let check = wsgen(&["check", spec]);
     assert_eq!(check.status.code(), Some(1));
-    assert!(stderr(&check).contains("api.yaml:4:3"), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("api.yaml:4:3"),
+        "{}",
+        stderr(&check)
+    );
 }
 
 /// The README's excerpts marked `<!-- output: wsgen ... -->` or `<!-- file: PATH -->`, each
