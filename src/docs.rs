@@ -453,8 +453,8 @@ fn example_of_expr(
     depth: usize,
 ) -> Example {
     let number = |default: f64| {
-        let min = rules.and_then(|r| r.min.as_ref()).map(|m| m.value);
-        let max = rules.and_then(|r| r.max.as_ref()).map(|m| m.value);
+        let min = rules.and_then(|r| r.min.as_ref()).map(|m| m.value.as_f64());
+        let max = rules.and_then(|r| r.max.as_ref()).map(|m| m.value.as_f64());
         let mut v = min.unwrap_or(default);
         if let Some(max) = max {
             v = v.min(max);

@@ -115,7 +115,14 @@ fn space_items(code: &str) -> String {
             let same_run = ["type ", "const ", "use "]
                 .iter()
                 .any(|k| trimmed.starts_with(k) && prev.trim_start().starts_with(k));
-            if prev_ends_item && starts_item && !same_run && indent(prev) == indent(line) {
+            // A doc comment line ending in `;` or `}` is not the end of an item.
+            let prev_is_comment = prev_trimmed.starts_with("//");
+            if prev_ends_item
+                && starts_item
+                && !same_run
+                && !prev_is_comment
+                && indent(prev) == indent(line)
+            {
                 out.push('\n');
             }
         }

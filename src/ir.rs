@@ -55,6 +55,9 @@ pub struct MiddlewareIr {
     pub name: String,
     /// Documentation lines.
     pub docs: Vec<String>,
+    /// Lints the method's name trips by convention, to allow on it (`new` and `from_*` take
+    /// no `self` elsewhere; a middleware method takes `&self`).
+    pub allow: Vec<String>,
 }
 
 /// Typed inputs decoded from the upgrade request: path parameters or query parameters.
@@ -135,6 +138,9 @@ pub struct TypeIr {
     /// The one variant of a union that validates, when the others do not (an `if let` then
     /// reads better than a `match` with a catch-all).
     pub single_validating_variant: Option<String>,
+    /// Whether the type implements `wsgen_runtime::Nested`, for fields that hold it inside
+    /// maps or nested lists.
+    pub nested_impl: bool,
 }
 
 /// One validation call.

@@ -45,9 +45,19 @@ pub struct OutputFile {
     pub contents: String,
 }
 
-/// Loads, parses and validates the spec at `path`, returning its IR.
+/// Loads, parses and validates the spec at `path` for every target, returning its IR (see
+/// [`check_source`]).
 pub fn check(path: &Path) -> Result<Ir, Error> {
-    lower(&load::load(path)?)
+    check_source(&load::load(path)?)
+}
+
+/// Validates an already loaded spec for every target: what [`lower`] checks, and the names the
+/// TypeScript client needs for itself, so that a spec this accepts generates for every
+/// target (`wsgen check`). Rust generation alone needs only [`lower`].
+pub fn check_source(source: &Source) -> Result<Ir, Error> {
+    let (spec, ir) = lower_with_spec(source)?;
+    typescript::model(&spec, &ir, source).map_err(Error::Spec)?;
+    Ok(ir)
 }
 
 /// Parses and validates an already loaded spec.

@@ -30,8 +30,23 @@ pub fn parse(source: &Source) -> Result<Spec, Diagnostics> {
         problems.dedup();
         return Err(Diagnostics(problems));
     }
-    serde_saphyr::from_str_with_options::<Spec>(&source.text, options())
-        .map_err(|e| yaml_error(source, &e))
+    serde_saphyr::from_str_with_options::<Spec>(&source.text, options()).map_err(|e| {
+        // A number beyond any integer type passes the shape check (validation says it is out
+        // of range where it reads numbers exactly); anywhere else it is what fails here.
+        let huge = shape::huge_numbers(&tree);
+        if huge.is_empty() {
+            return yaml_error(source, &e);
+        }
+        Diagnostics(
+            huge.into_iter()
+                .map(|at| {
+                    let mut d = Diagnostic::at(source, at, "this number is out of range: it is larger than any whole number a spec may hold");
+                    d.hint = Some("use a smaller number".to_owned());
+                    d
+                })
+                .collect(),
+        )
+    })
 }
 
 /// The YAML as a tree of positioned nodes, for shape checking.

@@ -20,8 +20,10 @@ pub enum Node {
     Bool,
     /// A whole number.
     Integer,
-    /// A number with a fraction.
-    Float,
+    /// A number with a fraction or an exponent; `true` for a whole number too large for any
+    /// integer type (`99999999999999999999`), which passes as an integer here so that
+    /// validation can say it is out of range.
+    Float(bool),
     /// Any other scalar.
     Str(String),
     /// A sequence.
@@ -59,8 +61,8 @@ impl<'de> Deserialize<'de> for Node {
             fn visit_u128<E: de::Error>(self, _: u128) -> Result<Node, E> {
                 Ok(Node::Integer)
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node, E> {
-                Ok(Node::Float)
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
+                Ok(Node::Float(v.fract() == 0.0 && v.abs() >= 9.2e18))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
                 Ok(Node::Str(v.to_owned()))
@@ -87,13 +89,23 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
+/// Where the tree holds a whole number too large for any integer type.
+pub fn huge_numbers(node: &Spanned<Node>) -> Vec<Location> {
+    match &node.value {
+        Node::Float(true) => vec![node.referenced],
+        Node::Seq(items) => items.iter().flat_map(huge_numbers).collect(),
+        Node::Map(entries) => entries.iter().flat_map(|(_, v)| huge_numbers(v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Node {
     fn kind(&self) -> &'static str {
         match self {
             Node::Null => "nothing",
             Node::Bool => "a boolean",
             Node::Integer => "a whole number",
-            Node::Float => "a number",
+            Node::Float(_) => "a number",
             Node::Str(_) => "a string",
             Node::Seq(_) => "a list",
             Node::Map(_) => "a map",
@@ -106,11 +118,11 @@ impl Node {
             (ty, self),
             ("null", Node::Null)
                 | ("boolean", Node::Bool)
-                | ("integer", Node::Integer)
-                | ("number", Node::Integer | Node::Float)
+                | ("integer", Node::Integer | Node::Float(true))
+                | ("number", Node::Integer | Node::Float(_))
                 | (
                     "string",
-                    Node::Str(_) | Node::Integer | Node::Float | Node::Bool
+                    Node::Str(_) | Node::Integer | Node::Float(_) | Node::Bool
                 )
                 | ("array", Node::Seq(_))
                 | ("object", Node::Map(_))

@@ -269,6 +269,76 @@ pub struct FieldDef {
     pub rules: Rules,
 }
 
+/// A number as written: a whole number exactly (beyond 2^53, up to `u64::MAX` and down to
+/// `i64::MIN` and further), anything else as a float. Validation decides what fits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// A whole number, exactly.
+    Int(i128),
+    /// A number with a fraction or an exponent, or a whole number too large for `i128`.
+    Float(f64),
+}
+
+impl Number {
+    /// The number as a float (rounded for whole numbers beyond 2^53).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Int(n) => n as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+impl std::fmt::Display for Number {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Number::Int(n) => write!(f, "{n}"),
+            Number::Float(x) => write!(f, "{x:?}"),
+        }
+    }
+}
+
+impl serde::Serialize for Number {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Number::Int(n) => match (i64::try_from(n), u64::try_from(n)) {
+                (Ok(n), _) => serializer.serialize_i64(n),
+                (_, Ok(n)) => serializer.serialize_u64(n),
+                _ => serializer.serialize_f64(n as f64),
+            },
+            Number::Float(x) => serializer.serialize_f64(x),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NumberVisitor;
+        impl Visitor<'_> for NumberVisitor {
+            type Value = Number;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number::Int(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number::Int(v.into()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Number, E> {
+                Ok(Number::Int(v))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Number, E> {
+                Ok(i128::try_from(v).map_or(Number::Float(v as f64), Number::Int))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number::Float(v))
+            }
+        }
+        deserializer.deserialize_any(NumberVisitor)
+    }
+}
+
 /// Validation rules of a field (Cafeto's DTO validation).
 #[derive(Debug, Default)]
 pub struct Rules {
@@ -277,9 +347,9 @@ pub struct Rules {
     /// Most characters of a string.
     pub max_length: Option<Spanned<u64>>,
     /// Smallest value of a number.
-    pub min: Option<Spanned<f64>>,
+    pub min: Option<Spanned<Number>>,
     /// Largest value of a number.
-    pub max: Option<Spanned<f64>>,
+    pub max: Option<Spanned<Number>>,
     /// A regular expression a string must match.
     pub pattern: Option<Spanned<String>>,
     /// Fewest items of a list.
@@ -309,10 +379,10 @@ struct FieldLong {
     max_length: Option<Spanned<u64>>,
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
-    min: Option<Spanned<f64>>,
+    min: Option<Spanned<Number>>,
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
-    max: Option<Spanned<f64>>,
+    max: Option<Spanned<Number>>,
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pattern: Option<Spanned<String>>,
@@ -562,7 +632,7 @@ pub struct CloseDef {
     pub docs: Option<String>,
     /// The close code (1000-1003, 1007-1014 or 3000-4999).
     #[schemars(with = "i64")]
-    pub code: Spanned<i64>,
+    pub code: Spanned<Number>,
     /// The close reason (at most 123 bytes of UTF-8).
     #[serde(default)]
     #[schemars(with = "Option<String>")]

@@ -16,7 +16,7 @@ use crate::ir::{
 };
 use crate::names::{is_identifier, pascal, snake, snake_plain};
 use crate::spec::{
-    CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Rules, Spanned, Spec, Style,
+    CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Number, Rules, Spanned, Spec, Style,
     TypeDef, VariantDef,
 };
 use crate::typeexpr::{Primitive, TypeExpr, parse_field};
@@ -45,9 +45,11 @@ pub fn lower(spec: &Spec, source: &Source) -> Result<Ir, Diagnostics> {
         types_by_kind: BTreeMap::new(),
         pending: Vec::new(),
         nestable: Vec::new(),
+        struct_fields: BTreeMap::new(),
     };
     let ir = lowerer.spec(spec);
     let mut errors = lowerer.errors;
+    errors.extend(bidi_controls(source));
     if errors.is_empty() {
         return Ok(ir);
     }
@@ -69,15 +71,22 @@ struct Lowerer<'a> {
     pending: Vec<Pending>,
     /// Struct-typed fields (or lists of them) whose rules may need validating.
     nestable: Vec<Nestable>,
+    /// Each declared struct's field names on the wire, for union tags.
+    struct_fields: BTreeMap<String, Vec<String>>,
 }
 
-/// A field holding a struct (or a list of them), which may need nested validation.
+/// A field holding a struct or union (directly, in a list, or deeper in lists and maps), which
+/// may need nested validation.
 struct Nestable {
     owner: String,
     field: usize,
     target: String,
-    each: bool,
+    /// The `Validator` method that validates it: `nested`, `nested_each` or `nested_deep`.
+    method: &'static str,
     in_variant: bool,
+    /// The field's name, for the error when it is in a union variant.
+    at: Location,
+    name: String,
 }
 
 /// A field or newtype variant that names a declared type directly.
@@ -96,29 +105,146 @@ struct Pending {
     optional: bool,
 }
 
-/// Documentation lines for `///` comments. A fenced block without a language (or marked
-/// `rust`) is marked `text`, so that spec docs never become doctests of the generated crate.
+/// Documentation lines for `///` comments, made safe to print there and to run as doctests of
+/// the generated crate:
+///
+/// - a bare `\r` ends a line as `\n` does (rustc refuses a bare carriage return in a doc
+///   comment), and any other control character but a tab, or a bidirectional control, is
+///   written as its `\u{..}` escape;
+/// - every fenced block (` ``` ` or `~~~`, any info string: none, `rust`, `no_run`, a language)
+///   opens as `text`, and an indented code block is fenced as `text`, so that spec docs never
+///   become doctests.
 fn doc_lines(docs: Option<&String>) -> Vec<String> {
-    let mut in_fence = false;
-    docs.map(|d| {
-        d.trim_end()
-            .lines()
-            .map(|line| {
-                let line = line.trim_end();
-                let trimmed = line.trim_start();
-                if let Some(info) = trimmed.strip_prefix("```") {
-                    let opening = !in_fence;
-                    in_fence = !in_fence;
-                    if opening && (info.trim().is_empty() || info.trim() == "rust") {
-                        let indent = &line[..line.len() - trimmed.len()];
-                        return format!("{indent}```text");
+    let Some(docs) = docs else {
+        return Vec::new();
+    };
+    let visible: String = docs
+        .replace("\r\n", "\n")
+        .chars()
+        .map(|c| match c {
+            '\r' => "\n".to_owned(),
+            '\n' => c.to_string(),
+            // clippy's `tabs_in_doc_comments`.
+            '\t' => "    ".to_owned(),
+            c if c.is_control() || is_bidi_control(c) => format!("\\u{{{:04x}}}", u32::from(c)),
+            c => c.to_string(),
+        })
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    // The opening fence's character and length while inside a fenced block.
+    let mut fence: Option<(char, usize)> = None;
+    let mut indented = false;
+    let mut previous_blank = true;
+    // What a lazy continuation line of the current list item or quote is prefixed with.
+    let mut lazy: Option<String> = None;
+    for line in visible.trim_end().lines() {
+        let line = line.trim_end();
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let width: usize = indent.chars().map(|c| if c == '\t' { 4 } else { 1 }).sum();
+        if indented {
+            if trimmed.is_empty() || width >= 4 {
+                out.push(strip_indent(line));
+                continue;
+            }
+            while out.last().is_some_and(String::is_empty) {
+                out.pop();
+            }
+            out.push("```".to_owned());
+            out.push(String::new());
+            indented = false;
+        }
+        let marker = trimmed.chars().next().filter(|c| *c == '`' || *c == '~');
+        let run = marker.map_or(0, |m| trimmed.chars().take_while(|c| *c == m).count());
+        match (fence, marker) {
+            (None, Some(m)) if run >= 3 && width < 4 => {
+                fence = Some((m, run));
+                out.push(format!("{indent}{}text", m.to_string().repeat(run)));
+            }
+            (Some((m, n)), Some(c)) if c == m && run >= n && trimmed.chars().all(|c| c == m) => {
+                fence = None;
+                out.push(line.to_owned());
+            }
+            (None, _) if width >= 4 && previous_blank && !trimmed.is_empty() => {
+                indented = true;
+                out.push("```text".to_owned());
+                out.push(strip_indent(line));
+            }
+            (Some(_), _) => out.push(line.to_owned()),
+            (None, _) => {
+                // A line that continues a list item or a quote lazily is indented or marked,
+                // as clippy's `doc_lazy_continuation` asks.
+                if trimmed.is_empty() {
+                    lazy = None;
+                    out.push(String::new());
+                } else if let Some(marker) = list_marker(trimmed).filter(|_| width < 4) {
+                    lazy = Some(" ".repeat(width + marker));
+                    out.push(line.to_owned());
+                } else if trimmed.starts_with('>') && width < 4 {
+                    lazy = Some("> ".to_owned());
+                    out.push(line.to_owned());
+                } else {
+                    match &lazy {
+                        Some(prefix) if prefix == "> " => out.push(format!("> {line}")),
+                        Some(prefix) if width < prefix.len() => {
+                            out.push(format!("{prefix}{trimmed}"));
+                        }
+                        _ => out.push(line.to_owned()),
                     }
                 }
-                line.to_owned()
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+            }
+        }
+        previous_blank = trimmed.is_empty();
+    }
+    if indented {
+        while out.last().is_some_and(String::is_empty) {
+            out.pop();
+        }
+        out.push("```".to_owned());
+    } else if let Some((m, n)) = fence {
+        out.push(m.to_string().repeat(n));
+    }
+    out
+}
+
+/// The width of the list marker a line starts with (`- `, `* `, `+ `, `1. `, `2) `), if any.
+fn list_marker(line: &str) -> Option<usize> {
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    let rest = &line[digits..];
+    let marker = match digits {
+        0 => rest.starts_with(['-', '*', '+']),
+        1..=9 => rest.starts_with(['.', ')']),
+        _ => false,
+    };
+    let after = rest.get(1..)?;
+    (marker && (after.is_empty() || after.starts_with(' '))).then_some(digits + 2)
+}
+
+/// A line of an indented code block without its first four columns of indentation.
+fn strip_indent(line: &str) -> String {
+    let mut width = 0;
+    let mut rest = line;
+    while width < 4 {
+        match rest.chars().next() {
+            Some(' ') => width += 1,
+            Some('\t') => width += 4,
+            _ => break,
+        }
+        rest = &rest[1..];
+    }
+    rest.to_owned()
+}
+
+/// The bidirectional controls that can make text read differently from how it compiles
+/// ("Trojan Source"); rustc refuses them in literals and comments.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// The first character of a name that cannot be printed in the generated code's comments:
+/// a control character or a bidirectional control.
+fn unprintable(name: &str) -> Option<char> {
+    name.chars().find(|c| c.is_control() || is_bidi_control(*c))
 }
 
 fn literal(s: &str) -> String {
@@ -130,15 +256,25 @@ fn close_code_allowed(code: i64) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-/// The declared type named as the element of `list<T>`, if `text` is one.
-fn list_element(text: &str) -> Option<&str> {
-    match parse_field(text).0 {
-        TypeExpr::List(inner) => match *inner {
+/// The name a type expression holds, and how deep: the `Validator` method that reaches it
+/// (`nested` for `T`, `nested_each` for `list<T>`, `nested_deep` for anything deeper or in a
+/// map), if it names anything but primitives.
+fn named_inside(text: &str) -> Option<(&str, &'static str)> {
+    fn leaf<'a>(expr: &TypeExpr<'a>) -> Option<&'a str> {
+        match expr {
             TypeExpr::Named(name) => Some(name),
-            _ => None,
-        },
-        _ => None,
+            TypeExpr::List(inner) | TypeExpr::Map(inner) => leaf(inner),
+            TypeExpr::Primitive(_) => None,
+        }
     }
+    let expr = parse_field(text).0;
+    let name = leaf(&expr)?;
+    let method = match &expr {
+        TypeExpr::Named(_) => "nested",
+        TypeExpr::List(inner) if matches!(**inner, TypeExpr::Named(_)) => "nested_each",
+        _ => "nested_deep",
+    };
+    Some((name, method))
 }
 
 /// The exact range of an integer type of the spec (for checking rule bounds).
@@ -155,8 +291,48 @@ fn int_range(ty: &str) -> (i128, i128) {
     }
 }
 
-/// A raw string literal for a regular expression (no escaping needed inside).
+/// Every bidirectional control written as such in the file: refused wherever it is, since it
+/// makes the text read differently from what it is ("Trojan Source"), and rustc refuses it in
+/// the generated code.
+fn bidi_controls(source: &Source) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    for (index, line) in source.text.lines().enumerate() {
+        for (column, c) in line
+            .chars()
+            .enumerate()
+            .filter(|(_, c)| is_bidi_control(*c))
+        {
+            found.push(Diagnostic {
+                file: source.name.clone(),
+                line: index + 1,
+                column: column + 1,
+                width: 1,
+                message: format!(
+                    "the spec holds U+{:04X}, a bidirectional control character, which can make text read differently from what it is",
+                    u32::from(c)
+                ),
+                hint: Some("remove it; if a string must hold it, write it as an escape in a double-quoted string, such as \"\\u202E\"".to_owned()),
+                source_line: line
+                    .chars()
+                    .map(|c| if is_bidi_control(c) { '\u{fffd}' } else { c })
+                    .collect(),
+            });
+        }
+    }
+    found
+}
+
+/// A PascalCase part of a longer name, without the escape a keyword needs on its own.
+fn unescaped(ident: &str) -> &str {
+    if ident == "Self_" { "Self" } else { ident }
+}
+
+/// A raw string literal for a regular expression (no escaping needed inside), or an escaped
+/// one when the text holds a character a raw literal cannot show (a bare `\r`, a control).
 fn literal_raw(text: &str) -> String {
+    if unprintable(text).is_some() {
+        return literal(text);
+    }
     let hashes = "#".repeat(
         (0..)
             .find(|n| !text.contains(&format!("\"{}", "#".repeat(*n))))
@@ -303,7 +479,31 @@ impl Lowerer<'_> {
     /// Converts a spec name with `convert` and checks that the result is a Rust identifier.
     fn ident(&mut self, name: &Spanned<String>, convert: fn(&str) -> String, what: &str) -> String {
         let ident = convert(&name.value);
-        if !is_identifier(&ident) {
+        if let Some(bad) = unprintable(&name.value) {
+            self.error_hint(
+                name.referenced,
+                format!(
+                    "the {what} name {:?} contains U+{:04X}, a control or bidirectional-control character",
+                    name.value,
+                    u32::from(bad)
+                ),
+                "use ASCII letters, digits, `_` or `-`, starting with a letter",
+            );
+        } else if ident
+            .strip_prefix("r#")
+            .unwrap_or(&ident)
+            .trim_matches('_')
+            .is_empty()
+        {
+            self.error_hint(
+                name.referenced,
+                format!(
+                    "the {what} name `{}` has no ASCII letter or digit to make a Rust name from",
+                    name.value
+                ),
+                "use ASCII letters, digits, `_` or `-`, starting with a letter",
+            );
+        } else if !is_identifier(&ident) {
             self.error_hint(
                 name.referenced,
                 format!(
@@ -326,7 +526,17 @@ impl Lowerer<'_> {
         }
         let name = &spec.name;
         let module = snake_plain(&name.value);
-        if !is_identifier(&module) {
+        if let Some(bad) = unprintable(&name.value) {
+            self.error_hint(
+                name.referenced,
+                format!(
+                    "the API name {:?} contains U+{:04X}, a control or bidirectional-control character",
+                    name.value,
+                    u32::from(bad)
+                ),
+                "use ASCII letters, digits, `_` or `-`, starting with a letter",
+            );
+        } else if !is_identifier(&module) {
             self.error_hint(
                 name.referenced,
                 format!(
@@ -339,6 +549,21 @@ impl Lowerer<'_> {
 
         // Declare every type first so that references can point forwards.
         for (type_name, def) in spec.types.iter() {
+            if let Some(p) = Primitive::from_name(&type_name.value) {
+                self.error_hint(
+                    type_name.referenced,
+                    format!(
+                        "type `{}` has the name of the primitive type `{}`, which every reference to it would mean",
+                        type_name.value,
+                        p.name()
+                    ),
+                    "rename the type",
+                );
+            }
+            if let Some(fields) = &def.fields {
+                let names = fields.iter().map(|(n, _)| n.value.clone()).collect();
+                self.struct_fields.insert(type_name.value.clone(), names);
+            }
             let ident = self.ident(type_name, pascal, "type");
             self.claim(
                 &ident,
@@ -385,7 +610,16 @@ impl Lowerer<'_> {
                 );
             }
             middleware_methods.insert(mw_name.value.clone(), method.clone());
+            let mut allow = Vec::new();
+            let bare = method.strip_prefix("r#").unwrap_or(&method);
+            if bare == "new" || bare.starts_with("from_") || bare.starts_with("into_") {
+                allow.push("clippy::wrong_self_convention".to_owned());
+            }
+            if bare == "new" {
+                allow.push("clippy::new_ret_no_self".to_owned());
+            }
             middleware.push(MiddlewareIr {
+                allow,
                 method,
                 name: mw_name.value.clone(),
                 docs: doc_lines(def.docs.as_ref()),
@@ -411,9 +645,11 @@ impl Lowerer<'_> {
             .collect();
         let names: Vec<String> = spec.types.iter().map(|(n, _)| n.value.clone()).collect();
         self.box_recursion(&mut types, &names);
+        self.uninhabitable(spec, &types);
         self.nest_validation(&mut types, &names);
 
         let mut endpoints = Vec::new();
+        let mut handler_fields: BTreeMap<String, (Location, String)> = BTreeMap::new();
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
         let mut routes: Vec<(String, String)> = Vec::new();
         for (controller_name, controller) in spec.controllers.iter() {
@@ -423,7 +659,23 @@ impl Lowerer<'_> {
                 None => String::new(),
             };
             let mut controller_middleware = Vec::new();
+            let mut listed: BTreeMap<String, Location> = BTreeMap::new();
             for used in &controller.middleware {
+                if let Some(first) = first_holder(&mut listed, used.value.clone(), used.referenced)
+                {
+                    self.error_hint(
+                        used.referenced,
+                        format!(
+                            "middleware `{}` is listed twice for controller `{}` (first at line {}, column {}), so it would run twice",
+                            used.value,
+                            controller_name.value,
+                            first.line(),
+                            first.column()
+                        ),
+                        "list each middleware once",
+                    );
+                    continue;
+                }
                 match middleware_methods.get(&used.value) {
                     Some(method) => controller_middleware.push(method.clone()),
                     None => {
@@ -479,10 +731,32 @@ impl Lowerer<'_> {
                         "give one of them a different path (parameter names do not tell paths apart)",
                     );
                 }
+                // `Self_` (for `self`) is escaped only when it stands alone: `SelfAsync`, not
+                // `Self_Async`.
+                let endpoint_ident = self.ident(endpoint_name, pascal, "endpoint");
                 let ident = format!(
-                    "{controller_ident}{}",
-                    self.ident(endpoint_name, pascal, "endpoint")
+                    "{}{}",
+                    unescaped(&controller_ident),
+                    unescaped(&endpoint_ident)
                 );
+                // Distinct type names can still make the same field of `Handlers` and `Hubs`
+                // (`h-t-t-p.server` and `http.server`: `HTTPServer`, `HttpServer`).
+                let field = snake(&ident);
+                if let Some((first, first_what)) = first_holder(
+                    &mut handler_fields,
+                    field.clone(),
+                    (endpoint_name.referenced, qualified.clone()),
+                ) {
+                    self.error_hint(
+                        endpoint_name.referenced,
+                        format!(
+                            "endpoint `{qualified}` generates the field `{field}` of `Handlers` and `Hubs`, which endpoint `{first_what}` (line {}, column {}) already generates",
+                            first.line(),
+                            first.column()
+                        ),
+                        "rename one of the controllers or endpoints",
+                    );
+                }
                 endpoints.push(self.endpoint(
                     endpoint_name,
                     endpoint,
@@ -591,6 +865,7 @@ impl Lowerer<'_> {
             validates: false,
             every_variant_validates: false,
             single_validating_variant: None,
+            nested_impl: false,
         };
         let forms = [
             def.fields.is_some(),
@@ -619,7 +894,10 @@ impl Lowerer<'_> {
             }
             for value in values {
                 let variant = self.ident(value, pascal, "enum value");
-                if let Some(first) = first_holder(&mut seen, variant.clone(), value.value.clone()) {
+                let named = is_identifier(&variant).then(|| variant.clone());
+                if let Some(first) =
+                    named.and_then(|v| first_holder(&mut seen, v, value.value.clone()))
+                {
                     self.error_hint(
                         value.referenced,
                         format!(
@@ -652,9 +930,9 @@ impl Lowerer<'_> {
             }
             for (variant_name, variant) in union.variants.iter() {
                 let variant_ident = self.ident(variant_name, pascal, "variant");
-                if let Some(first) =
+                if let Some(first) = is_identifier(&variant_ident).then_some(()).and_then(|()| {
                     first_holder(&mut seen, variant_ident.clone(), variant_name.value.clone())
-                {
+                }) {
                     self.error_hint(
                         variant_name.referenced,
                         format!(
@@ -676,6 +954,16 @@ impl Lowerer<'_> {
                 match variant {
                     VariantDef::Type(target) => match self.types_by_kind.get(&target.value) {
                         Some(TypeKind::Struct) => {
+                            if self.struct_fields.get(&target.value).is_some_and(|f| f.iter().any(|f| f == tag)) {
+                                self.error_hint(
+                                    target.referenced,
+                                    format!(
+                                        "variant `{}` carries `{}`, which has a field `{tag}`, the union's tag: the message would hold `{tag}` twice",
+                                        variant_name.value, target.value
+                                    ),
+                                    "rename the field, or choose another `tag` for the union",
+                                );
+                            }
                             out.newtype = self.types.get(&target.value).cloned().unwrap_or_default();
                             self.pending.push(Pending {
                                 owner: type_name.value.clone(),
@@ -734,7 +1022,9 @@ impl Lowerer<'_> {
         let mut out = Vec::new();
         for (field_name, field) in fields.iter() {
             let field_ident = self.ident(field_name, snake, "field");
-            if let Some(first) = first_holder(&mut seen, field_ident.clone(), field_name.referenced)
+            if let Some(first) = is_identifier(&field_ident)
+                .then_some(())
+                .and_then(|()| first_holder(&mut seen, field_ident.clone(), field_name.referenced))
             {
                 let line = first.line();
                 self.error_hint(
@@ -755,27 +1045,20 @@ impl Lowerer<'_> {
                 serde.push("skip_serializing_if = \"Option::is_none\"".to_owned());
             }
             let checks = self.checks(&field.ty, &field.rules, variant.is_some());
-            if let Some(element) = list_element(&field.ty.value)
-                .filter(|t| self.types_by_kind.get(*t) == Some(&TypeKind::Struct))
-            {
+            if let Some((target, method)) = named_inside(&field.ty.value).filter(|(t, _)| {
+                matches!(
+                    self.types_by_kind.get(*t),
+                    Some(TypeKind::Struct | TypeKind::Union)
+                )
+            }) {
                 self.nestable.push(Nestable {
                     owner: owner.to_owned(),
                     field: out.len(),
-                    target: element.to_owned(),
-                    each: true,
+                    target: target.to_owned(),
+                    method,
                     in_variant: variant.is_some(),
-                });
-            }
-            if let Some(target) = direct
-                .as_ref()
-                .filter(|t| self.types_by_kind.get(*t) == Some(&TypeKind::Struct))
-            {
-                self.nestable.push(Nestable {
-                    owner: owner.to_owned(),
-                    field: out.len(),
-                    target: target.clone(),
-                    each: false,
-                    in_variant: variant.is_some(),
+                    at: field_name.referenced,
+                    name: field_name.value.clone(),
                 });
             }
             if let Some(target) = direct {
@@ -861,17 +1144,27 @@ impl Lowerer<'_> {
                 );
             }
         }
+        // Float bounds go in a named const, where a literal near a constant of `std` (`3.14`)
+        // may be allowed: clippy's `approx_constant` denies it in an expression.
+        let float_ty = primitive.filter(|_| is_float).map(Primitive::rust);
+        let mut float_bounds = Vec::new();
         for (rule, bound) in [("min", &rules.min), ("max", &rules.max)] {
             if let Some(n) = bound {
                 let literal = self.bound_literal(n, rule, base, is_int);
-                check(
-                    self,
-                    is_int || is_float,
-                    n.referenced,
-                    rule,
-                    "numbers",
-                    format!(", {literal}"),
-                );
+                let arg = match float_ty {
+                    Some(ty) => {
+                        let name = rule.to_uppercase();
+                        float_bounds.push((
+                            rule,
+                            format!(
+                                "#[allow(clippy::approx_constant)] const {name}: {ty} = {literal};"
+                            ),
+                        ));
+                        format!(", {name}")
+                    }
+                    None => format!(", {literal}"),
+                };
+                check(self, is_int || is_float, n.referenced, rule, "numbers", arg);
             }
         }
         let spans = [
@@ -881,8 +1174,11 @@ impl Lowerer<'_> {
                 rules
                     .min_length
                     .as_ref()
-                    .map(|n| (n.referenced, n.value as f64)),
-                rules.max_length.as_ref().map(|n| n.value as f64),
+                    .map(|n| (n.referenced, Number::Int(n.value.into()))),
+                rules
+                    .max_length
+                    .as_ref()
+                    .map(|n| Number::Int(n.value.into())),
             ),
             (
                 "min_items",
@@ -890,8 +1186,11 @@ impl Lowerer<'_> {
                 rules
                     .min_items
                     .as_ref()
-                    .map(|n| (n.referenced, n.value as f64)),
-                rules.max_items.as_ref().map(|n| n.value as f64),
+                    .map(|n| (n.referenced, Number::Int(n.value.into()))),
+                rules
+                    .max_items
+                    .as_ref()
+                    .map(|n| Number::Int(n.value.into())),
             ),
             (
                 "min",
@@ -902,7 +1201,11 @@ impl Lowerer<'_> {
         ];
         for (lo_rule, hi_rule, lo, hi) in spans {
             if let (Some((at, lo)), Some(hi)) = (lo, hi) {
-                if lo > hi {
+                let above = match (lo, hi) {
+                    (Number::Int(lo), Number::Int(hi)) => lo > hi,
+                    (lo, hi) => lo.as_f64() > hi.as_f64(),
+                };
+                if above {
                     self.error_hint(
                         at,
                         format!("{lo_rule} {lo} is above {hi_rule} {hi}"),
@@ -942,6 +1245,11 @@ impl Lowerer<'_> {
                 format!(", &[{}]", list.join(", ")),
             );
         }
+        for (rule, before) in float_bounds {
+            if let Some(check) = checks.iter_mut().find(|c| c.method == rule) {
+                check.before = before;
+            }
+        }
         // One compiled expression per rule, in a static beside the check (a field has at most
         // one `pattern`).
         if let Some(p) = &rules.pattern {
@@ -955,35 +1263,66 @@ impl Lowerer<'_> {
         checks
     }
 
-    /// The Rust literal for a `min` or `max` bound, checked against the field's type.
-    fn bound_literal(&mut self, n: &Spanned<f64>, rule: &str, base: &str, is_int: bool) -> String {
-        let value = n.value;
-        if !value.is_finite() {
-            self.error_hint(
-                n.referenced,
-                format!("`{rule}` must be a finite number"),
-                "write a number such as `0` or `1.5`",
-            );
-            return "0".to_owned();
+    /// The Rust literal for a `min` or `max` bound, checked against the field's type. Whole
+    /// numbers are exact (no rounding through `f64`); an `f32` bound is printed as the `f32` it
+    /// becomes.
+    fn bound_literal(
+        &mut self,
+        n: &Spanned<Number>,
+        rule: &str,
+        base: &str,
+        is_int: bool,
+    ) -> String {
+        if let Number::Float(value) = n.value {
+            if !value.is_finite() {
+                self.error_hint(
+                    n.referenced,
+                    format!("`{rule}` must be a finite number"),
+                    "write a number such as `0` or `1.5`",
+                );
+                return "0".to_owned();
+            }
         }
         if is_int {
             let (lo, hi) = int_range(base);
-            let whole = value as i128;
-            if value.fract() != 0.0 || whole < lo || whole > hi {
+            let whole = match n.value {
+                Number::Int(whole) => Some(whole),
+                // `2.0` is a whole number; anything beyond 2^53 is not exact as a float.
+                Number::Float(value)
+                    if value.fract() == 0.0 && value.abs() <= 9_007_199_254_740_992.0 =>
+                {
+                    Some(value as i128)
+                }
+                Number::Float(_) => None,
+            };
+            match whole {
+                Some(whole) if (lo..=hi).contains(&whole) => return format!("{whole}"),
+                Some(_) => self.error_hint(
+                    n.referenced,
+                    format!("`{rule}: {}` is out of range for the field's type `{base}` ({lo} to {hi})", n.value),
+                    "use a whole number in the type's range",
+                ),
+                None => self.error_hint(
+                    n.referenced,
+                    format!("`{rule}: {}` is not a whole number, and the field's type `{base}` is an integer", n.value),
+                    "use a whole number in the type's range",
+                ),
+            }
+            return "0".to_owned();
+        }
+        let value = n.value.as_f64();
+        if base == "f32" {
+            // The nearest f32; only what rounds beyond `f32::MAX` does not fit.
+            let narrow = value as f32;
+            if narrow.is_infinite() {
                 self.error_hint(
                     n.referenced,
-                    format!("`{rule}: {value}` does not fit the field's type `{base}`"),
-                    "use a whole number in the type's range",
+                    format!("`{rule}: {}` does not fit an f32", n.value),
+                    "use a smaller number, or make the field `f64`",
                 );
+                return "0.0".to_owned();
             }
-            return format!("{whole}");
-        }
-        if base == "f32" && value.abs() > f64::from(f32::MAX) {
-            self.error_hint(
-                n.referenced,
-                format!("`{rule}: {value:?}` does not fit an f32"),
-                "use a smaller number, or make the field `f64`",
-            );
+            return format!("{narrow:?}");
         }
         format!("{value:?}")
     }
@@ -1014,18 +1353,36 @@ impl Lowerer<'_> {
                 break;
             }
         }
+        let mut refused = Vec::new();
         for n in &self.nestable {
-            if n.in_variant || !validating.contains(&n.target) {
+            if !validating.contains(&n.target) {
+                continue;
+            }
+            if n.in_variant {
+                // The union's `validate` reaches only the types its variants carry whole.
+                refused.push((n.at, n.name.clone(), n.target.clone()));
                 continue;
             }
             let Some(index) = names.iter().position(|name| *name == n.owner) else {
                 continue;
             };
             types[index].fields[n.field].checks.push(CheckIr {
-                method: if n.each { "nested_each" } else { "nested" }.to_owned(),
+                method: n.method.to_owned(),
                 arg: String::new(),
                 before: String::new(),
             });
+            if n.method == "nested_deep" {
+                if let Some(target) = names.iter().position(|name| *name == n.target) {
+                    types[target].nested_impl = true;
+                }
+            }
+        }
+        for (at, name, target) in refused {
+            self.error_hint(
+                at,
+                format!("field `{name}` of a union variant holds `{target}`, which has validation rules, and rules inside a union variant are not supported"),
+                "put the variant's fields in a struct type and name it as the variant",
+            );
         }
         for p in self.pending.iter().filter(|p| p.field.is_none()) {
             if let (Some(index), Some(variant)) =
@@ -1041,6 +1398,69 @@ impl Lowerer<'_> {
             if let ([only], false) = (validating.as_slice(), ty.every_variant_validates) {
                 ty.single_validating_variant = Some(only.ident.clone());
             }
+        }
+    }
+
+    /// Refuses every type no value can have: a struct that requires (directly, not through an
+    /// option, list or map) a type that in turn requires it, with no way out, such as
+    /// `Forever { me: Forever }`; a union has a value when one of its variants does.
+    fn uninhabitable(&mut self, spec: &Spec, types: &[TypeIr]) {
+        let mut possible: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        loop {
+            let before = possible.len();
+            for ((name, _), ty) in spec.types.iter().zip(types) {
+                let name = name.value.as_str();
+                let needs = |variant: Option<usize>| {
+                    self.pending
+                        .iter()
+                        .filter(|p| p.owner == name && p.variant == variant && !p.optional)
+                        .all(|p| possible.contains(p.target.as_str()))
+                };
+                let has_value = match ty.kind {
+                    TypeKind::Enum => true,
+                    TypeKind::Struct => needs(None),
+                    TypeKind::Union => (0..ty.variants.len()).any(|v| needs(Some(v))),
+                };
+                if has_value {
+                    possible.insert(name);
+                }
+            }
+            if possible.len() == before {
+                break;
+            }
+        }
+        let refused: Vec<(Location, String)> = spec
+            .types
+            .iter()
+            .filter(|(name, _)| {
+                !possible.contains(name.value.as_str())
+                    && Primitive::from_name(&name.value).is_none()
+            })
+            .map(|(name, _)| (name.referenced, name.value.clone()))
+            .collect();
+        for (at, name) in refused {
+            let through: Vec<String> = self
+                .pending
+                .iter()
+                .filter(|p| {
+                    p.owner == name
+                        && !p.optional
+                        && !possible.contains(p.target.as_str())
+                        && Primitive::from_name(&p.target).is_none()
+                })
+                .map(|p| format!("`{}`", p.target))
+                .collect();
+            if through.is_empty() {
+                continue; // a union without variants, reported as such
+            }
+            self.error_hint(
+                at,
+                format!(
+                    "no value of type `{name}` can exist: it requires {}, which cannot exist without it (a cycle of required fields with no way out)",
+                    through.join(", ")
+                ),
+                "make a field on the cycle optional (`T?`), a list or a map",
+            );
         }
     }
 
@@ -1265,7 +1685,23 @@ impl Lowerer<'_> {
 
         // Path parameters: every `{name}` in the path is declared under `params`, and back.
         let in_path: Vec<&str> = path.split('/').filter_map(segment_param).collect();
-        for (param, _) in def.params.iter() {
+        // A malformed segment (`{a}{b}`) is reported by `path`; matching it against `params`
+        // would only add confusing errors.
+        let path_ok = path.split('/').all(|segment| {
+            !(segment.contains('{') || segment.contains('}'))
+                || segment_param(segment).is_some_and(is_identifier)
+        });
+        let mut seen_in_path: BTreeMap<&str, ()> = BTreeMap::new();
+        for used in &in_path {
+            if path_ok && first_holder(&mut seen_in_path, *used, ()).is_some() {
+                self.error_hint(
+                    def.path.referenced,
+                    format!("the path `{path}` has the parameter `{{{used}}}` twice"),
+                    "give each parameter its own name; one name stands for one segment",
+                );
+            }
+        }
+        for (param, _) in def.params.iter().filter(|_| path_ok) {
             if !in_path.contains(&param.value.as_str()) {
                 self.error_hint(
                     param.referenced,
@@ -1280,7 +1716,7 @@ impl Lowerer<'_> {
                 );
             }
         }
-        for used in &in_path {
+        for used in in_path.iter().filter(|_| path_ok) {
             if !def.params.iter().any(|(p, _)| p.value == *used) {
                 self.error_hint(
                     def.path.referenced,
@@ -1464,9 +1900,9 @@ impl Lowerer<'_> {
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for (field_name, field) in fields.iter() {
             let field_ident = self.ident(field_name, snake, what);
-            if let Some(first) =
+            if let Some(first) = is_identifier(&field_ident).then_some(()).and_then(|()| {
                 first_holder(&mut seen, field_ident.clone(), field_name.value.clone())
-            {
+            }) {
                 self.error_hint(
                     field_name.referenced,
                     format!(
@@ -1543,7 +1979,10 @@ impl Lowerer<'_> {
         let mut out = Vec::new();
         for (name, def) in conditions.iter() {
             let variant = self.ident(name, pascal, "close condition");
-            if let Some(first) = first_holder(&mut variants, variant.clone(), name.value.clone()) {
+            if let Some(first) = is_identifier(&variant)
+                .then_some(())
+                .and_then(|()| first_holder(&mut variants, variant.clone(), name.value.clone()))
+            {
                 self.error_hint(
                     name.referenced,
                     format!(
@@ -1553,8 +1992,18 @@ impl Lowerer<'_> {
                     "rename one of them",
                 );
             }
-            let code = def.code.value;
-            if !close_code_allowed(code) {
+            let code = match def.code.value {
+                Number::Int(n) => i64::try_from(n).unwrap_or(-1),
+                Number::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => f as i64,
+                Number::Float(_) => -1,
+            };
+            if matches!(def.code.value, Number::Float(f) if f.fract() != 0.0) {
+                self.error_hint(
+                    def.code.referenced,
+                    format!("close code {} is not a whole number", def.code.value),
+                    "use 1000-1003 or 1007-1014 for protocol meanings, 4000-4999 for your own, 3000-3999 for registered ones",
+                );
+            } else if !close_code_allowed(code) {
                 let why = match code {
                     1004..=1006 | 1015 => format!(
                         "close code {code} is reserved by RFC 6455 and must never be sent in a close frame"
@@ -1562,7 +2011,10 @@ impl Lowerer<'_> {
                     1016..=2999 => format!(
                         "close code {code} is reserved for future versions of the WebSocket protocol"
                     ),
-                    _ => format!("close code {code} is out of range"),
+                    _ if matches!(def.code.value, Number::Float(_)) => {
+                        "this close code is out of range of every whole number".to_owned()
+                    }
+                    _ => format!("close code {} is out of range", def.code.value),
                 };
                 self.error_hint(
                     def.code.referenced,
@@ -1601,5 +2053,55 @@ impl Lowerer<'_> {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(text: &str) -> Vec<String> {
+        doc_lines(Some(&text.to_owned()))
+    }
+
+    #[test]
+    fn doc_lines_never_hold_a_doctest_or_a_character_rustc_refuses() {
+        assert_eq!(docs("a\rb\r\nc"), ["a", "b", "c"]);
+        assert_eq!(docs("x \u{202e} \u{7}\ty"), ["x \\u{202e} \\u{0007}    y"]);
+        for fence in [
+            "```",
+            "```rust",
+            "```no_run",
+            "```python",
+            "~~~",
+            "````ignore",
+        ] {
+            let lines = docs(&format!(
+                "{fence}\nlet x = ;\n{}",
+                &fence[..fence
+                    .find(|c: char| c.is_alphabetic())
+                    .unwrap_or(fence.len())]
+            ));
+            assert!(lines[0].ends_with("text"), "{fence}: {lines:?}");
+        }
+        // A ``` inside a ~~~ block does not close it.
+        assert_eq!(docs("~~~\n```\n~~~"), ["~~~text", "```", "~~~"]);
+        // An indented block after a blank line is fenced; an unclosed fence is closed.
+        assert_eq!(
+            docs("a\n\n    let x = ;\n\nb"),
+            ["a", "", "```text", "let x = ;", "```", "", "b"]
+        );
+        assert_eq!(docs("```\nopen"), ["```text", "open", "```"]);
+        // Lazy continuations are indented or marked.
+        assert_eq!(docs("- a\nb\n> c\nd"), ["- a", "  b", "> c", "> d"]);
+    }
+
+    #[test]
+    fn names_collide_only_as_escaped_parts() {
+        assert_eq!(unescaped("Self_"), "Self");
+        assert_eq!(unescaped("Async"), "Async");
+        assert!(is_bidi_control('\u{2066}') && !is_bidi_control('a'));
+        assert_eq!(literal_raw("a\rb"), "\"a\\rb\"");
+        assert_eq!(literal_raw("^a\"#$"), "r##\"^a\"#$\"##");
     }
 }

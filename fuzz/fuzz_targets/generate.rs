@@ -1,17 +1,31 @@
 //! Fuzzes the whole generator: load (UTF-8 check), parse, shape check, validate, render and
-//! format. Any input must give generated files or a spec error; never a panic, and a spec
-//! error must be a diagnostic with a position.
+//! format, for both targets. Any input must give a spec error (a diagnostic with a position) or,
+//! when `check` accepts it, generated Rust and TypeScript: a spec `check` accepts and a target
+//! cannot generate is a crash, whatever the error (an internal error is not a panic, but it is
+//! as much a bug).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match wsgen::load::from_bytes("fuzz.yaml", data.to_vec())
-        .and_then(|s| wsgen::generate_source(&s))
-    {
-        Ok(files) => assert!(!files.is_empty()),
+    let source = match wsgen::load::from_bytes("fuzz.yaml", data.to_vec()) {
+        Ok(source) => source,
+        Err(wsgen::Error::Spec(diagnostics)) => return assert!(!diagnostics.0.is_empty()),
+        Err(other) => panic!("loading failed without a diagnostic: {other}"),
+    };
+    match wsgen::check_source(&source) {
+        Ok(_) => {
+            match wsgen::generate_source(&source) {
+                Ok(files) => assert!(!files.is_empty()),
+                Err(e) => panic!("check accepts the spec, Rust generation fails: {e}"),
+            }
+            match wsgen::typescript::generate_source(&source) {
+                Ok(files) => assert!(!files.is_empty()),
+                Err(e) => panic!("check accepts the spec, TypeScript generation fails: {e}"),
+            }
+        }
         Err(wsgen::Error::Spec(diagnostics)) => assert!(!diagnostics.0.is_empty()),
-        // Render or format failures are generator bugs: fail loudly.
+        // Anything but a spec error from checking is a generator bug: fail loudly.
         Err(other) => panic!("{other}"),
     }
 });

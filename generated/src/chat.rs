@@ -102,6 +102,7 @@ pub struct Leave {
 impl wsgen_runtime::JsonMessage for Leave {}
 
 /// What a client sends.
+#[allow(clippy::large_enum_variant)]
 #[derive(
     Debug,
     Clone,
@@ -157,6 +158,7 @@ pub struct Line {
 impl wsgen_runtime::JsonMessage for Line {}
 
 /// What the server sends.
+#[allow(clippy::large_enum_variant)]
 #[derive(
     Debug,
     Clone,

@@ -49,6 +49,7 @@ impl wsgen_runtime::JsonMessage for Push {
 }
 
 /// What a client sends to `echo.json`.
+#[allow(clippy::large_enum_variant)]
 #[derive(
     Debug,
     Clone,
@@ -78,6 +79,7 @@ impl wsgen_runtime::JsonMessage for Command {
 }
 
 /// What `echo.json` sends.
+#[allow(clippy::large_enum_variant)]
 #[derive(
     Debug,
     Clone,

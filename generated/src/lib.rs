@@ -27,3 +27,6 @@ pub mod spry;
 /// Generated from `examples/specs/view_py.yaml`.
 #[rustfmt::skip]
 pub mod view_py;
+/// Generated from `examples/specs/wire_edges.yaml`.
+#[rustfmt::skip]
+pub mod wire_edges;

@@ -261,42 +261,71 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         self
     }
 
+    /// Reads a message the way the TypeScript client does, so that both agree on every frame:
+    /// only a text frame that starts as the server writes its replies, `{"statusCode":`, is
+    /// read as a reply; it is a rejection when its status is not 200 and its body has an
+    /// `errorList` list (a decoding error when an entry has no `loc` list). Any other frame is
+    /// a message (and, with an envelope, an error).
     fn open(&self, message: Message) -> Result<Rx, ClientError<C>> {
-        #[derive(serde::Deserialize)]
-        struct Envelope {
-            #[serde(rename = "statusCode")]
-            status: u16,
-            body: serde_json::Value,
-        }
-        #[derive(serde::Deserialize)]
-        struct Errors {
-            #[serde(rename = "errorList")]
-            list: Vec<FieldError>,
-        }
+        const REPLY: &str = "{\"statusCode\":";
+        let envelope_error = || {
+            ClientError::Decode(DecodeError::Invalid {
+                ty: "envelope",
+                detail: "expected {\"statusCode\": 200, \"body\": ..}".to_owned(),
+            })
+        };
         if !self.error_replies {
             return Ok(Rx::decode(message)?);
         }
-        let envelope = match &message {
-            Message::Text(text) => serde_json::from_str::<Envelope>(text).ok(),
-            _ => None,
+        let reply = match &message {
+            Message::Text(text) if text.starts_with(REPLY) => text,
+            _ if self.envelope => return Err(envelope_error()),
+            _ => return Ok(Rx::decode(message)?),
         };
-        let errors = envelope
-            .as_ref()
-            .filter(|e| e.status != 200)
-            .and_then(|e| serde_json::from_value::<Errors>(e.body.clone()).ok());
-        match (envelope, errors) {
-            (Some(envelope), Some(errors)) => Err(ClientError::Rejected {
-                status: envelope.status,
-                errors: errors.list,
-            }),
-            (Some(envelope), None) if self.envelope && envelope.status == 200 => {
-                Ok(Rx::decode(Message::text(envelope.body.to_string()))?)
+        let reply: serde_json::Value =
+            serde_json::from_str(reply).map_err(|e| DecodeError::Invalid {
+                ty: "reply",
+                detail: e.to_string(),
+            })?;
+        let status = reply.get("statusCode").and_then(serde_json::Value::as_f64);
+        let list = reply
+            .get("body")
+            .and_then(|body| body.get("errorList"))
+            .and_then(serde_json::Value::as_array);
+        if let (Some(status), Some(list)) = (status, list) {
+            if status != 200.0 {
+                // As the TypeScript client reads them: each error has a `loc` list, the rest
+                // is taken as it comes.
+                let mut errors = Vec::with_capacity(list.len());
+                for e in list {
+                    let Some(loc) = e.get("loc").and_then(serde_json::Value::as_array) else {
+                        return Err(ClientError::Decode(DecodeError::Invalid {
+                            ty: "error reply",
+                            detail: format!("an error without a `loc` list: {e}"),
+                        }));
+                    };
+                    let text = |v: &serde_json::Value| {
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    };
+                    errors.push(FieldError {
+                        loc: loc.iter().map(text).collect(),
+                        kind: e.get("type").map(text).unwrap_or_default(),
+                        msg: e.get("msg").map(text).unwrap_or_default(),
+                    });
+                }
+                return Err(ClientError::Rejected {
+                    // A status beyond u16 is not one the server sends; it still rejects.
+                    status: u16::try_from(status as u64).unwrap_or(0),
+                    errors,
+                });
             }
-            _ if self.envelope => Err(ClientError::Decode(DecodeError::Invalid {
-                ty: "envelope",
-                detail: "expected {\"statusCode\": .., \"body\": ..}".to_owned(),
-            })),
-            _ => Ok(Rx::decode(message)?),
+        }
+        if !self.envelope {
+            return Ok(Rx::decode(message)?);
+        }
+        match (status, reply.get("body")) {
+            (Some(200.0), Some(body)) => Ok(Rx::decode(Message::text(body.to_string()))?),
+            _ => Err(envelope_error()),
         }
     }
 

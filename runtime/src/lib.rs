@@ -35,7 +35,7 @@ pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
 pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SlowConsumer, SocketOf};
 pub use signal::shutdown_signal;
 pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};
-pub use validate::{FieldError, Pattern, Validator};
+pub use validate::{FieldError, Nested, Pattern, Validator};
 
 pub use serde;
 pub use serde_json;

@@ -367,9 +367,22 @@ impl Template {
             .count()
     }
 
-    /// The captured parameters if `path` matches.
-    fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    /// The captured parameters if `path` matches, and whether it matched exactly (not only
+    /// by ignoring a trailing `/`). An empty segment is a parameter's empty value, as the
+    /// clients format it (`/rooms//join` for `/rooms/{room}/join`), never nothing.
+    fn matches(&self, path: &str) -> Option<(bool, Vec<(String, String)>)> {
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        let mut parts: Vec<&str> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.split('/').collect()
+        };
+        let mut exact = true;
+        // `/chat/` is `/chat`, where the route has no segment for what follows the `/`.
+        if parts.len() == self.0.len() + 1 && parts.last() == Some(&"") {
+            parts.pop();
+            exact = false;
+        }
         if parts.len() != self.0.len() {
             return None;
         }
@@ -384,7 +397,7 @@ impl Template {
                 }
             }
         }
-        Some(params)
+        Some((exact, params))
     }
 }
 
@@ -454,11 +467,12 @@ impl Router {
             .filter_map(|(template, _, service)| {
                 template
                     .matches(path)
-                    .map(|params| (template.literals(), service, params))
+                    .map(|(exact, params)| ((exact, template.literals()), service, params))
             })
-            // The most literal segments win; among equals, the first registered.
+            // An exact match wins over one with a trailing `/` ignored, then the most literal
+            // segments; among equals, the first registered.
             .rev()
-            .max_by_key(|(literals, _, _)| *literals)
+            .max_by_key(|(rank, _, _)| *rank)
             .map(|(_, service, params)| (Arc::clone(service), params))
     }
 }
@@ -1302,6 +1316,23 @@ mod tests {
         assert!(params.is_empty());
         assert!(router.find("/rooms").is_none());
         assert!(router.find("/rooms/1/2").is_none());
+    }
+
+    #[test]
+    fn an_empty_segment_is_an_empty_param_and_a_trailing_slash_is_ignored_only_when_nothing_fits() {
+        let router = Router::new()
+            .route("/rooms/{room}/join", Silent)
+            .route("/rooms/join", Silent)
+            .route("/chat", Silent)
+            .route("/chat/{id}", Silent);
+        // What both clients format for an empty room: it reaches the room route, not `/rooms/join`.
+        let (_, params) = router.find("/rooms//join").unwrap();
+        assert_eq!(params, [("room".to_owned(), String::new())]);
+        let (_, params) = router.find("/chat/").unwrap();
+        assert_eq!(params, [("id".to_owned(), String::new())]);
+        let (_, params) = router.find("/rooms/join/").unwrap();
+        assert!(params.is_empty());
+        assert!(router.find("//chat").is_none());
     }
 
     #[tokio::test]

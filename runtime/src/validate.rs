@@ -155,6 +155,13 @@ impl Validator {
         self.prefix.pop();
     }
 
+    /// Validates every message inside `value` (a message type, or lists, maps, options and
+    /// boxes of them, nested to any depth) under `field`, with list indexes and map keys in
+    /// `loc`.
+    pub fn nested_deep<T: Nested + ?Sized>(&mut self, field: &str, value: &T) {
+        value.validate_at(field, self);
+    }
+
     /// The errors found, if any.
     pub fn finish(self) -> Result<(), Vec<FieldError>> {
         if self.errors.is_empty() {
@@ -162,6 +169,54 @@ impl Validator {
         } else {
             Err(self.errors)
         }
+    }
+}
+
+/// A value that may hold messages with rules, at any depth: generated message types implement
+/// it by validating themselves; lists, string-keyed maps, options and boxes by validating what
+/// they hold, each item under its index or key.
+pub trait Nested {
+    /// Validates the messages in `self` under `field`.
+    fn validate_at(&self, field: &str, v: &mut Validator);
+}
+
+impl<T: Nested> Nested for [T] {
+    fn validate_at(&self, field: &str, v: &mut Validator) {
+        v.prefix.push(field.to_owned());
+        for (i, value) in self.iter().enumerate() {
+            value.validate_at(&i.to_string(), v);
+        }
+        v.prefix.pop();
+    }
+}
+
+impl<T: Nested> Nested for Vec<T> {
+    fn validate_at(&self, field: &str, v: &mut Validator) {
+        self.as_slice().validate_at(field, v);
+    }
+}
+
+impl<T: Nested> Nested for std::collections::BTreeMap<String, T> {
+    fn validate_at(&self, field: &str, v: &mut Validator) {
+        v.prefix.push(field.to_owned());
+        for (key, value) in self {
+            value.validate_at(key, v);
+        }
+        v.prefix.pop();
+    }
+}
+
+impl<T: Nested> Nested for Option<T> {
+    fn validate_at(&self, field: &str, v: &mut Validator) {
+        if let Some(value) = self {
+            value.validate_at(field, v);
+        }
+    }
+}
+
+impl<T: Nested + ?Sized> Nested for Box<T> {
+    fn validate_at(&self, field: &str, v: &mut Validator) {
+        (**self).validate_at(field, v);
     }
 }
 

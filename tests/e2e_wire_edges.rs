@@ -1,0 +1,300 @@
+//! End to end, served from the checked-in code generated from `examples/specs/wire_edges.yaml`:
+//! - validation rules of a type hold wherever the type sits (map values, lists of lists,
+//!   union-typed fields, optional wrappers); before, only a message's own fields and `list<T>`
+//!   fields were checked, and an empty `name` reached the handler from anywhere deeper;
+//! - with `on_invalid: reply_error` and a `string` send type, the Rust client reads a reply as a
+//!   rejection exactly when the TypeScript client does (it starts `{"statusCode":` as the
+//!   server writes them); before, any JSON with a `statusCode` was a rejection to Rust only;
+//! - an empty path parameter value reaches its route (`/bags//greet`); before, the server
+//!   dropped the empty segment and answered 404 to both clients;
+//! - the generated TypeScript client, run by Node with the `ws` package, reads every one of those
+//!   answers as the Rust client does.
+
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{raw, roundtrip, serve, within};
+use tokio_tungstenite::tungstenite::Message;
+use wsgen_generated::wire_edges::*;
+use wsgen_runtime::ClientError;
+
+struct Keep(Arc<Mutex<Vec<Bag>>>);
+
+impl BagsPutHandler for Keep {
+    async fn on_message(&self, _conn: &BagsPutConn, message: Bag) -> Result<String, BagsPutClose> {
+        self.0.lock().unwrap().push(message);
+        Ok("ok".to_owned())
+    }
+}
+
+struct Echo;
+
+impl BagsEchoHandler for Echo {
+    async fn on_message(
+        &self,
+        _conn: &BagsEchoConn,
+        message: String,
+    ) -> Result<String, BagsEchoClose> {
+        Ok(message)
+    }
+}
+
+struct Greet;
+
+impl BagsGreetHandler for Greet {
+    async fn on_message(
+        &self,
+        conn: &BagsGreetConn,
+        message: String,
+    ) -> Result<String, BagsGreetClose> {
+        Ok(format!("{message} [{}]", conn.params().name))
+    }
+}
+
+fn text(message: Message) -> String {
+    match message {
+        Message::Text(text) => text.to_string(),
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+/// A valid bag with `hole` (a JSON pointer into it) replaced by an empty tag name.
+fn bag_with_empty_name(hole: Option<&str>) -> String {
+    let mut bag = serde_json::json!({
+        "by_key": {"a": {"name": "x"}},
+        "grid": [[{"name": "x"}], [{"name": "y"}, {"name": "z"}]],
+        "shape": {"kind": "tagged", "name": "x"},
+        "maybe": {"k": [{"name": "x"}]},
+        "first": {"name": "x"},
+    });
+    if let Some(hole) = hole {
+        *bag.pointer_mut(hole).unwrap() = serde_json::json!("");
+    }
+    bag.to_string()
+}
+
+#[tokio::test]
+async fn rules_of_nested_types_are_enforced_at_every_depth() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handlers = Handlers {
+        bags_put: Keep(Arc::clone(&seen)),
+        bags_echo: Echo,
+        bags_greet: Greet,
+    };
+    let url = serve(handlers.into_server()).await;
+    let mut ws = within(raw(&url, "/bags/put")).await;
+
+    assert_eq!(
+        text(roundtrip(&mut ws, &bag_with_empty_name(None)).await),
+        "ok"
+    );
+    let holes = [
+        ("/by_key/a/name", vec!["by_key", "a", "name"]),
+        ("/grid/1/1/name", vec!["grid", "1", "1", "name"]),
+        ("/shape/name", vec!["shape", "name"]),
+        ("/maybe/k/0/name", vec!["maybe", "k", "0", "name"]),
+        ("/first/name", vec!["first", "name"]),
+    ];
+    for (hole, loc) in holes {
+        let reply = text(roundtrip(&mut ws, &bag_with_empty_name(Some(hole))).await);
+        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(reply["statusCode"], 400, "{hole}: {reply}");
+        let errors = &reply["body"]["errorList"];
+        assert_eq!(errors[0]["type"], "string_too_short", "{hole}: {reply}");
+        assert_eq!(errors[0]["loc"], serde_json::json!(loc), "{hole}: {reply}");
+    }
+    // Only the valid bag reached the handler.
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn text_that_only_looks_like_an_error_reply_is_a_message_to_the_rust_client() {
+    let handlers = Handlers {
+        bags_put: Keep(Arc::default()),
+        bags_echo: Echo,
+        bags_greet: Greet,
+    };
+    let url = serve(handlers.into_server()).await;
+    let mut client = within(BagsEchoClient::connect(&url)).await.unwrap();
+    // What the TypeScript client reads as text (it does not start `{"statusCode":`).
+    for looks_like in [
+        r#"{ "statusCode": 400, "body": {"errorList": []} }"#,
+        r#"{"body": {"errorList": []}, "statusCode": 400}"#,
+        r#" {"statusCode":400,"body":{"errorList":[]}}"#,
+        r#"{"statusCode":200,"body":{"errorList":[]}}"#,
+        r#"{"statusCode":400,"body":{}}"#,
+    ] {
+        client.send(looks_like.to_owned()).await.unwrap();
+        assert_eq!(within(client.recv()).await.unwrap(), looks_like);
+    }
+    // What it reads as a rejection, so does the Rust client.
+    client
+        .send(r#"{"statusCode":400,"body":{"errorList":[{"loc":["a"]}]}}"#.to_owned())
+        .await
+        .unwrap();
+    match within(client.recv()).await {
+        Err(ClientError::Rejected {
+            status: 400,
+            errors,
+        }) => assert_eq!(errors[0].loc, ["a"]),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    client.send("still open".to_owned()).await.unwrap();
+    assert_eq!(within(client.recv()).await.unwrap(), "still open");
+}
+
+#[tokio::test]
+async fn an_empty_path_parameter_reaches_its_route() {
+    let handlers = Handlers {
+        bags_put: Keep(Arc::default()),
+        bags_echo: Echo,
+        bags_greet: Greet,
+    };
+    let url = serve(handlers.into_server()).await;
+    for name in ["", "a b", "ünï/code", "."] {
+        let params = BagsGreetParams {
+            name: name.to_owned(),
+        };
+        let mut client = within(BagsGreetClient::connect(&url, &params))
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        client.send("hi".to_owned()).await.unwrap();
+        assert_eq!(within(client.recv()).await.unwrap(), format!("hi [{name}]"));
+    }
+}
+
+#[test]
+fn integer_bounds_beyond_2_to_the_53_are_exact() {
+    use wsgen_runtime::{JsonMessage, Validator};
+    let check = |n: u64, below: i64| {
+        let mut v = Validator::new();
+        Big { n, below }.validate(&mut v);
+        v.finish().map_err(|errors| errors.len())
+    };
+    // Rounded through f64, the bounds were 9007199254740992 and -9007199254740992.
+    assert_eq!(check(9_007_199_254_740_993, -9_007_199_254_740_993), Ok(()));
+    assert_eq!(check(9_007_199_254_740_994, -9_007_199_254_740_994), Err(2));
+}
+
+/// Texts whose echo only looks like an error reply, and one that is one, for both clients.
+const LOOKALIKES: &[&str] = &[
+    r#"{ "statusCode": 400, "body": {"errorList": []} }"#,
+    r#"{"body": {"errorList": []}, "statusCode": 400}"#,
+    r#" {"statusCode":400,"body":{"errorList":[]}}"#,
+    r#"{"statusCode":200,"body":{"errorList":[]}}"#,
+    r#"{"statusCode":400,"body":{}}"#,
+    r#"{"statusCode":400,"body":{"errorList":[1]}}"#,
+    r#"{"statusCode":422,"body":{"errorList":[]}}"#,
+    r#"{"statusCode":400,"body":{"errorList":[{"loc":["a",1],"msg":"m"},{"loc":[]}]}}"#,
+    r#"{"statusCode":400,"body":{"errorList":[null]}}"#,
+    "plain",
+];
+
+/// Path parameter values for both clients (`.` and `..` are left out: URL parsing in the
+/// TypeScript client folds them).
+const NAMES: &[&str] = &["", "a b", "ünï/code", "x%y"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_client_reads_every_answer_as_the_rust_client_does() {
+    browser::dependencies();
+    let handlers = Handlers {
+        bags_put: Keep(Arc::default()),
+        bags_echo: Echo,
+        bags_greet: Greet,
+    };
+    let url = serve(handlers.into_server()).await;
+
+    let mut rust = serde_json::json!({"echo": [], "greet": []});
+    let mut client = within(BagsEchoClient::connect(&url)).await.unwrap();
+    for text in LOOKALIKES {
+        client.send((*text).to_owned()).await.unwrap();
+        let seen = match within(client.recv()).await {
+            Ok(message) => format!("message {message}"),
+            Err(ClientError::Rejected { status, errors }) => {
+                format!("rejected {status}: {}", errors.len())
+            }
+            Err(ClientError::Decode(_)) => "decode error".to_owned(),
+            Err(other) => format!("error {other}"),
+        };
+        rust["echo"].as_array_mut().unwrap().push(seen.into());
+    }
+    for name in NAMES {
+        let params = BagsGreetParams {
+            name: (*name).to_owned(),
+        };
+        let mut client = within(BagsGreetClient::connect(&url, &params))
+            .await
+            .unwrap();
+        client.send("hi".to_owned()).await.unwrap();
+        let seen = format!("message {}", within(client.recv()).await.unwrap());
+        rust["greet"].as_array_mut().unwrap().push(seen.into());
+    }
+
+    let root = browser::root();
+    let dir = tempfile::tempdir().unwrap();
+    let files = wsgen::generate_target(
+        &root.join("examples/specs/wire_edges.yaml"),
+        wsgen::Target::TypeScript,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("wire_edges.ts"), &files[0].contents).unwrap();
+    std::fs::copy(
+        root.join("tests/typescript/wire_edges_run.ts"),
+        dir.path().join("wire_edges_run.ts"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("tests/typescript/wire-edges-runner.mjs"),
+        dir.path().join("runner.mjs"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("package.json"), r#"{ "type": "module" }"#).unwrap();
+    let tsc = std::process::Command::new(root.join("tests/interop/node/node_modules/.bin/tsc"))
+        .args([
+            "--strict",
+            "--target",
+            "es2020",
+            "--module",
+            "es2020",
+            "--moduleResolution",
+            "bundler",
+            "--lib",
+            "es2020,dom",
+            "--outDir",
+        ])
+        .arg(dir.path())
+        .arg(dir.path().join("wire_edges.ts"))
+        .arg(dir.path().join("wire_edges_run.ts"))
+        .output()
+        .unwrap();
+    assert!(
+        tsc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tsc.stdout)
+    );
+    let input = serde_json::json!({"texts": LOOKALIKES, "names": NAMES}).to_string();
+    let node = tokio::process::Command::new("node")
+        .arg(dir.path().join("runner.mjs"))
+        .arg(&url)
+        .arg(root.join("tests/interop/node/package.json"))
+        .arg(input)
+        .kill_on_drop(true)
+        .output();
+    let node = tokio::time::timeout(std::time::Duration::from_secs(60), node)
+        .await
+        .expect("node finished within 60s")
+        .unwrap();
+    assert!(
+        node.status.success(),
+        "{}",
+        String::from_utf8_lossy(&node.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&node.stdout);
+    let typescript: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("not a JSON report ({e}): {stdout}"));
+    assert_eq!(typescript, rust);
+}
