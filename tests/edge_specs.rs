@@ -7,7 +7,6 @@
 //! Adding a case is adding a file.
 
 #[path = "common/browser.rs"]
-#[allow(dead_code)]
 mod browser;
 
 use std::path::{Path, PathBuf};
