@@ -225,7 +225,10 @@ pub fn diff(old: &Loaded, new: &Loaded) -> Vec<Change> {
 
 /// The rendering of every change and a summary line; `color` adds ANSI colours.
 pub fn render(changes: &[Change], check: &Check, color: bool) -> String {
-    let mut out: Vec<String> = changes.iter().map(|c| render_one(c, check, color)).collect();
+    let mut out: Vec<String> = changes
+        .iter()
+        .map(|c| render_one(c, check, color))
+        .collect();
     out.push(summary(changes, check));
     out.join("\n\n")
 }
@@ -916,9 +919,8 @@ impl<'a> Differ<'a> {
             );
         }
         let (oh, nh) = (o.def.handshake.as_ref(), n.def.handshake.as_ref());
-        let text = |h: Option<&HandshakeDef>| {
-            h.map(|h| (h.expect.value.clone(), h.reply.value.clone()))
-        };
+        let text =
+            |h: Option<&HandshakeDef>| h.map(|h| (h.expect.value.clone(), h.reply.value.clone()));
         if text(oh) != text(nh) {
             let show = |h: Option<(String, String)>| {
                 h.map_or("none".to_owned(), |(e, r)| format!("`{e}` -> `{r}`"))
@@ -1028,12 +1030,10 @@ impl<'a> Differ<'a> {
                     }
                 }
                 None => {
-                    if let Some((nk, _)) =
-                        n.def.close.iter().find(|(k, c)| {
-                            c.code.value == oc.code.value
-                                && !o.def.close.iter().any(|(ok2, _)| ok2.value == k.value)
-                        })
-                    {
+                    if let Some((nk, _)) = n.def.close.iter().find(|(k, c)| {
+                        c.code.value == oc.code.value
+                            && !o.def.close.iter().any(|(ok2, _)| ok2.value == k.value)
+                    }) {
                         self.add(
                             "close-renamed",
                             subject,
@@ -1093,7 +1093,12 @@ impl<'a> Differ<'a> {
 
     fn endpoint_limits(&mut self, o: &Endpoint<'_>, n: &Endpoint<'_>) {
         for (method, key, default, lower_breaks) in [
-            ("with_max_message_size", "max_message_size", Some(65536), true),
+            (
+                "with_max_message_size",
+                "max_message_size",
+                Some(65536),
+                true,
+            ),
             ("with_max_frame_size", "max_frame_size", Some(65536), true),
             ("with_idle_timeout", "idle_timeout", None, true),
         ] {
@@ -1236,10 +1241,7 @@ impl<'a> Differ<'a> {
     }
 
     fn named(&mut self, old: &str, new: &str, flow: Flow) {
-        if !self
-            .visited
-            .insert((old.to_owned(), new.to_owned(), flow))
-        {
+        if !self.visited.insert((old.to_owned(), new.to_owned(), flow)) {
             return;
         }
         let (Some((ok, od)), Some((nk, nd))) = (
@@ -1306,7 +1308,14 @@ impl<'a> Differ<'a> {
                     nu.tag.as_ref().map_or(nk.referenced, |t| t.referenced),
                 );
             }
-            self.variants(&ou.variants, &nu.variants, flow, new, ok.referenced, nk.referenced);
+            self.variants(
+                &ou.variants,
+                &nu.variants,
+                flow,
+                new,
+                ok.referenced,
+                nk.referenced,
+            );
         }
     }
 
@@ -1344,7 +1353,10 @@ impl<'a> Differ<'a> {
             self.variant_removed(ty, &o.value, flow, o.referenced, nl, "value");
         }
         for n in nv {
-            if ov.iter().any(|o| o.value == n.value || pascal(&o.value) == pascal(&n.value)) {
+            if ov
+                .iter()
+                .any(|o| o.value == n.value || pascal(&o.value) == pascal(&n.value))
+            {
                 continue;
             }
             self.variant_added(ty, &n.value, flow, ol, n.referenced, "value");
@@ -1533,13 +1545,20 @@ impl<'a> Differ<'a> {
                         );
                     } else {
                         let who = match flow {
-                            Flow::Sends => "the new server leaves it out, and old clients that require it fail to decode",
-                            Flow::Receives => "new clients leave it out, and old servers that require it refuse them",
+                            Flow::Sends => {
+                                "the new server leaves it out, and old clients that require it fail to decode"
+                            }
+                            Flow::Receives => {
+                                "new clients leave it out, and old servers that require it refuse them"
+                            }
                         };
                         self.add(
                             "field-removed-required",
                             subject,
-                            format!("required field `{}` is removed from `{ty}`: {who}", ok.value),
+                            format!(
+                                "required field `{}` is removed from `{ty}`: {who}",
+                                ok.value
+                            ),
                             with_rust(Effect::OldRejectsNew.on(flow)),
                             ok.referenced,
                             nl,
@@ -1624,7 +1643,14 @@ impl<'a> Differ<'a> {
             )
         };
         self.expr(&ot, &nt, flow, subject, &strip(&o.ty), &strip(&n.ty));
-        self.rules(&o.rules, &n.rules, flow, subject, ok.referenced, nk.referenced);
+        self.rules(
+            &o.rules,
+            &n.rules,
+            flow,
+            subject,
+            ok.referenced,
+            nk.referenced,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1734,7 +1760,12 @@ impl<'a> Differ<'a> {
             .types
             .iter()
             .filter(|(k, _)| Self::type_def(&self.new.spec, &k.value).is_none())
-            .filter(|(k, _)| !self.changes.iter().any(|c| c.code == "type-renamed" && c.subject == k.value))
+            .filter(|(k, _)| {
+                !self
+                    .changes
+                    .iter()
+                    .any(|c| c.code == "type-renamed" && c.subject == k.value)
+            })
             .map(|(k, _)| (k.value.clone(), k.referenced))
             .collect();
         for (name, at) in removed {

@@ -181,8 +181,9 @@ fn diff(
     format: MessageFormat,
 ) -> ExitCode {
     let sources = match (specs, against) {
-        ([new], Some(rev)) => wsgen::diff::git_source(new, rev)
-            .and_then(|old| Ok((old, wsgen::load::load(new)?))),
+        ([new], Some(rev)) => {
+            wsgen::diff::git_source(new, rev).and_then(|old| Ok((old, wsgen::load::load(new)?)))
+        }
         ([old, new], None) => {
             wsgen::load::load(old).and_then(|old| Ok((old, wsgen::load::load(new)?)))
         }
