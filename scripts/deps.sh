@@ -3,7 +3,7 @@
 #
 #   scripts/deps.sh COMPONENT...
 #
-#   interop  Python `websockets` (PyPI) in target/interop/venv; Node `ws`, `@asyncapi/parser`,
+#   interop  Python `websockets` (PyPI) in target/interop/venv; Node `ws`, `@asyncapi/parser`, `@asyncapi/diff`,
 #            `typescript` (npm, from tests/interop/node/package-lock.json); Debian's `chromium`
 #   cluster  Debian's `redis-server` (the backplane) and `nginx` (a load balancer in front)
 #   bench    starlette + uvicorn + websockets (PyPI) in target/bench/venv, the Python baseline
@@ -111,7 +111,7 @@ interop() {
         "import websockets, sys; sys.exit(websockets.__version__ != '$websockets')" \
         "websockets==$websockets"
     local node_dir="$root/tests/interop/node" module
-    for module in ws @asyncapi/parser typescript; do
+    for module in ws @asyncapi/parser @asyncapi/diff typescript; do
         if [ ! -f "$node_dir/node_modules/$module/package.json" ]; then
             need_command npm npm
             echo "scripts/deps.sh: installing the Node packages of $node_dir from package-lock.json" >&2

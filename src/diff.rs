@@ -16,8 +16,10 @@
 //! client consumes (without validating). A change either makes the new consumer reject what an
 //! old producer makes, or makes the new producer make what an old consumer rejects, or both.
 //! Generated types ignore unknown JSON fields; an unknown enum value or union variant is a
-//! decode error on the consumer (the Rust client returns `ClientError::Decode` for that message
-//! and stays connected; the server applies `on_invalid`).
+//! decode error on a Rust consumer (the Rust client's `recv` returns `ClientError::Decode` for
+//! that message and stays connected; the server applies `on_invalid`). The TypeScript client
+//! does not check JSON messages: it hands an unknown variant on, typed as a known one, so it is
+//! counted as a break for old clients as well.
 //!
 //! The generator's internals are read only through the imports below, in this one place.
 
@@ -1400,7 +1402,7 @@ impl<'a> Differ<'a> {
         let who = match flow {
             Flow::Receives => "old servers refuse new clients that send it",
             Flow::Sends => {
-                "the new server may send it, and old clients fail to decode it (Rust: `ClientError::Decode` for that message; TypeScript: `DecodeError`)"
+                "the new server may send it, and old clients cannot decode it (the Rust client's `recv` returns `ClientError::Decode` for that message and stays connected; the TypeScript client hands it on unchecked, outside its declared type)"
             }
         };
         self.add(
