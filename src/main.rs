@@ -25,7 +25,8 @@ use wsgen::{Error, WriteMode};
   wsgen diff old.yaml api.yaml
   wsgen diff api.yaml --against origin/main --rolling
 
-Exit codes: 0 ok, 1 the spec has errors (or --check found stale files), 2 usage or I/O problems.")]
+Exit codes: 0 ok, 1 the spec has errors (or --check found stale files), 2 usage or I/O problems;
+wsgen diff: 0 nothing checked breaks, 1 something does, 2 a bad spec.")]
 struct Cli {
     /// How to print spec errors: `human` (coloured when stderr is a terminal and NO_COLOR is
     /// unset) or `json` (one diagnostic per line on stdout).

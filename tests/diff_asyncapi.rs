@@ -54,14 +54,14 @@ fn wsgen_verdict(changes: &[Change]) -> (&'static str, String) {
 
 /// Why the two answers differ, from the kind of disagreement.
 fn reason(wsgen: &str, asyncapi: &str, directions: &str, changes: &[Change]) -> &'static str {
-    let outside_export = changes.iter().all(|c| {
-        c.code.starts_with("limit-")
-            || c.code.starts_with("handshake")
-            || c.code.starts_with("close-")
-            || c.code.starts_with("on-invalid")
-            || c.code.starts_with("envelope")
-            || c.code.starts_with("param-type")
-    });
+    let outside_export = !changes.is_empty()
+        && changes.iter().all(|c| {
+            c.code.starts_with("limit-")
+                || c.code.starts_with("handshake")
+                || c.code.starts_with("close-")
+                || c.code.starts_with("on-invalid")
+                || c.code.starts_with("envelope")
+        });
     match (wsgen, asyncapi) {
         ("breaking", "breaking") | ("safe", "none") | ("safe", "non-breaking") => "",
         ("rust-api", "none") | ("rust-api", "non-breaking") => "",
@@ -69,7 +69,10 @@ fn reason(wsgen: &str, asyncapi: &str, directions: &str, changes: &[Change]) -> 
             "an addition is safe for old clients, which @asyncapi/diff checks; new clients meeting old servers fail (wsgen --rolling)"
         }
         ("breaking", "none") => {
-            "the change is not in the AsyncAPI document (limits, parameter schemas as exported): only wsgen sees it"
+            "the change does not show in the AsyncAPI document (limits are not exported; integer widths and path parameter types export alike): only wsgen sees it"
+        }
+        ("safe", "unclassified") if changes.is_empty() => {
+            "only descriptions changed: @asyncapi/diff leaves them unclassified, wsgen ignores docs"
         }
         ("rust-api", "breaking") => {
             "a rename that keeps the wire: AsyncAPI ids follow wsgen's names, so @asyncapi/diff sees a removal; the wire is the same"
