@@ -14,11 +14,14 @@
 //!
 //! Shell blocks (`sh`) are commands for the reader and carry no mark.
 
+// Each test file uses part of the shared helpers.
+#[allow(dead_code)]
 #[path = "common/browser.rs"]
 mod browser;
 mod common;
 #[path = "../examples/echo/server.rs"]
 mod echo_server;
+#[allow(dead_code)]
 #[path = "common/markdown.rs"]
 mod markdown;
 
