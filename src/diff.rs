@@ -18,8 +18,9 @@
 //! Generated types ignore unknown JSON fields; an unknown enum value or union variant is a
 //! decode error on a Rust consumer (the Rust client's `recv` returns `ClientError::Decode` for
 //! that message and stays connected; the server applies `on_invalid`). The TypeScript client
-//! does not check JSON messages: it hands an unknown variant on, typed as a known one, so it is
-//! counted as a break for old clients as well.
+//! throws `DecodeError` for an unknown variant of a message that is itself an enum or a union,
+//! and hands a nested one on unchecked; either way the old client cannot act on it, so it is a
+//! break for old clients.
 //!
 //! The generator's internals are read only through the imports below, in this one place.
 
@@ -1402,7 +1403,7 @@ impl<'a> Differ<'a> {
         let who = match flow {
             Flow::Receives => "old servers refuse new clients that send it",
             Flow::Sends => {
-                "the new server may send it, and old clients cannot decode it (the Rust client's `recv` returns `ClientError::Decode` for that message and stays connected; the TypeScript client hands it on unchecked, outside its declared type)"
+                "the new server may send it, and old clients cannot decode it (the Rust and TypeScript clients report a decode error for that message and stay connected)"
             }
         };
         self.add(
