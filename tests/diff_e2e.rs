@@ -3,33 +3,61 @@
 //! checked in under `tests/diff_e2e/` (kept current by `generated_modules_are_current`;
 //! `WSGEN_BLESS=1` rewrites them), and a generated client of one version talks to a generated
 //! server of the other. Each shows the break the diff predicted in the direction it predicted,
-//! and the safe changes show none.
+//! and the safe changes show none. A union variant added to what the server sends is also
+//! shown with the TypeScript client of OLD (compiled by `tsc`, run in Node with `ws`).
 
 mod common;
 
+// Formatted by wsgen (prettyplease), so rustfmt leaves it alone.
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "diff_e2e/old.rs"]
 mod old;
 
+// Formatted by wsgen (prettyplease), so rustfmt leaves it alone.
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "diff_e2e/field_added_required.rs"]
 mod field_added_required;
 
+// Formatted by wsgen (prettyplease), so rustfmt leaves it alone.
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "diff_e2e/enum_value_added.rs"]
 mod enum_value_added;
 
+// Formatted by wsgen (prettyplease), so rustfmt leaves it alone.
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "diff_e2e/field_removed_required.rs"]
 mod field_removed_required;
 
+// Formatted by wsgen (prettyplease), so rustfmt leaves it alone.
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "diff_e2e/field_added_optional.rs"]
 mod field_added_optional;
 
+// Formatted by wsgen (prettyplease), so rustfmt leaves it alone.
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "diff_e2e/type_renamed.rs"]
 mod type_renamed;
+
+// Formatted by wsgen (prettyplease), so rustfmt leaves it alone.
+#[rustfmt::skip]
+#[allow(dead_code)]
+#[path = "diff_e2e/union_old.rs"]
+mod union_old;
+
+// Formatted by wsgen (prettyplease), so rustfmt leaves it alone.
+#[rustfmt::skip]
+#[allow(dead_code)]
+#[path = "diff_e2e/union_variant_added.rs"]
+mod union_variant_added;
+
+#[path = "common/deps.rs"]
+mod deps;
 
 use std::path::Path;
 
@@ -57,6 +85,14 @@ const MODULES: &[(&str, &str)] = &[
         "tests/specs/diff/e2e_field_added_optional/new.yaml",
     ),
     ("type_renamed", "tests/specs/diff/e2e_type_renamed/new.yaml"),
+    (
+        "union_old",
+        "tests/specs/diff/e2e_union_variant_added/old.yaml",
+    ),
+    (
+        "union_variant_added",
+        "tests/specs/diff/e2e_union_variant_added/new.yaml",
+    ),
 ];
 
 fn root() -> &'static Path {
@@ -295,4 +331,91 @@ async fn a_rust_api_break_keeps_the_wire() {
         .unwrap();
     let receipt: type_renamed::Receipt = within(client.recv()).await.unwrap();
     assert_eq!(receipt.item, "tea");
+}
+
+/// The new server of `e2e_union_variant_added`: replies `refunded` (which OLD lacks) to
+/// `refund`, `opened` to anything else.
+async fn union_server() -> String {
+    use union_variant_added::*;
+    struct Feed;
+    impl ShopFeedHandler for Feed {
+        async fn on_message(
+            &self,
+            _conn: &ShopFeedConn,
+            message: String,
+        ) -> Result<Event, ShopFeedClose> {
+            Ok(if message == "refund" {
+                Event::Refunded { id: 7 }
+            } else {
+                Event::Opened { id: 1 }
+            })
+        }
+    }
+    serve(Handlers { shop_feed: Feed }.into_server()).await
+}
+
+#[tokio::test]
+async fn old_rust_and_typescript_clients_get_a_decode_error_for_a_union_variant_added() {
+    assert!(predicted("union_variant_added").old_clients);
+    let url = union_server().await;
+    // Rust: a typed decode error for that message; the connection goes on.
+    let mut client = union_old::ShopFeedClient::connect(&url).await.unwrap();
+    client.send("refund".to_owned()).await.unwrap();
+    let error = within(client.recv()).await.unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Decode(_)) && error.to_string().contains("refunded"),
+        "{error}"
+    );
+    client.send("open".to_owned()).await.unwrap();
+    assert!(matches!(
+        within(client.recv()).await.unwrap(),
+        union_old::Event::Opened { id: 1 }
+    ));
+
+    // TypeScript, compiled by tsc and run in Node with `ws`: a `DecodeError`, then the next
+    // message as usual.
+    deps::ensure("interop");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = root().join("tests/specs/diff/e2e_union_variant_added/old.yaml");
+    let files = wsgen::generate_target(&spec, wsgen::Target::TypeScript).unwrap();
+    let module = dir.path().join(&files[0].path);
+    std::fs::write(&module, &files[0].contents).unwrap();
+    let out = dir.path().display().to_string();
+    let tsc = root().join("tests/interop/node/node_modules/.bin/tsc");
+    let compiled = std::process::Command::new(&tsc)
+        .args(["--strict", "--target", "es2020", "--module", "es2020"])
+        .args(["--lib", "es2020,dom", "--outDir", &out])
+        .arg(&module)
+        .output()
+        .unwrap();
+    assert!(compiled.status.success(), "{compiled:?}");
+    std::fs::write(dir.path().join("package.json"), r#"{ "type": "module" }"#).unwrap();
+    let runner = dir.path().join("old-union-client.mjs");
+    std::fs::copy(root().join("tests/diff_e2e/old-union-client.mjs"), &runner).unwrap();
+    let output = tokio::process::Command::new("node")
+        .arg(&runner)
+        .arg(&url)
+        .arg(root().join("tests/interop/node/package.json"))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
+        .await
+        .expect("node finished within 60s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(report["unknown"]["isDecodeError"], true, "{report}");
+    assert!(
+        report["unknown"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("refunded")),
+        "{report}"
+    );
+    assert_eq!(report["next"]["type"], "opened", "{report}");
 }

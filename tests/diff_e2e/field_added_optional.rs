@@ -8,7 +8,7 @@
     Eq,
     Hash,
     wsgen_runtime::serde::Serialize,
-    wsgen_runtime::serde::Deserialize,
+    wsgen_runtime::serde::Deserialize
 )]
 #[serde(crate = "wsgen_runtime::serde")]
 pub enum Status {
@@ -21,7 +21,11 @@ pub enum Status {
 impl wsgen_runtime::JsonMessage for Status {}
 
 #[derive(
-    Debug, Clone, PartialEq, wsgen_runtime::serde::Serialize, wsgen_runtime::serde::Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    wsgen_runtime::serde::Serialize,
+    wsgen_runtime::serde::Deserialize
 )]
 #[serde(crate = "wsgen_runtime::serde")]
 pub struct Order {
@@ -32,7 +36,11 @@ pub struct Order {
 impl wsgen_runtime::JsonMessage for Order {}
 
 #[derive(
-    Debug, Clone, PartialEq, wsgen_runtime::serde::Serialize, wsgen_runtime::serde::Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    wsgen_runtime::serde::Serialize,
+    wsgen_runtime::serde::Deserialize
 )]
 #[serde(crate = "wsgen_runtime::serde")]
 pub struct Ack {
@@ -112,7 +120,8 @@ struct OrdersPlaceEndpoint<OrdersPlace> {
     handler: OrdersPlace,
 }
 
-impl<OrdersPlace: OrdersPlaceHandler> wsgen_runtime::Endpoint for OrdersPlaceEndpoint<OrdersPlace> {
+impl<OrdersPlace: OrdersPlaceHandler> wsgen_runtime::Endpoint
+for OrdersPlaceEndpoint<OrdersPlace> {
     type Receive = Order;
     type Send = Ack;
     type Close = OrdersPlaceClose;
@@ -156,7 +165,10 @@ impl Hubs {
     /// sharing `backplane`; each node still delivers to its own sessions directly.
     pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
         Hubs {
-            orders_place: wsgen_runtime::Hub::with_backplane("mini.orders.place", backplane),
+            orders_place: wsgen_runtime::Hub::with_backplane(
+                "mini.orders.place",
+                backplane,
+            ),
         }
     }
 }
@@ -178,13 +190,14 @@ impl<OrdersPlace: OrdersPlaceHandler> Handlers<OrdersPlace> {
 
     /// Routes each endpoint's path to its handler, registering sessions in `hubs`.
     pub fn into_router_with_hubs(self, hubs: Hubs) -> wsgen_runtime::Router {
-        wsgen_runtime::Router::new().route_with_hub(
-            "/orders/place",
-            OrdersPlaceEndpoint {
-                handler: self.orders_place,
-            },
-            hubs.orders_place,
-        )
+        wsgen_runtime::Router::new()
+            .route_with_hub(
+                "/orders/place",
+                OrdersPlaceEndpoint {
+                    handler: self.orders_place,
+                },
+                hubs.orders_place,
+            )
     }
 
     /// A server with the default limits over [`Handlers::into_router`].
