@@ -558,7 +558,6 @@ impl<'a> Differ<'a> {
         let old = Self::endpoint_list(self.old);
         let new = Self::endpoint_list(self.new);
         let old_names: BTreeSet<&str> = old.iter().map(|e| e.name.as_str()).collect();
-        let new_names: BTreeSet<&str> = new.iter().map(|e| e.name.as_str()).collect();
         let new_start = self.new_top();
         let old_start = self.old_top();
         let mut matched_new: BTreeSet<String> = BTreeSet::new();
@@ -623,7 +622,6 @@ impl<'a> Differ<'a> {
                 );
             }
         }
-        let _ = new_names;
     }
 
     fn old_top(&self) -> Location {
@@ -680,7 +678,7 @@ impl<'a> Differ<'a> {
                 "param-type-changed",
                 subject,
                 "path parameter",
-                (ok, of),
+                of,
                 (nk, nf),
             );
         }
@@ -692,7 +690,7 @@ impl<'a> Differ<'a> {
         code: &'static str,
         subject: String,
         what: &str,
-        (ok, of): (&Spanned<String>, &FieldDef),
+        of: &FieldDef,
         (nk, nf): (&Spanned<String>, &FieldDef),
     ) {
         let (ot, _) = parse_field(&of.ty.value);
@@ -725,7 +723,6 @@ impl<'a> Differ<'a> {
             of.ty.referenced,
             nf.ty.referenced,
         );
-        let _ = ok;
     }
 
     fn query(&mut self, o: &Endpoint<'_>, n: &Endpoint<'_>) {
@@ -793,7 +790,7 @@ impl<'a> Differ<'a> {
                         "query-type-changed",
                         subject,
                         "query parameter",
-                        (ok, of),
+                        of,
                         (nk, nf),
                     );
                 }
