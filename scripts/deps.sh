@@ -4,8 +4,8 @@
 #   scripts/deps.sh COMPONENT...
 #
 #   interop  Python `websockets` (PyPI) in target/interop/venv; Node `ws`, `undici` (Node 22+'s
-#            WebSocket, for Node 20), `@asyncapi/parser`, `typescript` (npm, from
-#            tests/interop/node/package-lock.json); Debian's `chromium`
+#            WebSocket, for Node 20), `@asyncapi/parser`, `@asyncapi/diff`, `typescript` (npm,
+#            from tests/interop/node/package-lock.json); Debian's `chromium`
 #   cluster  Debian's `redis-server` (the backplane) and `nginx` (a load balancer in front)
 #   bench    starlette + uvicorn + websockets (PyPI) in target/bench/venv, the Python baseline
 #
@@ -112,7 +112,7 @@ interop() {
         "import websockets, sys; sys.exit(websockets.__version__ != '$websockets')" \
         "websockets==$websockets"
     local node_dir="$root/tests/interop/node" module
-    for module in ws undici @asyncapi/parser typescript; do
+    for module in ws undici @asyncapi/parser @asyncapi/diff typescript; do
         if [ ! -f "$node_dir/node_modules/$module/package.json" ]; then
             need_command npm npm
             echo "scripts/deps.sh: installing the Node packages of $node_dir from package-lock.json" >&2

@@ -64,7 +64,22 @@ impl Paint {
 impl Diagnostic {
     /// The rustc-style rendering, with ANSI colours if `color`.
     pub fn render(&self, color: bool) -> String {
+        self.render_as("error", None, color)
+    }
+
+    /// The rustc-style rendering with another level (`warning`, `note`) and an optional code
+    /// (`error[field-added-required]`), for `wsgen diff`.
+    pub fn render_as(&self, level: &str, code: Option<&str>, color: bool) -> String {
         let p = Paint(color);
+        let level_color = match level {
+            "error" => "1;31",
+            "warning" => "1;33",
+            _ => "1;36",
+        };
+        let head = match code {
+            Some(code) => format!("{level}[{code}]"),
+            None => level.to_owned(),
+        };
         let gutter = " ".repeat(self.line.to_string().len());
         let bar = p.paint("1;34", "|");
         let pad: String = self
@@ -75,7 +90,7 @@ impl Diagnostic {
             .collect();
         let mut out = format!(
             "{}{}\n{gutter}{} {}:{}:{}\n{gutter} {bar}\n{} {bar} {}\n{gutter} {bar} {pad}{}",
-            p.paint("1;31", "error"),
+            p.paint(level_color, &head),
             p.paint("1", &format!(": {}", self.message)),
             p.paint("1;34", "-->"),
             self.file,
@@ -83,7 +98,7 @@ impl Diagnostic {
             self.column,
             p.paint("1;34", &self.line.to_string()),
             self.source_line,
-            p.paint("1;31", &"^".repeat(self.width)),
+            p.paint(level_color, &"^".repeat(self.width)),
         );
         if let Some(hint) = &self.hint {
             out.push_str(&format!("\n{gutter} {} {hint}", p.paint("1;36", "= help:")));

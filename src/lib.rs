@@ -12,6 +12,7 @@
 pub mod asyncapi;
 pub mod builder;
 pub mod diagnostic;
+pub mod diff;
 pub mod docs;
 pub mod error;
 pub mod format;

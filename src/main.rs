@@ -22,8 +22,11 @@ use wsgen::{Error, WriteMode};
   wsgen init chat
   wsgen docs api.yaml -o API.md
   wsgen asyncapi api.yaml -o asyncapi.json
+  wsgen diff old.yaml api.yaml
+  wsgen diff api.yaml --against origin/main --rolling
 
-Exit codes: 0 ok, 1 the spec has errors (or --check found stale files), 2 usage or I/O problems.")]
+Exit codes: 0 ok, 1 the spec has errors (or --check found stale files), 2 usage or I/O problems;
+wsgen diff: 0 nothing checked breaks, 1 something does, 2 a bad spec.")]
 struct Cli {
     /// How to print spec errors: `human` (coloured when stderr is a terminal and NO_COLOR is
     /// unset) or `json` (one diagnostic per line on stdout).
@@ -94,6 +97,27 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Compare two versions of a spec and report which changes break deployed clients or
+    /// servers: exit 0 when nothing checked breaks, 1 when something does, 2 on a bad spec.
+    Diff {
+        /// The old spec, then the new one; with `--against`, only the new one.
+        #[arg(required = true, num_args = 1..=2, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+        /// Read the old spec from this git revision (`git show REV:PATH`, PATH being the new
+        /// spec's path in its repository).
+        #[arg(long, value_name = "GIT_REF")]
+        against: Option<String>,
+        /// Also check old servers meeting new clients (deployments that cannot put servers first).
+        #[arg(long)]
+        rolling: bool,
+        /// Also fail on changes that break the generated Rust API without touching the wire.
+        #[arg(long)]
+        rust_api: bool,
+        /// Accept a change: a code (`field-added-required`) or one change's id
+        /// (`field-added-required:Join.email`); repeatable.
+        #[arg(long, value_name = "CHANGE_ID")]
+        allow: Vec<String>,
+    },
     /// Write a commented starter spec `<NAME>.yaml` and `wsgen.schema.json`, and print how to
     /// use them from a crate. Existing files are never overwritten.
     Init {
@@ -108,6 +132,21 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Diff {
+        specs,
+        against,
+        rolling,
+        rust_api,
+        allow,
+    } = cli.command
+    {
+        let check = wsgen::diff::Check {
+            rolling,
+            rust_api,
+            allow,
+        };
+        return diff(&specs, against.as_deref(), &check, cli.message_format);
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -135,6 +174,48 @@ fn report(error: &Error, format: MessageFormat) {
             println!("{message}");
         }
         (other, MessageFormat::Human) => eprintln!("{other}"),
+    }
+}
+
+/// `wsgen diff`: 0 when nothing checked breaks, 1 when something does, 2 on a bad spec or an
+/// unreadable file.
+fn diff(
+    specs: &[PathBuf],
+    against: Option<&str>,
+    check: &wsgen::diff::Check,
+    format: MessageFormat,
+) -> ExitCode {
+    let sources = match (specs, against) {
+        ([new], Some(rev)) => {
+            wsgen::diff::git_source(new, rev).and_then(|old| Ok((old, wsgen::load::load(new)?)))
+        }
+        ([old, new], None) => {
+            wsgen::load::load(old).and_then(|old| Ok((old, wsgen::load::load(new)?)))
+        }
+        _ => {
+            eprintln!("wsgen diff: give OLD.yaml NEW.yaml, or NEW.yaml --against GIT_REF");
+            return ExitCode::from(2);
+        }
+    };
+    let changes = match sources.and_then(|(old, new)| wsgen::diff::diff_sources(old, new)) {
+        Ok(changes) => changes,
+        Err(e) => {
+            report(&e, format);
+            return ExitCode::from(2);
+        }
+    };
+    match format {
+        MessageFormat::Json => print!("{}", wsgen::diff::render_json(&changes, check)),
+        MessageFormat::Human => {
+            use std::io::IsTerminal;
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            println!("{}", wsgen::diff::render(&changes, check, color));
+        }
+    }
+    if wsgen::diff::fails(&changes, check) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -202,6 +283,7 @@ fn run(command: Command) -> Result<(), Error> {
         }
         Command::Asyncapi { spec, out } => write_or_print(wsgen::asyncapi::asyncapi(&spec)?, out),
         Command::Docs { spec, out } => write_or_print(wsgen::docs::docs(&spec)?, out),
+        Command::Diff { .. } => Ok(()),
         Command::Init { name, dir } => {
             let started = wsgen::init::init(&dir, &name)?;
             for path in &started.written {

@@ -277,6 +277,9 @@ struct Lowering<'a> {
     /// The spec names of structs without fields (`Record<string, never>`, which a variant
     /// cannot intersect with its tag).
     empty: Vec<&'a str>,
+    /// Enums and unions by spec name: the union's tag (as a literal; `None` for an enum) and
+    /// the known values or tags (as literals), which `decoders.variant` checks.
+    variants: Vec<(&'a str, Option<String>, Vec<String>)>,
 }
 
 impl Lowering<'_> {
@@ -417,7 +420,16 @@ impl Lowering<'_> {
             ),
             None => {
                 let ident = self.ident(text);
-                let decode = format!("(frame: Frame) => decoders.json(frame) as {ident}");
+                // An enum or union the client does not know all of (a newer server) is a
+                // `DecodeError`, as in the Rust client, not a value outside its declared type.
+                let decode = match self.variants.iter().find(|(name, _, _)| *name == text) {
+                    Some((_, tag, known)) => format!(
+                        "(frame: Frame) => decoders.variant(frame, {}, [{}]) as {ident}",
+                        tag.as_deref().unwrap_or("null"),
+                        known.join(", ")
+                    ),
+                    None => format!("(frame: Frame) => decoders.json(frame) as {ident}"),
+                };
                 (ident, "JSON.stringify(message)", decode)
             }
         };
@@ -680,6 +692,23 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
                         .is_none_or(|f| f.iter().next().is_none())
             })
             .map(|((name, _), _)| *name)
+            .collect(),
+        variants: defs
+            .iter()
+            .filter_map(|(name, def)| {
+                if let Some(values) = &def.values {
+                    let known = values.iter().map(|v| literal(&v.value)).collect();
+                    return Some((*name, None, known));
+                }
+                let union = def.union.as_ref()?;
+                let tag = union.tag.as_ref().map_or("type", |t| t.value.as_str());
+                let known = union
+                    .variants
+                    .iter()
+                    .map(|(k, _)| literal(&k.value))
+                    .collect();
+                Some((*name, Some(literal(tag)), known))
+            })
             .collect(),
     };
     let mut errors = Vec::new();

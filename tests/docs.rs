@@ -14,6 +14,7 @@
 //!
 //! Shell blocks (`sh`) are commands for the reader and carry no mark.
 
+// Each test file uses part of the shared helpers.
 #[path = "common/browser.rs"]
 mod browser;
 mod common;

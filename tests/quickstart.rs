@@ -9,6 +9,7 @@
 //! dependencies there once). The only change to the README's files is the port: a free one
 //! instead of 9001, so that the test never collides with a server already running.
 
+// Each test file uses part of the shared helpers.
 #[path = "common/browser.rs"]
 mod browser;
 mod common;

@@ -352,6 +352,25 @@ const decoders = {
       throw error instanceof DecodeError ? error : new DecodeError(String(error), frame);
     }
   },
+  /** An enum (`tag` null: the value itself) or a union (the value of its `tag` field) that
+   * must be one of `known`: a variant this client does not know is a `DecodeError`. */
+  variant(frame: Frame, tag: string | null, known: readonly string[]): unknown {
+    const value = decoders.json(frame);
+    const found =
+      tag === null
+        ? value
+        : typeof value === "object" && value !== null && !Array.isArray(value)
+          ? (value as Record<string, unknown>)[tag]
+          : undefined;
+    if (typeof found !== "string" || !known.includes(found)) {
+      const what = tag === null ? "value" : `"${tag}"`;
+      throw new DecodeError(
+        `unknown ${what} ${JSON.stringify(found)}; this client knows ${known.join(", ")}`,
+        frame,
+      );
+    }
+    return value;
+  },
 };
 
 /** The timer functions every runtime has (the ES library's types do not declare them). */
