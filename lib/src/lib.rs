@@ -28,6 +28,7 @@ pub mod typeexpr;
 pub mod typescript;
 pub mod validate;
 pub mod write;
+mod yaml;
 
 use std::path::{Path, PathBuf};
 

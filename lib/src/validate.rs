@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_saphyr::Location;
 
-use crate::diagnostic::{Diagnostic, Diagnostics, Source};
+use crate::diagnostic::{Diagnostic, Diagnostics, Source, did_you_mean};
 use crate::ir::{
     CheckIr, CloseIr, EndpointIr, FieldIr, HandshakeIr, InputFieldIr, InputsIr, Ir, KeepaliveIr,
     MessageKind, MiddlewareIr, StyleIr, TypeIr, TypeKind, VariantIr,
@@ -426,19 +426,6 @@ fn braced_parameters(path: &str) -> Option<String> {
         })
         .collect();
     changed.then(|| segments.join("/"))
-}
-
-/// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'c>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
 }
 
 impl Lowerer<'_> {

@@ -126,7 +126,7 @@ src/lib.rs (public, so that the server and client binaries share it and no part 
     }}
 
 Or generate files to check in: wsgen generate {spec_in_build} -o src/generated"#,
-        runtime = dependency_line("wsgen-runtime", "runtime"),
+        runtime = dependency_line("wsgen-runtime", "../runtime"),
         generator = dependency_line("wsgen", ""),
     );
     Ok(Started {

@@ -164,7 +164,7 @@ pub fn check_against(source: &Source, root: &Spanned<Node>, schema: &Json) -> Ve
 
 /// Reads a spec's text as a tree of positioned nodes.
 pub fn tree(source: &Source) -> Result<Spanned<Node>, crate::Diagnostics> {
-    crate::parse::tree(source)
+    crate::yaml::tree(source)
 }
 
 struct Checker<'a> {
@@ -218,7 +218,8 @@ impl<'a> Checker<'a> {
             match &node.value {
                 Node::Str(value) if allowed.contains(&value.as_str()) => {}
                 Node::Str(value) => {
-                    let hint = match crate::validate::did_you_mean(value, allowed.iter().copied()) {
+                    let hint = match crate::diagnostic::did_you_mean(value, allowed.iter().copied())
+                    {
                         Some(best) => format!("did you mean `{best}`?"),
                         None => format!("use one of: {}", allowed.join(", ")),
                     };
@@ -313,7 +314,7 @@ impl<'a> Checker<'a> {
                         let names: Vec<&str> = properties
                             .map(|p| p.keys().map(String::as_str).collect())
                             .unwrap_or_default();
-                        let hint = match crate::validate::did_you_mean(
+                        let hint = match crate::diagnostic::did_you_mean(
                             &key.value,
                             names.iter().copied(),
                         ) {

@@ -1,16 +1,17 @@
-//! Parsing: YAML text into the [`Spec`] types, with budgets against hostile input.
+//! Reading YAML: the parser options with budgets against hostile input, the positioned node
+//! tree that shape checking walks, and YAML syntax errors as diagnostics. Both [`crate::parse`]
+//! and [`crate::shape`] use it; neither imports the other's reader.
 
 use serde_saphyr::{Location, Options, Spanned};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
-use crate::shape::{self, Node};
-use crate::spec::Spec;
+use crate::shape::Node;
 
 /// The deepest nesting a spec may have; real specs need about ten levels. Kept low so that
 /// parsing stays well inside a small thread stack (a build script's, a test's).
 const MAX_DEPTH: usize = 32;
 
-fn options() -> Options {
+pub(crate) fn options() -> Options {
     let mut options = Options::default();
     options.with_snippet = false;
     let mut budget = options.budget.take().unwrap_or_default();
@@ -20,42 +21,13 @@ fn options() -> Options {
     options
 }
 
-/// Parses a spec. A YAML syntax error is one diagnostic; a spec of the wrong shape gets every
-/// shape problem at once (see [`crate::shape`]).
-pub fn parse(source: &Source) -> Result<Spec, Diagnostics> {
-    let tree = tree(source)?;
-    let mut problems = shape::check(source, &tree);
-    if !problems.is_empty() {
-        problems.sort_by_key(|d| (d.line, d.column));
-        problems.dedup();
-        return Err(Diagnostics(problems));
-    }
-    serde_saphyr::from_str_with_options::<Spec>(&source.text, options()).map_err(|e| {
-        // A number beyond any integer type passes the shape check (validation says it is out
-        // of range where it reads numbers exactly); anywhere else it is what fails here.
-        let huge = shape::huge_numbers(&tree);
-        if huge.is_empty() {
-            return yaml_error(source, &e);
-        }
-        Diagnostics(
-            huge.into_iter()
-                .map(|at| {
-                    let mut d = Diagnostic::at(source, at, "this number is out of range: it is larger than any whole number a spec may hold");
-                    d.hint = Some("use a smaller number".to_owned());
-                    d
-                })
-                .collect(),
-        )
-    })
-}
-
 /// The YAML as a tree of positioned nodes, for shape checking.
-pub fn tree(source: &Source) -> Result<Spanned<Node>, Diagnostics> {
+pub(crate) fn tree(source: &Source) -> Result<Spanned<Node>, Diagnostics> {
     serde_saphyr::from_str_with_options::<Spanned<Node>>(&source.text, options())
         .map_err(|e| yaml_error(source, &e))
 }
 
-fn yaml_error(source: &Source, e: &serde_saphyr::Error) -> Diagnostics {
+pub(crate) fn yaml_error(source: &Source, e: &serde_saphyr::Error) -> Diagnostics {
     {
         let location = e.location().unwrap_or(Location::UNKNOWN);
         let message = message_of(e);
