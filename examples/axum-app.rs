@@ -10,7 +10,7 @@
 #[path = "chat/server.rs"]
 pub mod chat;
 #[path = "echo/server.rs"]
-mod echo;
+pub mod echo;
 
 use axum::extract::Request;
 use axum::middleware::{self, Next};

@@ -103,7 +103,10 @@ async fn plain_gets_get_426_and_unknown_paths_fall_through_to_the_app() {
 
 #[tokio::test]
 async fn nested_endpoints_answer_under_the_prefix() {
-    let echo = echo_server::handlers().into_server().into_axum().unwrap();
+    let echo = axum_app::echo::handlers()
+        .into_server()
+        .into_axum()
+        .unwrap();
     let url = serve_axum(axum::Router::new().nest("/ws", echo)).await;
     let mut ws = common::raw(&url, "/ws/echo/text").await;
     assert_eq!(roundtrip(&mut ws, "hi").await, Message::text("hi"));
@@ -115,12 +118,9 @@ async fn nested_endpoints_answer_under_the_prefix() {
     assert!(plain.starts_with("HTTP/1.1 404"), "{plain}");
 }
 
-#[path = "../examples/echo/server.rs"]
-mod echo_server;
-
 #[tokio::test]
 async fn a_bare_hyper_server_serves_the_tower_service() {
-    let service = echo_server::handlers()
+    let service = axum_app::echo::handlers()
         .into_server()
         .into_service()
         .unwrap();
@@ -148,15 +148,15 @@ async fn a_bare_hyper_server_serves_the_tower_service() {
 #[tokio::test]
 async fn two_specs_share_one_standalone_server_and_a_shared_path_is_refused() {
     let chat = axum_app::chat::handlers(&["secret"], 5).into_router();
-    let echo = echo_server::handlers().into_router();
+    let echo = axum_app::echo::handlers().into_router();
     let merged = chat.try_merge(echo).unwrap();
     let url = common::serve(Server::new(merged)).await;
     let mut ws = common::raw(&url, "/echo/text").await;
     assert_eq!(roundtrip(&mut ws, "both").await, Message::text("both"));
     assert_eq!(refusal(&url, "/chat/connect?name=x", &[]).await.0, 401);
 
-    let again = echo_server::handlers().into_router();
-    let twice = echo_server::handlers().into_router();
+    let again = axum_app::echo::handlers().into_router();
+    let twice = axum_app::echo::handlers().into_router();
     match again.try_merge(twice) {
         Err(RouterError::DuplicatePath {
             path,
@@ -171,8 +171,8 @@ async fn two_specs_share_one_standalone_server_and_a_shared_path_is_refused() {
     }
     // The same conflict through `merge` refuses at `serve` and in the adapters.
     let merged = Router::new()
-        .merge(echo_server::handlers().into_router())
-        .merge(echo_server::handlers().into_router());
+        .merge(axum_app::echo::handlers().into_router())
+        .merge(axum_app::echo::handlers().into_router());
     assert!(matches!(
         Server::new(merged).into_axum(),
         Err(RouterError::DuplicatePath { .. })
