@@ -9,8 +9,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::io::Io;
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -161,7 +161,7 @@ async fn bounded<T>(
 /// [`Sender`](crate::Sender) or the hub acknowledged with `Ok`: a push leaves the outbound queue
 /// only in the same step that hands it to the connection's write buffer.
 pub struct Socket<R, S, P = (), Q = ()> {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Io>,
     outbox: Arc<Outbox>,
     conn: Conn<S, P, Q>,
     settings: Settings,
@@ -222,7 +222,7 @@ fn truncate_reason(reason: &str) -> String {
 
 impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     pub(crate) fn new(
-        ws: WebSocketStream<TcpStream>,
+        ws: WebSocketStream<Io>,
         outbox: Arc<Outbox>,
         conn: Conn<S, P, Q>,
         settings: Settings,
