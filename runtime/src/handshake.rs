@@ -169,6 +169,7 @@ pub(crate) async fn accept(stream: &mut TcpStream, key: &str) -> std::io::Result
 
 /// Answers with an HTTP error whose body is the refusal's reason, then closes.
 pub(crate) async fn refuse(stream: &mut TcpStream, refusal: &Refusal) {
+    crate::observe::refused(refusal.status(), refusal.reason());
     let status = tokio_tungstenite::tungstenite::http::StatusCode::from_u16(refusal.status())
         .unwrap_or(tokio_tungstenite::tungstenite::http::StatusCode::BAD_REQUEST);
     let extra = if status.as_u16() == 426 {

@@ -12,6 +12,7 @@ mod conn;
 mod handshake;
 mod hub;
 mod message;
+mod observe;
 mod outbox;
 #[cfg(feature = "redis")]
 mod redis_backplane;
@@ -29,6 +30,7 @@ pub use close::{CloseCondition, Disconnect};
 pub use conn::{Conn, SendError, Sender, SessionId};
 pub use hub::{Delivery, Hub};
 pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
+pub use observe::{CONNECTION_SPAN, in_handler, install_panic_hook};
 #[cfg(feature = "redis")]
 pub use redis_backplane::{BackplaneStats, RedisBackplane, RedisOptions};
 pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
