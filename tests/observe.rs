@@ -134,8 +134,9 @@ async fn every_connection_reports_in_its_span() {
         .finish();
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
     // Stands in for the default hook: whatever reaches it would have been printed.
-    std::panic::set_hook(Box::new(|_| {
+    std::panic::set_hook(Box::new(|info| {
         DEFAULT_HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
+        eprintln!("{info}");
     }));
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
