@@ -212,7 +212,6 @@ async fn every_connection_reports_in_its_span() {
         &["closed", "closed_by=\"client\"", "endpoint=\"test.echo\""],
     );
     for field in [
-        "code=1000",
         "messages_in=2",
         "bytes_in=11",
         "messages_out=2",
