@@ -274,6 +274,7 @@ impl<BagsPut: BagsPutHandler> wsgen_runtime::Endpoint for BagsPutEndpoint<BagsPu
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "wire_edges.bags.put";
     const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
 
     async fn run(
@@ -350,6 +351,7 @@ impl<BagsEcho: BagsEchoHandler> wsgen_runtime::Endpoint for BagsEchoEndpoint<Bag
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "wire_edges.bags.echo";
     const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
 
     async fn run(
@@ -424,6 +426,8 @@ for BagsGreetEndpoint<BagsGreet> {
     type Close = BagsGreetClose;
     type Params = BagsGreetParams;
     type Query = ();
+
+    const NAME: &'static str = "wire_edges.bags.greet";
 
     async fn run(
         &self,

@@ -187,6 +187,7 @@ pub(crate) async fn accept(
 
 /// Answers with an HTTP error whose body is the refusal's reason, then closes.
 pub(crate) async fn refuse(stream: &mut (impl AsyncWrite + Unpin), refusal: &Refusal) {
+    crate::observe::refused(refusal.status(), refusal.reason());
     let status = tokio_tungstenite::tungstenite::http::StatusCode::from_u16(refusal.status())
         .unwrap_or(tokio_tungstenite::tungstenite::http::StatusCode::BAD_REQUEST);
     let extra = if status.as_u16() == 426 {

@@ -15,6 +15,7 @@ mod io;
 mod message;
 #[cfg(feature = "tower")]
 mod mount;
+mod observe;
 mod outbox;
 #[cfg(feature = "redis")]
 mod redis_backplane;
@@ -34,6 +35,7 @@ pub use hub::{Delivery, Hub};
 pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
 #[cfg(feature = "tower")]
 pub use mount::WsService;
+pub use observe::{CONNECTION_SPAN, in_handler, install_panic_hook};
 #[cfg(feature = "redis")]
 pub use redis_backplane::{BackplaneStats, RedisBackplane, RedisOptions};
 pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};

@@ -2,12 +2,10 @@
 //! middleware before the `101`, and the task that drives one connection through an [`Endpoint`].
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -54,6 +52,8 @@ pub trait Endpoint: Send + Sync + 'static {
     /// Typed query parameters, decoded before the upgrade.
     type Query: FromRequest;
 
+    /// The endpoint's name in logs and metric labels (generated code: `api.controller.endpoint`).
+    const NAME: &'static str = "endpoint";
     /// Ping keepalive, if the spec asks for it.
     const KEEPALIVE: Option<Keepalive> = None;
     /// What to do with a message that does not decode or validate.
@@ -665,7 +665,12 @@ impl Server {
     }
 }
 
-async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
+async fn accept(stream: TcpStream, router: &Router, context: Context) {
+    let span = crate::observe::connection_span(stream.peer_addr().ok());
+    tracing::Instrument::instrument(accept_in_span(stream, router, context), span).await;
+}
+
+async fn accept_in_span(mut stream: TcpStream, router: &Router, context: Context) {
     let limits = context.limits;
     // Small messages must not wait for Nagle's algorithm; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
@@ -684,6 +689,7 @@ async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
         Ok(Err(Some(refusal))) => return handshake::refuse(&mut stream, &refusal).await,
         Ok(Err(None)) | Err(_) => return,
     };
+    crate::observe::request(&head.path);
     if let Some(refusal) = context.origin_refusal(&head.headers) {
         return handshake::refuse(&mut stream, &refusal).await;
     }
@@ -713,10 +719,7 @@ async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
     }
 }
 
-/// Runs `future`, turning a panic into `None`.
-async fn guarded<T>(future: impl Future<Output = T>) -> Option<T> {
-    AssertUnwindSafe(future).catch_unwind().await.ok()
-}
+use crate::observe::guarded;
 
 /// What a successful upgrade hands to the connection.
 struct Upgraded<E: Endpoint> {
@@ -802,6 +805,8 @@ struct Connection<E: Endpoint> {
     socket: Option<SocketOf<E>>,
     /// The cleanup has run (or is running): nothing is left for the drop.
     done: bool,
+    /// When the upgrade completed.
+    since: std::time::Instant,
 }
 
 impl<E: Endpoint> Drop for Connection<E> {
@@ -810,12 +815,13 @@ impl<E: Endpoint> Drop for Connection<E> {
             return;
         }
         self.service.hub.unregister(self.session);
-        let Some(socket) = self.socket.take() else {
+        let Some(mut socket) = self.socket.take() else {
             return;
         };
         let why = socket.ended().unwrap_or(Disconnect::Lost {
             detail: "the connection task was stopped".to_owned(),
         });
+        socket.observe_close(&why, self.since);
         let service = Arc::clone(&self.service);
         // Outside a runtime (it is being dropped) nothing can run any more.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -853,6 +859,7 @@ async fn serve_connection<E: Endpoint>(
         hub.clone(),
     );
     let session = conn.session_id();
+    let since = crate::observe::upgraded(E::NAME, session);
     let settings = Settings {
         keepalive: E::KEEPALIVE,
         on_invalid: E::ON_INVALID,
@@ -860,6 +867,7 @@ async fn serve_connection<E: Endpoint>(
         write_timeout: limits.write_timeout,
         idle_timeout: limits.idle_timeout,
         slow_consumer_code: close_code.unwrap_or(1013),
+        endpoint: E::NAME,
     };
     let socket = Socket::new(ws, outbox, conn, settings, context.shutdown.clone());
     hub.register(socket.conn().sender());
@@ -868,6 +876,7 @@ async fn serve_connection<E: Endpoint>(
         session,
         socket: Some(socket),
         done: false,
+        since,
     };
     let Some(socket) = connection.socket.as_mut() else {
         return;
@@ -879,10 +888,12 @@ async fn serve_connection<E: Endpoint>(
         outcome = guarded(endpoint.run(socket)) => Some(outcome),
         () = when_stopping(&context.shutdown, |s| s.grace_until) => None,
     };
+    crate::observe::outcome(E::NAME, &outcome);
     let why = match outcome {
         Some(outcome) => socket.finish(outcome).await,
         None => socket.shut_down().await,
     };
+    socket.observe_close(&why, since);
     hub.unregister(session);
     connection.done = true;
     // A panic in on_disconnect has nothing left to close; it must not take the task down.
