@@ -190,6 +190,7 @@ const LOOKALIKES: &[&str] = &[
     r#"{"statusCode":422,"body":{"errorList":[]}}"#,
     r#"{"statusCode":400,"body":{"errorList":[{"loc":["a",1],"msg":"m"},{"loc":[]}]}}"#,
     r#"{"statusCode":400,"body":{"errorList":[null]}}"#,
+    r#"{"statusCode":400,"body":{"errorList":[]}"#,
     "plain",
 ];
 

@@ -413,12 +413,18 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         let after = self.handshake_timeout;
         let exchange = async {
             self.write(Message::text(expect)).await?;
-            match self.next_frame().await? {
-                Message::Text(text) if text.as_str() == reply => Ok(()),
-                other => Err(ClientError::Decode(DecodeError::Invalid {
-                    ty: "handshake",
-                    detail: format!("expected {reply:?}, got {other:?}"),
-                })),
+            // Pings and pongs (a keepalive's) may come first: only a data frame answers.
+            loop {
+                match self.next_frame().await? {
+                    Message::Text(text) if text.as_str() == reply => return Ok(()),
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                    other => {
+                        return Err(ClientError::Decode(DecodeError::Invalid {
+                            ty: "handshake",
+                            detail: format!("expected {reply:?}, got {other:?}"),
+                        }));
+                    }
+                }
             }
         };
         match tokio::time::timeout(after, exchange).await {
