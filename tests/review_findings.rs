@@ -100,3 +100,70 @@ fn the_installer_runs_as_the_docs_write_it() {
         "{output:?}"
     );
 }
+
+#[path = "common/deps.rs"]
+mod deps;
+
+#[test]
+fn an_enveloped_union_with_an_unknown_tag_is_a_decode_error_in_typescript() {
+    // docs/typescript.md: an unknown enum value or union tag is a DecodeError. The enveloped
+    // body skipped the decoder and came out as a value outside its declared type.
+    deps::ensure("interop");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("envu.yaml");
+    std::fs::write(
+        &spec,
+        "wsgen: 1\nname: envu\ntypes:\n  Ev:\n    union:\n      tag: type\n      variants:\n        a:\n          fields: { n: u32 }\n\
+         controllers:\n  c:\n    endpoints:\n      u:\n        path: /u\n        receive: string\n        send: Ev\n        envelope: status\n\
+         \x20     p:\n        path: /p\n        receive: string\n        send: Ev\n",
+    )
+    .unwrap();
+    let files = wsgen::generate_target(&spec, wsgen::Target::TypeScript).unwrap();
+    std::fs::write(dir.path().join("envu.ts"), &files[0].contents).unwrap();
+    std::fs::copy(
+        root.join("tests/typescript/envelope_variant_run.ts"),
+        dir.path().join("run.ts"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let tsc = Command::new(root.join("tests/interop/node/node_modules/.bin/tsc"))
+        .args([
+            "--strict",
+            "--target",
+            "es2022",
+            "--module",
+            "es2022",
+            "--moduleResolution",
+            "bundler",
+            "--lib",
+            "es2022,dom",
+            "--outDir",
+        ])
+        .arg(&out)
+        .arg(dir.path().join("envu.ts"))
+        .arg(dir.path().join("run.ts"))
+        .output()
+        .unwrap();
+    assert!(
+        tsc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tsc.stdout)
+    );
+    std::fs::write(out.join("package.json"), r#"{ "type": "module" }"#).unwrap();
+    let node = Command::new("node")
+        .arg(out.join("run.js"))
+        .output()
+        .unwrap();
+    assert!(
+        node.status.success(),
+        "{}",
+        String::from_utf8_lossy(&node.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_slice(&node.stdout).unwrap_or_else(|e| panic!("{e}: {node:?}"));
+    assert_eq!(
+        seen,
+        serde_json::json!({"plain": "decode error", "enveloped": "decode error"})
+    );
+}
