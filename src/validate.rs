@@ -1311,8 +1311,9 @@ impl Lowerer<'_> {
                     "use a whole number in the type's range",
                 ),
                 // A whole number beyond what the type holds (`18446744073709551616` for a
-                // `u64` is read as a float): out of range, not "not whole".
-                None if matches!(n.value, Number::Float(v) if v.fract() == 0.0 && (v < lo as f64 || v > hi as f64)) => {
+                // `u64` is read as a float; `hi + 1` is exact as a float, `hi` may not be): out of
+                // range, not "not whole".
+                None if matches!(n.value, Number::Float(v) if v.fract() == 0.0 && (v < lo as f64 || v >= (hi + 1) as f64)) => {
                     self.error_hint(
                         n.referenced,
                         format!("`{rule}: {}` is out of range for the field's type `{base}` ({lo} to {hi})", n.value),
