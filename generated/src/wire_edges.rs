@@ -304,9 +304,9 @@ pub type BagsEchoConn = wsgen_runtime::Conn<String>;
 /// The hub of `bags.echo`: its live sessions and rooms, reachable from anywhere.
 pub type BagsEchoHub = wsgen_runtime::Hub<String>;
 
-/// Answers every text with itself. An answer that starts `{"statusCode":` as the server's
-/// error replies do, with a status other than 200 and a body with an `errorList`, is read
-/// as a rejection by both clients; anything else (spaces in it, another start) is text.
+/// Answers every text with itself. An answer that is a JSON object with a numeric
+/// `statusCode` other than 200 and a body with an `errorList` list, as the server's error
+/// replies are, is read as a rejection by both clients; anything else is text.
 ///
 /// The handler for `bags.echo`, served at `/bags/echo` (two_way).
 pub trait BagsEchoHandler: Send + Sync + 'static {
@@ -600,9 +600,9 @@ impl BagsPutClient {
 /// How a call on [`BagsEchoClient`] failed, or how the server closed the connection.
 pub type BagsEchoError = wsgen_runtime::ClientError<BagsEchoClose>;
 
-/// Answers every text with itself. An answer that starts `{"statusCode":` as the server's
-/// error replies do, with a status other than 200 and a body with an `errorList`, is read
-/// as a rejection by both clients; anything else (spaces in it, another start) is text.
+/// Answers every text with itself. An answer that is a JSON object with a numeric
+/// `statusCode` other than 200 and a body with an `errorList` list, as the server's error
+/// replies are, is read as a rejection by both clients; anything else is text.
 ///
 /// A typed client for `bags.echo` at `/bags/echo` (two_way).
 #[derive(Debug)]

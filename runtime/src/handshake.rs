@@ -85,6 +85,10 @@ fn check(request: &httparse::Request<'_, '_>) -> Result<Head, Option<Refusal>> {
             HeaderValue::from_bytes(header.value).map_err(|_| refuse("invalid header value"))?;
         headers.append(name, value);
     }
+    // RFC 9112 §3.2: an HTTP/1.1 request without a Host, or with two, is answered with 400.
+    if request.version == Some(1) && headers.get_all("host").iter().count() != 1 {
+        return Err(refuse("an HTTP/1.1 request needs exactly one Host header"));
+    }
     let version = match request.version {
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
@@ -96,7 +100,9 @@ fn check(request: &httparse::Request<'_, '_>) -> Result<Head, Option<Refusal>> {
         Some((scheme, rest)) if !scheme.contains('/') => {
             rest.find(['/', '?']).map_or("/", |at| &rest[at..])
         }
-        _ => target,
+        _ if target.starts_with('/') => target,
+        // Neither a path nor the absolute form (`*`, `chat`): no resource of this server.
+        _ => return Err(refuse("the request target must be a path such as /chat")),
     };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = if path.is_empty() { "/" } else { path };
@@ -155,9 +161,10 @@ fn upgrade_problem(
     {
         return Some(Refusal::new(426, "only WebSocket version 13 is supported"));
     }
-    if !is_websocket_key(key) {
+    // RFC 6455 §11.3.1: the key MUST NOT appear more than once.
+    if headers.get_all("sec-websocket-key").iter().count() > 1 || !is_websocket_key(key) {
         return Some(Refusal::bad_request(
-            "Sec-WebSocket-Key must be 16 bytes in base64",
+            "Sec-WebSocket-Key must appear once, 16 bytes in base64",
         ));
     }
     None
