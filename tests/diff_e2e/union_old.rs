@@ -93,6 +93,8 @@ impl<ShopFeed: ShopFeedHandler> wsgen_runtime::Endpoint for ShopFeedEndpoint<Sho
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "feed.shop.feed";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
