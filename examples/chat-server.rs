@@ -6,8 +6,11 @@
 //! ```
 //!
 //! Clients need `Authorization: Bearer secret` (or `Bearer guest`). Ctrl-C or SIGTERM shuts it down
-//! gracefully: every client gets 1001.
+//! gracefully: every client gets 1001. `RUST_LOG=info` logs connections to stderr, and
+//! `WSGEN_METRICS_ADDR` serves Prometheus metrics, as for the echo server.
 
+#[path = "common/observe.rs"]
+mod observe;
 #[path = "chat/server.rs"]
 mod server;
 
@@ -19,7 +22,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    observe::logs();
     let listener = TcpListener::bind(&addr).await?;
+    if let Some(metrics) = observe::metrics().await? {
+        eprintln!("metrics on http://{metrics}/metrics");
+    }
     println!(
         "chat server on ws://{}{} (tokens: secret, guest)",
         listener.local_addr()?,

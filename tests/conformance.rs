@@ -2,9 +2,10 @@
 //! layer: framing, ping/pong, fragmentation, UTF-8, close codes, limits, and the typed layer on
 //! top. Each case opens a connection to a generated server (the echo spec) on 127.0.0.1 with a
 //! raw frame-level client, sends exactly the bytes the case is about, and compares every frame
-//! the server sends back with what RFC 6455 and the spec require. The report is a table (case,
-//! expected, result), printed and written to `target/conformance.md`; any mismatch fails the
-//! test with the whole table.
+//! the server sends back with what RFC 6455 and the spec require, once against the standalone
+//! server and once against the same endpoints mounted in an axum app. The report is a table
+//! (case, expected, result), printed and written to `target/conformance-{standalone,axum}.md`;
+//! any mismatch fails the test with the whole table.
 
 mod common;
 
@@ -299,16 +300,37 @@ fn cases() -> Vec<Case> {
 async fn the_generated_server_conforms() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    // The spec's limits, with a short close wait so that cases which never answer a close do
-    // not hold the suite.
-    let limits = LIMITS.with_close_timeout(Duration::from_millis(500));
     tokio::spawn(
         echo_server::handlers()
             .into_server()
-            .limits(limits)
+            .limits(limits())
             .serve(listener),
     );
+    run_suite(addr, "standalone").await;
+}
 
+/// The same cases against the endpoints mounted in an axum app (hyper does the HTTP, the
+/// runtime the rest).
+#[tokio::test]
+async fn the_axum_mounted_server_conforms() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let app = echo_server::handlers()
+        .into_server()
+        .limits(limits())
+        .into_axum()
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    run_suite(addr, "axum").await;
+}
+
+/// The spec's limits, with a short close wait so that cases which never answer a close do not
+/// hold the suite.
+fn limits() -> wsgen_runtime::Limits {
+    LIMITS.with_close_timeout(Duration::from_millis(500))
+}
+
+async fn run_suite(addr: String, mount: &str) {
     let mut report = String::from("| case | what | expected | result | |\n|---|---|---|---|---|\n");
     let mut failed = 0;
     let all = cases();
@@ -339,6 +361,6 @@ async fn the_generated_server_conforms() {
     println!("{report}");
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let _ = std::fs::create_dir_all(&target);
-    let _ = std::fs::write(target.join("conformance.md"), &report);
-    assert_eq!(failed, 0, "conformance failures:\n{report}");
+    let _ = std::fs::write(target.join(format!("conformance-{mount}.md")), &report);
+    assert_eq!(failed, 0, "conformance failures ({mount}):\n{report}");
 }

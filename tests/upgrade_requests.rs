@@ -95,3 +95,69 @@ async fn the_absolute_form_is_served_like_the_origin_form() {
         "{head}"
     );
 }
+
+// Review findings.
+
+#[tokio::test]
+async fn a_duplicate_sec_websocket_key_gets_400() {
+    // RFC 6455 §11.3.1: Sec-WebSocket-Key MUST NOT appear more than once in a request; a
+    // server that picks one of two keys answers for a key the client may not have meant.
+    let url = server().await;
+    let request = format!(
+        "GET /echo/text HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    let head = ask(&url, request).await;
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+}
+
+#[tokio::test]
+async fn odd_but_valid_upgrade_headers_are_accepted() {
+    let url = server().await;
+    let request = format!(
+        "GET /echo/text HTTP/1.1\r\nHost: 127.0.0.1\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nsec-websocket-version: 13\r\n\r\n"
+    );
+    let head = ask(&url, request).await;
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+}
+
+#[tokio::test]
+async fn the_absolute_form_with_userinfo_or_an_ipv6_host_is_served() {
+    let url = server().await;
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    for target in [
+        format!("http://user:pw@127.0.0.1:{port}/echo/text"),
+        format!("http://[::1]:{port}/echo/text"),
+        format!("ws://[::1]:{port}/echo/text?x=http://a/b"),
+    ] {
+        let head = ask(&url, upgrade(&target, "HTTP/1.1", KEY)).await;
+        assert!(head.starts_with("HTTP/1.1 101 "), "{target}: {head}");
+    }
+}
+
+#[tokio::test]
+async fn a_target_that_is_not_a_path_gets_400() {
+    let url = server().await;
+    let head = ask(&url, upgrade("*", "HTTP/1.1", KEY)).await;
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    // Nor is a target without its leading `/`, though `/echo/text` is one.
+    let head = ask(&url, upgrade("echo/text", "HTTP/1.1", KEY)).await;
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+}
+
+#[tokio::test]
+async fn an_http_1_1_upgrade_without_one_host_gets_400() {
+    // RFC 9112 §3.2 and RFC 6455 §4.2.1: a Host header, exactly one.
+    let url = server().await;
+    let upgrade = |hosts: &str| {
+        format!(
+            "GET /echo/text HTTP/1.1\r\n{hosts}Upgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    };
+    for hosts in ["", "Host: a\r\nHost: b\r\n"] {
+        let head = ask(&url, upgrade(hosts)).await;
+        assert!(head.starts_with("HTTP/1.1 400 "), "{hosts:?}: {head}");
+    }
+}

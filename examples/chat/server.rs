@@ -28,6 +28,11 @@ impl Middleware for Tokens {
     }
 }
 
+/// The user an HTTP layer in front authenticated (see `examples/axum-app.rs`), read from the
+/// connection's request extensions.
+#[derive(Debug, Clone)]
+pub struct User(pub String);
+
 /// Who is connected, and which rooms each session is in (for `left` events on disconnect).
 pub struct Rooms {
     max_members: usize,
@@ -58,9 +63,14 @@ impl Rooms {
 
 impl ChatConnectHandler for Rooms {
     async fn on_connect(&self, conn: &ChatConnectConn) -> Result<(), ChatConnectClose> {
+        // Inside an axum app, the app's auth layer may have named the user already.
+        let user = match conn.extensions().get::<User>() {
+            Some(User(user)) => user.clone(),
+            None => conn.query().name.clone(),
+        };
         let _ = conn.send(ServerEvent::Welcome {
             session: conn.session_id().get(),
-            user: conn.query().name.clone(),
+            user,
         });
         Ok(())
     }

@@ -239,6 +239,8 @@ impl<WsChat: WsChatHandler> wsgen_runtime::Endpoint for WsChatEndpoint<WsChat> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "cafeto.ws.chat";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -312,6 +314,7 @@ for WsChatCallbacksEndpoint<WsChatCallbacks> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "cafeto.ws.chat_callbacks";
     const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
     const ENVELOPE: bool = true;
 
@@ -388,6 +391,8 @@ for WsSettingsEndpoint<WsSettings> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "cafeto.ws.settings";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -462,6 +467,7 @@ for WsSettingsLenientEndpoint<WsSettingsLenient> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "cafeto.ws.settings_lenient";
     const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Drop;
 
     async fn run(

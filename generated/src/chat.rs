@@ -317,6 +317,7 @@ for ChatConnectEndpoint<ChatConnect, Mw> {
     type Params = ();
     type Query = ChatConnectQuery;
 
+    const NAME: &'static str = "chat.chat.connect";
     const KEEPALIVE: Option<wsgen_runtime::Keepalive> = Some(wsgen_runtime::Keepalive {
         every: std::time::Duration::from_millis(30000),
         timeout: std::time::Duration::from_millis(10000),

@@ -399,6 +399,7 @@ impl<EchoJson: EchoJsonHandler> wsgen_runtime::Endpoint for EchoJsonEndpoint<Ech
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "echo.echo.json";
     const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
 
     async fn run(
@@ -475,6 +476,8 @@ impl<EchoRaw: EchoRawHandler> wsgen_runtime::Endpoint for EchoRawEndpoint<EchoRa
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "echo.echo.raw";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -546,6 +549,8 @@ impl<EchoText: EchoTextHandler> wsgen_runtime::Endpoint for EchoTextEndpoint<Ech
     type Close = EchoTextClose;
     type Params = ();
     type Query = ();
+
+    const NAME: &'static str = "echo.echo.text";
 
     async fn run(
         &self,
@@ -619,6 +624,8 @@ for EchoQuietEndpoint<EchoQuiet> {
     type Close = EchoQuietClose;
     type Params = ();
     type Query = ();
+
+    const NAME: &'static str = "echo.echo.quiet";
 
     fn limits(&self, server: wsgen_runtime::Limits) -> wsgen_runtime::Limits {
         server
@@ -700,6 +707,7 @@ for EchoHeartbeatEndpoint<EchoHeartbeat> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "echo.echo.heartbeat";
     const KEEPALIVE: Option<wsgen_runtime::Keepalive> = Some(wsgen_runtime::Keepalive {
         every: std::time::Duration::from_millis(250),
         timeout: std::time::Duration::from_millis(250),
@@ -779,6 +787,8 @@ for EchoProtocolEndpoint<EchoProtocol> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "echo.echo.protocol";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -854,6 +864,7 @@ for EchoEnvelopedEndpoint<EchoEnveloped> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "echo.echo.enveloped";
     const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
     const ENVELOPE: bool = true;
 
@@ -921,6 +932,8 @@ impl<EchoFeed: EchoFeedHandler> wsgen_runtime::Endpoint for EchoFeedEndpoint<Ech
     type Close = EchoFeedClose;
     type Params = ();
     type Query = EchoFeedQuery;
+
+    const NAME: &'static str = "echo.echo.feed";
 
     fn limits(&self, server: wsgen_runtime::Limits) -> wsgen_runtime::Limits {
         server.with_send_queue(16)

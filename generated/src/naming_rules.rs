@@ -131,6 +131,8 @@ impl<ImplLoop: ImplLoopHandler> wsgen_runtime::Endpoint for ImplLoopEndpoint<Imp
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "naming-rules.impl.loop";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,

@@ -204,6 +204,8 @@ for ExampleWebsocketEndpoint<ExampleWebsocket> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "revali.example.websocket";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -277,6 +279,8 @@ for ExampleListenEndpoint<ExampleListen> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "revali.example.listen";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -341,6 +345,8 @@ for ExampleTickerEndpoint<ExampleTicker> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "revali.example.ticker";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -404,6 +410,7 @@ for ExampleHeartbeatEndpoint<ExampleHeartbeat> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "revali.example.heartbeat";
     const KEEPALIVE: Option<wsgen_runtime::Keepalive> = Some(wsgen_runtime::Keepalive {
         every: std::time::Duration::from_millis(200),
         timeout: std::time::Duration::from_millis(200),

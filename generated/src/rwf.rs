@@ -158,6 +158,8 @@ for EchoWebsocketEndpoint<EchoWebsocket> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "rwf.echo.websocket";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -222,6 +224,8 @@ for NotificationsFeedEndpoint<NotificationsFeed> {
     type Close = NotificationsFeedClose;
     type Params = ();
     type Query = ();
+
+    const NAME: &'static str = "rwf.notifications.feed";
 
     async fn run(
         &self,
@@ -292,6 +296,8 @@ for NotificationsNotifyEndpoint<NotificationsNotify> {
     type Close = NotificationsNotifyClose;
     type Params = ();
     type Query = ();
+
+    const NAME: &'static str = "rwf.notifications.notify";
 
     async fn run(
         &self,

@@ -179,6 +179,8 @@ for WsEchoEndpoint<WsEcho, Mw> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "spry.ws.echo";
+
     async fn before_upgrade(
         &self,
         request: &wsgen_runtime::Request,
@@ -250,6 +252,8 @@ for WsCountdownEndpoint<WsCountdown, Mw> {
     type Close = WsCountdownClose;
     type Params = ();
     type Query = ();
+
+    const NAME: &'static str = "spry.ws.countdown";
 
     async fn before_upgrade(
         &self,
@@ -328,6 +332,8 @@ for WsFragileEndpoint<WsFragile, Mw> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "spry.ws.fragile";
+
     async fn before_upgrade(
         &self,
         request: &wsgen_runtime::Request,
@@ -400,6 +406,8 @@ for PublicWhoamiEndpoint<PublicWhoami> {
     type Close = PublicWhoamiClose;
     type Params = ();
     type Query = ();
+
+    const NAME: &'static str = "spry.public.whoami";
 
     async fn run(
         &self,

@@ -294,6 +294,8 @@ impl<AppChat: AppChatHandler> wsgen_runtime::Endpoint for AppChatEndpoint<AppCha
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "view_py.app.chat";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -361,6 +363,8 @@ impl<AppItems: AppItemsHandler> wsgen_runtime::Endpoint for AppItemsEndpoint<App
     type Params = AppItemsParams;
     type Query = AppItemsQuery;
 
+    const NAME: &'static str = "view_py.app.items";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -424,6 +428,8 @@ for AppNumbersEndpoint<AppNumbers> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "view_py.app.numbers";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -486,6 +492,8 @@ impl<AppFlags: AppFlagsHandler> wsgen_runtime::Endpoint for AppFlagsEndpoint<App
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "view_py.app.flags";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -547,6 +555,8 @@ impl<AppBlobs: AppBlobsHandler> wsgen_runtime::Endpoint for AppBlobsEndpoint<App
     type Close = AppBlobsClose;
     type Params = ();
     type Query = ();
+
+    const NAME: &'static str = "view_py.app.blobs";
 
     async fn run(
         &self,
@@ -614,6 +624,8 @@ for AppDocumentsEndpoint<AppDocuments> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "view_py.app.documents";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
@@ -677,6 +689,8 @@ for AppExpectingEndpoint<AppExpecting> {
     type Close = AppExpectingClose;
     type Params = ();
     type Query = ();
+
+    const NAME: &'static str = "view_py.app.expecting";
 
     async fn run(
         &self,
@@ -745,6 +759,8 @@ for AppProtocolEndpoint<AppProtocol> {
     type Close = AppProtocolClose;
     type Params = ();
     type Query = ();
+
+    const NAME: &'static str = "view_py.app.protocol";
 
     async fn run(
         &self,

@@ -274,6 +274,7 @@ impl<BagsPut: BagsPutHandler> wsgen_runtime::Endpoint for BagsPutEndpoint<BagsPu
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "wire_edges.bags.put";
     const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
 
     async fn run(
@@ -303,9 +304,9 @@ pub type BagsEchoConn = wsgen_runtime::Conn<String>;
 /// The hub of `bags.echo`: its live sessions and rooms, reachable from anywhere.
 pub type BagsEchoHub = wsgen_runtime::Hub<String>;
 
-/// Answers every text with itself. An answer that starts `{"statusCode":` as the server's
-/// error replies do, with a status other than 200 and a body with an `errorList`, is read
-/// as a rejection by both clients; anything else (spaces in it, another start) is text.
+/// Answers every text with itself. An answer that is a JSON object with a numeric
+/// `statusCode` other than 200 and a body with an `errorList` list, as the server's error
+/// replies are, is read as a rejection by both clients; anything else is text.
 ///
 /// The handler for `bags.echo`, served at `/bags/echo` (two_way).
 pub trait BagsEchoHandler: Send + Sync + 'static {
@@ -350,6 +351,7 @@ impl<BagsEcho: BagsEchoHandler> wsgen_runtime::Endpoint for BagsEchoEndpoint<Bag
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "wire_edges.bags.echo";
     const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
 
     async fn run(
@@ -424,6 +426,8 @@ for BagsGreetEndpoint<BagsGreet> {
     type Close = BagsGreetClose;
     type Params = BagsGreetParams;
     type Query = ();
+
+    const NAME: &'static str = "wire_edges.bags.greet";
 
     async fn run(
         &self,
@@ -596,9 +600,9 @@ impl BagsPutClient {
 /// How a call on [`BagsEchoClient`] failed, or how the server closed the connection.
 pub type BagsEchoError = wsgen_runtime::ClientError<BagsEchoClose>;
 
-/// Answers every text with itself. An answer that starts `{"statusCode":` as the server's
-/// error replies do, with a status other than 200 and a body with an `errorList`, is read
-/// as a rejection by both clients; anything else (spaces in it, another start) is text.
+/// Answers every text with itself. An answer that is a JSON object with a numeric
+/// `statusCode` other than 200 and a body with an `errorList` list, as the server's error
+/// replies are, is read as a rejection by both clients; anything else is text.
 ///
 /// A typed client for `bags.echo` at `/bags/echo` (two_way).
 #[derive(Debug)]

@@ -692,7 +692,7 @@ class Connection<Rx, C extends AnyClose, E extends Error> {
           if (status !== 200 || !("body" in reply)) {
             throw new DecodeError('expected {"statusCode": 200, "body": ..}', frame);
           }
-          return decode === null ? null : { message: body as Rx };
+          return decode === null ? null : { message: decode(JSON.stringify(body)) };
         }
       } else if (envelope) {
         throw new DecodeError('expected {"statusCode": 200, "body": ..}', frame);

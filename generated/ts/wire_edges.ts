@@ -737,7 +737,7 @@ class Connection<Rx, C extends AnyClose, E extends Error> {
           if (status !== 200 || !("body" in reply)) {
             throw new DecodeError('expected {"statusCode": 200, "body": ..}', frame);
           }
-          return decode === null ? null : { message: body as Rx };
+          return decode === null ? null : { message: decode(JSON.stringify(body)) };
         }
       } else if (envelope) {
         throw new DecodeError('expected {"statusCode": 200, "body": ..}', frame);
@@ -1010,9 +1010,9 @@ export type BagsEchoClose = OtherClose;
 type BagsEchoConnection = Connection<string, BagsEchoClose, RejectedError | DecodeError>;
 
 /**
- * Answers every text with itself. An answer that starts `{"statusCode":` as the server's
- * error replies do, with a status other than 200 and a body with an `errorList`, is read
- * as a rejection by both clients; anything else (spaces in it, another start) is text.
+ * Answers every text with itself. An answer that is a JSON object with a numeric
+ * `statusCode` other than 200 and a body with an `errorList` list, as the server's error
+ * replies are, is read as a rejection by both clients; anything else is text.
  *
  * A typed client for `bags.echo` at `/bags/echo`: both sides send.
  */

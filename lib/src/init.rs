@@ -96,10 +96,18 @@ pub fn init(dir: &Path, name: &str) -> Result<Started, Error> {
     std::fs::write(&spec_path, spec).map_err(|e| io_error(&spec_path, e))?;
     std::fs::write(&schema_path, crate::spec::json_schema_text())
         .map_err(|e| io_error(&schema_path, e))?;
-    // build.rs runs in the crate's root, where `wsgen init` is run: the spec's path from there.
-    let spec_in_build = spec_path
-        .strip_prefix(".")
-        .unwrap_or(&spec_path)
+    // build.rs runs in the crate's root: the spec's path from the nearest directory with a
+    // `Cargo.toml` (`--dir my-crate` run beside the crate), else from where `wsgen init` runs.
+    let in_crate = std::fs::canonicalize(&spec_path).ok().and_then(|absolute| {
+        let root = absolute
+            .ancestors()
+            .skip(1)
+            .find(|dir| dir.join("Cargo.toml").is_file())?;
+        absolute.strip_prefix(root).ok().map(Path::to_path_buf)
+    });
+    let spec_in_build = in_crate
+        .as_deref()
+        .unwrap_or_else(|| spec_path.strip_prefix(".").unwrap_or(&spec_path))
         .display()
         .to_string()
         .replace('\\', "/");

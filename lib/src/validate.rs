@@ -1222,6 +1222,14 @@ impl Lowerer<'_> {
             );
         }
         if let Some(values) = &rules.one_of {
+            if values.value.is_empty() {
+                self.error_hint(
+                    values.referenced,
+                    "`one_of: []` allows no value, so no message with this field is ever valid"
+                        .to_owned(),
+                    "list the allowed values, or remove the rule",
+                );
+            }
             let list: Vec<String> = values.value.iter().map(|v| literal(v)).collect();
             check(
                 self,
@@ -1289,6 +1297,16 @@ impl Lowerer<'_> {
                     format!("`{rule}: {}` is out of range for the field's type `{base}` ({lo} to {hi})", n.value),
                     "use a whole number in the type's range",
                 ),
+                // A whole number beyond what the type holds (`18446744073709551616` for a
+                // `u64` is read as a float; `hi + 1` is exact as a float, `hi` may not be): out of
+                // range, not "not whole".
+                None if matches!(n.value, Number::Float(v) if v.fract() == 0.0 && (v < lo as f64 || v >= (hi + 1) as f64)) => {
+                    self.error_hint(
+                        n.referenced,
+                        format!("`{rule}: {}` is out of range for the field's type `{base}` ({lo} to {hi})", n.value),
+                        "use a whole number in the type's range",
+                    )
+                }
                 None => self.error_hint(
                     n.referenced,
                     format!("`{rule}: {}` is not a whole number, and the field's type `{base}` is an integer", n.value),

@@ -262,12 +262,11 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     }
 
     /// Reads a message the way the TypeScript client does, so that both agree on every frame:
-    /// only a text frame that starts as the server writes its replies, `{"statusCode":`, is
-    /// read as a reply; it is a rejection when its status is not 200 and its body has an
-    /// `errorList` list (a decoding error when an entry has no `loc` list). Any other frame is
-    /// a message (and, with an envelope, an error).
+    /// a text frame that is a JSON object with a numeric `statusCode` (in any key order, with
+    /// any JSON whitespace) is read as a reply; it is a rejection when its status is not 200
+    /// and its body has an `errorList` list (a decoding error when an entry has no `loc`
+    /// list). Any other frame is a message (and, with an envelope, an error).
     fn open(&self, message: Message) -> Result<Rx, ClientError<C>> {
-        const REPLY: &str = "{\"statusCode\":";
         let envelope_error = || {
             ClientError::Decode(DecodeError::Invalid {
                 ty: "envelope",
@@ -278,15 +277,28 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             return Ok(Rx::decode(message)?);
         }
         let reply = match &message {
-            Message::Text(text) if text.starts_with(REPLY) => text,
-            _ if self.envelope => return Err(envelope_error()),
-            _ => return Ok(Rx::decode(message)?),
+            // Only text that may be an object is parsed (JSON.parse takes the same whitespace).
+            Message::Text(text)
+                if text
+                    .trim_start_matches([' ', '\t', '\n', '\r'])
+                    .starts_with('{') =>
+            {
+                serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .filter(|v| {
+                        v.get("statusCode")
+                            .is_some_and(serde_json::Value::is_number)
+                    })
+            }
+            _ => None,
         };
-        let reply: serde_json::Value =
-            serde_json::from_str(reply).map_err(|e| DecodeError::Invalid {
-                ty: "reply",
-                detail: e.to_string(),
-            })?;
+        let Some(reply) = reply else {
+            return if self.envelope {
+                Err(envelope_error())
+            } else {
+                Ok(Rx::decode(message)?)
+            };
+        };
         let status = reply.get("statusCode").and_then(serde_json::Value::as_f64);
         let list = reply
             .get("body")
@@ -413,12 +425,18 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         let after = self.handshake_timeout;
         let exchange = async {
             self.write(Message::text(expect)).await?;
-            match self.next_frame().await? {
-                Message::Text(text) if text.as_str() == reply => Ok(()),
-                other => Err(ClientError::Decode(DecodeError::Invalid {
-                    ty: "handshake",
-                    detail: format!("expected {reply:?}, got {other:?}"),
-                })),
+            // Pings and pongs (a keepalive's) may come first: only a data frame answers.
+            loop {
+                match self.next_frame().await? {
+                    Message::Text(text) if text.as_str() == reply => return Ok(()),
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                    other => {
+                        return Err(ClientError::Decode(DecodeError::Invalid {
+                            ty: "handshake",
+                            detail: format!("expected {reply:?}, got {other:?}"),
+                        }));
+                    }
+                }
             }
         };
         match tokio::time::timeout(after, exchange).await {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::http::HeaderMap;
+use tokio_tungstenite::tungstenite::http::{Extensions, HeaderMap};
 
 use crate::hub::Hub;
 use crate::message::{WireMessage, envelope_ok};
@@ -181,6 +181,7 @@ impl<S: WireMessage> Sender<S> {
 pub struct Conn<S, P = (), Q = ()> {
     path: String,
     headers: HeaderMap,
+    extensions: Extensions,
     params: P,
     query: Q,
     sender: Sender<S>,
@@ -200,6 +201,7 @@ impl<S, P, Q> Conn<S, P, Q> {
     pub(crate) fn new(
         path: String,
         headers: HeaderMap,
+        extensions: Extensions,
         params: P,
         query: Q,
         sender: Sender<S>,
@@ -208,6 +210,7 @@ impl<S, P, Q> Conn<S, P, Q> {
         Conn {
             path,
             headers,
+            extensions,
             params,
             query,
             sender,
@@ -228,6 +231,13 @@ impl<S, P, Q> Conn<S, P, Q> {
     /// The headers of the upgrade request; they stay the same for the whole connection.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
+    }
+
+    /// What the host application's layers put into the upgrade request (under axum or tower:
+    /// an authenticated user, a request id), typed: `conn.extensions().get::<User>()`. Empty on
+    /// the standalone server.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
     }
 
     /// One header of the upgrade request, if present and valid UTF-8.

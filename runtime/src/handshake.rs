@@ -1,10 +1,9 @@
 //! The HTTP side of the upgrade, done here rather than inside tungstenite so that routing,
 //! typed inputs and async middleware can run before the `101` and refuse with a real status.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue, Version};
 
 use crate::request::Refusal;
 
@@ -27,7 +26,7 @@ const MAX_HEADERS: usize = 64;
 /// worth answering; `Err(Some(refusal))` is to be sent back. Whether the request is a valid
 /// upgrade is in [`Head::not_an_upgrade`], answered after routing.
 pub(crate) async fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     max_bytes: usize,
 ) -> Result<Head, Option<Refusal>> {
     // Read straight into the buffer: a stack array here would stay in every connection's task
@@ -86,19 +85,24 @@ fn check(request: &httparse::Request<'_, '_>) -> Result<Head, Option<Refusal>> {
             HeaderValue::from_bytes(header.value).map_err(|_| refuse("invalid header value"))?;
         headers.append(name, value);
     }
-    let key = headers
-        .get("sec-websocket-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let not_an_upgrade = upgrade_problem(request, &headers, &key);
+    // RFC 9112 §3.2: an HTTP/1.1 request without a Host, or with two, is answered with 400.
+    if request.version == Some(1) && headers.get_all("host").iter().count() != 1 {
+        return Err(refuse("an HTTP/1.1 request needs exactly one Host header"));
+    }
+    let version = match request.version {
+        Some(1) => Version::HTTP_11,
+        _ => Version::HTTP_10,
+    };
+    let (key, not_an_upgrade) = websocket_key(request.method == Some("GET"), version, &headers);
     let target = request.path.unwrap_or("/");
     // The absolute form (`GET http://host:port/path`) names the same resource (RFC 9112 §3.2.2).
     let target = match target.split_once("://") {
         Some((scheme, rest)) if !scheme.contains('/') => {
             rest.find(['/', '?']).map_or("/", |at| &rest[at..])
         }
-        _ => target,
+        _ if target.starts_with('/') => target,
+        // Neither a path nor the absolute form (`*`, `chat`): no resource of this server.
+        _ => return Err(refuse("the request target must be a path such as /chat")),
     };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = if path.is_empty() { "/" } else { path };
@@ -112,13 +116,30 @@ fn check(request: &httparse::Request<'_, '_>) -> Result<Head, Option<Refusal>> {
     })
 }
 
-/// What keeps a request from being a WebSocket opening handshake (RFC 6455 §4.2.1).
+/// The one upgrade check, for the standalone server's parser and for `http::Request`s alike:
+/// the request's `Sec-WebSocket-Key`, and what keeps the request from being a WebSocket
+/// opening handshake (RFC 6455 §4.2.1), if anything.
+pub(crate) fn websocket_key(
+    is_get: bool,
+    version: Version,
+    headers: &HeaderMap,
+) -> (String, Option<Refusal>) {
+    let key = headers
+        .get("sec-websocket-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let problem = upgrade_problem(is_get, version, headers, &key);
+    (key, problem)
+}
+
 fn upgrade_problem(
-    request: &httparse::Request<'_, '_>,
+    is_get: bool,
+    version: Version,
     headers: &HeaderMap,
     key: &str,
 ) -> Option<Refusal> {
-    if request.method != Some("GET") {
+    if !is_get {
         return Some(Refusal::new(
             405,
             "a WebSocket upgrade must be a GET request",
@@ -130,7 +151,7 @@ fn upgrade_problem(
             "this endpoint speaks WebSocket: send Upgrade: websocket",
         ));
     }
-    if request.version != Some(1) {
+    if version != Version::HTTP_11 {
         return Some(Refusal::bad_request("a WebSocket upgrade needs HTTP/1.1"));
     }
     if headers
@@ -140,9 +161,10 @@ fn upgrade_problem(
     {
         return Some(Refusal::new(426, "only WebSocket version 13 is supported"));
     }
-    if !is_websocket_key(key) {
+    // RFC 6455 §11.3.1: the key MUST NOT appear more than once.
+    if headers.get_all("sec-websocket-key").iter().count() > 1 || !is_websocket_key(key) {
         return Some(Refusal::bad_request(
-            "Sec-WebSocket-Key must be 16 bytes in base64",
+            "Sec-WebSocket-Key must appear once, 16 bytes in base64",
         ));
     }
     None
@@ -159,7 +181,10 @@ fn is_websocket_key(key: &str) -> bool {
 }
 
 /// Answers the upgrade with `101 Switching Protocols`.
-pub(crate) async fn accept(stream: &mut TcpStream, key: &str) -> std::io::Result<()> {
+pub(crate) async fn accept(
+    stream: &mut (impl AsyncWrite + Unpin),
+    key: &str,
+) -> std::io::Result<()> {
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
         derive_accept_key(key.as_bytes())
@@ -168,7 +193,8 @@ pub(crate) async fn accept(stream: &mut TcpStream, key: &str) -> std::io::Result
 }
 
 /// Answers with an HTTP error whose body is the refusal's reason, then closes.
-pub(crate) async fn refuse(stream: &mut TcpStream, refusal: &Refusal) {
+pub(crate) async fn refuse(stream: &mut (impl AsyncWrite + Unpin), refusal: &Refusal) {
+    crate::observe::refused(refusal.status(), refusal.reason());
     let status = tokio_tungstenite::tungstenite::http::StatusCode::from_u16(refusal.status())
         .unwrap_or(tokio_tungstenite::tungstenite::http::StatusCode::BAD_REQUEST);
     let extra = if status.as_u16() == 426 {

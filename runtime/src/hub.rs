@@ -122,7 +122,9 @@ impl<S> Hub<S> {
             .remote
             .as_ref()
             .filter(|r| !r.backplane.single_node())?;
-        Some(remote.backplane.publish(&remote.name, target, frame))
+        let taken = remote.backplane.publish(&remote.name, target, frame);
+        crate::observe::backplane(&remote.name, taken);
+        Some(taken)
     }
 
     /// Tells the backplane that this node's sessions or rooms changed.

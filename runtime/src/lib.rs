@@ -11,7 +11,11 @@ mod close;
 mod conn;
 mod handshake;
 mod hub;
+mod io;
 mod message;
+#[cfg(feature = "tower")]
+mod mount;
+mod observe;
 mod outbox;
 #[cfg(feature = "redis")]
 mod redis_backplane;
@@ -29,6 +33,9 @@ pub use close::{CloseCondition, Disconnect};
 pub use conn::{Conn, SendError, Sender, SessionId};
 pub use hub::{Delivery, Hub};
 pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
+#[cfg(feature = "tower")]
+pub use mount::WsService;
+pub use observe::{CONNECTION_SPAN, in_handler, install_panic_hook};
 #[cfg(feature = "redis")]
 pub use redis_backplane::{BackplaneStats, RedisBackplane, RedisOptions};
 pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use tokio_tungstenite::tungstenite::http::HeaderMap;
+use tokio_tungstenite::tungstenite::http::{self, HeaderMap};
 
 /// Why an upgrade was refused: an HTTP status and a reason, sent as the response body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,7 @@ pub struct Request {
     pub(crate) query: String,
     pub(crate) headers: HeaderMap,
     pub(crate) params: Vec<(String, String)>,
+    pub(crate) extensions: http::Extensions,
 }
 
 impl Request {
@@ -76,6 +77,12 @@ impl Request {
     /// The request headers.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
+    }
+
+    /// What the host application's layers put into the request (under axum or tower: an
+    /// authenticated user, a request id); empty on the standalone server.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
     }
 
     /// One header, if present and valid UTF-8.
@@ -210,6 +217,7 @@ mod tests {
             query: query.to_owned(),
             headers: HeaderMap::new(),
             params: vec![("room_id".to_owned(), "7".to_owned())],
+            extensions: http::Extensions::new(),
         }
     }
 

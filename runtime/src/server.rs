@@ -2,22 +2,22 @@
 //! middleware before the `101`, and the task that drives one connection through an [`Endpoint`].
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::http;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::close::{CloseCondition, Disconnect};
 use crate::conn::{Conn, Sender, SessionId};
-use crate::handshake::{self, Head};
+use crate::handshake;
 use crate::hub::Hub;
+use crate::io::Io;
 use crate::message::WireMessage;
 use crate::outbox::Outbox;
 use crate::request::{FromRequest, Refusal, Request};
@@ -52,6 +52,8 @@ pub trait Endpoint: Send + Sync + 'static {
     /// Typed query parameters, decoded before the upgrade.
     type Query: FromRequest;
 
+    /// The endpoint's name in logs and metric labels (generated code: `api.controller.endpoint`).
+    const NAME: &'static str = "endpoint";
     /// Ping keepalive, if the spec asks for it.
     const KEEPALIVE: Option<Keepalive> = None;
     /// What to do with a message that does not decode or validate.
@@ -276,8 +278,15 @@ impl Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
     /// Two endpoints were registered at the same path (parameter names aside).
-    #[error("two endpoints are registered at the path {0}")]
-    DuplicatePath(String),
+    #[error("two endpoints are registered at the path {path}: {first} and {second}")]
+    DuplicatePath {
+        /// The path registered second.
+        path: String,
+        /// The endpoint registered first.
+        first: String,
+        /// The endpoint registered second, which was refused.
+        second: String,
+    },
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -285,20 +294,50 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// What every connection task shares: the limits, the allowed origins, and the signal of a
 /// graceful shutdown.
 #[derive(Clone)]
-struct Context {
-    limits: Limits,
-    origins: Option<Arc<[String]>>,
-    shutdown: Shutdown,
+pub(crate) struct Context {
+    pub(crate) limits: Limits,
+    pub(crate) origins: Option<Arc<[String]>>,
+    pub(crate) shutdown: Shutdown,
 }
 
-trait Service: Send + Sync {
+impl Context {
+    /// The 403 for a browser from an origin not allowed, if that is what this request is.
+    pub(crate) fn origin_refusal(&self, headers: &http::HeaderMap) -> Option<Refusal> {
+        let (allowed, origin) = (self.origins.as_ref()?, headers.get("origin")?);
+        let origin = origin.to_str().unwrap_or_default();
+        (!allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)))
+            .then(|| Refusal::forbidden("this origin may not open WebSockets here"))
+    }
+}
+
+/// How the opening handshake is finished once the upgrade is decided; everything before
+/// (inputs, middleware) and after (the connection) is the same for every way of serving.
+pub(crate) enum Handshake {
+    /// The standalone server answers on its own stream.
+    Raw {
+        stream: Io,
+        key: String,
+        leftover: Vec<u8>,
+    },
+    /// hyper (under axum or tower): the decision goes back to the service, which answers; the
+    /// connection arrives once hyper has sent the `101`.
+    #[cfg(feature = "tower")]
+    Hyper {
+        decided: tokio::sync::oneshot::Sender<Result<(), Refusal>>,
+        upgrade: hyper::upgrade::OnUpgrade,
+    },
+}
+
+pub(crate) trait Service: Send + Sync {
     fn serve(
         self: Arc<Self>,
-        stream: TcpStream,
-        head: Head,
-        params: Vec<(String, String)>,
+        request: Request,
+        handshake: Handshake,
         context: Context,
     ) -> BoxFuture;
+
+    /// The endpoint's name, for errors.
+    fn name(&self) -> &'static str;
 }
 
 struct EndpointService<E: Endpoint> {
@@ -309,12 +348,15 @@ struct EndpointService<E: Endpoint> {
 impl<E: Endpoint> Service for EndpointService<E> {
     fn serve(
         self: Arc<Self>,
-        stream: TcpStream,
-        head: Head,
-        params: Vec<(String, String)>,
+        request: Request,
+        handshake: Handshake,
         context: Context,
     ) -> BoxFuture {
-        Box::pin(serve_connection(self, stream, head, params, context))
+        Box::pin(serve_connection(self, request, handshake, context))
+    }
+
+    fn name(&self) -> &'static str {
+        std::any::type_name::<E>()
     }
 }
 
@@ -402,14 +444,14 @@ impl Template {
 }
 
 /// A route that matched, with the parameters it captured.
-type Matched = (Arc<dyn Service>, Vec<(String, String)>);
+pub(crate) type Matched = (Arc<dyn Service>, Vec<(String, String)>);
 
 /// Path-to-endpoint routing, built once when the server starts. Paths may have parameters
 /// (`/rooms/{room_id}`); where two routes match, the one with more literal segments wins.
 #[derive(Default)]
 pub struct Router {
     routes: Vec<(Template, String, Arc<dyn Service>)>,
-    duplicates: Vec<String>,
+    duplicates: Vec<RouterError>,
 }
 
 impl std::fmt::Debug for Router {
@@ -439,21 +481,52 @@ impl Router {
         endpoint: E,
         hub: Hub<E::Send>,
     ) -> Self {
+        self.add(path, Arc::new(EndpointService { endpoint, hub }));
+        self
+    }
+
+    fn add(&mut self, path: &str, service: Arc<dyn Service>) {
         let template = Template::parse(path);
-        if self
+        match self
             .routes
             .iter()
-            .any(|(t, _, _)| t.shape() == template.shape())
+            .find(|(t, _, _)| t.shape() == template.shape())
         {
-            self.duplicates.push(path.to_owned());
-        } else {
-            self.routes.push((
-                template,
-                path.to_owned(),
-                Arc::new(EndpointService { endpoint, hub }),
-            ));
+            Some((_, _, first)) => self.duplicates.push(RouterError::DuplicatePath {
+                path: path.to_owned(),
+                first: first.name().to_owned(),
+                second: service.name().to_owned(),
+            }),
+            None => self.routes.push((template, path.to_owned(), service)),
+        }
+    }
+
+    /// Serves `other`'s endpoints too (another spec's, with its own hubs). Two endpoints at one
+    /// path make [`Server::serve`] (and the axum and tower adapters) fail, naming both; see
+    /// [`Router::try_merge`] to find out here.
+    pub fn merge(mut self, other: Router) -> Self {
+        self.duplicates.extend(other.duplicates);
+        for (_, path, service) in other.routes {
+            self.add(&path, service);
         }
         self
+    }
+
+    /// [`Router::merge`], refusing two endpoints at one path at once.
+    pub fn try_merge(self, other: Router) -> Result<Self, RouterError> {
+        let mut merged = self.merge(other);
+        match merged.duplicates.is_empty() {
+            true => Ok(merged),
+            false => Err(merged.duplicates.swap_remove(0)),
+        }
+    }
+
+    /// The first conflict recorded while the router was built.
+    pub(crate) fn check(&mut self) -> Result<(), RouterError> {
+        match self.duplicates.is_empty() {
+            true => Ok(()),
+            false => Err(self.duplicates.swap_remove(0)),
+        }
     }
 
     /// The registered paths, in registration order.
@@ -461,7 +534,7 @@ impl Router {
         self.routes.iter().map(|(_, p, _)| p.as_str())
     }
 
-    fn find(&self, path: &str) -> Option<Matched> {
+    pub(crate) fn find(&self, path: &str) -> Option<Matched> {
         self.routes
             .iter()
             .filter_map(|(template, _, service)| {
@@ -509,6 +582,21 @@ impl Server {
         self
     }
 
+    /// The router, what its connections share, and the sender of the shutdown signal.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn into_parts(
+        mut self,
+    ) -> Result<(Arc<Router>, Context, watch::Sender<Option<Stopping>>), RouterError> {
+        self.router.check()?;
+        let (stop, stopping) = watch::channel(None);
+        let context = Context {
+            limits: self.limits,
+            origins: self.origins.map(Into::into),
+            shutdown: stopping,
+        };
+        Ok((Arc::new(self.router), context, stop))
+    }
+
     /// Accepts connections on `listener` until the process ends.
     pub async fn serve(self, listener: TcpListener) -> Result<(), RouterError> {
         self.serve_with_shutdown(listener, std::future::pending())
@@ -525,17 +613,8 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), RouterError> {
-        if let Some(path) = self.router.duplicates.first() {
-            return Err(RouterError::DuplicatePath(path.clone()));
-        }
-        let router = Arc::new(self.router);
-        let limits = self.limits;
-        let (stop, stopping) = watch::channel(None);
-        let context = Context {
-            limits,
-            origins: self.origins.map(Into::into),
-            shutdown: stopping,
-        };
+        let (router, context, stop) = self.into_parts()?;
+        let limits = context.limits;
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -586,7 +665,12 @@ impl Server {
     }
 }
 
-async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
+async fn accept(stream: TcpStream, router: &Router, context: Context) {
+    let span = crate::observe::connection_span(stream.peer_addr().ok());
+    tracing::Instrument::instrument(accept_in_span(stream, router, context), span).await;
+}
+
+async fn accept_in_span(mut stream: TcpStream, router: &Router, context: Context) {
     let limits = context.limits;
     // Small messages must not wait for Nagle's algorithm; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
@@ -605,12 +689,9 @@ async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
         Ok(Err(Some(refusal))) => return handshake::refuse(&mut stream, &refusal).await,
         Ok(Err(None)) | Err(_) => return,
     };
-    if let (Some(allowed), Some(origin)) = (&context.origins, head.headers.get("origin")) {
-        let origin = origin.to_str().unwrap_or_default();
-        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-            let refusal = Refusal::forbidden("this origin may not open WebSockets here");
-            return handshake::refuse(&mut stream, &refusal).await;
-        }
+    crate::observe::request(&head.path);
+    if let Some(refusal) = context.origin_refusal(&head.headers) {
+        return handshake::refuse(&mut stream, &refusal).await;
     }
     // An unknown path is 404 whatever the request; a served one that is no valid upgrade gets
     // the reason (426 for a plain GET).
@@ -620,78 +701,99 @@ async fn accept(mut stream: TcpStream, router: &Router, context: Context) {
             handshake::refuse(&mut stream, &refusal).await;
         }
         (Some(_), Some(refusal)) => handshake::refuse(&mut stream, &refusal).await,
-        (Some((service, params)), None) => service.serve(stream, head, params, context).await,
+        (Some((service, params)), None) => {
+            let request = Request {
+                path: head.path,
+                query: head.query,
+                headers: head.headers,
+                params,
+                extensions: http::Extensions::new(),
+            };
+            let handshake = Handshake::Raw {
+                stream: Io::Tcp(stream),
+                key: head.key,
+                leftover: head.leftover,
+            };
+            service.serve(request, handshake, context).await
+        }
     }
 }
 
-/// Runs `future`, turning a panic into `None`.
-async fn guarded<T>(future: impl Future<Output = T>) -> Option<T> {
-    AssertUnwindSafe(future).catch_unwind().await.ok()
-}
+use crate::observe::guarded;
 
 /// What a successful upgrade hands to the connection.
 struct Upgraded<E: Endpoint> {
-    ws: WebSocketStream<TcpStream>,
-    request: Request,
+    ws: WebSocketStream<Io>,
     params: E::Params,
     query: E::Query,
 }
 
-/// Decodes the typed inputs, runs the middleware and answers `101`; `None` when the upgrade was
-/// refused (the refusal has been sent) or the peer went away.
+/// Decodes the typed inputs and runs the middleware: the one decision on an upgrade, however
+/// the server is mounted.
+async fn decide<E: Endpoint>(
+    endpoint: &E,
+    request: &Request,
+    shutdown: &Shutdown,
+) -> Result<(E::Params, E::Query), Refusal> {
+    let (params, query) = E::Params::from_request(request)
+        .and_then(|params| Ok((params, E::Query::from_request(request)?)))?;
+    match guarded(endpoint.before_upgrade(request)).await {
+        Some(Ok(())) => {}
+        Some(Err(refusal)) => return Err(refusal),
+        None => return Err(Refusal::new(500, "internal error")),
+    }
+    // A shutdown that began while the middleware ran: the server takes no new connection.
+    if shutdown.borrow().is_some() {
+        return Err(Refusal::new(503, "the server is shutting down"));
+    }
+    Ok((params, query))
+}
+
+/// Decides the upgrade and finishes the handshake; `None` when the upgrade was refused (the
+/// refusal has been sent) or the peer went away.
 async fn upgrade<E: Endpoint>(
     endpoint: &E,
-    mut stream: TcpStream,
-    head: Head,
-    params: Vec<(String, String)>,
+    request: &Request,
+    handshake: Handshake,
     limits: Limits,
     shutdown: &Shutdown,
 ) -> Option<Upgraded<E>> {
-    let request = Request {
-        path: head.path,
-        query: head.query,
-        headers: head.headers,
-        params,
-    };
-    let inputs = E::Params::from_request(&request)
-        .and_then(|params| Ok((params, E::Query::from_request(&request)?)));
-    let (params, query) = match inputs {
-        Ok(inputs) => inputs,
-        Err(refusal) => {
-            handshake::refuse(&mut stream, &refusal).await;
-            return None;
+    let decision = decide(endpoint, request, shutdown).await;
+    let config = Some(limits.websocket_config());
+    match handshake {
+        Handshake::Raw {
+            mut stream,
+            key,
+            leftover,
+        } => {
+            let (params, query) = match decision {
+                Ok(inputs) => inputs,
+                Err(refusal) => {
+                    handshake::refuse(&mut stream, &refusal).await;
+                    return None;
+                }
+            };
+            handshake::accept(&mut stream, &key).await.ok()?;
+            let ws =
+                WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await;
+            Some(Upgraded { ws, params, query })
         }
-    };
-    let refusal = match guarded(endpoint.before_upgrade(&request)).await {
-        Some(Ok(())) => None,
-        Some(Err(refusal)) => Some(refusal),
-        None => Some(Refusal::new(500, "internal error")),
-    };
-    // A shutdown that began while the middleware ran: the server takes no new connection.
-    let refusal = refusal.or_else(|| {
-        shutdown
-            .borrow()
-            .is_some()
-            .then(|| Refusal::new(503, "the server is shutting down"))
-    });
-    if let Some(refusal) = refusal {
-        handshake::refuse(&mut stream, &refusal).await;
-        return None;
+        #[cfg(feature = "tower")]
+        Handshake::Hyper { decided, upgrade } => {
+            let (params, query) = match decision {
+                Ok(inputs) => inputs,
+                Err(refusal) => {
+                    let _ = decided.send(Err(refusal));
+                    return None;
+                }
+            };
+            decided.send(Ok(())).ok()?;
+            let upgraded = upgrade.await.ok()?;
+            let io = Io::Boxed(Box::new(hyper_util::rt::TokioIo::new(upgraded)));
+            let ws = WebSocketStream::from_raw_socket(io, Role::Server, config).await;
+            Some(Upgraded { ws, params, query })
+        }
     }
-    handshake::accept(&mut stream, &head.key).await.ok()?;
-    let ws = WebSocketStream::from_partially_read(
-        stream,
-        head.leftover,
-        Role::Server,
-        Some(limits.websocket_config()),
-    )
-    .await;
-    Some(Upgraded {
-        ws,
-        request,
-        params,
-        query,
-    })
 }
 
 /// A connection's cleanup, which cannot be skipped: if the task ends before it ran (aborted
@@ -703,6 +805,8 @@ struct Connection<E: Endpoint> {
     socket: Option<SocketOf<E>>,
     /// The cleanup has run (or is running): nothing is left for the drop.
     done: bool,
+    /// When the upgrade completed.
+    since: std::time::Instant,
 }
 
 impl<E: Endpoint> Drop for Connection<E> {
@@ -711,12 +815,13 @@ impl<E: Endpoint> Drop for Connection<E> {
             return;
         }
         self.service.hub.unregister(self.session);
-        let Some(socket) = self.socket.take() else {
+        let Some(mut socket) = self.socket.take() else {
             return;
         };
         let why = socket.ended().unwrap_or(Disconnect::Lost {
             detail: "the connection task was stopped".to_owned(),
         });
+        socket.observe_close(&why, self.since);
         let service = Arc::clone(&self.service);
         // Outside a runtime (it is being dropped) nothing can run any more.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -729,23 +834,16 @@ impl<E: Endpoint> Drop for Connection<E> {
 
 async fn serve_connection<E: Endpoint>(
     service: Arc<EndpointService<E>>,
-    stream: TcpStream,
-    head: Head,
-    params: Vec<(String, String)>,
+    request: Request,
+    handshake: Handshake,
     context: Context,
 ) {
     let (endpoint, hub) = (&service.endpoint, &service.hub);
     let limits = endpoint.limits(context.limits);
     // Boxed, so that the upgrade's state (middleware, the `101`) is freed before the connection
     // settles in: a task keeps the size of its largest state for its whole life.
-    let upgrading = upgrade(endpoint, stream, head, params, limits, &context.shutdown);
-    let Some(Upgraded {
-        ws,
-        request,
-        params,
-        query,
-    }) = Box::pin(upgrading).await
-    else {
+    let upgrading = upgrade(endpoint, &request, handshake, limits, &context.shutdown);
+    let Some(Upgraded { ws, params, query }) = Box::pin(upgrading).await else {
         return;
     };
 
@@ -754,12 +852,14 @@ async fn serve_connection<E: Endpoint>(
     let conn = Conn::new(
         request.path,
         request.headers,
+        request.extensions,
         params,
         query,
         Sender::new(Arc::clone(&outbox), E::ENVELOPE),
         hub.clone(),
     );
     let session = conn.session_id();
+    let since = crate::observe::upgraded(E::NAME, session);
     let settings = Settings {
         keepalive: E::KEEPALIVE,
         on_invalid: E::ON_INVALID,
@@ -767,6 +867,7 @@ async fn serve_connection<E: Endpoint>(
         write_timeout: limits.write_timeout,
         idle_timeout: limits.idle_timeout,
         slow_consumer_code: close_code.unwrap_or(1013),
+        endpoint: E::NAME,
     };
     let socket = Socket::new(ws, outbox, conn, settings, context.shutdown.clone());
     hub.register(socket.conn().sender());
@@ -775,6 +876,7 @@ async fn serve_connection<E: Endpoint>(
         session,
         socket: Some(socket),
         done: false,
+        since,
     };
     let Some(socket) = connection.socket.as_mut() else {
         return;
@@ -786,10 +888,12 @@ async fn serve_connection<E: Endpoint>(
         outcome = guarded(endpoint.run(socket)) => Some(outcome),
         () = when_stopping(&context.shutdown, |s| s.grace_until) => None,
     };
+    crate::observe::outcome(E::NAME, &outcome);
     let why = match outcome {
         Some(outcome) => socket.finish(outcome).await,
         None => socket.shut_down().await,
     };
+    socket.observe_close(&why, since);
     hub.unregister(session);
     connection.done = true;
     // A panic in on_disconnect has nothing left to close; it must not take the task down.
@@ -1300,7 +1404,7 @@ mod tests {
         assert_eq!(router.paths().collect::<Vec<_>>(), ["/a/{x}", "/b"]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         match Server::new(router).serve(listener).await {
-            Err(RouterError::DuplicatePath(path)) => assert_eq!(path, "/a/{y}"),
+            Err(RouterError::DuplicatePath { path, .. }) => assert_eq!(path, "/a/{y}"),
             other => panic!("expected a duplicate-path error, got {other:?}"),
         }
     }

@@ -9,8 +9,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::io::Io;
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::close::{CloseCondition, Disconnect};
 use crate::conn::{Conn, encode_for};
-use crate::message::{WireMessage, envelope_errors};
+use crate::message::{DecodeError, WireMessage, envelope_errors};
 use crate::outbox::Outbox;
 
 /// Ping keepalive: a ping every `every`; no frame from the peer within `timeout` after a ping
@@ -89,6 +89,8 @@ pub(crate) struct Settings {
     pub idle_timeout: Option<Duration>,
     /// The code to close with when a push finds the queue full (if the policy closes).
     pub slow_consumer_code: u16,
+    /// The endpoint's name, for logs and metrics.
+    pub endpoint: &'static str,
 }
 
 /// How many frames that are already waiting are handled before replies are flushed anyway.
@@ -143,7 +145,10 @@ async fn bounded<T>(
     tokio::select! {
         result = tokio::time::timeout(limit, write) => match result {
             Ok(result) => result,
-            Err(_) => Err(io_error(format!("the peer took no data for {limit:?}"))),
+            Err(_) => {
+                crate::observe::write_timeout(limit);
+                Err(io_error(format!("the peer took no data for {limit:?}")))
+            }
         },
         () = when_stopping(shutdown, |s| s.close_by) => Err(io_error(
             "the peer took no data before the server shut down".to_owned(),
@@ -161,7 +166,7 @@ async fn bounded<T>(
 /// [`Sender`](crate::Sender) or the hub acknowledged with `Ok`: a push leaves the outbound queue
 /// only in the same step that hands it to the connection's write buffer.
 pub struct Socket<R, S, P = (), Q = ()> {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Io>,
     outbox: Arc<Outbox>,
     conn: Conn<S, P, Q>,
     settings: Settings,
@@ -181,6 +186,8 @@ pub struct Socket<R, S, P = (), Q = ()> {
     /// When the connection counts as idle unless a frame arrives first.
     idle_deadline: Option<Instant>,
     shutdown: Shutdown,
+    /// Messages and bytes each way, for the close event and the metrics.
+    traffic: crate::observe::Traffic,
     _receive: PhantomData<fn() -> R>,
 }
 
@@ -222,7 +229,7 @@ fn truncate_reason(reason: &str) -> String {
 
 impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     pub(crate) fn new(
-        ws: WebSocketStream<TcpStream>,
+        ws: WebSocketStream<Io>,
         outbox: Arc<Outbox>,
         conn: Conn<S, P, Q>,
         settings: Settings,
@@ -245,6 +252,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             pong_deadline: None,
             idle_deadline,
             shutdown,
+            traffic: crate::observe::Traffic::default(),
             _receive: PhantomData,
         }
     }
@@ -297,7 +305,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let message = self.recv_frame(false).await?;
             match R::decode(message) {
                 Ok(value) => return Ok(value),
-                Err(e) => match self.settings.on_invalid {
+                Err(e) => match self.observe_invalid(&e) {
                     OnInvalid::Drop => continue,
                     OnInvalid::Reply => self.feed(envelope_errors(&e.field_errors())).await?,
                     OnInvalid::Close => {
@@ -329,6 +337,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         loop {
             let event = self.next_event(std::future::pending::<()>()).await?;
             if let Some(message) = self.handle(event).await? {
+                self.traffic.inbound(self.settings.endpoint, message.len());
                 return Ok(message);
             }
         }
@@ -374,6 +383,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             Event::Tick => self.tick().await.map(|()| None),
             Event::Overflow => {
                 let code = self.settings.slow_consumer_code;
+                crate::observe::slow_consumer(self.settings.endpoint, code);
                 Err(self
                     .close(code, "the client does not read fast enough")
                     .await)
@@ -449,6 +459,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// A timer fired: the idle timeout, a ping to send, or a pong that did not come.
     async fn tick(&mut self) -> Result<(), SocketError> {
         if self.idle_deadline.is_some_and(|at| at <= Instant::now()) {
+            crate::observe::idle_timeout();
             return Err(self.close(1001, "idle timeout").await);
         }
         let Some(keepalive) = self.settings.keepalive else {
@@ -465,6 +476,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             return Ok(());
         }
         if self.pong_deadline.is_some() {
+            crate::observe::keepalive_timeout(keepalive.timeout);
             return Err(self.lost(format!(
                 "no answer to a ping within {:?}",
                 keepalive.timeout
@@ -500,6 +512,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let Some(pushed) = self.outbox.pop() else {
                 break;
             };
+            self.traffic.outbound(self.settings.endpoint, pushed.len());
             self.ws.start_send_unpin(pushed)?;
             self.unflushed = true;
         }
@@ -512,6 +525,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         let fed = async {
             self.feed_queued().await?;
             self.room().await?;
+            self.traffic.outbound(self.settings.endpoint, frame.len());
             self.ws.start_send_unpin(frame)
         };
         if let Err(e) = fed.await {
@@ -795,6 +809,22 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         self.ended.clone().unwrap_or(Disconnect::Lost {
             detail: "ended".to_owned(),
         })
+    }
+
+    /// Reports an invalid message; returns the policy.
+    fn observe_invalid(&self, error: &DecodeError) -> OnInvalid {
+        let policy = match self.settings.on_invalid {
+            OnInvalid::Drop => "drop",
+            OnInvalid::Reply => "reply",
+            OnInvalid::Close => "close",
+        };
+        crate::observe::invalid(self.settings.endpoint, policy, error);
+        self.settings.on_invalid
+    }
+
+    /// Reports the end of the connection (once it has ended).
+    pub(crate) fn observe_close(&mut self, why: &Disconnect, since: std::time::Instant) {
+        crate::observe::closed(self.settings.endpoint, why, since, &mut self.traffic);
     }
 
     /// Ends the connection of a handler whose run was stopped by a graceful shutdown.

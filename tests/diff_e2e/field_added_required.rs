@@ -127,6 +127,8 @@ for OrdersPlaceEndpoint<OrdersPlace> {
     type Params = ();
     type Query = ();
 
+    const NAME: &'static str = "mini.orders.place";
+
     async fn run(
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,

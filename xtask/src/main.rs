@@ -5,7 +5,8 @@
 //!
 //! `generated/src/<name>.rs` comes from `examples/specs/<name>.yaml`, and
 //! `generated/src/lib.rs` lists them; `schemas/wsgen.schema.json` is the JSON Schema of the spec
-//! format, derived from the spec types. `--check` writes nothing and fails, listing the stale
+//! format, derived from the spec types; `tests/diff_e2e/*.rs` are the versions `tests/diff_e2e.rs`
+//! runs against each other. `--check` writes nothing and fails, listing the stale
 //! files, when any differs from what the generator produces now.
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// The modules `tests/diff_e2e.rs` compiles (`tests/diff_e2e/<module>.rs`) and the specs of the
+/// diff catalogue they are generated from.
+const DIFF_E2E_MODULES: &[(&str, &str)] = &[
+    ("old", "tests/specs/diff/e2e_field_added_required/old.yaml"),
+    (
+        "field_added_required",
+        "tests/specs/diff/e2e_field_added_required/new.yaml",
+    ),
+    (
+        "enum_value_added",
+        "tests/specs/diff/e2e_enum_value_added/new.yaml",
+    ),
+    (
+        "field_removed_required",
+        "tests/specs/diff/e2e_field_removed_required/new.yaml",
+    ),
+    (
+        "field_added_optional",
+        "tests/specs/diff/e2e_field_added_optional/new.yaml",
+    ),
+    ("type_renamed", "tests/specs/diff/e2e_type_renamed/new.yaml"),
+    (
+        "union_old",
+        "tests/specs/diff/e2e_union_variant_added/old.yaml",
+    ),
+    (
+        "union_variant_added",
+        "tests/specs/diff/e2e_union_variant_added/new.yaml",
+    ),
+];
+
 fn root() -> PathBuf {
     // xtask lives one level below the workspace root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -67,6 +99,8 @@ fn idle_memory() -> Result<(), String> {
 
 fn regen(mode: WriteMode) -> Result<(), String> {
     let root = root();
+    // Specs are named relative to the root in what is generated from them, wherever this runs.
+    std::env::set_current_dir(&root).map_err(|e| format!("{}: {e}", root.display()))?;
     let specs_dir = root.join("examples/specs");
     let out_dir = root.join("generated/src");
     let mut specs: Vec<PathBuf> = std::fs::read_dir(&specs_dir)
@@ -96,22 +130,37 @@ fn regen(mode: WriteMode) -> Result<(), String> {
     }
     files.push(lib_rs(&modules));
 
-    let mut report = wsgen::write_files(&out_dir, &files, mode).map_err(|e| e.to_string())?;
-    let ts_report = wsgen::write_files(&ts_dir, &ts_files, mode).map_err(|e| e.to_string())?;
-    report.changed.extend(ts_report.changed);
-    report.unchanged.extend(ts_report.unchanged);
+    // The modules `tests/diff_e2e.rs` compiles: one per version of its spec pairs.
+    let diff_dir = root.join("tests/diff_e2e");
+    let mut diff_files: Vec<OutputFile> = Vec::new();
+    for (module, spec) in DIFF_E2E_MODULES {
+        for mut file in wsgen::generate(Path::new(spec)).map_err(|e| e.to_string())? {
+            file.path = PathBuf::from(format!("{module}.rs"));
+            diff_files.push(file);
+        }
+    }
+
     let schema = OutputFile {
         path: PathBuf::from("wsgen.schema.json"),
         contents: wsgen::spec::json_schema_text(),
     };
-    let schema_report =
-        wsgen::write_files(&root.join("schemas"), &[schema], mode).map_err(|e| e.to_string())?;
-    report.changed.extend(schema_report.changed);
-    report.unchanged.extend(schema_report.unchanged);
-    let expected: Vec<PathBuf> = files.iter().map(|f| out_dir.join(&f.path)).collect();
-    let mut extra = extra_files(&out_dir, &expected, "rs")?;
-    let expected: Vec<PathBuf> = ts_files.iter().map(|f| ts_dir.join(&f.path)).collect();
-    extra.extend(extra_files(&ts_dir, &expected, "ts")?);
+    let groups: [(&Path, &[OutputFile], Option<&str>); 4] = [
+        (&out_dir, &files, Some("rs")),
+        (&ts_dir, &ts_files, Some("ts")),
+        (&diff_dir, &diff_files, Some("rs")),
+        (&root.join("schemas"), std::slice::from_ref(&schema), None),
+    ];
+    let mut report = wsgen::WriteReport::default();
+    let mut extra = Vec::new();
+    for (dir, group, extension) in groups {
+        let written = wsgen::write_files(dir, group, mode).map_err(|e| e.to_string())?;
+        report.changed.extend(written.changed);
+        report.unchanged.extend(written.unchanged);
+        if let Some(extension) = extension {
+            let expected: Vec<PathBuf> = group.iter().map(|f| dir.join(&f.path)).collect();
+            extra.extend(extra_files(dir, &expected, extension)?);
+        }
+    }
 
     match mode {
         WriteMode::Write => {
@@ -132,7 +181,7 @@ fn regen(mode: WriteMode) -> Result<(), String> {
         }
         WriteMode::Check => {
             if report.changed.is_empty() && extra.is_empty() {
-                println!("generated/ and schemas/ are up to date");
+                println!("generated/, schemas/ and tests/diff_e2e/ are up to date");
                 return Ok(());
             }
             let mut message = String::from("generated code is out of date:\n");

@@ -1,0 +1,197 @@
+//! The endpoints inside another HTTP server: a `tower::Service` over `http::Request` (for hyper
+//! and any tower stack) and an `axum::Router`. The same router, upgrade check, middleware and
+//! connection machinery serve as on the standalone [`Server`]; only the `101` is hyper's.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::http::{self, HeaderValue, Method, StatusCode, header};
+
+use crate::handshake;
+use crate::request::{Refusal, Request};
+use crate::server::{Context, Handshake, Router, RouterError, Server};
+use crate::socket::Stopping;
+
+/// The endpoints of a [`Server`] as a `tower::Service<http::Request<B>>`, for a hyper server
+/// (with upgrades enabled, as `hyper_util`'s auto builder and `axum::serve` have them) or any
+/// tower stack. Unknown paths are answered 404; under axum use [`Server::into_axum`], which
+/// leaves them to the app.
+#[derive(Clone)]
+pub struct WsService {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for WsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsService")
+            .field("router", &self.shared.router)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    router: Arc<Router>,
+    context: Context,
+    slots: Arc<Semaphore>,
+    /// Kept so that connections see no shutdown: the host server's own shutdown ends them.
+    _stop: watch::Sender<Option<Stopping>>,
+}
+
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<String>, Infallible>> + Send>>;
+
+fn refuse(refusal: &Refusal) -> http::Response<String> {
+    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = http::Response::new(refusal.reason().to_owned());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if status == StatusCode::UPGRADE_REQUIRED {
+        // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+    }
+    response
+}
+
+fn switching(key: &str) -> http::Response<String> {
+    let mut response = http::Response::new(String::new());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+impl WsService {
+    fn new(server: Server) -> Result<Self, RouterError> {
+        let (router, context, stop) = server.into_parts()?;
+        let slots = Arc::new(Semaphore::new(context.limits.max_connections));
+        Ok(WsService {
+            shared: Arc::new(Shared {
+                router,
+                context,
+                slots,
+                _stop: stop,
+            }),
+        })
+    }
+
+    /// The paths served, in registration order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.shared.router.paths()
+    }
+
+    fn respond<B>(&self, mut request: http::Request<B>) -> ResponseFuture {
+        let upgrade = hyper::upgrade::on(&mut request);
+        let (parts, _body) = request.into_parts();
+        let shared = &self.shared;
+        let path = parts.uri.path();
+        let path = if path.is_empty() { "/" } else { path };
+        let Some((service, params)) = shared.router.find(path) else {
+            let refusal = Refusal::new(404, "no WebSocket endpoint at this path");
+            return Box::pin(std::future::ready(Ok(refuse(&refusal))));
+        };
+        let context = shared.context.clone();
+        let (key, problem) =
+            handshake::websocket_key(parts.method == Method::GET, parts.version, &parts.headers);
+        // The standalone server's limit on the head, which the host's own may exceed.
+        let head_size = parts.method.as_str().len()
+            + parts.uri.to_string().len()
+            + 12
+            + parts
+                .headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 4)
+                .sum::<usize>();
+        let problem = if head_size > context.limits.max_header_size {
+            Some(Refusal::new(431, "request header fields too large"))
+        } else {
+            context.origin_refusal(&parts.headers).or(problem)
+        };
+        let slot = Arc::clone(&shared.slots).try_acquire_owned();
+        let refusal = match (problem, slot) {
+            (Some(refusal), _) => Err(refusal),
+            (None, Err(_)) => Err(Refusal::new(503, "the server is at its connection limit")),
+            (None, Ok(slot)) => Ok(slot),
+        };
+        let slot = match refusal {
+            Ok(slot) => slot,
+            Err(refusal) => return Box::pin(std::future::ready(Ok(refuse(&refusal)))),
+        };
+        let request = Request {
+            path: path.to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            headers: parts.headers,
+            params,
+            extensions: parts.extensions,
+        };
+        let (decided, decision) = oneshot::channel();
+        tokio::spawn(async move {
+            let handshake = Handshake::Hyper { decided, upgrade };
+            service.serve(request, handshake, context).await;
+            drop(slot);
+        });
+        Box::pin(async move {
+            Ok(match decision.await {
+                Ok(Ok(())) => switching(&key),
+                Ok(Err(refusal)) => refuse(&refusal),
+                Err(_) => refuse(&Refusal::new(500, "internal error")),
+            })
+        })
+    }
+}
+
+impl<B> tower_service::Service<http::Request<B>> for WsService {
+    type Response = http::Response<String>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        self.respond(request)
+    }
+}
+
+impl Server {
+    /// The endpoints as a `tower::Service` over `http::Request`, with this server's limits and
+    /// allowed origins; fails if two endpoints share a path. Its connections end when the host
+    /// server ends them (or the process does): graceful shutdown is the host's.
+    pub fn into_service(self) -> Result<WsService, RouterError> {
+        WsService::new(self)
+    }
+
+    /// The endpoints as an `axum::Router` to `merge` into an app or `nest` under a prefix: each
+    /// endpoint answers at its spec path (under the prefix), and every other path is left to
+    /// the app. The app's layers run before the upgrade, and what they put into the request's
+    /// extensions is readable from the connection ([`Conn::extensions`](crate::Conn::extensions)).
+    /// Fails if two endpoints share a path: merge several specs with [`Router::try_merge`]
+    /// before, rather than merging their axum routers (axum panics on a shared path).
+    #[cfg(feature = "axum")]
+    pub fn into_axum(self) -> Result<axum::Router, RouterError> {
+        let service = WsService::new(self)?;
+        let mut app = axum::Router::new();
+        for path in service.paths().map(str::to_owned).collect::<Vec<_>>() {
+            app = app.route_service(&path, service.clone());
+        }
+        Ok(app)
+    }
+}

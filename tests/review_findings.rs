@@ -1,0 +1,169 @@
+//! Defects found in review, each shown by a test.
+
+use std::process::Command;
+
+fn check(spec: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_wsgen"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn bounded(field: &str) -> String {
+    format!(
+        "wsgen: 1\nname: nums\ntypes:\n  M:\n    fields:\n      a: {field}\n\
+         controllers:\n  c:\n    endpoints:\n      e:\n        path: /e\n        receive: M\n        send: M\n"
+    )
+}
+
+#[test]
+fn a_whole_bound_beyond_u64_is_out_of_range_not_fractional() {
+    // 2^64 is read as a float by the YAML parser; it is whole, only too big for a u64.
+    let (ok, stderr) = check(&bounded("{ type: u64, max: 18446744073709551616 }"));
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("out of range"), "{stderr}");
+    assert!(!stderr.contains("not a whole number"), "{stderr}");
+    let (ok, stderr) = check(&bounded("{ type: i64, min: -1e19 }"));
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("out of range"), "{stderr}");
+    // The limits themselves are accepted, and a fraction is still called one.
+    assert!(check(&bounded("{ type: u64, max: 18446744073709551615 }")).0);
+    assert!(check(&bounded("{ type: i64, min: -9223372036854775808 }")).0);
+    let (ok, stderr) = check(&bounded("{ type: u8, max: 2.5 }"));
+    assert!(!ok && stderr.contains("not a whole number"), "{stderr}");
+}
+
+fn init_in(cwd: &std::path::Path, dir: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_wsgen"))
+        .args(["init", "chat", "--dir", dir])
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn init_names_the_spec_from_the_crate_root_where_build_rs_runs() {
+    // `wsgen init --dir my-crate`, run beside the crate: cargo runs build.rs in my-crate, so
+    // the spec is `chat.yaml` there, not `my-crate/chat.yaml`.
+    let base = tempfile::tempdir().unwrap();
+    let krate = base.path().join("my-crate");
+    std::fs::create_dir(&krate).unwrap();
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        "[package]\nname = \"x\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let said = init_in(base.path(), "my-crate");
+    assert!(
+        said.contains(r#"wsgen::Builder::new().spec("chat.yaml").generate()"#),
+        "{said}"
+    );
+    // From the crate's root into a subdirectory, the path stays as given.
+    let said = init_in(&krate, "specs");
+    assert!(
+        said.contains(r#"wsgen::Builder::new().spec("specs/chat.yaml").generate()"#),
+        "{said}"
+    );
+}
+
+#[test]
+fn an_empty_one_of_is_refused_like_min_above_max() {
+    // No value satisfies `one_of: []`: every message with the field would be rejected.
+    let (ok, stderr) = check(&bounded("{ type: string, one_of: [] }"));
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("one_of"), "{stderr}");
+    assert!(check(&bounded("{ type: string, one_of: [a] }")).0);
+}
+
+#[test]
+fn the_installer_runs_as_the_docs_write_it() {
+    // CONTRIBUTING.md says `scripts/deps.sh interop`: the script must be executable (the
+    // scripts it replaced were), not only runnable as `bash scripts/deps.sh`.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/deps.sh");
+    let output = Command::new(&script)
+        .arg("no-such-component")
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", script.display()));
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("unknown component"),
+        "{output:?}"
+    );
+}
+
+#[path = "common/deps.rs"]
+mod deps;
+
+#[test]
+fn an_enveloped_union_with_an_unknown_tag_is_a_decode_error_in_typescript() {
+    // docs/typescript.md: an unknown enum value or union tag is a DecodeError. The enveloped
+    // body skipped the decoder and came out as a value outside its declared type.
+    deps::ensure("interop");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("envu.yaml");
+    std::fs::write(
+        &spec,
+        "wsgen: 1\nname: envu\ntypes:\n  Ev:\n    union:\n      tag: type\n      variants:\n        a:\n          fields: { n: u32 }\n\
+         controllers:\n  c:\n    endpoints:\n      u:\n        path: /u\n        receive: string\n        send: Ev\n        envelope: status\n\
+         \x20     p:\n        path: /p\n        receive: string\n        send: Ev\n",
+    )
+    .unwrap();
+    let files = wsgen::generate_target(&spec, wsgen::Target::TypeScript).unwrap();
+    std::fs::write(dir.path().join("envu.ts"), &files[0].contents).unwrap();
+    std::fs::copy(
+        root.join("tests/typescript/envelope_variant_run.ts"),
+        dir.path().join("run.ts"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let tsc = Command::new(root.join("tests/interop/node/node_modules/.bin/tsc"))
+        .args([
+            "--strict",
+            "--target",
+            "es2022",
+            "--module",
+            "es2022",
+            "--moduleResolution",
+            "bundler",
+            "--lib",
+            "es2022,dom",
+            "--outDir",
+        ])
+        .arg(&out)
+        .arg(dir.path().join("envu.ts"))
+        .arg(dir.path().join("run.ts"))
+        .output()
+        .unwrap();
+    assert!(
+        tsc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tsc.stdout)
+    );
+    std::fs::write(out.join("package.json"), r#"{ "type": "module" }"#).unwrap();
+    let node = Command::new("node")
+        .arg(out.join("run.js"))
+        .output()
+        .unwrap();
+    assert!(
+        node.status.success(),
+        "{}",
+        String::from_utf8_lossy(&node.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_slice(&node.stdout).unwrap_or_else(|e| panic!("{e}: {node:?}"));
+    assert_eq!(
+        seen,
+        serde_json::json!({"plain": "decode error", "enveloped": "decode error"})
+    );
+}
