@@ -56,8 +56,8 @@ mod union_old;
 #[path = "diff_e2e/union_variant_added.rs"]
 mod union_variant_added;
 
-#[path = "common/deps.rs"]
-mod deps;
+#[path = "common/browser.rs"]
+mod browser;
 
 use std::path::Path;
 
@@ -327,12 +327,10 @@ async fn old_rust_and_typescript_clients_get_a_decode_error_for_a_union_variant_
 
     // TypeScript, compiled by tsc and run in Node with `ws`: a `DecodeError`, then the next
     // message as usual.
-    deps::ensure("interop");
+    browser::dependencies();
     let dir = tempfile::tempdir().unwrap();
     let spec = root().join("tests/specs/diff/e2e_union_variant_added/old.yaml");
-    let files = wsgen::generate_target(&spec, wsgen::Target::TypeScript).unwrap();
-    let module = dir.path().join(&files[0].path);
-    std::fs::write(&module, &files[0].contents).unwrap();
+    let module = browser::write_typescript(&spec, dir.path());
     let out = dir.path().display().to_string();
     let tsc = root().join("tests/interop/node/node_modules/.bin/tsc");
     let compiled = std::process::Command::new(&tsc)

@@ -10,7 +10,8 @@
 //!   `tests/quickstart.rs` builds, serves and runs clients of;
 //! - `<!-- run: node echo -->`: TypeScript that this test compiles with `tsc` and runs in Node
 //!   against the echo server;
-//! - `<!-- layout -->`: a listing whose every path exists.
+//! - `<!-- layout -->`: a listing whose every path exists;
+//! - `<!-- modules: DIR -->`: a picture of the Rust modules in `DIR` that names every one.
 //!
 //! Shell blocks (`sh`) are commands for the reader and carry no mark.
 
@@ -37,6 +38,7 @@ const KINDS: &[&str] = &[
     "quickstart: ",
     "run: node echo",
     "layout",
+    "modules: ",
 ];
 
 fn text(output: &Output) -> String {
@@ -205,6 +207,33 @@ fn layout_listings_name_real_paths() {
                     })
                 });
             assert!(exists, "{}: `{path}` does not exist", block.at());
+        }
+    }
+}
+
+#[test]
+fn module_pictures_name_every_module() {
+    let pictures = marked("modules: ");
+    assert!(!pictures.is_empty());
+    for (dir, block) in pictures {
+        let words: Vec<&str> = block
+            .body
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .collect();
+        let entries = std::fs::read_dir(root().join(&dir))
+            .unwrap_or_else(|e| panic!("{}: {dir}: {e}", block.at()));
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if path.extension().is_some_and(|e| e == "rs") && stem != "lib" && stem != "main" {
+                assert!(
+                    words.contains(&stem),
+                    "{}: the picture does not name `{dir}/{stem}.rs`",
+                    block.at()
+                );
+            }
         }
     }
 }

@@ -241,12 +241,7 @@ async fn the_typescript_client_reads_every_answer_as_the_rust_client_does() {
 
     let root = browser::root();
     let dir = tempfile::tempdir().unwrap();
-    let files = wsgen::generate_target(
-        &root.join("examples/specs/wire_edges.yaml"),
-        wsgen::Target::TypeScript,
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("wire_edges.ts"), &files[0].contents).unwrap();
+    browser::write_typescript(&root.join("examples/specs/wire_edges.yaml"), dir.path());
     std::fs::copy(
         root.join("tests/typescript/wire_edges_run.ts"),
         dir.path().join("wire_edges_run.ts"),

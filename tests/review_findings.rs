@@ -101,14 +101,14 @@ fn the_installer_runs_as_the_docs_write_it() {
     );
 }
 
-#[path = "common/deps.rs"]
-mod deps;
+#[path = "common/browser.rs"]
+mod browser;
 
 #[test]
 fn an_enveloped_union_with_an_unknown_tag_is_a_decode_error_in_typescript() {
     // docs/typescript.md: an unknown enum value or union tag is a DecodeError. The enveloped
     // body skipped the decoder and came out as a value outside its declared type.
-    deps::ensure("interop");
+    browser::dependencies();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("envu.yaml");
@@ -119,8 +119,7 @@ fn an_enveloped_union_with_an_unknown_tag_is_a_decode_error_in_typescript() {
          \x20     p:\n        path: /p\n        receive: string\n        send: Ev\n",
     )
     .unwrap();
-    let files = wsgen::generate_target(&spec, wsgen::Target::TypeScript).unwrap();
-    std::fs::write(dir.path().join("envu.ts"), &files[0].contents).unwrap();
+    browser::write_typescript(&spec, dir.path());
     std::fs::copy(
         root.join("tests/typescript/envelope_variant_run.ts"),
         dir.path().join("run.ts"),

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use browser::{Route, chromium_report, dependencies, every_valid_spec, page_server, root};
+use browser::{
+    Route, chromium_report, dependencies, every_valid_spec, page_server, root, write_typescript,
+};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -66,23 +68,16 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// Writes the TypeScript module for `spec` into `dir`; returns its path.
-fn generate(spec: &Path, dir: &Path) -> PathBuf {
-    let files = wsgen::generate_target(spec, wsgen::Target::TypeScript)
-        .unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
-    assert_eq!(files.len(), 1);
-    let path = dir.join(&files[0].path);
-    std::fs::write(&path, &files[0].contents).unwrap();
-    path
-}
-
 #[test]
 fn every_generated_module_type_checks_under_strict_settings() {
     dependencies();
     let dir = tempfile::tempdir().unwrap();
     // The example specs, and the valid test specs (every limit key, primitive messages, ...).
     let specs = every_valid_spec();
-    let files: Vec<PathBuf> = specs.iter().map(|s| generate(s, dir.path())).collect();
+    let files: Vec<PathBuf> = specs
+        .iter()
+        .map(|s| write_typescript(s, dir.path()))
+        .collect();
     assert!(files.len() >= 11, "every example and valid test spec");
     // Without the DOM types (a Node project) and with them (a browser project).
     for lib in ["es2020", "es2020,dom"] {
@@ -122,7 +117,7 @@ export async function use(base: string): Promise<number> {{
 fn a_mode_violation_fails_to_compile() {
     dependencies();
     let dir = tempfile::tempdir().unwrap();
-    let echo = generate(&root().join("examples/specs/echo.yaml"), dir.path());
+    let echo = write_typescript(&root().join("examples/specs/echo.yaml"), dir.path());
     let compile = |name: &str, line: &str| {
         let file = dir.path().join(name);
         std::fs::write(&file, usage(line)).unwrap();
@@ -189,7 +184,7 @@ fn the_client_types_fit_what_programs_write() {
             .collect(),
         None => ["examples/specs/echo.yaml", "tests/typescript/stress.yaml"]
             .iter()
-            .map(|spec| generate(&root().join(spec), dir.path()))
+            .map(|spec| write_typescript(&root().join(spec), dir.path()))
             .collect(),
     };
     let types = dir.path().join("types.ts");
@@ -226,8 +221,8 @@ fn compiled_with(clients: Option<&Path>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let modules = match clients {
         None => vec![
-            generate(&root().join("examples/specs/echo.yaml"), dir.path()),
-            generate(&root().join("tests/typescript/stress.yaml"), dir.path()),
+            write_typescript(&root().join("examples/specs/echo.yaml"), dir.path()),
+            write_typescript(&root().join("tests/typescript/stress.yaml"), dir.path()),
         ],
         Some(from) => ["echo.ts", "stress.ts"]
             .iter()
@@ -261,6 +256,15 @@ fn compiled_with(clients: Option<&Path>) -> tempfile::TempDir {
     }
     std::fs::write(dir.path().join("package.json"), r#"{ "type": "module" }"#).unwrap();
     dir
+}
+
+/// The page server's route to the compiled script at `path` in `dir`.
+fn script(dir: &tempfile::TempDir, path: &'static str) -> Route {
+    Route {
+        path,
+        file: dir.path().join(path.trim_start_matches('/')),
+        content_type: "text/javascript",
+    }
 }
 
 /// Serves the echo handlers on 127.0.0.1; returns the base URL.
@@ -340,7 +344,6 @@ async fn headless_chromium_runs_the_generated_client_against_a_generated_server(
     dependencies();
     let dir = compiled_exchange();
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1);
-    let js = "text/javascript";
     let origin = page_server(
         report_tx,
         vec![
@@ -349,16 +352,9 @@ async fn headless_chromium_runs_the_generated_client_against_a_generated_server(
                 file: dir.path().join("page.html"),
                 content_type: "text/html; charset=utf-8",
             },
-            Route {
-                path: "/exchange.js",
-                file: dir.path().join("exchange.js"),
-                content_type: js,
-            },
-            Route {
-                path: "/echo.js",
-                file: dir.path().join("echo.js"),
-                content_type: js,
-            },
+            script(&dir, "/exchange.js"),
+            script(&dir, "/echo.js"),
+            script(&dir, "/wsgen-client.js"),
         ],
     )
     .await;
@@ -809,12 +805,6 @@ async fn headless_chromium_runs_the_stress_cases() {
     dependencies();
     let dir = compiled_exchange();
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1);
-    let js = "text/javascript";
-    let script = |path: &'static str| Route {
-        path,
-        file: dir.path().join(path.trim_start_matches('/')),
-        content_type: js,
-    };
     let origin = page_server(
         report_tx,
         vec![
@@ -823,9 +813,10 @@ async fn headless_chromium_runs_the_stress_cases() {
                 file: dir.path().join("page.html"),
                 content_type: "text/html; charset=utf-8",
             },
-            script("/stress-cases.js"),
-            script("/stress.js"),
-            script("/echo.js"),
+            script(&dir, "/stress-cases.js"),
+            script(&dir, "/stress.js"),
+            script(&dir, "/echo.js"),
+            script(&dir, "/wsgen-client.js"),
         ],
     )
     .await;

@@ -46,10 +46,20 @@ pub fn starter_spec(name: &str) -> Result<String, Error> {
 /// The Cargo.toml line for one of wsgen's crates: a path into the clone this `wsgen` was built
 /// from (wsgen is not on a registry), or a version where that clone is gone.
 fn dependency_line(krate: &str, subdir: &str) -> String {
-    let clone: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `..` resolved by hand: the clone may not exist (an installed `wsgen`), so no canonicalize.
+    let mut clone = PathBuf::new();
+    for part in Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(subdir)
         .components()
-        .collect();
+    {
+        match part {
+            std::path::Component::ParentDir => {
+                clone.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => clone.push(other),
+        }
+    }
     if clone.join("Cargo.toml").is_file() {
         let path = clone.display().to_string().replace('\\', "/");
         format!("{krate} = {{ path = \"{path}\" }}")

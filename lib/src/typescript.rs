@@ -1,5 +1,6 @@
-//! `wsgen generate --target typescript`: one self-contained TypeScript module per spec for
-//! browsers and Node, with no runtime dependency. A type for every message type (string enums as
+//! `wsgen generate --target typescript`: one TypeScript module per spec for browsers and Node,
+//! with no runtime dependency beyond the client core (`wsgen-client.ts`) written beside it, which
+//! every module in a directory shares. A type for every message type (string enums as
 //! literal unions, tagged unions as discriminated unions on the spec's tag), and a client class
 //! per endpoint whose `send`, `recv` and `onMessage` exist only where the endpoint's mode allows,
 //! with typed path and query parameters, typed close conditions and the error envelope typed where
@@ -22,38 +23,45 @@ use crate::typeexpr::{Primitive, TypeExpr, parse_field};
 /// The template the module is rendered from.
 pub const TEMPLATE: &str = "client.ts.j2";
 
-/// Names the module defines for itself or uses from JavaScript's globals in type positions; a
-/// spec name that becomes one of them would shadow it.
-const RESERVED: &[&str] = &[
-    "Json",
-    "Frame",
-    "FieldError",
-    "OtherClose",
-    "SocketClose",
-    "RejectedError",
-    "DecodeError",
-    "ClosedError",
-    "AnyClose",
-    "ConnectError",
-    "ConnectStatusError",
-    "ConnectNetworkError",
-    "ConnectTimeoutError",
-    "ConnectAbortedError",
-    "HandshakeError",
-    "RecvTimeoutError",
-    "RecvOptions",
-    "Queue",
-    "FLOATS",
-    "timers",
-    "ConnectOptions",
-    "AbortSignalLike",
-    "WebSocketLike",
-    "WebSocketConstructor",
-    "SocketEvent",
-    "Connection",
-    "Setup",
-    "Inbound",
-    "Waiter",
+/// The file name of the client core, written beside the modules it serves.
+pub const CORE_FILE: &str = "wsgen-client.ts";
+
+/// The client core every module imports: written once per output directory.
+const CORE: &str = include_str!("../templates/wsgen-client.ts");
+
+/// The core's API, which every module with endpoints re-exports (so that a program imports
+/// everything from its spec's module): each name, and whether it is a type only.
+const CORE_API: &[(&str, bool)] = &[
+    ("FieldError", true),
+    ("SocketClose", true),
+    ("OtherClose", true),
+    ("AnyClose", true),
+    ("RejectedError", false),
+    ("DecodeError", false),
+    ("ClosedError", false),
+    ("ConnectError", false),
+    ("ConnectStatusError", false),
+    ("ConnectNetworkError", false),
+    ("ConnectTimeoutError", false),
+    ("ConnectAbortedError", false),
+    ("HandshakeError", false),
+    ("RecvTimeoutError", false),
+    ("SocketEvent", true),
+    ("WebSocketLike", true),
+    ("WebSocketConstructor", true),
+    ("AbortSignalLike", true),
+    ("ConnectOptions", true),
+    ("RecvOptions", true),
+];
+
+/// The core's types every module re-exports, endpoints or not.
+const CORE_TYPES: &[&str] = &["Json", "Frame"];
+
+/// What only the generated code uses from the core: imported, never re-exported.
+const CORE_INTERNAL: &[&str] = &["Connection", "decoders"];
+
+/// JavaScript's globals that the module uses in type and value positions.
+const GLOBALS: &[&str] = &[
     "BigInt",
     "TypeError",
     "Error",
@@ -69,6 +77,15 @@ const RESERVED: &[&str] = &[
     "Record",
 ];
 
+/// Whether a spec name that becomes `ident` would shadow a name the module binds: what it
+/// imports from the core, or one of JavaScript's globals.
+fn is_reserved(ident: &str) -> bool {
+    CORE_API.iter().any(|(name, _)| *name == ident)
+        || CORE_TYPES.contains(&ident)
+        || CORE_INTERNAL.contains(&ident)
+        || GLOBALS.contains(&ident)
+}
+
 /// The whole module.
 #[derive(Debug, Serialize)]
 pub struct TsModule {
@@ -82,6 +99,10 @@ pub struct TsModule {
     pub types: Vec<TsType>,
     /// Endpoints, in spec order.
     pub endpoints: Vec<TsEndpoint>,
+    /// What the module imports from the core (types marked `type`).
+    pub imports: Vec<String>,
+    /// What it re-exports of the core's API.
+    pub exports: Vec<String>,
 }
 
 /// A message type.
@@ -212,10 +233,16 @@ pub fn generate_source(source: &Source) -> Result<Vec<OutputFile>, Error> {
     while text.ends_with("\n\n") {
         text.pop();
     }
-    Ok(vec![OutputFile {
-        path: PathBuf::from(format!("{}.ts", ir.module)),
-        contents: text,
-    }])
+    Ok(vec![
+        OutputFile {
+            path: PathBuf::from(format!("{}.ts", ir.module)),
+            contents: text,
+        },
+        OutputFile {
+            path: PathBuf::from(CORE_FILE),
+            contents: CORE.to_owned(),
+        },
+    ])
 }
 
 /// A JavaScript string literal.
@@ -671,6 +698,32 @@ fn connection_ty(e: &EndpointIr) -> String {
     format!("{}Connection", e.type_param)
 }
 
+/// What a module with `endpoints` imports from the core, and what it re-exports: the core's
+/// types always, its API when there are endpoints, and what only generated code uses (the
+/// connection; the decoders when a client receives) when the module uses it.
+fn core_names(endpoints: &[TsEndpoint]) -> (Vec<String>, Vec<String>) {
+    let mut api: Vec<(&str, bool)> = CORE_TYPES.iter().map(|name| (*name, true)).collect();
+    if !endpoints.is_empty() {
+        api.extend(CORE_API);
+    }
+    let typed = |(name, is_type): &(&str, bool)| {
+        if *is_type {
+            format!("type {name}")
+        } else {
+            (*name).to_owned()
+        }
+    };
+    let exports: Vec<String> = api.iter().map(typed).collect();
+    let mut imports = exports.clone();
+    if !endpoints.is_empty() {
+        imports.push("Connection".to_owned());
+    }
+    if endpoints.iter().any(|e| e.receives.is_some()) {
+        imports.push("decoders".to_owned());
+    }
+    (imports, exports)
+}
+
 /// The model of the module; a spec name that would shadow one of the module's own names is an
 /// error at that name.
 pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnostics> {
@@ -723,7 +776,7 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
         )
     };
     for ((name, _), t) in spec.types.iter().zip(&ir.types) {
-        if RESERVED.contains(&t.ident.as_str()) {
+        if is_reserved(&t.ident) {
             error(name, shadows("type", &name.value, &t.ident), "rename it");
         }
     }
@@ -735,7 +788,7 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
         let mut names = vec![e.client.as_str(), e.close_enum.as_str()];
         names.extend(e.params.as_ref().map(|p| p.ident.as_str()));
         names.extend(e.query.as_ref().map(|q| q.ident.as_str()));
-        for ident in names.into_iter().filter(|i| RESERVED.contains(i)) {
+        for ident in names.into_iter().filter(|i| is_reserved(i)) {
             error(name, shadows("endpoint", &name.value, ident), "rename it");
         }
         // The one name only the TypeScript client generates must not be a spec type's.
@@ -756,24 +809,43 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
         .zip(&ir.types)
         .map(|((_, def), t)| lowering.ty(&t.ident, def, t.kind))
         .collect();
-    let endpoints = ir
+    let endpoints: Vec<TsEndpoint> = ir
         .endpoints
         .iter()
         .zip(spec.endpoint_defs())
         .map(|(e, def)| endpoint(spec, ir, e, def, &lowering))
         .collect();
+    let (imports, exports) = core_names(&endpoints);
     Ok(TsModule {
         spec_file: ir.spec_file.clone(),
         name: ir.name.clone(),
         docs: comment(doc_lines(spec.docs.as_ref())),
         types,
         endpoints,
+        imports,
+        exports,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_core_exports_what_the_modules_import() {
+        let mut exported: Vec<&str> = CORE
+            .lines()
+            .filter_map(|line| line.strip_prefix("export "))
+            .filter_map(|rest| rest.split_whitespace().nth(1))
+            .filter_map(|name| name.split(|c: char| !c.is_alphanumeric()).next())
+            .collect();
+        exported.sort_unstable();
+        let mut listed: Vec<&str> = CORE_API.iter().map(|(name, _)| *name).collect();
+        listed.extend(CORE_TYPES);
+        listed.extend(CORE_INTERNAL);
+        listed.sort_unstable();
+        assert_eq!(exported, listed);
+    }
 
     #[test]
     fn paths_fill_in_encoded_params_and_escape_the_rest() {

@@ -25,6 +25,17 @@ pub fn dependencies() {
     deps::ensure("interop");
 }
 
+/// Writes the TypeScript module of `spec` into `dir`, with the client core beside it; returns
+/// the module's path.
+pub fn write_typescript(spec: &Path, dir: &Path) -> PathBuf {
+    let files = wsgen::generate_target(spec, wsgen::Target::TypeScript)
+        .unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+    for file in &files {
+        std::fs::write(dir.join(&file.path), &file.contents).unwrap();
+    }
+    dir.join(&files[0].path)
+}
+
 /// Every example spec and valid test spec, in name order.
 pub fn every_valid_spec() -> Vec<PathBuf> {
     let mut specs: Vec<PathBuf> = ["examples/specs", "tests/specs/valid"]

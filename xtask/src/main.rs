@@ -129,6 +129,9 @@ fn regen(mode: WriteMode) -> Result<(), String> {
         }
     }
     files.push(lib_rs(&modules));
+    // Every TypeScript module comes with the same client core: written once.
+    let mut seen = std::collections::BTreeSet::new();
+    ts_files.retain(|file| seen.insert(file.path.clone()));
 
     // The modules `tests/diff_e2e.rs` compiles: one per version of its spec pairs.
     let diff_dir = root.join("tests/diff_e2e");
