@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{close_code, next_data, raw, refusal, roundtrip, serve, within};
+use common::{close_code, close_frame, next_data, raw, refusal, roundtrip, serve, within};
 use tokio_tungstenite::tungstenite::Message;
 use wsgen_generated::view_py::*;
 use wsgen_runtime::{Disconnect, SocketError, Stop};
@@ -294,9 +294,14 @@ async fn the_specs_handshake_runs_before_the_handler() {
         Message::text("Echo: hello")
     );
 
+    // The spec's `handshake.close`: 1002 with its reason, not the default 1008.
     let mut ws = raw(&url, "/protocol").await;
     ws_send(&mut ws, "hello").await;
-    assert_eq!(close_code(&mut ws).await, 1008);
+    let frame = close_frame(&mut ws).await;
+    assert_eq!(
+        (u16::from(frame.code), frame.reason.as_str()),
+        (1002, "protocol mismatch")
+    );
 
     // The generated client performs the handshake in connect.
     let mut client = within(AppProtocolClient::connect(&url)).await.unwrap();

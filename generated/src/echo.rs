@@ -793,7 +793,7 @@ for EchoProtocolEndpoint<EchoProtocol> {
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoProtocolClose>> {
-        socket.handshake("ECHO/1", "READY").await?;
+        socket.handshake_or_close("ECHO/1", "READY", 1008, "unexpected message").await?;
         self.handler.on_connect(socket.conn()).await?;
         loop {
             let message = socket.recv().await?;

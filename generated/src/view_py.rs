@@ -714,7 +714,8 @@ pub type AppProtocolConn = wsgen_runtime::Conn<String>;
 /// The hub of `app.protocol`: its live sessions and rooms, reachable from anywhere.
 pub type AppProtocolHub = wsgen_runtime::Hub<String>;
 
-/// The same protocol check declared in the spec, so the handler starts after it.
+/// The same protocol check declared in the spec, so the handler starts after it; a
+/// wrong first message closes with 1002, as view.py's protocol convention does.
 ///
 /// The handler for `app.protocol`, served at `/protocol` (two_way).
 pub trait AppProtocolHandler: Send + Sync + 'static {
@@ -766,7 +767,9 @@ for AppProtocolEndpoint<AppProtocol> {
         &self,
         socket: &mut wsgen_runtime::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<AppProtocolClose>> {
-        socket.handshake("MYPROTOCOL V1.1", "ACK").await?;
+        socket
+            .handshake_or_close("MYPROTOCOL V1.1", "ACK", 1002, "protocol mismatch")
+            .await?;
         self.handler.on_connect(socket.conn()).await?;
         loop {
             let message = socket.recv().await?;
@@ -1350,7 +1353,8 @@ impl AppExpectingClient {
 /// How a call on [`AppProtocolClient`] failed, or how the server closed the connection.
 pub type AppProtocolError = wsgen_runtime::ClientError<AppProtocolClose>;
 
-/// The same protocol check declared in the spec, so the handler starts after it.
+/// The same protocol check declared in the spec, so the handler starts after it; a
+/// wrong first message closes with 1002, as view.py's protocol convention does.
 ///
 /// A typed client for `app.protocol` at `/protocol` (two_way).
 #[derive(Debug)]

@@ -761,7 +761,8 @@ export type AppProtocolClose = OtherClose;
 type AppProtocolConnection = Connection<string, AppProtocolClose, DecodeError>;
 
 /**
- * The same protocol check declared in the spec, so the handler starts after it.
+ * The same protocol check declared in the spec, so the handler starts after it; a
+ * wrong first message closes with 1002, as view.py's protocol convention does.
  *
  * A typed client for `app.protocol` at `/protocol`: both sides send.
  */

@@ -291,7 +291,11 @@ fn endpoint(
     if let Some(h) = &def.handshake {
         body.insert(
             "x-wsgen-handshake".to_owned(),
-            json!({ "expect": h.expect.value, "reply": h.reply.value }),
+            json!({
+                "expect": h.expect.value,
+                "reply": h.reply.value,
+                "close": { "code": h.failure_close().0, "reason": h.failure_close().1 },
+            }),
         );
     }
     if e.client_sends {

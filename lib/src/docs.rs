@@ -191,10 +191,11 @@ fn endpoint(
         );
     }
     if let Some(h) = &def.handshake {
+        let (code, reason) = h.failure_close();
         row(
             "handshake",
             format!(
-                "the first message must be the text `{}`, answered with `{}`",
+                "the first message must be the text `{}`, answered with `{}`; anything else closes the connection with {code} `{reason}`",
                 h.expect.value, h.reply.value
             ),
         );

@@ -95,6 +95,10 @@ pub struct HandshakeIr {
     pub expect_lit: String,
     /// The text the server answers, as a string literal.
     pub reply_lit: String,
+    /// The close code when the first message is anything else.
+    pub close_code: u16,
+    /// The close reason then, as a string literal.
+    pub close_reason_lit: String,
 }
 
 /// Ping keepalive, in milliseconds.

@@ -597,6 +597,45 @@ pub struct HandshakeDef {
     /// The text the server answers with, such as `ACK`.
     #[schemars(with = "String")]
     pub reply: Spanned<String>,
+    /// How the server closes the connection when the first message is anything else: a close
+    /// code and reason (default: 1008, `unexpected message`). view.py's convention is 1002.
+    #[serde(default)]
+    pub close: Option<HandshakeCloseDef>,
+}
+
+impl HandshakeDef {
+    /// The close code and reason when the first message is anything else, if the spec does
+    /// not say.
+    pub const DEFAULT_CLOSE: (u16, &'static str) = (1008, "unexpected message");
+
+    /// The close code and reason when the first message is anything else, for docs and
+    /// exports of a validated spec (validation refuses a code a close frame cannot carry).
+    pub fn failure_close(&self) -> (u16, &str) {
+        let Some(close) = &self.close else {
+            return Self::DEFAULT_CLOSE;
+        };
+        let code = match close.code.value {
+            Number::Int(n) => u16::try_from(n).ok(),
+            Number::Float(f) => {
+                (f.fract() == 0.0 && (0.0..=65535.0).contains(&f)).then_some(f as u16)
+            }
+        };
+        let reason = close.reason.as_ref().map_or("", |r| r.value.as_str());
+        (code.unwrap_or(Self::DEFAULT_CLOSE.0), reason)
+    }
+}
+
+/// The close frame a failed protocol handshake ends the connection with.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandshakeCloseDef {
+    /// The close code (1000-1003, 1007-1014 or 3000-4999).
+    #[schemars(with = "i64")]
+    pub code: Spanned<Number>,
+    /// The close reason (at most 123 bytes of UTF-8; default empty).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub reason: Option<Spanned<String>>,
 }
 
 /// Ping keepalive settings; durations such as `30s`, `500ms` or `2m`.

@@ -674,6 +674,25 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// pushes held meanwhile go out with the next call (or the handshake can be called again);
     /// once the message is taken the reply is in the write buffer without waiting.
     pub async fn handshake(&mut self, expected: &str, reply: &str) -> Result<(), SocketError> {
+        self.handshake_or_close(expected, reply, 1008, "unexpected message")
+            .await
+    }
+
+    /// As [`Socket::handshake`], but a first message other than `expected` closes the
+    /// connection with `code` and `reason` (the spec's `handshake.close`) before the error is
+    /// returned, instead of with 1008 when the handler returns it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Socket::handshake`]; the close, once started, is not cancel safe (cancelled, the
+    /// connection is dropped without the close handshake).
+    pub async fn handshake_or_close(
+        &mut self,
+        expected: &str,
+        reply: &str,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), SocketError> {
         let message = self.recv_frame(true).await;
         self.holding = false;
         let message = message?;
@@ -684,6 +703,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                     Message::Text(text) => truncate(text.as_str(), 64),
                     _ => "a binary message".to_owned(),
                 };
+                self.close(code, reason).await;
                 return Err(SocketError::Unexpected {
                     expected: expected.to_owned(),
                     received,

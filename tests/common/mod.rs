@@ -78,10 +78,24 @@ pub async fn next_data(ws: &mut Raw) -> Message {
 
 /// The close code the server sent next (data messages before it are skipped).
 pub async fn close_code(ws: &mut Raw) -> u16 {
+    u16::from(close_frame(ws).await.code)
+}
+
+/// Reads until the server's close frame (skipping data), and returns it; a close frame without
+/// a code is 1005 (no status) with no reason.
+pub async fn close_frame(
+    ws: &mut Raw,
+) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+    use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
     loop {
         match within(ws.next()).await {
-            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
-            Some(Ok(Message::Close(None))) => return 1005,
+            Some(Ok(Message::Close(Some(frame)))) => return frame,
+            Some(Ok(Message::Close(None))) => {
+                return CloseFrame {
+                    code: CloseCode::Status,
+                    reason: "".into(),
+                };
+            }
             Some(Ok(_)) => continue,
             other => panic!("expected a close frame, got {other:?}"),
         }

@@ -8,7 +8,7 @@ use crate::ir::{
 };
 use crate::names::{is_identifier, pascal, snake};
 use crate::spec::{
-    CloseDef, EndpointDef, FieldDef, InvalidPolicy, Map, Mode, Number, Spanned, Style,
+    CloseDef, EndpointDef, FieldDef, HandshakeDef, InvalidPolicy, Map, Mode, Number, Spanned, Style,
 };
 use crate::typeexpr::Primitive;
 
@@ -208,9 +208,21 @@ impl Lowerer<'_> {
                     "remove `handshake`, or make the endpoint `mode: two_way`",
                 );
             }
+            let (close_code, close_reason) = match &h.close {
+                Some(close) => (
+                    self.close_code(&close.code).unwrap_or(1008),
+                    self.close_reason(close.reason.as_ref()),
+                ),
+                None => (
+                    HandshakeDef::DEFAULT_CLOSE.0,
+                    HandshakeDef::DEFAULT_CLOSE.1.to_owned(),
+                ),
+            };
             HandshakeIr {
                 expect_lit: literal(&h.expect.value),
                 reply_lit: literal(&h.reply.value),
+                close_code,
+                close_reason_lit: literal(&close_reason),
             }
         });
         let keepalive = def.ping.as_ref().map(|ping| KeepaliveIr {
@@ -417,7 +429,7 @@ impl Lowerer<'_> {
         conditions: &crate::spec::Map<CloseDef>,
         qualified: &str,
     ) -> Vec<CloseIr> {
-        let mut codes: BTreeMap<i64, String> = BTreeMap::new();
+        let mut codes: BTreeMap<u16, String> = BTreeMap::new();
         let mut variants: BTreeMap<String, String> = BTreeMap::new();
         let mut out = Vec::new();
         for (name, def) in conditions.iter() {
@@ -435,66 +447,76 @@ impl Lowerer<'_> {
                     "rename one of them",
                 );
             }
-            let code = match def.code.value {
-                Number::Int(n) => i64::try_from(n).unwrap_or(-1),
-                Number::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => f as i64,
-                Number::Float(_) => -1,
-            };
-            if matches!(def.code.value, Number::Float(f) if f.fract() != 0.0) {
-                self.error_hint(
-                    def.code.referenced,
-                    format!("close code {} is not a whole number", def.code.value),
-                    "use 1000-1003 or 1007-1014 for protocol meanings, 4000-4999 for your own, 3000-3999 for registered ones",
-                );
-            } else if !close_code_allowed(code) {
-                let why = match code {
-                    1004..=1006 | 1015 => format!(
-                        "close code {code} is reserved by RFC 6455 and must never be sent in a close frame"
-                    ),
-                    1016..=2999 => format!(
-                        "close code {code} is reserved for future versions of the WebSocket protocol"
-                    ),
-                    _ if matches!(def.code.value, Number::Float(_)) => {
-                        "this close code is out of range of every whole number".to_owned()
-                    }
-                    _ => format!("close code {} is out of range", def.code.value),
-                };
-                self.error_hint(
-                    def.code.referenced,
-                    why,
-                    "use 1000-1003 or 1007-1014 for protocol meanings, 4000-4999 for your own, 3000-3999 for registered ones",
-                );
-            } else if let Some(first) = first_holder(&mut codes, code, name.value.clone()) {
+            let code = self.close_code(&def.code);
+            let first = code.and_then(|code| first_holder(&mut codes, code, name.value.clone()));
+            if let (Some(code), Some(first)) = (code, first) {
                 self.error_hint(
                     def.code.referenced,
                     format!("close code {code} is already used by `{first}` on endpoint `{qualified}`"),
                     "give each close condition its own code, so that the client can tell them apart",
                 );
             }
-            let reason = def
-                .reason
-                .as_ref()
-                .map(|r| r.value.clone())
-                .unwrap_or_default();
-            if let Some(r) = def
-                .reason
-                .as_ref()
-                .filter(|r| r.value.len() > MAX_CLOSE_REASON_BYTES)
-            {
-                self.error_hint(
-                    r.referenced,
-                    format!("close reason is {} bytes of UTF-8; a close frame carries at most {MAX_CLOSE_REASON_BYTES}", r.value.len()),
-                    "shorten the reason (the 125-byte control frame payload includes the 2-byte code)",
-                );
-            }
+            let reason = self.close_reason(def.reason.as_ref());
             out.push(CloseIr {
                 variant,
-                code: u16::try_from(code).unwrap_or(0),
+                code: code.unwrap_or(0),
                 reason_lit: literal(&reason),
                 reason,
                 docs: doc_lines(def.docs.as_ref()),
             });
         }
         out
+    }
+
+    /// A close code the spec gives (a close condition's, a failed handshake's): a whole number
+    /// that a close frame may carry, or an error at it.
+    fn close_code(&mut self, code: &Spanned<Number>) -> Option<u16> {
+        let hint = "use 1000-1003 or 1007-1014 for protocol meanings, 4000-4999 for your own, 3000-3999 for registered ones";
+        let whole = match code.value {
+            Number::Int(n) => i64::try_from(n).unwrap_or(-1),
+            Number::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => f as i64,
+            Number::Float(_) => -1,
+        };
+        if matches!(code.value, Number::Float(f) if f.fract() != 0.0) {
+            let message = format!("close code {} is not a whole number", code.value);
+            self.error_hint(code.referenced, message, hint);
+            return None;
+        }
+        if !close_code_allowed(whole) {
+            let why = match whole {
+                1004..=1006 | 1015 => format!(
+                    "close code {whole} is reserved by RFC 6455 and must never be sent in a close frame"
+                ),
+                1016..=2999 => format!(
+                    "close code {whole} is reserved for future versions of the WebSocket protocol"
+                ),
+                _ if matches!(code.value, Number::Float(_)) => {
+                    "this close code is out of range of every whole number".to_owned()
+                }
+                _ => format!("close code {} is out of range", code.value),
+            };
+            self.error_hint(code.referenced, why, hint);
+            return None;
+        }
+        u16::try_from(whole).ok()
+    }
+
+    /// A close reason the spec gives (empty when it gives none); longer than a close frame
+    /// carries is an error at it.
+    fn close_reason(&mut self, reason: Option<&Spanned<String>>) -> String {
+        let Some(reason) = reason else {
+            return String::new();
+        };
+        if reason.value.len() > MAX_CLOSE_REASON_BYTES {
+            self.error_hint(
+                reason.referenced,
+                format!(
+                    "close reason is {} bytes of UTF-8; a close frame carries at most {MAX_CLOSE_REASON_BYTES}",
+                    reason.value.len()
+                ),
+                "shorten the reason (the 125-byte control frame payload includes the 2-byte code)",
+            );
+        }
+        reason.value.clone()
     }
 }
