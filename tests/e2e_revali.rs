@@ -37,6 +37,9 @@ impl ExampleWebsocketHandler for Echo {
         match message.as_str() {
             "bye" => Err(ExampleWebsocketClose::Done),
             "darn" => Err(ExampleWebsocketClose::ForbiddenWord),
+            m if m.starts_with("refuse ") => Err(ExampleWebsocketClose::Refused(
+                m.trim_start_matches("refuse ").to_owned(),
+            )),
             "panic" => panic!("the handler panicked on purpose"),
             "who" => Ok(format!(
                 "Echo: {}",
@@ -162,6 +165,52 @@ async fn a_returned_close_condition_arrives_as_the_typed_variant() {
         code: 1000,
         reason: "Connection closed by client".to_owned()
     }));
+}
+
+#[tokio::test]
+async fn a_close_reason_given_at_run_time_travels_with_its_condition() {
+    let (url, seen) = start().await;
+    let mut client = within(ExampleWebsocketClient::connect(&url)).await.unwrap();
+    client.send("refuse not today".to_owned()).await.unwrap();
+    match within(client.recv()).await {
+        Err(ClientError::Closed(ExampleWebsocketClose::Refused(reason))) => {
+            assert_eq!(reason, "not today");
+        }
+        other => panic!("expected the Refused close condition, got {other:?}"),
+    }
+
+    // A reason longer than a close frame carries is cut to 123 bytes, at a character
+    // boundary: 61 two-byte characters (122 bytes), not half of the 62nd.
+    let long = "é".repeat(100);
+    let (mut ws, _) = within(tokio_tungstenite::connect_async(format!(
+        "{url}/example/websocket"
+    )))
+    .await
+    .unwrap();
+    ws.send(Message::text(format!("refuse {long}")))
+        .await
+        .unwrap();
+    match within(ws.next()).await {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), 4001);
+            assert_eq!(frame.reason.as_str(), "é".repeat(61));
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    within(async {
+        while !seen
+            .disconnects
+            .lock()
+            .unwrap()
+            .contains(&Disconnect::ServerClosed {
+                code: 4001,
+                reason: "é".repeat(61),
+            })
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
 }
 
 #[tokio::test]

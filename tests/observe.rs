@@ -13,23 +13,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use wsgen_runtime::{
-    CloseCondition, ConnOf, Disconnect, Endpoint, Limits, Router, Server, SocketOf, Stop,
+    ConnOf, Disconnect, Endpoint, Limits, NoClose, Router, Server, SocketOf, Stop,
 };
-
-#[derive(Debug)]
-enum NoClose {}
-
-impl CloseCondition for NoClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-    fn from_code(_code: u16) -> Option<Self> {
-        None
-    }
-}
 
 /// Echoes text; a binary frame is an invalid message (closed with 1003).
 struct Echo;

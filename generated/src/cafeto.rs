@@ -85,109 +85,21 @@ impl wsgen_runtime::JsonMessage for RoomSettingsDto {
     }
 }
 
-/// How `ws.chat` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WsChatClose {}
+/// How `ws.chat` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type WsChatClose = wsgen_runtime::NoClose;
 
-impl wsgen_runtime::CloseCondition for WsChatClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
+/// How `ws.chat_callbacks` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type WsChatCallbacksClose = wsgen_runtime::NoClose;
 
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
+/// How `ws.settings` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type WsSettingsClose = wsgen_runtime::NoClose;
 
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<WsChatClose> for wsgen_runtime::Stop<WsChatClose> {
-    fn from(condition: WsChatClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `ws.chat_callbacks` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WsChatCallbacksClose {}
-
-impl wsgen_runtime::CloseCondition for WsChatCallbacksClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<WsChatCallbacksClose> for wsgen_runtime::Stop<WsChatCallbacksClose> {
-    fn from(condition: WsChatCallbacksClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `ws.settings` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WsSettingsClose {}
-
-impl wsgen_runtime::CloseCondition for WsSettingsClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<WsSettingsClose> for wsgen_runtime::Stop<WsSettingsClose> {
-    fn from(condition: WsSettingsClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `ws.settings_lenient` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WsSettingsLenientClose {}
-
-impl wsgen_runtime::CloseCondition for WsSettingsLenientClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<WsSettingsLenientClose> for wsgen_runtime::Stop<WsSettingsLenientClose> {
-    fn from(condition: WsSettingsLenientClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `ws.settings_lenient` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type WsSettingsLenientClose = wsgen_runtime::NoClose;
 
 /// The connection handle passed to every [`WsChatHandler`] method.
 pub type WsChatConn = wsgen_runtime::Conn<ChatResponseDto>;

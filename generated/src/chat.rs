@@ -229,14 +229,14 @@ impl wsgen_runtime::CloseCondition for ChatConnectClose {
         }
     }
 
-    fn reason(&self) -> &'static str {
+    fn reason(&self) -> &str {
         match *self {
             Self::RoomFull => "The room is full",
             Self::BannedWord => "That word is not allowed here",
         }
     }
 
-    fn from_code(code: u16) -> Option<Self> {
+    fn from_close(code: u16, _reason: &str) -> Option<Self> {
         match code {
             4002 => Some(Self::RoomFull),
             4003 => Some(Self::BannedWord),

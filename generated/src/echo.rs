@@ -144,13 +144,13 @@ impl wsgen_runtime::CloseCondition for EchoJsonClose {
         }
     }
 
-    fn reason(&self) -> &'static str {
+    fn reason(&self) -> &str {
         match *self {
             Self::Goodbye => "goodbye",
         }
     }
 
-    fn from_code(code: u16) -> Option<Self> {
+    fn from_close(code: u16, _reason: &str) -> Option<Self> {
         match code {
             4000 => Some(Self::Goodbye),
             _ => None,
@@ -164,187 +164,33 @@ impl From<EchoJsonClose> for wsgen_runtime::Stop<EchoJsonClose> {
     }
 }
 
-/// How `echo.raw` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EchoRawClose {}
+/// How `echo.raw` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type EchoRawClose = wsgen_runtime::NoClose;
 
-impl wsgen_runtime::CloseCondition for EchoRawClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
+/// How `echo.text` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type EchoTextClose = wsgen_runtime::NoClose;
 
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
+/// How `echo.quiet` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type EchoQuietClose = wsgen_runtime::NoClose;
 
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
+/// How `echo.heartbeat` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type EchoHeartbeatClose = wsgen_runtime::NoClose;
 
-impl From<EchoRawClose> for wsgen_runtime::Stop<EchoRawClose> {
-    fn from(condition: EchoRawClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `echo.protocol` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type EchoProtocolClose = wsgen_runtime::NoClose;
 
-/// How `echo.text` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EchoTextClose {}
+/// How `echo.enveloped` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type EchoEnvelopedClose = wsgen_runtime::NoClose;
 
-impl wsgen_runtime::CloseCondition for EchoTextClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<EchoTextClose> for wsgen_runtime::Stop<EchoTextClose> {
-    fn from(condition: EchoTextClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `echo.quiet` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EchoQuietClose {}
-
-impl wsgen_runtime::CloseCondition for EchoQuietClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<EchoQuietClose> for wsgen_runtime::Stop<EchoQuietClose> {
-    fn from(condition: EchoQuietClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `echo.heartbeat` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EchoHeartbeatClose {}
-
-impl wsgen_runtime::CloseCondition for EchoHeartbeatClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<EchoHeartbeatClose> for wsgen_runtime::Stop<EchoHeartbeatClose> {
-    fn from(condition: EchoHeartbeatClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `echo.protocol` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EchoProtocolClose {}
-
-impl wsgen_runtime::CloseCondition for EchoProtocolClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<EchoProtocolClose> for wsgen_runtime::Stop<EchoProtocolClose> {
-    fn from(condition: EchoProtocolClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `echo.enveloped` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EchoEnvelopedClose {}
-
-impl wsgen_runtime::CloseCondition for EchoEnvelopedClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<EchoEnvelopedClose> for wsgen_runtime::Stop<EchoEnvelopedClose> {
-    fn from(condition: EchoEnvelopedClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `echo.feed` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EchoFeedClose {}
-
-impl wsgen_runtime::CloseCondition for EchoFeedClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<EchoFeedClose> for wsgen_runtime::Stop<EchoFeedClose> {
-    fn from(condition: EchoFeedClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `echo.feed` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type EchoFeedClose = wsgen_runtime::NoClose;
 
 /// The connection handle passed to every [`EchoJsonHandler`] method.
 pub type EchoJsonConn = wsgen_runtime::Conn<Event>;

@@ -58,14 +58,14 @@ impl wsgen_runtime::CloseCondition for ImplLoopClose {
         }
     }
 
-    fn reason(&self) -> &'static str {
+    fn reason(&self) -> &str {
         match *self {
             Self::Move => "moved",
             Self::DynDispatch => "dispatched: \"quoted\" and ünïcode",
         }
     }
 
-    fn from_code(code: u16) -> Option<Self> {
+    fn from_close(code: u16, _reason: &str) -> Option<Self> {
         match code {
             4000 => Some(Self::Move),
             4001 => Some(Self::DynDispatch),

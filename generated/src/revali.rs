@@ -21,7 +21,7 @@ impl wsgen_runtime::JsonMessage for Note {}
 
 /// How `example.websocket` closes a connection: its handler returns one of these, and its
 /// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExampleWebsocketClose {
     /// The handler ends the conversation, like `CloseWebSocketException(1000, ...)`.
     ///
@@ -31,6 +31,12 @@ pub enum ExampleWebsocketClose {
     ///
     /// Close code 4003, reason "That word is not allowed here".
     ForbiddenWord,
+    /// The handler refuses the message and says why, like
+    /// `CloseWebSocketException(4001, reason)` with a reason chosen when it closes.
+    ///
+    /// Close code 4001, with the reason the handler gives (cut to 123 bytes at a UTF-8
+    /// boundary when sent).
+    Refused(String),
 }
 
 impl wsgen_runtime::CloseCondition for ExampleWebsocketClose {
@@ -38,20 +44,23 @@ impl wsgen_runtime::CloseCondition for ExampleWebsocketClose {
         match *self {
             Self::Done => 1000,
             Self::ForbiddenWord => 4003,
+            Self::Refused(_) => 4001,
         }
     }
 
-    fn reason(&self) -> &'static str {
+    fn reason(&self) -> &str {
         match *self {
             Self::Done => "Connection closed by client",
             Self::ForbiddenWord => "That word is not allowed here",
+            Self::Refused(ref reason) => reason,
         }
     }
 
-    fn from_code(code: u16) -> Option<Self> {
+    fn from_close(code: u16, reason: &str) -> Option<Self> {
         match code {
             1000 => Some(Self::Done),
             4003 => Some(Self::ForbiddenWord),
+            4001 => Some(Self::Refused(reason.to_owned())),
             _ => None,
         }
     }
@@ -80,13 +89,13 @@ impl wsgen_runtime::CloseCondition for ExampleListenClose {
         }
     }
 
-    fn reason(&self) -> &'static str {
+    fn reason(&self) -> &str {
         match *self {
             Self::Enough => "Enough notes",
         }
     }
 
-    fn from_code(code: u16) -> Option<Self> {
+    fn from_close(code: u16, _reason: &str) -> Option<Self> {
         match code {
             4000 => Some(Self::Enough),
             _ => None,
@@ -100,57 +109,13 @@ impl From<ExampleListenClose> for wsgen_runtime::Stop<ExampleListenClose> {
     }
 }
 
-/// How `example.ticker` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExampleTickerClose {}
+/// How `example.ticker` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type ExampleTickerClose = wsgen_runtime::NoClose;
 
-impl wsgen_runtime::CloseCondition for ExampleTickerClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<ExampleTickerClose> for wsgen_runtime::Stop<ExampleTickerClose> {
-    fn from(condition: ExampleTickerClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `example.heartbeat` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExampleHeartbeatClose {}
-
-impl wsgen_runtime::CloseCondition for ExampleHeartbeatClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<ExampleHeartbeatClose> for wsgen_runtime::Stop<ExampleHeartbeatClose> {
-    fn from(condition: ExampleHeartbeatClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `example.heartbeat` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type ExampleHeartbeatClose = wsgen_runtime::NoClose;
 
 /// The connection handle passed to every [`ExampleWebsocketHandler`] method.
 pub type ExampleWebsocketConn = wsgen_runtime::Conn<String>;

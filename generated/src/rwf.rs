@@ -16,57 +16,13 @@ pub struct Notify {
 
 impl wsgen_runtime::JsonMessage for Notify {}
 
-/// How `echo.websocket` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EchoWebsocketClose {}
+/// How `echo.websocket` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type EchoWebsocketClose = wsgen_runtime::NoClose;
 
-impl wsgen_runtime::CloseCondition for EchoWebsocketClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<EchoWebsocketClose> for wsgen_runtime::Stop<EchoWebsocketClose> {
-    fn from(condition: EchoWebsocketClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `notifications.feed` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotificationsFeedClose {}
-
-impl wsgen_runtime::CloseCondition for NotificationsFeedClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<NotificationsFeedClose> for wsgen_runtime::Stop<NotificationsFeedClose> {
-    fn from(condition: NotificationsFeedClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `notifications.feed` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type NotificationsFeedClose = wsgen_runtime::NoClose;
 
 /// How `notifications.notify` closes a connection: its handler returns one of these, and its
 /// client receives the same value back.
@@ -85,13 +41,13 @@ impl wsgen_runtime::CloseCondition for NotificationsNotifyClose {
         }
     }
 
-    fn reason(&self) -> &'static str {
+    fn reason(&self) -> &str {
         match *self {
             Self::NoSuchSession => "No such session",
         }
     }
 
-    fn from_code(code: u16) -> Option<Self> {
+    fn from_close(code: u16, _reason: &str) -> Option<Self> {
         match code {
             4004 => Some(Self::NoSuchSession),
             _ => None,

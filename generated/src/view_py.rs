@@ -39,213 +39,37 @@ impl wsgen_runtime::FromRequest for AppItemsQuery {
     }
 }
 
-/// How `app.chat` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppChatClose {}
+/// How `app.chat` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type AppChatClose = wsgen_runtime::NoClose;
 
-impl wsgen_runtime::CloseCondition for AppChatClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
+/// How `app.items` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type AppItemsClose = wsgen_runtime::NoClose;
 
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
+/// How `app.numbers` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type AppNumbersClose = wsgen_runtime::NoClose;
 
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
+/// How `app.flags` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type AppFlagsClose = wsgen_runtime::NoClose;
 
-impl From<AppChatClose> for wsgen_runtime::Stop<AppChatClose> {
-    fn from(condition: AppChatClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `app.blobs` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type AppBlobsClose = wsgen_runtime::NoClose;
 
-/// How `app.items` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppItemsClose {}
+/// How `app.documents` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type AppDocumentsClose = wsgen_runtime::NoClose;
 
-impl wsgen_runtime::CloseCondition for AppItemsClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
+/// How `app.expecting` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type AppExpectingClose = wsgen_runtime::NoClose;
 
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<AppItemsClose> for wsgen_runtime::Stop<AppItemsClose> {
-    fn from(condition: AppItemsClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `app.numbers` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppNumbersClose {}
-
-impl wsgen_runtime::CloseCondition for AppNumbersClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<AppNumbersClose> for wsgen_runtime::Stop<AppNumbersClose> {
-    fn from(condition: AppNumbersClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `app.flags` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppFlagsClose {}
-
-impl wsgen_runtime::CloseCondition for AppFlagsClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<AppFlagsClose> for wsgen_runtime::Stop<AppFlagsClose> {
-    fn from(condition: AppFlagsClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `app.blobs` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppBlobsClose {}
-
-impl wsgen_runtime::CloseCondition for AppBlobsClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<AppBlobsClose> for wsgen_runtime::Stop<AppBlobsClose> {
-    fn from(condition: AppBlobsClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `app.documents` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppDocumentsClose {}
-
-impl wsgen_runtime::CloseCondition for AppDocumentsClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<AppDocumentsClose> for wsgen_runtime::Stop<AppDocumentsClose> {
-    fn from(condition: AppDocumentsClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `app.expecting` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppExpectingClose {}
-
-impl wsgen_runtime::CloseCondition for AppExpectingClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<AppExpectingClose> for wsgen_runtime::Stop<AppExpectingClose> {
-    fn from(condition: AppExpectingClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `app.protocol` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppProtocolClose {}
-
-impl wsgen_runtime::CloseCondition for AppProtocolClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<AppProtocolClose> for wsgen_runtime::Stop<AppProtocolClose> {
-    fn from(condition: AppProtocolClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `app.protocol` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type AppProtocolClose = wsgen_runtime::NoClose;
 
 /// The connection handle passed to every [`AppChatHandler`] method.
 pub type AppChatConn = wsgen_runtime::Conn<String>;

@@ -145,83 +145,17 @@ impl wsgen_runtime::FromRequest for BagsGreetParams {
     }
 }
 
-/// How `bags.put` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BagsPutClose {}
+/// How `bags.put` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type BagsPutClose = wsgen_runtime::NoClose;
 
-impl wsgen_runtime::CloseCondition for BagsPutClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
+/// How `bags.echo` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type BagsEchoClose = wsgen_runtime::NoClose;
 
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<BagsPutClose> for wsgen_runtime::Stop<BagsPutClose> {
-    fn from(condition: BagsPutClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `bags.echo` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BagsEchoClose {}
-
-impl wsgen_runtime::CloseCondition for BagsEchoClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<BagsEchoClose> for wsgen_runtime::Stop<BagsEchoClose> {
-    fn from(condition: BagsEchoClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
-
-/// How `bags.greet` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BagsGreetClose {}
-
-impl wsgen_runtime::CloseCondition for BagsGreetClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<BagsGreetClose> for wsgen_runtime::Stop<BagsGreetClose> {
-    fn from(condition: BagsGreetClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `bags.greet` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type BagsGreetClose = wsgen_runtime::NoClose;
 
 /// The connection handle passed to every [`BagsPutHandler`] method.
 pub type BagsPutConn = wsgen_runtime::Conn<String>;

@@ -76,6 +76,11 @@ export type ExampleWebsocketClose =
   | { readonly condition: "Done"; readonly code: 1000; readonly reason: string }
   /** The client said something the server will not echo. */
   | { readonly condition: "ForbiddenWord"; readonly code: 4003; readonly reason: string }
+  /**
+   * The handler refuses the message and says why, like
+   * `CloseWebSocketException(4001, reason)` with a reason chosen when it closes.
+   */
+  | { readonly condition: "Refused"; readonly code: 4001; readonly reason: string }
   | OtherClose;
 
 /** What `ExampleWebsocketClient` receives, how it closes, and what can go wrong. */
@@ -173,6 +178,8 @@ export class ExampleWebsocketClient {
         return { condition: "Done", code: 1000, reason };
       case 4003:
         return { condition: "ForbiddenWord", code: 4003, reason };
+      case 4001:
+        return { condition: "Refused", code: 4001, reason };
       default:
         return { condition: null, code, reason };
     }

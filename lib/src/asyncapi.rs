@@ -277,7 +277,13 @@ fn endpoint(
         .close
         .iter()
         .zip(def.close.iter())
-        .map(|(c, (n, _))| json!({ "name": n.value, "code": c.code, "reason": c.reason }))
+        .map(|(c, (n, _))| {
+            if c.runtime_reason {
+                json!({ "name": n.value, "code": c.code, "reason": null, "runtime_reason": true })
+            } else {
+                json!({ "name": n.value, "code": c.code, "reason": c.reason })
+            }
+        })
         .collect();
     if !close.is_empty() {
         body.insert("x-wsgen-close".to_owned(), json!(close));

@@ -248,7 +248,11 @@ fn endpoint(
         .map(|(c, (n, d))| DocClose {
             name: n.value.clone(),
             code: c.code,
-            reason: cell(&c.reason),
+            reason: if c.runtime_reason {
+                "given by the handler".to_owned()
+            } else {
+                cell(&c.reason)
+            },
             docs: cell(&text(d.docs.as_ref())),
         })
         .collect();

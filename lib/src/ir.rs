@@ -240,6 +240,8 @@ pub struct EndpointIr {
     pub conn_alias: String,
     /// The close condition enum.
     pub close_enum: String,
+    /// Whether the close enum is `Copy` (no condition carries a reason given at run time).
+    pub close_copy: bool,
     /// The glue struct implementing `wsgen_runtime::Endpoint`.
     pub glue: String,
     /// The typed client struct.
@@ -319,6 +321,8 @@ pub struct CloseIr {
     pub reason_lit: String,
     /// The close reason, for docs.
     pub reason: String,
+    /// Whether the handler gives the reason (the variant carries a `String`).
+    pub runtime_reason: bool,
     /// Documentation lines.
     pub docs: Vec<String>,
 }

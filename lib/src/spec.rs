@@ -676,6 +676,19 @@ pub struct CloseDef {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub reason: Option<Spanned<String>>,
+    /// The handler gives the reason when it closes (revali's `CloseWebSocketException(code,
+    /// reason)`): the generated variant carries a `String`, cut to 123 bytes at a UTF-8
+    /// boundary when sent, and the typed client hands it back. Not with `reason`.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub runtime_reason: Option<Spanned<bool>>,
+}
+
+impl CloseDef {
+    /// Whether the handler gives the reason at run time.
+    pub fn has_runtime_reason(&self) -> bool {
+        self.runtime_reason.as_ref().is_some_and(|r| r.value)
+    }
 }
 
 /// A YAML map whose keys are names: source order and key positions are kept.

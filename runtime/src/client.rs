@@ -533,12 +533,10 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
                 // Answer the close handshake; the connection is over either way.
                 let _ = tokio::time::timeout(self.write_timeout, self.ws.flush()).await;
                 let code = frame.as_ref().map(|f| u16::from(f.code));
-                Err(match code.and_then(C::from_code) {
+                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                Err(match code.and_then(|code| C::from_close(code, &reason)) {
                     Some(condition) => ClientError::Closed(condition),
-                    None => ClientError::ClosedOther {
-                        code,
-                        reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
-                    },
+                    None => ClientError::ClosedOther { code, reason },
                 })
             }
             Some(Ok(message)) => Ok(message),

@@ -8,10 +8,37 @@
 pub trait CloseCondition: Sized + Send + Sync + std::fmt::Debug + 'static {
     /// The close code sent in the close frame.
     fn code(&self) -> u16;
-    /// The close reason sent in the close frame (at most 123 bytes of UTF-8).
-    fn reason(&self) -> &'static str;
-    /// The condition a received close code stands for, if it is one of the endpoint's.
-    fn from_code(code: u16) -> Option<Self>;
+    /// The close reason sent in the close frame (cut to 123 bytes of UTF-8, at a character
+    /// boundary, when sent).
+    fn reason(&self) -> &str;
+    /// The condition a received close frame stands for, if its code is one of the endpoint's;
+    /// a condition whose reason the handler gives takes `reason`.
+    fn from_close(code: u16, reason: &str) -> Option<Self>;
+}
+
+/// The close conditions of an endpoint that declares none. It has no values, so a handler of
+/// such an endpoint ends normally or by a socket error, and its client never sees a typed close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoClose {}
+
+impl CloseCondition for NoClose {
+    fn code(&self) -> u16 {
+        match *self {}
+    }
+
+    fn reason(&self) -> &str {
+        match *self {}
+    }
+
+    fn from_close(_code: u16, _reason: &str) -> Option<Self> {
+        None
+    }
+}
+
+impl From<NoClose> for crate::socket::Stop<NoClose> {
+    fn from(condition: NoClose) -> Self {
+        match condition {}
+    }
 }
 
 /// Why a connection ended, as passed to `on_disconnect`.

@@ -29,7 +29,7 @@ pub use backplane::{
     Backplane, BackplaneError, BoxFuture, InProcess, LocalHub, Presence, SharedBackplane, Target,
 };
 pub use client::{Client, ClientError, ConnectOptions};
-pub use close::{CloseCondition, Disconnect};
+pub use close::{CloseCondition, Disconnect, NoClose};
 pub use conn::{Conn, SendError, Sender, SessionId};
 pub use hub::{Delivery, Hub};
 pub use message::{DecodeError, Frame, JsonMessage, WireMessage};

@@ -908,21 +908,7 @@ mod tests {
     use tokio_tungstenite::tungstenite::Message;
 
     use super::*;
-
-    #[derive(Debug)]
-    enum NoClose {}
-
-    impl CloseCondition for NoClose {
-        fn code(&self) -> u16 {
-            match *self {}
-        }
-        fn reason(&self) -> &'static str {
-            match *self {}
-        }
-        fn from_code(_code: u16) -> Option<Self> {
-            None
-        }
-    }
+    use crate::NoClose;
 
     struct Silent;
 
@@ -1086,10 +1072,10 @@ mod tests {
         fn code(&self) -> u16 {
             1005
         }
-        fn reason(&self) -> &'static str {
+        fn reason(&self) -> &str {
             LONG_REASON
         }
-        fn from_code(_code: u16) -> Option<Self> {
+        fn from_close(_code: u16, _reason: &str) -> Option<Self> {
             None
         }
     }

@@ -83,9 +83,7 @@ pub async fn close_code(ws: &mut Raw) -> u16 {
 
 /// Reads until the server's close frame (skipping data), and returns it; a close frame without
 /// a code is 1005 (no status) with no reason.
-pub async fn close_frame(
-    ws: &mut Raw,
-) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+pub async fn close_frame(ws: &mut Raw) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
     use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
     loop {
         match within(ws.next()).await {

@@ -51,31 +51,9 @@ pub struct Ack {
 
 impl wsgen_runtime::JsonMessage for Ack {}
 
-/// How `orders.place` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrdersPlaceClose {}
-
-impl wsgen_runtime::CloseCondition for OrdersPlaceClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<OrdersPlaceClose> for wsgen_runtime::Stop<OrdersPlaceClose> {
-    fn from(condition: OrdersPlaceClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `orders.place` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type OrdersPlaceClose = wsgen_runtime::NoClose;
 
 /// The connection handle passed to every [`OrdersPlaceHandler`] method.
 pub type OrdersPlaceConn = wsgen_runtime::Conn<Ack>;

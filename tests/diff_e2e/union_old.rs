@@ -18,31 +18,9 @@ pub enum Event {
 
 impl wsgen_runtime::JsonMessage for Event {}
 
-/// How `shop.feed` closes a connection: its handler returns one of these, and its
-/// client receives the same value back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShopFeedClose {}
-
-impl wsgen_runtime::CloseCondition for ShopFeedClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-
-    fn from_code(code: u16) -> Option<Self> {
-        let _ = code;
-        None
-    }
-}
-
-impl From<ShopFeedClose> for wsgen_runtime::Stop<ShopFeedClose> {
-    fn from(condition: ShopFeedClose) -> Self {
-        wsgen_runtime::Stop::Close(condition)
-    }
-}
+/// How `shop.feed` closes a connection: it declares no close conditions, so its handler
+/// ends normally or by a socket error.
+pub type ShopFeedClose = wsgen_runtime::NoClose;
 
 /// The connection handle passed to every [`ShopFeedHandler`] method.
 pub type ShopFeedConn = wsgen_runtime::Conn<Event>;

@@ -305,6 +305,7 @@ impl Lowerer<'_> {
             conn_alias,
             socket_alias,
             hub_alias,
+            close_copy: close.iter().all(|c| !c.runtime_reason),
             close_enum,
             glue,
             client,
@@ -457,11 +458,23 @@ impl Lowerer<'_> {
                 );
             }
             let reason = self.close_reason(def.reason.as_ref());
+            let runtime_reason = def.has_runtime_reason();
+            if let (true, Some(fixed)) = (runtime_reason, &def.reason) {
+                self.error_hint(
+                    fixed.referenced,
+                    format!(
+                        "close condition `{}` has `runtime_reason: true`, so its handler gives the reason; a fixed `reason` would never be sent",
+                        name.value
+                    ),
+                    "remove `reason`, or `runtime_reason`",
+                );
+            }
             out.push(CloseIr {
                 variant,
                 code: code.unwrap_or(0),
                 reason_lit: literal(&reason),
                 reason,
+                runtime_reason,
                 docs: doc_lines(def.docs.as_ref()),
             });
         }

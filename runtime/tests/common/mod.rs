@@ -1,5 +1,5 @@
-//! Helpers shared by the runtime's integration tests: a close condition-less endpoint type, a
-//! server on 127.0.0.1 that can be stopped, raw clients, and a record of `on_disconnect` calls.
+//! Helpers shared by the runtime's integration tests: a server on 127.0.0.1 that can be
+//! stopped, raw clients, and a record of `on_disconnect` calls.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -9,23 +9,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use wsgen_runtime::{CloseCondition, Disconnect, Limits, Router, RouterError, Server};
-
-/// An endpoint without close conditions.
-#[derive(Debug)]
-pub enum NoClose {}
-
-impl CloseCondition for NoClose {
-    fn code(&self) -> u16 {
-        match *self {}
-    }
-    fn reason(&self) -> &'static str {
-        match *self {}
-    }
-    fn from_code(_code: u16) -> Option<Self> {
-        None
-    }
-}
+pub use wsgen_runtime::NoClose;
+use wsgen_runtime::{Disconnect, Limits, Router, RouterError, Server};
 
 /// Bounds every wait so that a broken runtime fails the test instead of hanging it.
 pub async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
