@@ -619,6 +619,9 @@ impl WsChatClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/chat";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "cafeto.ws.chat";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsChatError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -630,7 +633,13 @@ impl WsChatClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsChatError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -676,6 +685,9 @@ impl WsChatCallbacksClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/chat-callbacks";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "cafeto.ws.chat_callbacks";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsChatCallbacksError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -687,7 +699,13 @@ impl WsChatCallbacksClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsChatCallbacksError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client.with_envelope()))
     }
 
@@ -730,6 +748,9 @@ impl WsSettingsClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/settings";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "cafeto.ws.settings";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsSettingsError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -741,7 +762,13 @@ impl WsSettingsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsSettingsError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -779,6 +806,9 @@ impl WsSettingsLenientClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/settings-lenient";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "cafeto.ws.settings_lenient";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsSettingsLenientError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -790,7 +820,13 @@ impl WsSettingsLenientClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsSettingsLenientError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

@@ -434,6 +434,9 @@ impl EchoWebsocketClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/websocket";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "rwf.echo.websocket";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, EchoWebsocketError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -445,7 +448,13 @@ impl EchoWebsocketClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoWebsocketError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -489,6 +498,9 @@ impl NotificationsFeedClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/notifications/feed";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "rwf.notifications.feed";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, NotificationsFeedError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -500,7 +512,13 @@ impl NotificationsFeedClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, NotificationsFeedError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -535,6 +553,9 @@ impl NotificationsNotifyClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/notifications/notify";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "rwf.notifications.notify";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, NotificationsNotifyError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -546,7 +567,13 @@ impl NotificationsNotifyClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, NotificationsNotifyError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

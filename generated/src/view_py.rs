@@ -992,6 +992,9 @@ impl AppChatClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.chat";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppChatError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1003,7 +1006,13 @@ impl AppChatClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppChatError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1043,6 +1052,9 @@ impl AppItemsClient {
     /// The endpoint's path on the server (a template: parameters in braces).
     pub const PATH: &'static str = "/items/{item_id}";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.items";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(
         base_url: &str,
@@ -1070,7 +1082,13 @@ impl AppItemsClient {
         url_query.push("label", &query.label);
         url_query.push_opt("verbose", query.verbose.as_ref());
         let path = url_query.append_to(path);
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1103,6 +1121,9 @@ impl AppNumbersClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/numbers";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.numbers";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppNumbersError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1114,7 +1135,13 @@ impl AppNumbersClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppNumbersError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1152,6 +1179,9 @@ impl AppFlagsClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/flags";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.flags";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppFlagsError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1163,7 +1193,13 @@ impl AppFlagsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppFlagsError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1201,6 +1237,9 @@ impl AppBlobsClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/blobs";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.blobs";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppBlobsError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1212,7 +1251,13 @@ impl AppBlobsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppBlobsError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1256,6 +1301,9 @@ impl AppDocumentsClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/documents";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.documents";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppDocumentsError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1267,7 +1315,13 @@ impl AppDocumentsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppDocumentsError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1311,6 +1365,9 @@ impl AppExpectingClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/expect";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.expecting";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppExpectingError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1322,7 +1379,13 @@ impl AppExpectingClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppExpectingError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1360,6 +1423,9 @@ impl AppProtocolClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/protocol";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.protocol";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppProtocolError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1372,7 +1438,13 @@ impl AppProtocolClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppProtocolError> {
         let path = Self::PATH.to_owned();
-        let mut client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let mut client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         client.handshake("MYPROTOCOL V1.1", "ACK").await?;
         Ok(Self(client))
     }
