@@ -7,7 +7,8 @@
 #            WebSocket, for Node 20), `@asyncapi/parser`, `@asyncapi/diff`, `typescript` (npm,
 #            from tests/interop/node/package-lock.json); Debian's `chromium`
 #   cluster  Debian's `redis-server` (the backplane) and `nginx` (a load balancer in front)
-#   bench    starlette + uvicorn + websockets (PyPI) in target/bench/venv, the Python baseline
+#   bench    starlette + uvicorn + websockets (PyPI) in target/bench/venv, the Python baseline;
+#            Debian's `valgrind` (`cargo xtask callgrind`)
 #
 # Safe to run from many processes and threads at once: one exclusive lock (flock on
 # target/deps.lock) is held across the whole install, so concurrent runs wait for each other and
@@ -132,6 +133,7 @@ cluster() {
 }
 
 bench() {
+    need_command valgrind valgrind
     need_venv "$target/bench/venv" \
         "import starlette, uvicorn, websockets; assert starlette.__version__ == '1.10.0' and uvicorn.__version__ == '0.54.0'" \
         starlette==1.10.0 uvicorn==0.54.0 websockets==17.4

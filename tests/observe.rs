@@ -197,6 +197,8 @@ async fn every_connection_reports_in_its_span() {
         &["closed", "closed_by=\"client\"", "endpoint=\"test.echo\""],
     );
     for field in [
+        // An empty close frame: no status code, reported as 1005 (RFC 6455 7.1.5).
+        "code=1005",
         "messages_in=2",
         "bytes_in=11",
         "messages_out=2",

@@ -12,6 +12,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary");
@@ -41,7 +43,6 @@ fn value(metrics: &str, series: &str) -> Option<f64> {
 }
 
 #[tokio::test]
-#[ignore = "not yet true: the endpoint serves, but one of the exact counts differs (see docs/observability.md)"]
 async fn the_echo_server_counts_a_scripted_exchange_exactly() {
     let mut child = Command::new(example("echo-server"))
         .arg("127.0.0.1:0")
@@ -67,9 +68,11 @@ async fn the_echo_server_counts_a_scripted_exchange_exactly() {
         .trim_end_matches("/metrics")
         .to_owned();
 
-    // Two clients on /echo/text, three messages each, closed by the client; one refusal.
+    // Two clients on /echo/text, three messages each, closed by the client: the first with an
+    // empty close frame (no status code: counted as 1005, RFC 6455 7.1.5), the second with
+    // 1000. Then a third client that vanishes without a close frame, and one refusal.
     let mut received = 0usize;
-    for _ in 0..2 {
+    for close in [None, Some(CloseCode::Normal)] {
         let mut ws = common::raw(&url, "/echo/text").await;
         for text in ["one", "two", "three"] {
             ws.send(Message::text(text)).await.expect("send");
@@ -78,41 +81,59 @@ async fn the_echo_server_counts_a_scripted_exchange_exactly() {
                 other => panic!("expected an echo, got {other:?}"),
             }
         }
-        ws.close(None).await.expect("close");
+        let frame = close.map(|code| CloseFrame {
+            code,
+            reason: "".into(),
+        });
+        ws.close(frame).await.expect("close");
         while common::within(ws.next()).await.is_some() {}
     }
+    assert_eq!(received, 22);
+    let mut ws = common::raw(&url, "/echo/text").await;
+    ws.send(Message::text("gone")).await.expect("send");
+    assert!(matches!(
+        common::within(ws.next()).await,
+        Some(Ok(Message::Text(_)))
+    ));
+    // Dropped: the TCP connection closes without a close frame.
+    drop(ws);
     let refused = tokio_tungstenite::connect_async(format!("{url}/nowhere")).await;
     assert!(refused.is_err());
 
-    // The server records a close after the client saw it: wait until both are counted.
+    // The server records a close after the client saw it: wait until the last is counted and
+    // no connection is open.
+    let text = "endpoint=\"echo.echo.text\"";
+    let open = format!("wsgen_connections_open{{{text}}}");
+    let lost = format!("wsgen_closes_total{{{text},code=\"none\",by=\"lost\"}}");
     let mut metrics = String::new();
     for _ in 0..100 {
         metrics = scrape(&metrics_addr).await;
-        if value(
-            &metrics,
-            "wsgen_closes_total{endpoint=\"echo.echo.text\",code=\"1000\",by=\"client\"}",
-        ) == Some(2.0)
-        {
+        if value(&metrics, &lost) == Some(1.0) && value(&metrics, &open) == Some(0.0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let text = "endpoint=\"echo.echo.text\"";
     let expect = [
-        (format!("wsgen_connections_open{{{text}}}"), 0.0),
-        (format!("wsgen_upgrades_accepted_total{{{text}}}"), 2.0),
+        (open, 0.0),
+        (format!("wsgen_upgrades_accepted_total{{{text}}}"), 3.0),
         (
             "wsgen_upgrades_refused_total{status=\"404\"}".to_owned(),
             1.0,
         ),
-        (format!("wsgen_messages_received_total{{{text}}}"), 6.0),
-        (format!("wsgen_bytes_received_total{{{text}}}"), 22.0),
-        (format!("wsgen_messages_sent_total{{{text}}}"), 6.0),
-        (format!("wsgen_bytes_sent_total{{{text}}}"), received as f64),
+        (format!("wsgen_messages_received_total{{{text}}}"), 7.0),
+        // Payload bytes: "one", "two", "three" twice, then "gone".
+        (format!("wsgen_bytes_received_total{{{text}}}"), 26.0),
+        (format!("wsgen_messages_sent_total{{{text}}}"), 7.0),
+        (format!("wsgen_bytes_sent_total{{{text}}}"), 26.0),
+        (
+            format!("wsgen_closes_total{{{text},code=\"1005\",by=\"client\"}}"),
+            1.0,
+        ),
         (
             format!("wsgen_closes_total{{{text},code=\"1000\",by=\"client\"}}"),
-            2.0,
+            1.0,
         ),
+        (lost, 1.0),
     ];
     for (series, wanted) in expect {
         assert_eq!(
@@ -121,6 +142,13 @@ async fn the_echo_server_counts_a_scripted_exchange_exactly() {
             "{series} in:\n{metrics}"
         );
     }
+    // Every close is counted once, under one code: three connections, three closes.
+    let closes: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("wsgen_closes_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(closes, 3.0, "{metrics}");
     assert!(!metrics.contains("session"), "{metrics}");
     let _ = child.kill().await;
 }

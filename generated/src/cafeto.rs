@@ -531,6 +531,9 @@ impl WsChatClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/chat";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "cafeto.ws.chat";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsChatError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -542,7 +545,13 @@ impl WsChatClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsChatError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -588,6 +597,9 @@ impl WsChatCallbacksClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/chat-callbacks";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "cafeto.ws.chat_callbacks";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsChatCallbacksError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -599,7 +611,13 @@ impl WsChatCallbacksClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsChatCallbacksError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client.with_envelope()))
     }
 
@@ -642,6 +660,9 @@ impl WsSettingsClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/settings";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "cafeto.ws.settings";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsSettingsError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -653,7 +674,13 @@ impl WsSettingsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsSettingsError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -691,6 +718,9 @@ impl WsSettingsLenientClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/settings-lenient";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "cafeto.ws.settings_lenient";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsSettingsLenientError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -702,7 +732,13 @@ impl WsSettingsLenientClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsSettingsLenientError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

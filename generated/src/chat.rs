@@ -437,6 +437,9 @@ impl ChatConnectClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/chat/connect";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "chat.chat.connect";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(
         base_url: &str,
@@ -456,7 +459,13 @@ impl ChatConnectClient {
         let mut url_query = wsgen_runtime::QueryString::default();
         url_query.push("name", &query.name);
         let path = url_query.append_to(path);
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client.with_error_replies()))
     }
 

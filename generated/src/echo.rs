@@ -1011,6 +1011,9 @@ impl EchoJsonClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/echo/json";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "echo.echo.json";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, EchoJsonError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1022,7 +1025,13 @@ impl EchoJsonClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoJsonError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client.with_error_replies()))
     }
 
@@ -1062,6 +1071,9 @@ impl EchoRawClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/echo/raw";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "echo.echo.raw";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, EchoRawError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1073,7 +1085,13 @@ impl EchoRawClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoRawError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1114,6 +1132,9 @@ impl EchoTextClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/echo/text";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "echo.echo.text";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, EchoTextError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1125,7 +1146,13 @@ impl EchoTextClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoTextError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1165,6 +1192,9 @@ impl EchoQuietClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/echo/quiet";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "echo.echo.quiet";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, EchoQuietError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1176,7 +1206,13 @@ impl EchoQuietClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoQuietError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1212,6 +1248,9 @@ impl EchoHeartbeatClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/echo/heartbeat";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "echo.echo.heartbeat";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, EchoHeartbeatError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1223,7 +1262,13 @@ impl EchoHeartbeatClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoHeartbeatError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1262,6 +1307,9 @@ impl EchoProtocolClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/echo/protocol";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "echo.echo.protocol";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, EchoProtocolError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1274,7 +1322,13 @@ impl EchoProtocolClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoProtocolError> {
         let path = Self::PATH.to_owned();
-        let mut client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let mut client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         client.handshake("ECHO/1", "READY").await?;
         Ok(Self(client))
     }
@@ -1314,6 +1368,9 @@ impl EchoEnvelopedClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/echo/enveloped";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "echo.echo.enveloped";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, EchoEnvelopedError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1325,7 +1382,13 @@ impl EchoEnvelopedClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoEnvelopedError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client.with_envelope()))
     }
 
@@ -1366,6 +1429,9 @@ impl EchoFeedClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/echo/feed";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "echo.echo.feed";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(
         base_url: &str,
@@ -1385,7 +1451,13 @@ impl EchoFeedClient {
         let mut url_query = wsgen_runtime::QueryString::default();
         url_query.push("count", &query.count);
         let path = url_query.append_to(path);
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

@@ -529,6 +529,9 @@ impl ExampleWebsocketClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/example/websocket";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "revali.example.websocket";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, ExampleWebsocketError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -540,7 +543,13 @@ impl ExampleWebsocketClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleWebsocketError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -580,6 +589,9 @@ impl ExampleListenClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/example/listen";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "revali.example.listen";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, ExampleListenError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -591,7 +603,13 @@ impl ExampleListenClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleListenError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -626,6 +644,9 @@ impl ExampleTickerClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/example/ticker";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "revali.example.ticker";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, ExampleTickerError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -637,7 +658,13 @@ impl ExampleTickerClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleTickerError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -673,6 +700,9 @@ impl ExampleHeartbeatClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/example/heartbeat";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "revali.example.heartbeat";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, ExampleHeartbeatError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -684,7 +714,13 @@ impl ExampleHeartbeatClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ExampleHeartbeatError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

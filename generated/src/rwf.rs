@@ -390,6 +390,9 @@ impl EchoWebsocketClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/websocket";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "rwf.echo.websocket";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, EchoWebsocketError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -401,7 +404,13 @@ impl EchoWebsocketClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoWebsocketError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -445,6 +454,9 @@ impl NotificationsFeedClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/notifications/feed";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "rwf.notifications.feed";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, NotificationsFeedError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -456,7 +468,13 @@ impl NotificationsFeedClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, NotificationsFeedError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -491,6 +509,9 @@ impl NotificationsNotifyClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/notifications/notify";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "rwf.notifications.notify";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, NotificationsNotifyError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -502,7 +523,13 @@ impl NotificationsNotifyClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, NotificationsNotifyError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

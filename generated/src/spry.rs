@@ -494,6 +494,9 @@ impl WsEchoClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/echo";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "spry.ws.echo";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsEchoError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -505,7 +508,13 @@ impl WsEchoClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsEchoError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -548,6 +557,9 @@ impl WsCountdownClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/countdown";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "spry.ws.countdown";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsCountdownError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -559,7 +571,13 @@ impl WsCountdownClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsCountdownError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -592,6 +610,9 @@ impl WsFragileClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/ws/fragile";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "spry.ws.fragile";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, WsFragileError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -603,7 +624,13 @@ impl WsFragileClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, WsFragileError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -643,6 +670,9 @@ impl PublicWhoamiClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/public/whoami";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "spry.public.whoami";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, PublicWhoamiError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -654,7 +684,13 @@ impl PublicWhoamiClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, PublicWhoamiError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

@@ -819,6 +819,9 @@ impl AppChatClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.chat";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppChatError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -830,7 +833,13 @@ impl AppChatClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppChatError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -870,6 +879,9 @@ impl AppItemsClient {
     /// The endpoint's path on the server (a template: parameters in braces).
     pub const PATH: &'static str = "/items/{item_id}";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.items";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(
         base_url: &str,
@@ -897,7 +909,13 @@ impl AppItemsClient {
         url_query.push("label", &query.label);
         url_query.push_opt("verbose", query.verbose.as_ref());
         let path = url_query.append_to(path);
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -930,6 +948,9 @@ impl AppNumbersClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/numbers";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.numbers";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppNumbersError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -941,7 +962,13 @@ impl AppNumbersClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppNumbersError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -979,6 +1006,9 @@ impl AppFlagsClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/flags";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.flags";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppFlagsError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -990,7 +1020,13 @@ impl AppFlagsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppFlagsError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1028,6 +1064,9 @@ impl AppBlobsClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/blobs";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.blobs";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppBlobsError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1039,7 +1078,13 @@ impl AppBlobsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppBlobsError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1083,6 +1128,9 @@ impl AppDocumentsClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/documents";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.documents";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppDocumentsError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1094,7 +1142,13 @@ impl AppDocumentsClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppDocumentsError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1138,6 +1192,9 @@ impl AppExpectingClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/expect";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.expecting";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppExpectingError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1149,7 +1206,13 @@ impl AppExpectingClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppExpectingError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 
@@ -1188,6 +1251,9 @@ impl AppProtocolClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/protocol";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "view_py.app.protocol";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, AppProtocolError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -1200,7 +1266,13 @@ impl AppProtocolClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppProtocolError> {
         let path = Self::PATH.to_owned();
-        let mut client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let mut client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         client.handshake("MYPROTOCOL V1.1", "ACK").await?;
         Ok(Self(client))
     }

@@ -495,6 +495,9 @@ impl BagsPutClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/bags/put";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "wire_edges.bags.put";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, BagsPutError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -506,7 +509,13 @@ impl BagsPutClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, BagsPutError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client.with_error_replies()))
     }
 
@@ -546,6 +555,9 @@ impl BagsEchoClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/bags/echo";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "wire_edges.bags.echo";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, BagsEchoError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -557,7 +569,13 @@ impl BagsEchoClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, BagsEchoError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client.with_error_replies()))
     }
 
@@ -595,6 +613,9 @@ impl BagsGreetClient {
     /// The endpoint's path on the server (a template: parameters in braces).
     pub const PATH: &'static str = "/bags/{name}/greet";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "wire_edges.bags.greet";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(
         base_url: &str,
@@ -613,7 +634,13 @@ impl BagsGreetClient {
         let path = format!(
             "/bags/{}/greet", wsgen_runtime::path_segment(& params.name),
         );
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

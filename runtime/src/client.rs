@@ -2,6 +2,12 @@
 //! receive, and the server's close surfaced as the endpoint's typed close condition. Every
 //! wait is bounded: connecting, the protocol handshake and writes have timeouts, and a ping
 //! keepalive finds a server that stopped answering (see [`ConnectOptions`]).
+//!
+//! Each connection reports through `tracing` in a span of its own, `ws_client` (`endpoint`,
+//! `url` without the query, `local`: the client's address, which is the server span's `peer`):
+//! `info` when it connects and when it ends (who closed, code, reason, duration, messages and
+//! bytes each way), `warn` for a refused or failed connect and for errors, `debug` for a
+//! message the client could not take (a decoding error or an error reply).
 
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -15,6 +21,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use tracing::Span;
+use tracing::field::Empty;
 
 use crate::close::CloseCondition;
 use crate::message::{DecodeError, WireMessage};
@@ -161,7 +170,32 @@ pub struct Client<Tx, Rx, C> {
     pong_deadline: Option<Instant>,
     /// The connection broke (the server vanished, or a write timed out): every call is `Lost`.
     lost: bool,
+    /// The connection's `ws_client` span; every event of the client is emitted in it.
+    span: Span,
+    /// When the connection was established, for the duration at close.
+    since: std::time::Instant,
+    /// Messages and bytes each way, for the close event.
+    traffic: Traffic,
+    /// The close event has been emitted.
+    ended: bool,
     _types: PhantomData<fn(Tx) -> (Rx, C)>,
+}
+
+/// What a client connection has sent and received (data messages and their payload bytes).
+#[derive(Debug, Default, Clone, Copy)]
+struct Traffic {
+    messages_in: u64,
+    bytes_in: u64,
+    messages_out: u64,
+    bytes_out: u64,
+}
+
+/// Name of the span every client connection runs in.
+pub const CLIENT_SPAN: &str = "ws_client";
+
+/// The URL for logs: without its query, which may carry credentials.
+fn loggable(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(before, _)| before)
 }
 
 /// Whether a WebSocket error means the server is gone (closed or reset the connection without
@@ -203,7 +237,69 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         path: &str,
         options: ConnectOptions,
     ) -> Result<Self, ClientError<C>> {
+        Self::connect_endpoint("", base_url, path, options).await
+    }
+
+    /// Like [`Client::connect`], naming the endpoint (`api.controller.endpoint`, as the server's
+    /// `Endpoint::NAME`) in the connection's `ws_client` span. Generated clients call this.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled connect leaves nothing behind.
+    pub async fn connect_endpoint(
+        endpoint: &'static str,
+        base_url: &str,
+        path: &str,
+        options: ConnectOptions,
+    ) -> Result<Self, ClientError<C>> {
         let url = format!("{}{}", base_url.trim_end_matches('/'), path);
+        let span = tracing::info_span!(
+            "ws_client",
+            endpoint = Empty,
+            url = loggable(&url),
+            local = Empty
+        );
+        if !endpoint.is_empty() {
+            span.record("endpoint", endpoint);
+        }
+        let started = std::time::Instant::now();
+        match Self::open_connection(url, options, span.clone()).await {
+            Ok(client) => {
+                if let Ok(local) = client.local_addr() {
+                    span.record("local", tracing::field::display(local));
+                }
+                tracing::info!(
+                    parent: &span,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "connected"
+                );
+                Ok(client)
+            }
+            Err(ClientError::Refused { status, reason }) => {
+                tracing::warn!(parent: &span, status, reason, "connect refused");
+                Err(ClientError::Refused { status, reason })
+            }
+            Err(error) => {
+                tracing::warn!(parent: &span, error = %error, "connect failed");
+                Err(error)
+            }
+        }
+    }
+
+    /// The client's own address on the connection (the server's span has it as `peer`).
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        match self.ws.get_ref() {
+            MaybeTlsStream::Plain(tcp) => tcp.local_addr(),
+            #[allow(unreachable_patterns)]
+            _ => Err(std::io::Error::other("not a plain TCP stream")),
+        }
+    }
+
+    async fn open_connection(
+        url: String,
+        options: ConnectOptions,
+        span: Span,
+    ) -> Result<Self, ClientError<C>> {
         let mut request = url.into_client_request()?;
         for (name, value) in options.headers {
             let header = HeaderName::try_from(name.as_str())
@@ -243,8 +339,41 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             next_ping,
             pong_deadline: None,
             lost: false,
+            span,
+            since: std::time::Instant::now(),
+            traffic: Traffic::default(),
+            ended: false,
             _types: PhantomData,
         })
+    }
+
+    /// Reports the end of the connection, once: who closed it, the code and reason, how long
+    /// it lasted and what went each way.
+    fn report_close(&mut self, by: &'static str, code: Option<u16>, reason: &str) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        let t = self.traffic;
+        tracing::info!(
+            parent: &self.span,
+            closed_by = by,
+            code,
+            reason,
+            duration_ms = self.since.elapsed().as_millis() as u64,
+            messages_in = t.messages_in,
+            bytes_in = t.bytes_in,
+            messages_out = t.messages_out,
+            bytes_out = t.bytes_out,
+            "closed"
+        );
+    }
+
+    /// The connection is lost (no close frame): reported once, then every call is `Lost`.
+    fn lose(&mut self, detail: &str) -> ClientError<C> {
+        self.lost = true;
+        self.report_close("lost", None, detail);
+        ClientError::Lost
     }
 
     /// Expects the server's messages in Cafeto's envelope, `{"statusCode": 200, "body": ..}`.
@@ -267,6 +396,21 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     /// and its body has an `errorList` list (a decoding error when an entry has no `loc`
     /// list). Any other frame is a message (and, with an envelope, an error).
     fn open(&self, message: Message) -> Result<Rx, ClientError<C>> {
+        let opened = self.open_inner(message);
+        match &opened {
+            Ok(_) => {}
+            Err(ClientError::Rejected { status, errors }) => tracing::debug!(
+                parent: &self.span,
+                status,
+                errors = errors.len(),
+                "message rejected by the server"
+            ),
+            Err(error) => tracing::debug!(parent: &self.span, error = %error, "invalid message"),
+        }
+        opened
+    }
+
+    fn open_inner(&self, message: Message) -> Result<Rx, ClientError<C>> {
         let envelope_error = || {
             ClientError::Decode(DecodeError::Invalid {
                 ty: "envelope",
@@ -344,9 +488,9 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     /// The error for a failed read or write: [`ClientError::Lost`] if the server is gone.
     fn failed(&mut self, error: tungstenite::Error) -> ClientError<C> {
         if vanished(&error) {
-            self.lost = true;
-            ClientError::Lost
+            self.lose(&error.to_string())
         } else {
+            tracing::warn!(parent: &self.span, error = %error, "connection error");
             error.into()
         }
     }
@@ -357,12 +501,25 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             return Err(ClientError::Lost);
         }
         let after = self.write_timeout;
+        let data = matches!(message, Message::Text(_) | Message::Binary(_));
+        let bytes = message.len() as u64;
         match tokio::time::timeout(after, self.ws.send(message)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                if data {
+                    self.traffic.messages_out += 1;
+                    self.traffic.bytes_out += bytes;
+                }
+                Ok(())
+            }
             Ok(Err(e)) => Err(self.failed(e)),
             Err(_) => {
                 // Part of a frame may have been written: nothing more can be sent after it.
-                self.lost = true;
+                tracing::warn!(
+                    parent: &self.span,
+                    limit_ms = after.as_millis() as u64,
+                    "write timed out"
+                );
+                self.lose("a write timed out");
                 Err(ClientError::TimedOut {
                     what: "write",
                     after,
@@ -441,10 +598,17 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         };
         match tokio::time::timeout(after, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(ClientError::TimedOut {
-                what: "handshake",
-                after,
-            }),
+            Err(_) => {
+                tracing::warn!(
+                    parent: &self.span,
+                    limit_ms = after.as_millis() as u64,
+                    "handshake timed out"
+                );
+                Err(ClientError::TimedOut {
+                    what: "handshake",
+                    after,
+                })
+            }
         }
     }
 
@@ -454,17 +618,18 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     /// # Cancel safety
     ///
     /// It takes the client: cancelled, the connection is dropped without the close handshake.
-    pub async fn close(self) -> Result<(), ClientError<C>> {
+    pub async fn close(mut self) -> Result<(), ClientError<C>> {
         match tokio::time::timeout(Duration::from_secs(10), self.close_inner()).await {
             Ok(result) => result,
-            Err(_) => Err(ClientError::Lost),
+            Err(_) => Err(self.lose("no answer to the close within 10s")),
         }
     }
 
-    async fn close_inner(mut self) -> Result<(), ClientError<C>> {
+    async fn close_inner(&mut self) -> Result<(), ClientError<C>> {
         if self.lost {
             return Err(ClientError::Lost);
         }
+        self.report_close("client", Some(1000), "");
         let normal = CloseFrame {
             code: CloseCode::Normal,
             reason: "".into(),
@@ -491,8 +656,12 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         let now = Instant::now();
         if let Some(deadline) = self.pong_deadline {
             if deadline <= now {
-                self.lost = true;
-                return Err(ClientError::Lost);
+                tracing::info!(
+                    parent: &self.span,
+                    timeout_ms = keepalive.timeout.as_millis() as u64,
+                    "keepalive: no pong, dropping"
+                );
+                return Err(self.lose("no answer to a ping"));
             }
             return Ok(());
         }
@@ -533,18 +702,46 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
                 // Answer the close handshake; the connection is over either way.
                 let _ = tokio::time::timeout(self.write_timeout, self.ws.flush()).await;
                 let code = frame.as_ref().map(|f| u16::from(f.code));
-                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                // As the server reports it: a close frame without a code is 1005.
+                let reason = frame
+                    .as_ref()
+                    .map(|f| f.reason.to_string())
+                    .unwrap_or_default();
+                self.report_close("server", Some(code.unwrap_or(1005)), &reason);
                 Err(match code.and_then(|code| C::from_close(code, &reason)) {
                     Some(condition) => ClientError::Closed(condition),
                     None => ClientError::ClosedOther { code, reason },
                 })
             }
-            Some(Ok(message)) => Ok(message),
-            Some(Err(e)) => Err(self.failed(e)),
-            None => {
-                self.lost = true;
-                Err(ClientError::Lost)
+            Some(Ok(message)) => {
+                if let Message::Text(_) | Message::Binary(_) = &message {
+                    self.traffic.messages_in += 1;
+                    self.traffic.bytes_in += message.len() as u64;
+                }
+                Ok(message)
             }
+            Some(Err(e)) => Err(self.failed(e)),
+            None => Err(self.lose("the connection closed without a close frame")),
+        }
+    }
+}
+
+impl<Tx, Rx, C> Drop for Client<Tx, Rx, C> {
+    fn drop(&mut self) {
+        if !self.ended {
+            // Dropped without `close`: the server sees the connection lost.
+            self.ended = true;
+            tracing::info!(
+                parent: &self.span,
+                closed_by = "client",
+                reason = "dropped without a close handshake",
+                duration_ms = self.since.elapsed().as_millis() as u64,
+                messages_in = self.traffic.messages_in,
+                bytes_in = self.traffic.bytes_in,
+                messages_out = self.traffic.messages_out,
+                bytes_out = self.traffic.bytes_out,
+                "closed"
+            );
         }
     }
 }

@@ -28,7 +28,7 @@ mod validate;
 pub use backplane::{
     Backplane, BackplaneError, BoxFuture, InProcess, LocalHub, Presence, SharedBackplane, Target,
 };
-pub use client::{Client, ClientError, ConnectOptions};
+pub use client::{CLIENT_SPAN, Client, ClientError, ConnectOptions};
 pub use close::{CloseCondition, Disconnect, NoClose};
 pub use conn::{Conn, SendError, Sender, SessionId};
 pub use hub::{Delivery, Hub};

@@ -152,6 +152,9 @@ pub(crate) fn upgraded(endpoint: &'static str, session: impl std::fmt::Display) 
     Instant::now()
 }
 
+/// The close code RFC 6455 reports for a close frame that carried none ("no status received").
+const NO_STATUS: u16 = 1005;
+
 /// The connection has ended.
 pub(crate) fn closed(
     endpoint: &'static str,
@@ -162,7 +165,11 @@ pub(crate) fn closed(
     traffic.flush(endpoint);
     let duration_ms = since.elapsed().as_millis() as u64;
     let (by, code, reason): (&str, Option<u16>, &str) = match why {
-        Disconnect::ClientClosed { code, reason } => ("client", *code, reason),
+        // A close frame without a status code: RFC 6455 (7.1.5) calls its close code 1005, so
+        // that it is told apart from a lost connection (which has no code at all).
+        Disconnect::ClientClosed { code, reason } => {
+            ("client", Some(code.unwrap_or(NO_STATUS)), reason)
+        }
         Disconnect::ServerClosed { code, reason } => ("server", Some(*code), reason),
         Disconnect::Lost { detail } => ("lost", None, detail),
     };

@@ -202,6 +202,9 @@ impl OrdersPlaceClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/orders/place";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "mini.orders.place";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, OrdersPlaceError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -213,7 +216,13 @@ impl OrdersPlaceClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, OrdersPlaceError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

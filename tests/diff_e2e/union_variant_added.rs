@@ -166,6 +166,9 @@ impl ShopFeedClient {
     /// The endpoint's path on the server.
     pub const PATH: &'static str = "/shop/feed";
 
+    /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+    pub const NAME: &'static str = "feed.shop.feed";
+
     /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
     pub async fn connect(base_url: &str) -> Result<Self, ShopFeedError> {
         Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
@@ -177,7 +180,13 @@ impl ShopFeedClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ShopFeedError> {
         let path = Self::PATH.to_owned();
-        let client = wsgen_runtime::Client::connect(base_url, &path, options).await?;
+        let client = wsgen_runtime::Client::connect_endpoint(
+                Self::NAME,
+                base_url,
+                &path,
+                options,
+            )
+            .await?;
         Ok(Self(client))
     }
 

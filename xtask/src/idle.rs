@@ -64,11 +64,21 @@ fn kernel_slab_kib() -> u64 {
 /// Starts a server binary that prints `listening on ws://ADDR` first; returns it and ADDR. Its
 /// file limit is raised to the hard limit so that it can hold 10,000 sockets.
 pub async fn start_server(binary: &Path, args: &[&str]) -> Result<(Child, String), String> {
+    start_server_with_env(binary, args, &[]).await
+}
+
+/// Like [`start_server`], with extra environment variables for the server.
+pub async fn start_server_with_env(
+    binary: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(Child, String), String> {
     let mut child = Command::new("bash")
         .arg("-c")
         .arg(r#"ulimit -n "$(ulimit -Hn)" && exec "$0" "$@""#)
         .arg(binary)
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -86,6 +96,11 @@ pub async fn start_server(binary: &Path, args: &[&str]) -> Result<(Child, String
         .strip_prefix("listening on ws://")
         .ok_or_else(|| format!("unexpected first line from the server: {line:?}"))?
         .to_owned();
+    // Whatever the server prints later (the metrics address) is read and dropped: with the pipe
+    // closed, its next `println!` would fail and end it.
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut reader, &mut tokio::io::sink()).await;
+    });
     Ok((child, addr))
 }
 

@@ -1,6 +1,7 @@
 //! Project chores: `cargo xtask regen [--check]` regenerates every checked-in output;
 //! `cargo xtask bench [--quick]` measures a generated server against baselines (BENCHMARKS.md);
-//! `cargo xtask callgrind [--save]` counts the instructions of the per-message path;
+//! `cargo xtask callgrind [--save | --metrics | --server PATH]` counts the instructions of the
+//! per-message path;
 //! `cargo xtask idle-memory` measures what a generated server spends per idle connection.
 //!
 //! `generated/src/<name>.rs` comes from `examples/specs/<name>.yaml`, and
@@ -18,7 +19,7 @@ mod bench;
 mod idle;
 
 const USAGE: &str = "usage: cargo xtask regen [--check] | bench [--quick] | bench cluster [--quick] | load ADDR .. | \
-                     callgrind [--save] | idle-memory";
+                     callgrind [--save | --metrics | --server PATH] | idle-memory";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,8 +33,8 @@ fn main() -> ExitCode {
         ["bench", "cluster"] => bench::cluster_only(&root(), false),
         ["bench", "cluster", "--quick"] => bench::cluster_only(&root(), true),
         ["load", rest @ ..] => bench::load_only(rest),
-        ["callgrind"] => bench::callgrind::run(&root(), false),
-        ["callgrind", "--save"] => bench::callgrind::run(&root(), true),
+        ["callgrind", rest @ ..] => bench::callgrind::Options::parse(rest)
+            .and_then(|options| bench::callgrind::run(&root(), &options)),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

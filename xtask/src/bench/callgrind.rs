@@ -1,6 +1,6 @@
-//! `cargo xtask callgrind [--save]`: instructions the generated server spends per echoed
-//! message, counted by valgrind's callgrind, as a regression guard that a noisy machine does not
-//! disturb (instructions, not seconds).
+//! `cargo xtask callgrind [--save | --metrics | --server PATH]`: instructions the generated
+//! server spends per echoed message, counted by valgrind's callgrind, as a regression guard that
+//! a noisy machine does not disturb (instructions, not seconds).
 //!
 //! The release echo server runs under callgrind twice, once echoing 2,000 messages of 20 bytes
 //! on one connection and once 12,000; the difference of the two totals divided by 10,000 is the
@@ -8,8 +8,14 @@
 //! tokio-tungstenite server is counted the same way, for comparison. `--save` records the
 //! generated server's count in `bench/callgrind.txt`; without it the count is compared with that
 //! record and the command fails when it grew by more than 10%.
+//!
+//! `--metrics` runs the echo server with `WSGEN_METRICS_ADDR=127.0.0.1:0`, so that a Prometheus
+//! recorder is installed and every metric reaches it (the cost of the `metrics` feature in use);
+//! `--server PATH` counts an echo server built elsewhere (another commit, for a before/after
+//! comparison) instead of building this one. Neither is compared with the record nor saved.
+//! Valgrind comes from `scripts/deps.sh bench` when it is not installed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::load::{self, Payload};
@@ -33,13 +39,54 @@ fn total_instructions(file: &Path) -> Result<u64, String> {
         .ok_or_else(|| format!("no instruction total in {}", file.display()))
 }
 
+/// What to measure.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Record the count in `bench/callgrind.txt`.
+    save: bool,
+    /// Install the example's Prometheus recorder (`WSGEN_METRICS_ADDR`).
+    metrics: bool,
+    /// An echo server built elsewhere, counted instead of this tree's.
+    server: Option<PathBuf>,
+}
+
+impl Options {
+    /// Reads `[--save | --metrics | --server PATH]`.
+    pub fn parse(args: &[&str]) -> Result<Options, String> {
+        let mut options = Options::default();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match *arg {
+                "--save" => options.save = true,
+                "--metrics" => options.metrics = true,
+                "--server" => {
+                    let path = args
+                        .next()
+                        .ok_or("--server needs the path of an echo server")?;
+                    options.server = Some(PathBuf::from(path));
+                }
+                other => return Err(format!("callgrind: unknown argument {other:?}")),
+            }
+        }
+        if options.save && (options.metrics || options.server.is_some()) {
+            return Err("--save records this tree's count without a recorder only".to_owned());
+        }
+        Ok(options)
+    }
+}
+
 /// Runs `binary` under callgrind while `messages` are echoed; returns its total.
-async fn count(root: &Path, binary: &Path, messages: usize) -> Result<u64, String> {
+async fn count(
+    target: &Path,
+    binary: &Path,
+    messages: usize,
+    env: &[(&str, &str)],
+) -> Result<u64, String> {
     let name = binary
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("server");
-    let out = root.join(format!("target/callgrind/{name}-{messages}.out"));
+    let out = target.join(format!("callgrind/{name}-{messages}.out"));
     let _ = std::fs::remove_file(&out);
     let valgrind = Path::new("valgrind");
     let tool = format!("--callgrind-out-file={}", out.display());
@@ -49,7 +96,7 @@ async fn count(root: &Path, binary: &Path, messages: usize) -> Result<u64, Strin
         binary.to_str().unwrap_or_default(),
         "127.0.0.1:0",
     ];
-    let (mut server, addr) = idle::start_server(valgrind, &args).await?;
+    let (mut server, addr) = idle::start_server_with_env(valgrind, &args, env).await?;
     load::exchange(&addr, Payload::Text(20), messages)
         .await
         .map_err(|e| format!("echoing under callgrind: {e}"))?;
@@ -59,16 +106,29 @@ async fn count(root: &Path, binary: &Path, messages: usize) -> Result<u64, Strin
 }
 
 /// Measures, then saves or checks.
-pub fn run(root: &Path, save: bool) -> Result<(), String> {
-    let build = [
-        "build",
-        "--release",
-        "-p",
-        "wsgen",
-        "--example",
-        "echo-server",
-    ];
-    super::run_command(root, env!("CARGO"), &build)?;
+pub fn run(root: &Path, options: &Options) -> Result<(), String> {
+    // Where cargo builds: `CARGO_TARGET_DIR` when it is set.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        super::run_command(root, "bash", &["scripts/deps.sh", "bench"])?;
+    }
+    if options.server.is_none() {
+        let build = [
+            "build",
+            "--release",
+            "-p",
+            "wsgen",
+            "--example",
+            "echo-server",
+        ];
+        super::run_command(root, env!("CARGO"), &build)?;
+    }
     let build = [
         "build",
         "--release",
@@ -78,29 +138,46 @@ pub fn run(root: &Path, save: bool) -> Result<(), String> {
         "tungstenite-echo",
     ];
     super::run_command(root, env!("CARGO"), &build)?;
-    std::fs::create_dir_all(root.join("target/callgrind")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(target.join("callgrind")).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let per_message = |binary: &Path| {
+    let per_message = |binary: &Path, env: &[(&str, &str)]| {
         runtime.block_on(async {
             let (few, many) = (
-                count(root, binary, FEW).await?,
-                count(root, binary, MANY).await?,
+                count(&target, binary, FEW, env).await?,
+                count(&target, binary, MANY, env).await?,
             );
             Ok::<_, String>(many.saturating_sub(few) as f64 / (MANY - FEW) as f64)
         })
     };
-    let baseline = per_message(&root.join("target/release/tungstenite-echo"))?;
-    let per_message = per_message(&root.join("target/release/examples/echo-server"))?;
+    let baseline = per_message(&target.join("release/tungstenite-echo"), &[])?;
+    let server = options
+        .server
+        .clone()
+        .unwrap_or_else(|| target.join("release/examples/echo-server"));
+    let env: &[(&str, &str)] = if options.metrics {
+        &[("WSGEN_METRICS_ADDR", "127.0.0.1:0")]
+    } else {
+        &[]
+    };
+    let per_message = per_message(&server, env)?;
+    let what = match (&options.server, options.metrics) {
+        (Some(path), _) => format!("{} ", path.display()),
+        (None, true) => "with a metrics recorder installed ".to_owned(),
+        (None, false) => String::new(),
+    };
     println!(
-        "{per_message:.0} instructions per echoed 20-byte message (user space, server side); \
+        "{per_message:.0} instructions per echoed 20-byte message {what}(user space, server side); \
          hand-written tokio-tungstenite: {baseline:.0} ({:.2}x)",
         per_message / baseline
     );
+    if options.metrics || options.server.is_some() {
+        return Ok(());
+    }
     let record = root.join("bench/callgrind.txt");
-    if save {
+    if options.save {
         let text = format!(
             "# instructions per echoed 20-byte message, server side; written by `cargo xtask callgrind --save`\n{per_message:.0}\n"
         );
