@@ -1,7 +1,8 @@
 //! Interop with clients nobody here wrote: Python's `websockets` (PyPI), Node's `ws` (npm) and
 //! headless Chromium opening `new WebSocket(...)` from a page this test serves. Each runs the
-//! same exchange against a generated server (the echo spec) on 127.0.0.1: the welcome push, a
-//! typed note echoed, a validation error envelope, server pushes, and the typed close whose
+//! same exchange against a generated server (the echo spec) on 127.0.0.1, once standalone and
+//! once mounted in the axum app of `examples/axum-app.rs` (`common/mounts.rs`): the welcome push,
+//! a typed note echoed, a validation error envelope, server pushes, and the typed close whose
 //! code and reason the client reports. The browser also shows that a server which does not
 //! allow the page's origin refuses it before the upgrade.
 //!
@@ -13,92 +14,21 @@
 
 #[path = "common/browser.rs"]
 mod browser;
-#[path = "../examples/echo/server.rs"]
-mod echo_server;
+#[path = "common/exchange.rs"]
+mod exchange;
+#[path = "common/mounts.rs"]
+mod mounts;
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
 use browser::{Route, chromium_report, dependencies, every_valid_spec, page_server, root};
+use exchange::{check_exchange, run_client};
+use mounts::{Mount, echo_server};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::process::Command;
 
-/// Serves the echo handlers on 127.0.0.1; returns the base URL.
-async fn echo_server(allowed_origins: Option<Vec<String>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    let mut server = echo_server::handlers().into_server();
-    if let Some(origins) = allowed_origins {
-        server = server.allow_origins(origins);
-    }
-    tokio::spawn(server.serve(listener));
-    url
-}
-
-/// Runs a client program and parses the JSON report on its last line of output.
-async fn run_client(program: PathBuf, args: &[&str]) -> Value {
-    let child = Command::new(&program)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start {}: {e}", program.display()));
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the client finished within 60s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{} failed ({}):\n{stdout}\n{}",
-        program.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("not a JSON report ({e}): {stdout}"))
-}
-
-/// The checks every client's report must pass.
-fn check_exchange(report: &Value) {
-    let client = &report["client"];
-    assert_eq!(report["welcome"]["type"], "welcome", "{client}: {report}");
-    assert!(
-        report["welcome"]["session"].as_u64().is_some_and(|s| s > 0),
-        "{report}"
-    );
-    let echo = &report["echo"];
-    assert_eq!(echo["type"], "note", "{report}");
-    assert_eq!(echo["id"], 1, "{report}");
-    assert!(
-        echo["text"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("hello from ")),
-        "{report}"
-    );
-    assert_eq!(
-        report["error"],
-        json!({"statusCode": 400, "body": {"errorList": [
-            {"loc": ["text"], "type": "string_too_short", "msg": "String should have at least 1 characters"}
-        ]}}),
-        "{client}"
-    );
-    assert_eq!(report["ticks"], json!([1, 2, 3]), "{report}");
-    assert_eq!(report["pushed"], json!([3]), "{report}");
-    assert_eq!(
-        report["close"],
-        json!({"code": 4000, "reason": "goodbye"}),
-        "{report}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_websockets_completes_the_exchange() {
+async fn python_websockets(mount: Mount) {
     dependencies();
-    let url = echo_server(None).await;
+    let url = echo_server(mount, None).await;
     let python = root().join("target/interop/venv/bin/python");
     let script = root().join("tests/interop/python_client.py");
     let report = run_client(python, &[script.to_str().unwrap(), &url]).await;
@@ -112,9 +42,18 @@ async fn python_websockets_completes_the_exchange() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_ws_completes_the_exchange() {
+async fn python_websockets_completes_the_exchange() {
+    python_websockets(Mount::Standalone).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_websockets_completes_the_exchange_with_the_axum_app() {
+    python_websockets(Mount::Axum).await;
+}
+
+async fn node_ws(mount: Mount) {
     dependencies();
-    let url = echo_server(None).await;
+    let url = echo_server(mount, None).await;
     let script = root().join("tests/interop/node/client.js");
     let report = run_client(PathBuf::from("node"), &[script.to_str().unwrap(), &url]).await;
     assert!(report["client"].as_str().unwrap().starts_with("node ws"));
@@ -122,7 +61,16 @@ async fn node_ws_completes_the_exchange() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn headless_chromium_completes_the_exchange_and_is_refused_from_a_foreign_origin() {
+async fn node_ws_completes_the_exchange() {
+    node_ws(Mount::Standalone).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_ws_completes_the_exchange_with_the_axum_app() {
+    node_ws(Mount::Axum).await;
+}
+
+async fn headless_chromium(mount: Mount) {
     dependencies();
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1);
     let origin = page_server(
@@ -141,10 +89,14 @@ async fn headless_chromium_completes_the_exchange_and_is_refused_from_a_foreign_
         ],
     )
     .await;
-    // The server the page talks to allows exactly the page's origin; the other one allows
-    // only a different site, so the browser's upgrade there must be refused.
-    let allowed = echo_server(Some(vec![origin.clone()])).await;
-    let refusing = echo_server(Some(vec!["https://elsewhere.example".to_owned()])).await;
+    // The server the page talks to allows exactly the page's origin (standalone; the axum app,
+    // served as it is, allows every origin); the other one allows only a different site, so the
+    // browser's upgrade there must be refused.
+    let allowed = match mount {
+        Mount::Standalone => echo_server(mount, Some(vec![origin.clone()])).await,
+        Mount::Axum => echo_server(mount, None).await,
+    };
+    let refusing = echo_server(mount, Some(vec!["https://elsewhere.example".to_owned()])).await;
     let page = format!("{origin}/?ws={allowed}&refused={refusing}");
     let report = chromium_report(&page, &mut report_rx).await;
     assert!(report.get("failure").is_none(), "{report}");
@@ -160,6 +112,17 @@ async fn headless_chromium_completes_the_exchange_and_is_refused_from_a_foreign_
         json!({"opened": false, "code": 1006}),
         "{report}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_completes_the_exchange_and_is_refused_from_a_foreign_origin() {
+    headless_chromium(Mount::Standalone).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_completes_the_exchange_with_the_axum_app_and_is_refused_from_a_foreign_origin()
+ {
+    headless_chromium(Mount::Axum).await;
 }
 
 #[test]

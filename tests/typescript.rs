@@ -6,7 +6,8 @@
 //! - headless Chromium, Node with the `ws` package and Node with undici's `WebSocket` (Node
 //!   22+'s global one) run an exchange with the generated client against a generated Rust
 //!   server on 127.0.0.1: typed messages, a validation error, server pushes, typed query
-//!   parameters, text and binary frames, and the typed close;
+//!   parameters, text and binary frames, and the typed close; Chromium and Node with `ws` also
+//!   against the echo spec mounted in the axum app of `examples/axum-app.rs`;
 //! - the same three run the stress cases (tests/typescript/stress-cases.ts) against
 //!   the echo server and a misbehaving one (`adversary`), and `check_stress` says which point
 //!   each check guards; tests/typescript/types.ts compiles what programs write.
@@ -19,8 +20,8 @@
 
 #[path = "common/browser.rs"]
 mod browser;
-#[path = "../examples/echo/server.rs"]
-mod echo_server;
+#[path = "common/mounts.rs"]
+mod mounts;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use browser::{
     Route, chromium_report, dependencies, every_valid_spec, page_server, root, write_typescript,
 };
+use mounts::Mount;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -267,12 +269,9 @@ fn script(dir: &tempfile::TempDir, path: &'static str) -> Route {
     }
 }
 
-/// Serves the echo handlers on 127.0.0.1; returns the base URL.
+/// Serves the echo handlers on 127.0.0.1, standalone; returns the base URL.
 async fn echo_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    tokio::spawn(echo_server::handlers().into_server().serve(listener));
-    url
+    mounts::echo_server(Mount::Standalone, None).await
 }
 
 /// The checks every run of the exchange must pass.
@@ -341,6 +340,16 @@ fn check(report: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_runs_the_generated_client_against_a_generated_server() {
+    chromium_exchange(Mount::Standalone).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_runs_the_generated_client_against_the_axum_app() {
+    chromium_exchange(Mount::Axum).await;
+}
+
+/// The exchange of the generated client in Chromium, against the echo server mounted as `mount`.
+async fn chromium_exchange(mount: Mount) {
     dependencies();
     let dir = compiled_exchange();
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1);
@@ -358,7 +367,7 @@ async fn headless_chromium_runs_the_generated_client_against_a_generated_server(
         ],
     )
     .await;
-    let server = echo_server().await;
+    let server = mounts::echo_server(mount, None).await;
     let report = chromium_report(&format!("{origin}/?ws={server}"), &mut report_rx).await;
     assert!(
         report["client"]
@@ -392,11 +401,12 @@ async fn node_report(dir: &Path, config: Value) -> Value {
         .unwrap_or_else(|e| panic!("not a JSON report ({e}): {}", text(&output)))
 }
 
-/// The exchange in Node with `socket` ("ws" or "undici") as the WebSocket implementation.
-async fn node_exchange(socket: &str) {
+/// The exchange in Node with `socket` ("ws" or "undici") as the WebSocket implementation,
+/// against the echo server mounted as `mount`.
+async fn node_exchange(socket: &str, mount: Mount) {
     dependencies();
     let dir = compiled_exchange();
-    let server = echo_server().await;
+    let server = mounts::echo_server(mount, None).await;
     let config = json!({"socket": socket, "run": "exchange", "echo": server});
     let report = node_report(dir.path(), config).await;
     assert!(
@@ -411,13 +421,18 @@ async fn node_exchange(socket: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_runs_the_generated_client_with_the_ws_package() {
-    node_exchange("ws").await;
+    node_exchange("ws", Mount::Standalone).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_runs_the_generated_client_with_the_ws_package_against_the_axum_app() {
+    node_exchange("ws", Mount::Axum).await;
 }
 
 /// undici's WebSocket is Node 22+'s global one (undici 6 there, as here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_runs_the_generated_client_with_undici() {
-    node_exchange("undici").await;
+    node_exchange("undici", Mount::Standalone).await;
 }
 
 /// A server that misbehaves in the ways the stress cases need, by the first path segment:

@@ -80,6 +80,12 @@ pub enum ClientError<C: CloseCondition> {
         /// The response body: the server's reason.
         reason: String,
     },
+    /// The TLS handshake with a `wss://` server failed: its certificate is not trusted by the
+    /// client's root store (see [`ConnectOptions::tls`]), has expired or names another host,
+    /// or the server speaks no TLS. The source is the `rustls::Error` when rustls reported one
+    /// (`error.downcast_ref::<rustls::Error>()`).
+    #[error("the TLS handshake failed: {0}")]
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A header given in [`ConnectOptions`] is not a valid HTTP header.
     #[error("invalid header {0:?}")]
     InvalidHeader(String),
@@ -91,9 +97,13 @@ pub enum ClientError<C: CloseCondition> {
 /// Options for [`Client::connect`]: headers, timeouts and keepalive. The defaults: 10 s to
 /// connect (TCP and the HTTP upgrade), 10 s for the protocol handshake, 10 s for a write, and a
 /// ping after 30 s without a frame from the server, which must be answered within 10 s.
+/// `wss://` URLs need the `tls` feature; they trust Mozilla's root certificates (webpki-roots)
+/// unless [`ConnectOptions::tls`] gives a configuration of your own.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     headers: Vec<(String, String)>,
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     connect_timeout: Duration,
     handshake_timeout: Duration,
     write_timeout: Duration,
@@ -104,6 +114,8 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             headers: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
@@ -140,6 +152,15 @@ impl ConnectOptions {
     /// sends no pings (a silent server is then waited for as long as it stays connected).
     pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
         self.keepalive = keepalive;
+        self
+    }
+
+    /// The TLS configuration for `wss://` URLs (feature `tls`): a root store of your own (a
+    /// private CA), client certificates, ALPN. Without it the client trusts Mozilla's roots.
+    /// Ignored for `ws://` URLs.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
         self
     }
 
@@ -216,6 +237,19 @@ fn vanished(error: &tungstenite::Error) -> bool {
                 | ErrorKind::NotConnected
         ),
         _ => false,
+    }
+}
+
+/// A connect error, with a failed TLS handshake as [`ClientError::Tls`].
+fn connect_error<C: CloseCondition>(error: tungstenite::Error) -> ClientError<C> {
+    match error {
+        tungstenite::Error::Tls(tls) => ClientError::Tls(Box::new(tls)),
+        // tokio-rustls reports what rustls refused as an I/O error around a `rustls::Error`.
+        #[cfg(feature = "tls")]
+        tungstenite::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+            io.into_inner().map_or(ClientError::Lost, ClientError::Tls)
+        }
+        other => other.into(),
     }
 }
 
@@ -308,6 +342,14 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
                 HeaderValue::try_from(value).map_err(|_| ClientError::InvalidHeader(name))?;
             request.headers_mut().append(header, value);
         }
+        #[cfg(feature = "tls")]
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            None,
+            true,
+            options.tls.map(tokio_tungstenite::Connector::Rustls),
+        );
+        #[cfg(not(feature = "tls"))]
         let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
         let after = options.connect_timeout;
         let connected =
@@ -326,7 +368,7 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
                     .map(|b| String::from_utf8_lossy(b).into_owned())
                     .unwrap_or_default(),
             },
-            other => other.into(),
+            other => connect_error(other),
         })?;
         let next_ping = options.keepalive.map(|k| Instant::now() + k.every);
         Ok(Client {

@@ -1,5 +1,6 @@
-//! The byte stream under a served WebSocket: the standalone server's own TCP stream, or any
-//! other (hyper's upgraded connection under axum or tower, a TLS stream), boxed.
+//! The byte stream under a served WebSocket: the standalone server's own TCP stream, the
+//! standalone server's TLS stream over it (feature `tls`), or any other (hyper's upgraded
+//! connection under axum or tower), boxed.
 //!
 //! An enum rather than a trait object throughout, so that the standalone server's reads and
 //! writes stay direct calls on its `TcpStream`.
@@ -20,7 +21,11 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
 pub(crate) enum Io {
     /// The standalone server's connection.
     Tcp(TcpStream),
-    /// Anything else: hyper's upgraded connection, a TLS stream.
+    /// The standalone server's connection under TLS (boxed: a rustls connection is large, and
+    /// an `Io` lives in every connection's task).
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// Anything else: hyper's upgraded connection.
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     Boxed(Box<dyn Transport>),
 }
@@ -33,6 +38,8 @@ impl AsyncRead for Io {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Io::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            Io::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
             Io::Boxed(stream) => Pin::new(stream).poll_read(cx, buf),
         }
     }
@@ -46,6 +53,8 @@ impl AsyncWrite for Io {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Io::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            Io::Tls(stream) => Pin::new(stream).poll_write(cx, buf),
             Io::Boxed(stream) => Pin::new(stream).poll_write(cx, buf),
         }
     }
@@ -57,6 +66,8 @@ impl AsyncWrite for Io {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Io::Tcp(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "tls")]
+            Io::Tls(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
             Io::Boxed(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
         }
     }
@@ -64,6 +75,8 @@ impl AsyncWrite for Io {
     fn is_write_vectored(&self) -> bool {
         match self {
             Io::Tcp(stream) => stream.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            Io::Tls(stream) => stream.is_write_vectored(),
             Io::Boxed(stream) => stream.is_write_vectored(),
         }
     }
@@ -71,6 +84,8 @@ impl AsyncWrite for Io {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Io::Tcp(stream) => Pin::new(stream).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            Io::Tls(stream) => Pin::new(stream).poll_flush(cx),
             Io::Boxed(stream) => Pin::new(stream).poll_flush(cx),
         }
     }
@@ -78,6 +93,8 @@ impl AsyncWrite for Io {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Io::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
+            Io::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
             Io::Boxed(stream) => Pin::new(stream).poll_shutdown(cx),
         }
     }

@@ -77,6 +77,12 @@ pub(crate) fn refused(status: u16, reason: &str) {
     );
 }
 
+/// A `wss://` connection's TLS handshake failed or timed out; the socket is closed.
+#[cfg(feature = "tls")]
+pub(crate) fn tls_failed(error: &dyn std::fmt::Display) {
+    tracing::info!(error = %error, "TLS handshake failed");
+}
+
 /// Per-connection counts, kept by the socket as plain additions.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Traffic {

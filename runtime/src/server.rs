@@ -613,6 +613,50 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), RouterError> {
+        self.run(listener, Tls::None, shutdown).await
+    }
+
+    /// Serves `wss://` on `listener` until the process ends: every connection starts with a
+    /// TLS handshake under `config` (feature `tls`). See [`Server::serve_tls_with_shutdown`].
+    #[cfg(feature = "tls")]
+    pub async fn serve_tls(
+        self,
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+    ) -> Result<(), RouterError> {
+        self.serve_tls_with_shutdown(listener, config, std::future::pending())
+            .await
+    }
+
+    /// Serves `wss://` on `listener` until `shutdown` completes, then shuts down as
+    /// [`Server::serve_with_shutdown`] does (feature `tls`).
+    ///
+    /// Each connection's TLS handshake runs on the connection's own task, so a client that
+    /// stalls in it or fails it holds up no other: the handshake and the upgrade request that
+    /// follows must both complete within [`Limits::handshake_timeout`], and a failed or
+    /// timed-out handshake is logged (an `info` event, "TLS handshake failed") and the socket
+    /// closed. A connection beyond [`Limits::max_connections`] is closed before its TLS
+    /// handshake (a 503 could only be sent after one).
+    ///
+    /// The server speaks HTTP/1.1 only: leave `config.alpn_protocols` empty or `http/1.1`.
+    #[cfg(feature = "tls")]
+    pub async fn serve_tls_with_shutdown(
+        self,
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), RouterError> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        self.run(listener, Tls::Rustls(acceptor), shutdown).await
+    }
+
+    /// The accept loop of every standalone server, plain or TLS.
+    async fn run(
+        self,
+        listener: TcpListener,
+        tls: Tls,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), RouterError> {
         let (router, context, stop) = self.into_parts()?;
         let limits = context.limits;
         let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -630,10 +674,17 @@ impl Server {
                     Ok(slot) => {
                         let router = Arc::clone(&router);
                         let context = context.clone();
+                        let tls = tls.clone();
                         connections.spawn(async move {
-                            accept(stream, &router, context).await;
+                            accept(stream, tls, &router, context).await;
                             drop(slot);
                         });
+                    }
+                    Err(_) if tls.is_some() => {
+                        // A TLS client would read a plain 503 as garbage; dropping the socket
+                        // costs the server no handshake while it is full.
+                        crate::observe::refused(503, "the server is at its connection limit");
+                        drop(stream);
                     }
                     Err(_) => {
                         connections.spawn(async move {
@@ -665,12 +716,28 @@ impl Server {
     }
 }
 
-async fn accept(stream: TcpStream, router: &Router, context: Context) {
-    let span = crate::observe::connection_span(stream.peer_addr().ok());
-    tracing::Instrument::instrument(accept_in_span(stream, router, context), span).await;
+/// Whether the standalone server's connections start with a TLS handshake.
+#[derive(Clone)]
+enum Tls {
+    /// Plain TCP (`ws://`).
+    None,
+    /// TLS with rustls (`wss://`).
+    #[cfg(feature = "tls")]
+    Rustls(tokio_rustls::TlsAcceptor),
 }
 
-async fn accept_in_span(mut stream: TcpStream, router: &Router, context: Context) {
+impl Tls {
+    fn is_some(&self) -> bool {
+        !matches!(self, Tls::None)
+    }
+}
+
+async fn accept(stream: TcpStream, tls: Tls, router: &Router, context: Context) {
+    let span = crate::observe::connection_span(stream.peer_addr().ok());
+    tracing::Instrument::instrument(accept_in_span(stream, tls, router, context), span).await;
+}
+
+async fn accept_in_span(stream: TcpStream, tls: Tls, router: &Router, context: Context) {
     let limits = context.limits;
     // Small messages must not wait for Nagle's algorithm; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
@@ -681,10 +748,29 @@ async fn accept_in_span(mut stream: TcpStream, router: &Router, context: Context
         // Best effort: without keepalive the connection still works.
         let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&probes);
     }
+    // The TLS handshake (if any) and the request head share one deadline: a client that
+    // stalls in either holds its slot no longer than the handshake timeout.
+    let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
+    let mut stream = match tls {
+        Tls::None => Io::Tcp(stream),
+        #[cfg(feature = "tls")]
+        Tls::Rustls(acceptor) => {
+            // Boxed, as the head below: the handshake's state must not size the task.
+            let handshake = Box::pin(acceptor.accept(stream));
+            match tokio::time::timeout_at(deadline, handshake).await {
+                Ok(Ok(stream)) => Io::Tls(Box::new(stream)),
+                Ok(Err(error)) => return crate::observe::tls_failed(&error),
+                Err(_) => {
+                    let error = format!("timed out after {:?}", limits.handshake_timeout);
+                    return crate::observe::tls_failed(&error);
+                }
+            }
+        }
+    };
     // Boxed for the same reason as the upgrade: reading the head is over before the connection
     // starts, and must not size its task.
     let read = Box::pin(handshake::read_head(&mut stream, limits.max_header_size));
-    let mut head = match tokio::time::timeout(limits.handshake_timeout, read).await {
+    let mut head = match tokio::time::timeout_at(deadline, read).await {
         Ok(Ok(head)) => head,
         Ok(Err(Some(refusal))) => return handshake::refuse(&mut stream, &refusal).await,
         Ok(Err(None)) | Err(_) => return,
@@ -710,7 +796,7 @@ async fn accept_in_span(mut stream: TcpStream, router: &Router, context: Context
                 extensions: http::Extensions::new(),
             };
             let handshake = Handshake::Raw {
-                stream: Io::Tcp(stream),
+                stream,
                 key: head.key,
                 leftover: head.leftover,
             };

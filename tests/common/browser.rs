@@ -134,6 +134,15 @@ pub async fn chromium_report(
     page: &str,
     report: &mut tokio::sync::mpsc::Receiver<String>,
 ) -> Value {
+    chromium_report_with(page, &[], report).await
+}
+
+/// [`chromium_report`], with more command-line flags for Chromium.
+pub async fn chromium_report_with(
+    page: &str,
+    flags: &[String],
+    report: &mut tokio::sync::mpsc::Receiver<String>,
+) -> Value {
     let profile = tempfile::tempdir().unwrap();
     let mut browser = Command::new("chromium")
         .args([
@@ -145,6 +154,7 @@ pub async fn chromium_report(
             "--disable-dev-shm-usage",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(flags)
         .arg(page)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

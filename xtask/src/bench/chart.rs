@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 
 use super::{ROWS, Results};
 
-const COLOURS: [&str; 5] = ["#1f77b4", "#7f7f7f", "#ff7f0e", "#2ca02c", "#d62728"];
+const COLOURS: [&str; 7] = [
+    "#1f77b4", "#7f7f7f", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+];
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")

@@ -3,7 +3,8 @@
 //! Servers, each its own process on 127.0.0.1 (pinned to core 0 when `taskset` exists, the
 //! load client to core 1): the generated echo server; a hand-written tokio-tungstenite echo with
 //! best practice; fastwebsockets; a plain TCP echo with the same framing (the machine's limit);
-//! and starlette + uvicorn from PyPI. Each row of the matrix runs every server in turn, sample
+//! starlette + uvicorn from PyPI; the generated echo mounted in axum; and a hand-written echo on
+//! axum's own `extract::ws`. Each row of the matrix runs every server in turn, sample
 //! after sample (A B A B), after a warm-up; cells report the median and the min-max. Then
 //! latency at half of peak load, memory per idle connection, and the generator's own speed.
 //! Results go to BENCHMARKS.md (tables) and bench/chart.svg (drawn here, with plotters).
@@ -21,6 +22,11 @@ use std::time::{Duration, Instant};
 use load::Payload;
 
 use crate::idle;
+
+/// The generated echo server mounted in axum (`bench/src/bin/axum-generated-echo.rs`).
+pub const AXUM_GENERATED: &str = "generated (axum)";
+/// A hand-written echo on axum's own `extract::ws` (`bench/src/bin/axum-echo.rs`).
+pub const AXUM_WS: &str = "axum extract::ws";
 
 /// One server under test.
 pub struct Server {
@@ -205,6 +211,17 @@ fn servers(root: &Path, pinned: bool) -> Vec<Server> {
                 bin(root.join("target/bench/venv/bin/python")),
                 bin(root.join("bench/python/echo_server.py")),
             ]),
+            json: true,
+        },
+        // Last, so that the columns above keep their places (the report finds these by name).
+        Server {
+            name: AXUM_GENERATED,
+            command: pin(vec![bin(release.join("axum-generated-echo"))]),
+            json: true,
+        },
+        Server {
+            name: AXUM_WS,
+            command: pin(vec![bin(release.join("axum-echo"))]),
             json: true,
         },
     ]
@@ -422,7 +439,13 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
     // Memory per idle connection, each server fresh.
     let mut memory = Vec::new();
     let counts: &[usize] = if quick { &[1_000] } else { &[1_000, 10_000] };
-    for server in servers.iter().take(3) {
+    // The generated server, its two Rust baselines, and the two axum servers.
+    let idle = servers
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| *i < 3 || [AXUM_GENERATED, AXUM_WS].contains(&s.name))
+        .map(|(_, s)| s);
+    for server in idle {
         for &connections in counts {
             let (program, args) = server.command.split_first().ok_or("empty command")?;
             let args: Vec<&str> = args.iter().map(String::as_str).collect();

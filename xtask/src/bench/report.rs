@@ -228,6 +228,7 @@ pub fn markdown(root: &Path, r: &Results) -> String {
         };
         let _ = writeln!(md, "| {} | {} | {} | {} |", row.label, of(2), of(3), of(4));
     }
+    md.push_str(&axum_section(r));
     let _ = writeln!(md, "\n## Latency at half of peak load\n");
     let _ = writeln!(
         md,
@@ -363,6 +364,60 @@ pub fn markdown(root: &Path, r: &Results) -> String {
         mark(r.noop_build.1)
     );
     md.push_str(OBSERVABILITY);
+    md
+}
+
+/// The generated server mounted in axum, next to the standalone one and axum's own WebSocket
+/// echo, with ratios.
+fn axum_section(r: &Results) -> String {
+    let mut md = String::new();
+    let at = |name: &str| r.servers.iter().position(|s| *s == name);
+    let (Some(mounted), Some(axum)) = (at(super::AXUM_GENERATED), at(super::AXUM_WS)) else {
+        return md;
+    };
+    let standalone = 0;
+    let _ = writeln!(md, "## Inside axum\n");
+    let _ = writeln!(
+        md,
+        "The generated echo mounted in an axum app (`Server::into_axum`, `bench/src/bin/axum-generated-echo.rs`) and a hand-written \
+         echo on axum's own `extract::ws` (`bench/src/bin/axum-echo.rs`: a `recv`/`send` loop, what an axum user writes today), both \
+         served by `axum::serve` with `TCP_NODELAY`, measured in the same run as the table above.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| row | generated (standalone) | {} | {} | mounted / axum ws | standalone / axum ws | mounted / standalone |\n|---|---:|---:|---:|---:|---:|---:|",
+        super::AXUM_GENERATED,
+        super::AXUM_WS
+    );
+    for (i, row) in ROWS.iter().enumerate() {
+        let median = |s: usize| r.cells[i][s].as_ref().map(super::Cell::median);
+        let cell = |s: usize| match &r.cells[i][s] {
+            Some(c) => format!("{} ({}-{})", rate(c.median()), rate(c.min()), rate(c.max())),
+            None => "n/a".to_owned(),
+        };
+        let ratio = |a: usize, b: usize| match (median(a), median(b)) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.3}", a / b),
+            _ => "n/a".to_owned(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.label,
+            cell(standalone),
+            cell(mounted),
+            cell(axum),
+            ratio(mounted, axum),
+            ratio(standalone, axum),
+            ratio(mounted, standalone)
+        );
+    }
+    if r.quick {
+        let _ = writeln!(
+            md,
+            "\nQuick mode (`--quick`): one 0.5 s sample per cell, so each ratio carries the run-to-run spread of a single sample; the full run takes five."
+        );
+    }
+    let _ = writeln!(md);
     md
 }
 
