@@ -429,3 +429,34 @@ async fn closing_a_wss_client_normally_is_ok() {
     let closed = within(client.close()).await;
     assert!(closed.is_ok(), "close over wss:// ended with {closed:?}");
 }
+
+/// RFC 8446 (6.1): each party sends close_notify before closing its write side. After the
+/// WebSocket close handshake the server's TLS connection ends with it, so a client reads a clean
+/// end of the stream, not an unexpected end of file (truncation).
+#[tokio::test]
+async fn the_server_ends_a_tls_connection_with_close_notify() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Error;
+    let pki = make_pki("notify");
+    let addr = tls_echo(&pki, None, None).await;
+    let connector = tokio_tungstenite::Connector::Rustls(pki.client_config());
+    let (mut ws, _) = within(tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://{addr}/echo/text"),
+        None,
+        false,
+        Some(connector),
+    ))
+    .await
+    .unwrap();
+    within(ws.close(None)).await.unwrap();
+    let end = loop {
+        match within(ws.next()).await {
+            Some(Ok(_)) => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(end, None | Some(Err(Error::ConnectionClosed))),
+        "the server's TLS stream ended without close_notify: {end:?}"
+    );
+}
