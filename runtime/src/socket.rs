@@ -847,8 +847,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// Bounded by the write timeout; a lost connection has nothing to end.
     pub(crate) async fn end_transport(&mut self) {
         use tokio::io::AsyncWriteExt;
-        if let Some(Disconnect::ClientClosed { .. } | Disconnect::ServerClosed { .. }) =
-            &self.ended
+        if let Some(Disconnect::ClientClosed { .. } | Disconnect::ServerClosed { .. }) = &self.ended
         {
             let limit = self.settings.write_timeout;
             let _ = tokio::time::timeout(limit, self.ws.get_mut().shutdown()).await;
