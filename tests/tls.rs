@@ -435,7 +435,7 @@ async fn closing_a_wss_client_normally_is_ok() {
 /// end of the stream, not an unexpected end of file (truncation).
 #[tokio::test]
 async fn the_server_ends_a_tls_connection_with_close_notify() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Error;
     let pki = make_pki("notify");
     let addr = tls_echo(&pki, None, None).await;
