@@ -360,3 +360,103 @@ fn the_base64_of_the_pin_is_standard_base64() {
     assert_eq!(base64(b"foo"), "Zm9v");
     assert_eq!(base64(b"foobar"), "Zm9vYmFy");
 }
+
+/// A `Write` that keeps what the test subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// docs/observability.md: every typed client connection's `ws_client` span has `local`, the
+/// client's address (the server span's `peer`), so that both sides can be matched; over
+/// `wss://` too.
+#[tokio::test]
+async fn the_client_span_over_wss_records_the_local_address() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary run without a subscriber: interest cached for them must not
+    // hide the span from this one.
+    tracing::callsite::rebuild_interest_cache();
+    let pki = make_pki("span");
+    let addr = tls_echo(&pki, None, None).await;
+    let options = ConnectOptions::default().tls(pki.client_config());
+    let client = within(EchoJsonClient::connect_with(
+        &format!("wss://{addr}"),
+        options,
+    ))
+    .await
+    .unwrap();
+    let _ = within(client.close()).await;
+    let out = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let connected = out
+        .lines()
+        .find(|l| l.contains("ws_client{") && l.contains("connected"))
+        .unwrap_or_else(|| panic!("no connected event in:\n{out}"))
+        .to_owned();
+    assert!(
+        connected.contains("local=127.0.0.1:"),
+        "the wss:// client's span has no local address: {connected}"
+    );
+}
+
+/// `close()` is the normal end of a connection: over `wss://` as over `ws://`, the server's
+/// answer to the close ends it with `Ok`.
+#[tokio::test]
+async fn closing_a_wss_client_normally_is_ok() {
+    let pki = make_pki("close");
+    let addr = tls_echo(&pki, None, None).await;
+    let options = ConnectOptions::default().tls(pki.client_config());
+    let mut client = within(EchoJsonClient::connect_with(
+        &format!("wss://{addr}"),
+        options,
+    ))
+    .await
+    .unwrap();
+    let _welcome = within(client.recv()).await.unwrap();
+    let closed = within(client.close()).await;
+    assert!(closed.is_ok(), "close over wss:// ended with {closed:?}");
+}
+
+/// RFC 8446 (6.1): each party sends close_notify before closing its write side. After the
+/// WebSocket close handshake the server's TLS connection ends with it, so a client reads a clean
+/// end of the stream, not an unexpected end of file (truncation).
+#[tokio::test]
+async fn the_server_ends_a_tls_connection_with_close_notify() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Error;
+    let pki = make_pki("notify");
+    let addr = tls_echo(&pki, None, None).await;
+    let connector = tokio_tungstenite::Connector::Rustls(pki.client_config());
+    let (mut ws, _) = within(tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://{addr}/echo/text"),
+        None,
+        false,
+        Some(connector),
+    ))
+    .await
+    .unwrap();
+    within(ws.close(None)).await.unwrap();
+    let end = loop {
+        match within(ws.next()).await {
+            Some(Ok(_)) => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(end, None | Some(Err(Error::ConnectionClosed))),
+        "the server's TLS stream ended without close_notify: {end:?}"
+    );
+}

@@ -324,6 +324,8 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         match self.ws.get_ref() {
             MaybeTlsStream::Plain(tcp) => tcp.local_addr(),
+            #[cfg(feature = "tls")]
+            MaybeTlsStream::Rustls(tls) => tls.get_ref().0.local_addr(),
             #[allow(unreachable_patterns)]
             _ => Err(std::io::Error::other("not a plain TCP stream")),
         }
@@ -679,12 +681,17 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         if let Err(e) = self.ws.close(Some(normal)).await {
             return Err(self.failed(e));
         }
+        // The server closes the TCP connection first (RFC 6455 7.1.1); once its close frame
+        // has answered ours, how the transport ends does not matter: a TLS server that drops
+        // the connection without close_notify reads as an unexpected end of file.
+        let mut answered = false;
         while let Some(frame) = self.ws.next().await {
-            if let Err(e) = frame {
-                return match e {
-                    tungstenite::Error::ConnectionClosed => Ok(()),
-                    other => Err(self.failed(other)),
-                };
+            match frame {
+                Ok(Message::Close(_)) => answered = true,
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed) => return Ok(()),
+                Err(_) if answered => return Ok(()),
+                Err(other) => return Err(self.failed(other)),
             }
         }
         Ok(())

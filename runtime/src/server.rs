@@ -979,6 +979,7 @@ async fn serve_connection<E: Endpoint>(
         Some(outcome) => socket.finish(outcome).await,
         None => socket.shut_down().await,
     };
+    socket.end_transport().await;
     socket.observe_close(&why, since);
     hub.unregister(session);
     connection.done = true;

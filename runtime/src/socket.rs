@@ -842,6 +842,18 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         self.settings.on_invalid
     }
 
+    /// After a close handshake, ends the transport's write side the way it ends: a TLS
+    /// close_notify (RFC 8446 6.1; without it a client reads a truncated stream), a TCP FIN.
+    /// Bounded by the write timeout; a lost connection has nothing to end.
+    pub(crate) async fn end_transport(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        if let Some(Disconnect::ClientClosed { .. } | Disconnect::ServerClosed { .. }) = &self.ended
+        {
+            let limit = self.settings.write_timeout;
+            let _ = tokio::time::timeout(limit, self.ws.get_mut().shutdown()).await;
+        }
+    }
+
     /// Reports the end of the connection (once it has ended).
     pub(crate) fn observe_close(&mut self, why: &Disconnect, since: std::time::Instant) {
         crate::observe::closed(self.settings.endpoint, why, since, &mut self.traffic);
