@@ -684,8 +684,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     ///
     /// # Cancel safety
     ///
-    /// As [`Socket::handshake`]; the close, once started, is not cancel safe (cancelled, the
-    /// connection is dropped without the close handshake).
+    /// As [`Socket::handshake`]. A close started here and then cancelled is kept: the next
+    /// call on the socket, or the end of the connection, finishes it with this code and reason.
     pub async fn handshake_or_close(
         &mut self,
         expected: &str,
