@@ -246,6 +246,26 @@ impl Lowerer<'_> {
 
         let close_enum = format!("{ident}Close");
         let close = self.close_conditions(&def.close, &qualified);
+        if let (Some(h), Some(ir)) = (&def.handshake, &handshake) {
+            let condition = close
+                .iter()
+                .zip(def.close.iter())
+                .find(|(c, _)| c.code == ir.close_code);
+            if let Some((_, (name, _))) = condition {
+                let at = h
+                    .close
+                    .as_ref()
+                    .map_or(h.expect.referenced, |c| c.code.referenced);
+                self.error_hint(
+                    at,
+                    format!(
+                        "a failed handshake of `{qualified}` closes with {}, the code of its close condition `{}`: the client would read the failure as that condition",
+                        ir.close_code, name.value
+                    ),
+                    "give `handshake.close` a code of its own (the default is 1008)",
+                );
+            }
+        }
         let message_kind = match (receives, reply) {
             (false, _) => MessageKind::None,
             (true, true) => MessageKind::Reply,
