@@ -21,7 +21,7 @@ mod mounts;
 
 use std::path::PathBuf;
 
-use browser::{Route, chromium_report, dependencies, every_valid_spec, page_server, root};
+use browser::{chromium_report, dependencies, every_valid_spec, interop_page, page_server, root};
 use exchange::{check_exchange, run_client};
 use mounts::{Mount, echo_server};
 use serde_json::{Value, json};
@@ -73,22 +73,7 @@ async fn node_ws_completes_the_exchange_with_the_axum_app() {
 async fn headless_chromium(mount: Mount) {
     dependencies();
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1);
-    let origin = page_server(
-        report_tx,
-        vec![
-            Route {
-                path: "/",
-                file: root().join("tests/interop/page.html"),
-                content_type: "text/html; charset=utf-8",
-            },
-            Route {
-                path: "/exchange.js",
-                file: root().join("tests/interop/exchange.js"),
-                content_type: "text/javascript",
-            },
-        ],
-    )
-    .await;
+    let origin = page_server(report_tx, interop_page()).await;
     // The server the page talks to allows exactly the page's origin (standalone; the axum app,
     // served as it is, allows every origin); the other one allows only a different site, so the
     // browser's upgrade there must be refused.

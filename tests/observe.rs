@@ -4,11 +4,13 @@
 //! its fields inside the right connection's span, and a handler panic reaches the panic hook
 //! installed before the server's only as an event, never through that hook.
 
-use std::io::Write;
+#[path = "common/capture.rs"]
+mod capture;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use capture::Captured;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -70,31 +72,6 @@ impl Endpoint for Flood {
         Ok(())
     }
     async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut out) = self.0.lock() {
-            out.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let out = self.0.lock().map(|o| o.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&out)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
 }
 
 /// Panics that reached the hook installed before the server's.

@@ -10,40 +10,15 @@ mod common;
 #[path = "../examples/echo/server.rs"]
 mod echo_server;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use common::capture::Captured;
 
 use tokio::net::TcpListener;
 use wsgen_generated::echo::{
     Command, EchoJsonClient, EchoJsonClose, EchoRawClient, EchoTextClient, Note,
 };
 use wsgen_runtime::{ClientError, Frame};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut out) = self.0.lock() {
-            out.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let out = self.0.lock().map(|o| o.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&out)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
 
 /// The client's lines (those inside a `ws_client` span) with every one of `parts`.
 fn client_line(lines: &[String], parts: &[&str]) -> String {

@@ -17,7 +17,7 @@ mod exchange;
 use std::sync::Arc;
 use std::time::Duration;
 
-use browser::{Route, chromium_report_with, dependencies, page_server, root};
+use browser::{chromium_report_with, dependencies, interop_page, page_server, root};
 use common::within;
 use exchange::{check_exchange, run_client};
 use rcgen::{
@@ -308,22 +308,7 @@ async fn headless_chromium_completes_the_exchange_over_wss() {
     dependencies();
     let pki = make_pki("chromium");
     let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(1);
-    let origin = page_server(
-        report_tx,
-        vec![
-            Route {
-                path: "/",
-                file: root().join("tests/interop/page.html"),
-                content_type: "text/html; charset=utf-8",
-            },
-            Route {
-                path: "/exchange.js",
-                file: root().join("tests/interop/exchange.js"),
-                content_type: "text/javascript",
-            },
-        ],
-    )
-    .await;
+    let origin = page_server(report_tx, interop_page()).await;
     let allowed = tls_echo(&pki, None, Some(vec![origin.clone()])).await;
     let refusing = tls_echo(
         &pki,

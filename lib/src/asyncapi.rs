@@ -295,12 +295,13 @@ fn endpoint(
         );
     }
     if let Some(h) = &def.handshake {
+        let (code, reason) = h.failure_close();
         body.insert(
             "x-wsgen-handshake".to_owned(),
             json!({
                 "expect": h.expect.value,
                 "reply": h.reply.value,
-                "close": { "code": h.failure_close().0, "reason": h.failure_close().1 },
+                "close": { "code": code, "reason": reason },
             }),
         );
     }

@@ -55,6 +55,22 @@ pub struct Route {
     pub content_type: &'static str,
 }
 
+/// The routes of the outside-client exchange page (`tests/interop/page.html` and its script).
+pub fn interop_page() -> Vec<Route> {
+    vec![
+        Route {
+            path: "/",
+            file: root().join("tests/interop/page.html"),
+            content_type: "text/html; charset=utf-8",
+        },
+        Route {
+            path: "/exchange.js",
+            file: root().join("tests/interop/exchange.js"),
+            content_type: "text/javascript",
+        },
+    ]
+}
+
 /// Serves `routes`, and hands over the body of every POST to `/report`; returns the origin.
 pub async fn page_server(report: tokio::sync::mpsc::Sender<String>, routes: Vec<Route>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

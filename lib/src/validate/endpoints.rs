@@ -13,7 +13,7 @@ use crate::spec::{
 use crate::typeexpr::Primitive;
 
 use super::docs::doc_lines;
-use super::paths::segment_param;
+use super::paths::{path_shape, segment_param};
 use super::text::literal;
 use super::{Lowerer, MAX_CLOSE_REASON_BYTES, NOTHING, limits};
 
@@ -186,17 +186,8 @@ impl Lowerer<'_> {
                 })
             })
             .collect();
-        let path_format = path
-            .split('/')
-            .map(|segment| {
-                if segment_param(segment).is_some() {
-                    "{}"
-                } else {
-                    segment
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        // The path as a `format!` string: its parameters are the `{}`s of its shape.
+        let path_format = path_shape(&path);
 
         let handshake = def.handshake.as_ref().map(|h| {
             if !receives {
