@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, Weak};
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::conn::SessionId;
+use crate::session::SessionId;
 
 /// A backplane shared by every hub of a node.
 pub type SharedBackplane = Arc<dyn Backplane>;

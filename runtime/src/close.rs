@@ -35,12 +35,6 @@ impl CloseCondition for NoClose {
     }
 }
 
-impl From<NoClose> for crate::socket::Stop<NoClose> {
-    fn from(condition: NoClose) -> Self {
-        match condition {}
-    }
-}
-
 /// Why a connection ended, as passed to `on_disconnect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disconnect {

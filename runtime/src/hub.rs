@@ -17,8 +17,9 @@ use std::sync::{Arc, RwLock};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::backplane::{BackplaneError, LocalHub, Presence, SharedBackplane, Target};
-use crate::conn::{SendError, Sender, SessionId};
 use crate::message::{WireMessage, envelope_ok};
+use crate::sender::Sender;
+use crate::session::{SendError, SessionId};
 
 struct State<S> {
     sessions: HashMap<SessionId, Sender<S>>,

@@ -20,7 +20,9 @@ mod outbox;
 #[cfg(feature = "redis")]
 mod redis_backplane;
 mod request;
+mod sender;
 mod server;
+mod session;
 mod signal;
 mod socket;
 mod validate;
@@ -30,7 +32,7 @@ pub use backplane::{
 };
 pub use client::{CLIENT_SPAN, Client, ClientError, ConnectOptions};
 pub use close::{CloseCondition, Disconnect, NoClose};
-pub use conn::{Conn, SendError, Sender, SessionId};
+pub use conn::Conn;
 pub use hub::{Delivery, Hub};
 pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
 #[cfg(feature = "tower")]
@@ -39,7 +41,9 @@ pub use observe::{CONNECTION_SPAN, in_handler, install_panic_hook};
 #[cfg(feature = "redis")]
 pub use redis_backplane::{BackplaneStats, RedisBackplane, RedisOptions};
 pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
+pub use sender::Sender;
 pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SlowConsumer, SocketOf};
+pub use session::{SendError, SessionId};
 pub use signal::shutdown_signal;
 pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};
 pub use validate::{FieldError, Nested, Pattern, Validator};

@@ -305,17 +305,3 @@ pub(crate) async fn guarded<T>(future: impl Future<Output = T>) -> Option<T> {
     })
     .await
 }
-
-/// How a handler's run ended: `None` stopped by a shutdown, `Some(None)` panicked.
-pub(crate) fn outcome<C>(
-    endpoint: &'static str,
-    outcome: &Option<Option<Result<(), crate::socket::Stop<C>>>>,
-) {
-    match outcome {
-        Some(None) => handler_panicked(endpoint),
-        Some(Some(Err(crate::socket::Stop::Socket(
-            error @ crate::socket::SocketError::Unexpected { .. },
-        )))) => handler_error(error),
-        _ => {}
-    }
-}

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::conn::SendError;
+use crate::session::SendError;
 
 #[derive(Debug, Default)]
 struct State {

@@ -37,7 +37,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 use crate::backplane::{
     Attached, Backplane, BackplaneError, BoxFuture, LocalHub, Presence, SharedBackplane, Target,
 };
-use crate::conn::{SessionId, random_bits};
+use crate::session::{SessionId, random_bits};
 
 /// How a [`RedisBackplane`] is set up.
 #[derive(Debug, Clone)]

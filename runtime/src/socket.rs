@@ -18,10 +18,11 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::close::{CloseCondition, Disconnect};
-use crate::conn::{Conn, encode_for};
+use crate::close::{CloseCondition, Disconnect, NoClose};
+use crate::conn::Conn;
 use crate::message::{DecodeError, WireMessage, envelope_errors};
 use crate::outbox::Outbox;
+use crate::sender::encode_for;
 
 /// Ping keepalive: a ping every `every`; no frame from the peer within `timeout` after a ping
 /// ends the connection as lost.
@@ -888,5 +889,11 @@ mod tests {
         let cut = truncate_reason(&long);
         assert_eq!(cut.len(), 122);
         assert!(cut.chars().all(|c| c == 'é'));
+    }
+}
+
+impl From<NoClose> for Stop<NoClose> {
+    fn from(condition: NoClose) -> Self {
+        match condition {}
     }
 }
