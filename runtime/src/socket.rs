@@ -878,6 +878,13 @@ impl<R, S, P, Q> Drop for Socket<R, S, P, Q> {
     }
 }
 
+/// An endpoint without close conditions never stops with one.
+impl From<NoClose> for Stop<NoClose> {
+    fn from(condition: NoClose) -> Self {
+        match condition {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::truncate_reason;
@@ -889,11 +896,5 @@ mod tests {
         let cut = truncate_reason(&long);
         assert_eq!(cut.len(), 122);
         assert!(cut.chars().all(|c| c == 'é'));
-    }
-}
-
-impl From<NoClose> for Stop<NoClose> {
-    fn from(condition: NoClose) -> Self {
-        match condition {}
     }
 }
