@@ -173,7 +173,7 @@ async fn an_empty_path_parameter_reaches_its_route() {
 
 #[test]
 fn integer_bounds_beyond_2_to_the_53_are_exact() {
-    use wsgen_runtime::{JsonMessage, Validator};
+    use wsgen_runtime::codegen::{JsonMessage, Validator};
     let check = |n: u64, below: i64| {
         let mut v = Validator::new();
         Big { n, below }.validate(&mut v);

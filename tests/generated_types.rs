@@ -1,7 +1,7 @@
 //! Generated message types keep the spec's names on the wire, whatever Rust calls them.
 
 use wsgen_generated::naming_rules::{Envelope, MatchEvent};
-use wsgen_runtime::WireMessage;
+use wsgen_runtime::codegen::WireMessage;
 use wsgen_runtime::tokio_tungstenite::tungstenite::Message;
 
 #[test]

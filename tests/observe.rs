@@ -14,9 +14,8 @@ use capture::Captured;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
-use wsgen_runtime::{
-    ConnOf, Disconnect, Endpoint, Limits, NoClose, Router, Server, SocketOf, Stop,
-};
+use wsgen_runtime::codegen::{ConnOf, Endpoint, SocketOf};
+use wsgen_runtime::{Disconnect, Limits, NoClose, Router, Server, Stop};
 
 /// Echoes text; a binary frame is an invalid message (closed with 1003).
 struct Echo;

@@ -17,15 +17,15 @@ pub struct ChatRequestDto {
     pub user: Option<String>,
 }
 
-impl wsgen_runtime::JsonMessage for ChatRequestDto {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for ChatRequestDto {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         {
             let value = &self.message;
             v.min_length("message", value, 1);
             v.max_length("message", value, 200);
         }
         if let Some(value) = &self.user {
-            static PATTERN: wsgen_runtime::Pattern = wsgen_runtime::Pattern::new(
+            static PATTERN: wsgen_runtime::codegen::Pattern = wsgen_runtime::codegen::Pattern::new(
                 r"^[A-Za-z][A-Za-z0-9_]{2,15}$",
             );
             v.pattern("user", value, &PATTERN);
@@ -47,7 +47,7 @@ pub struct ChatResponseDto {
     pub user: String,
 }
 
-impl wsgen_runtime::JsonMessage for ChatResponseDto {}
+impl wsgen_runtime::codegen::JsonMessage for ChatResponseDto {}
 
 /// Settings for a room, to show the other validation rules.
 #[derive(
@@ -67,8 +67,8 @@ pub struct RoomSettingsDto {
     pub tags: Vec<String>,
 }
 
-impl wsgen_runtime::JsonMessage for RoomSettingsDto {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for RoomSettingsDto {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         {
             let value = &self.room;
             v.one_of("room", value, &["lobby", "garden", "cellar"]);
@@ -144,7 +144,7 @@ struct WsChatEndpoint<WsChat> {
     handler: WsChat,
 }
 
-impl<WsChat: WsChatHandler> wsgen_runtime::Endpoint for WsChatEndpoint<WsChat> {
+impl<WsChat: WsChatHandler> wsgen_runtime::codegen::Endpoint for WsChatEndpoint<WsChat> {
     type Receive = wsgen_runtime::serde_json::Value;
     type Send = ChatResponseDto;
     type Close = WsChatClose;
@@ -155,7 +155,7 @@ impl<WsChat: WsChatHandler> wsgen_runtime::Endpoint for WsChatEndpoint<WsChat> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<WsChatClose>> {
         self.handler.run(socket).await
     }
@@ -218,7 +218,7 @@ struct WsChatCallbacksEndpoint<WsChatCallbacks> {
     handler: WsChatCallbacks,
 }
 
-impl<WsChatCallbacks: WsChatCallbacksHandler> wsgen_runtime::Endpoint
+impl<WsChatCallbacks: WsChatCallbacksHandler> wsgen_runtime::codegen::Endpoint
 for WsChatCallbacksEndpoint<WsChatCallbacks> {
     type Receive = ChatRequestDto;
     type Send = ChatResponseDto;
@@ -227,12 +227,12 @@ for WsChatCallbacksEndpoint<WsChatCallbacks> {
     type Query = ();
 
     const NAME: &'static str = "cafeto.ws.chat_callbacks";
-    const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
+    const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
     const ENVELOPE: bool = true;
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<WsChatCallbacksClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -295,7 +295,7 @@ struct WsSettingsEndpoint<WsSettings> {
     handler: WsSettings,
 }
 
-impl<WsSettings: WsSettingsHandler> wsgen_runtime::Endpoint
+impl<WsSettings: WsSettingsHandler> wsgen_runtime::codegen::Endpoint
 for WsSettingsEndpoint<WsSettings> {
     type Receive = RoomSettingsDto;
     type Send = std::convert::Infallible;
@@ -307,7 +307,7 @@ for WsSettingsEndpoint<WsSettings> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<WsSettingsClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -371,7 +371,7 @@ struct WsSettingsLenientEndpoint<WsSettingsLenient> {
     handler: WsSettingsLenient,
 }
 
-impl<WsSettingsLenient: WsSettingsLenientHandler> wsgen_runtime::Endpoint
+impl<WsSettingsLenient: WsSettingsLenientHandler> wsgen_runtime::codegen::Endpoint
 for WsSettingsLenientEndpoint<WsSettingsLenient> {
     type Receive = RoomSettingsDto;
     type Send = String;
@@ -380,11 +380,11 @@ for WsSettingsLenientEndpoint<WsSettingsLenient> {
     type Query = ();
 
     const NAME: &'static str = "cafeto.ws.settings_lenient";
-    const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Drop;
+    const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Drop;
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<WsSettingsLenientClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {

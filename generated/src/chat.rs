@@ -21,7 +21,7 @@ pub enum Mood {
     Shout,
 }
 
-impl wsgen_runtime::JsonMessage for Mood {}
+impl wsgen_runtime::codegen::JsonMessage for Mood {}
 
 /// Join a room.
 #[derive(
@@ -37,11 +37,11 @@ pub struct Join {
     pub room: String,
 }
 
-impl wsgen_runtime::JsonMessage for Join {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Join {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         {
             let value = &self.room;
-            static PATTERN: wsgen_runtime::Pattern = wsgen_runtime::Pattern::new(
+            static PATTERN: wsgen_runtime::codegen::Pattern = wsgen_runtime::codegen::Pattern::new(
                 r"^[a-z0-9-]{1,32}$",
             );
             v.pattern("room", value, &PATTERN);
@@ -69,11 +69,11 @@ pub struct Say {
     pub quote: Option<Line>,
 }
 
-impl wsgen_runtime::JsonMessage for Say {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Say {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         {
             let value = &self.room;
-            static PATTERN: wsgen_runtime::Pattern = wsgen_runtime::Pattern::new(
+            static PATTERN: wsgen_runtime::codegen::Pattern = wsgen_runtime::codegen::Pattern::new(
                 r"^[a-z0-9-]{1,32}$",
             );
             v.pattern("room", value, &PATTERN);
@@ -99,7 +99,7 @@ pub struct Leave {
     pub room: String,
 }
 
-impl wsgen_runtime::JsonMessage for Leave {}
+impl wsgen_runtime::codegen::JsonMessage for Leave {}
 
 /// What a client sends.
 #[allow(clippy::large_enum_variant)]
@@ -126,11 +126,11 @@ pub enum ClientEvent {
     Invite { to: u64, room: String },
 }
 
-impl wsgen_runtime::JsonMessage for ClientEvent {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for ClientEvent {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         match self {
-            Self::Join(value) => wsgen_runtime::JsonMessage::validate(value, v),
-            Self::Say(value) => wsgen_runtime::JsonMessage::validate(value, v),
+            Self::Join(value) => wsgen_runtime::codegen::JsonMessage::validate(value, v),
+            Self::Say(value) => wsgen_runtime::codegen::JsonMessage::validate(value, v),
             _ => {}
         }
     }
@@ -155,7 +155,7 @@ pub struct Line {
     pub quote: Option<Box<Line>>,
 }
 
-impl wsgen_runtime::JsonMessage for Line {}
+impl wsgen_runtime::codegen::JsonMessage for Line {}
 
 /// What the server sends.
 #[allow(clippy::large_enum_variant)]
@@ -187,7 +187,7 @@ pub enum ServerEvent {
     Whispered { from: u64, user: String, text: String },
 }
 
-impl wsgen_runtime::JsonMessage for ServerEvent {}
+impl wsgen_runtime::codegen::JsonMessage for ServerEvent {}
 
 /// The query parameters of `chat.connect`; a missing or malformed one refuses the upgrade
 /// with HTTP 400.
@@ -197,7 +197,7 @@ pub struct ChatConnectQuery {
     pub name: String,
 }
 
-impl wsgen_runtime::FromRequest for ChatConnectQuery {
+impl wsgen_runtime::codegen::FromRequest for ChatConnectQuery {
     fn from_request(
         request: &wsgen_runtime::Request,
     ) -> Result<Self, wsgen_runtime::Refusal> {
@@ -309,7 +309,7 @@ struct ChatConnectEndpoint<ChatConnect, Mw> {
     middleware: std::sync::Arc<Mw>,
 }
 
-impl<ChatConnect: ChatConnectHandler, Mw: Middleware> wsgen_runtime::Endpoint
+impl<ChatConnect: ChatConnectHandler, Mw: Middleware> wsgen_runtime::codegen::Endpoint
 for ChatConnectEndpoint<ChatConnect, Mw> {
     type Receive = ClientEvent;
     type Send = ServerEvent;
@@ -323,7 +323,7 @@ for ChatConnectEndpoint<ChatConnect, Mw> {
         timeout: std::time::Duration::from_millis(10000),
     });
 
-    const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
+    const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
 
     async fn before_upgrade(
         &self,
@@ -335,7 +335,7 @@ for ChatConnectEndpoint<ChatConnect, Mw> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<ChatConnectClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -456,7 +456,7 @@ impl ChatConnectClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, ChatConnectError> {
         let path = Self::PATH.to_owned();
-        let mut url_query = wsgen_runtime::QueryString::default();
+        let mut url_query = wsgen_runtime::codegen::QueryString::default();
         url_query.push("name", &query.name);
         let path = url_query.append_to(path);
         let client = wsgen_runtime::Client::connect_endpoint(

@@ -15,8 +15,8 @@ pub struct Note {
     pub text: String,
 }
 
-impl wsgen_runtime::JsonMessage for Note {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Note {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         {
             let value = &self.text;
             v.min_length("text", value, 1);
@@ -38,8 +38,8 @@ pub struct Push {
     pub count: u32,
 }
 
-impl wsgen_runtime::JsonMessage for Push {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Push {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         {
             let value = &self.count;
             v.min("count", value, 1);
@@ -68,11 +68,11 @@ pub enum Command {
     Bye,
 }
 
-impl wsgen_runtime::JsonMessage for Command {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Command {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         match self {
-            Self::Note(value) => wsgen_runtime::JsonMessage::validate(value, v),
-            Self::Push(value) => wsgen_runtime::JsonMessage::validate(value, v),
+            Self::Note(value) => wsgen_runtime::codegen::JsonMessage::validate(value, v),
+            Self::Push(value) => wsgen_runtime::codegen::JsonMessage::validate(value, v),
             _ => {}
         }
     }
@@ -102,10 +102,10 @@ pub enum Event {
     Tick { n: u32 },
 }
 
-impl wsgen_runtime::JsonMessage for Event {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Event {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         if let Self::Note(value) = self {
-            wsgen_runtime::JsonMessage::validate(value, v);
+            wsgen_runtime::codegen::JsonMessage::validate(value, v);
         }
     }
 }
@@ -117,7 +117,7 @@ pub struct EchoFeedQuery {
     pub count: u32,
 }
 
-impl wsgen_runtime::FromRequest for EchoFeedQuery {
+impl wsgen_runtime::codegen::FromRequest for EchoFeedQuery {
     fn from_request(
         request: &wsgen_runtime::Request,
     ) -> Result<Self, wsgen_runtime::Refusal> {
@@ -238,7 +238,8 @@ struct EchoJsonEndpoint<EchoJson> {
     handler: EchoJson,
 }
 
-impl<EchoJson: EchoJsonHandler> wsgen_runtime::Endpoint for EchoJsonEndpoint<EchoJson> {
+impl<EchoJson: EchoJsonHandler> wsgen_runtime::codegen::Endpoint
+for EchoJsonEndpoint<EchoJson> {
     type Receive = Command;
     type Send = Event;
     type Close = EchoJsonClose;
@@ -246,11 +247,11 @@ impl<EchoJson: EchoJsonHandler> wsgen_runtime::Endpoint for EchoJsonEndpoint<Ech
     type Query = ();
 
     const NAME: &'static str = "echo.echo.json";
-    const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
+    const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoJsonClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -315,7 +316,8 @@ struct EchoRawEndpoint<EchoRaw> {
     handler: EchoRaw,
 }
 
-impl<EchoRaw: EchoRawHandler> wsgen_runtime::Endpoint for EchoRawEndpoint<EchoRaw> {
+impl<EchoRaw: EchoRawHandler> wsgen_runtime::codegen::Endpoint
+for EchoRawEndpoint<EchoRaw> {
     type Receive = wsgen_runtime::Frame;
     type Send = wsgen_runtime::Frame;
     type Close = EchoRawClose;
@@ -326,7 +328,7 @@ impl<EchoRaw: EchoRawHandler> wsgen_runtime::Endpoint for EchoRawEndpoint<EchoRa
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoRawClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -389,7 +391,8 @@ struct EchoTextEndpoint<EchoText> {
     handler: EchoText,
 }
 
-impl<EchoText: EchoTextHandler> wsgen_runtime::Endpoint for EchoTextEndpoint<EchoText> {
+impl<EchoText: EchoTextHandler> wsgen_runtime::codegen::Endpoint
+for EchoTextEndpoint<EchoText> {
     type Receive = String;
     type Send = String;
     type Close = EchoTextClose;
@@ -400,7 +403,7 @@ impl<EchoText: EchoTextHandler> wsgen_runtime::Endpoint for EchoTextEndpoint<Ech
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoTextClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -463,7 +466,7 @@ struct EchoQuietEndpoint<EchoQuiet> {
     handler: EchoQuiet,
 }
 
-impl<EchoQuiet: EchoQuietHandler> wsgen_runtime::Endpoint
+impl<EchoQuiet: EchoQuietHandler> wsgen_runtime::codegen::Endpoint
 for EchoQuietEndpoint<EchoQuiet> {
     type Receive = String;
     type Send = std::convert::Infallible;
@@ -482,7 +485,7 @@ for EchoQuietEndpoint<EchoQuiet> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoQuietClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -545,7 +548,7 @@ struct EchoHeartbeatEndpoint<EchoHeartbeat> {
     handler: EchoHeartbeat,
 }
 
-impl<EchoHeartbeat: EchoHeartbeatHandler> wsgen_runtime::Endpoint
+impl<EchoHeartbeat: EchoHeartbeatHandler> wsgen_runtime::codegen::Endpoint
 for EchoHeartbeatEndpoint<EchoHeartbeat> {
     type Receive = String;
     type Send = String;
@@ -561,7 +564,7 @@ for EchoHeartbeatEndpoint<EchoHeartbeat> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoHeartbeatClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -625,7 +628,7 @@ struct EchoProtocolEndpoint<EchoProtocol> {
     handler: EchoProtocol,
 }
 
-impl<EchoProtocol: EchoProtocolHandler> wsgen_runtime::Endpoint
+impl<EchoProtocol: EchoProtocolHandler> wsgen_runtime::codegen::Endpoint
 for EchoProtocolEndpoint<EchoProtocol> {
     type Receive = String;
     type Send = String;
@@ -637,7 +640,7 @@ for EchoProtocolEndpoint<EchoProtocol> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoProtocolClose>> {
         socket.handshake_or_close("ECHO/1", "READY", 1008, "unexpected message").await?;
         self.handler.on_connect(socket.conn()).await?;
@@ -702,7 +705,7 @@ struct EchoEnvelopedEndpoint<EchoEnveloped> {
     handler: EchoEnveloped,
 }
 
-impl<EchoEnveloped: EchoEnvelopedHandler> wsgen_runtime::Endpoint
+impl<EchoEnveloped: EchoEnvelopedHandler> wsgen_runtime::codegen::Endpoint
 for EchoEnvelopedEndpoint<EchoEnveloped> {
     type Receive = Note;
     type Send = Note;
@@ -711,12 +714,12 @@ for EchoEnvelopedEndpoint<EchoEnveloped> {
     type Query = ();
 
     const NAME: &'static str = "echo.echo.enveloped";
-    const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
+    const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
     const ENVELOPE: bool = true;
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoEnvelopedClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -772,7 +775,8 @@ struct EchoFeedEndpoint<EchoFeed> {
     handler: EchoFeed,
 }
 
-impl<EchoFeed: EchoFeedHandler> wsgen_runtime::Endpoint for EchoFeedEndpoint<EchoFeed> {
+impl<EchoFeed: EchoFeedHandler> wsgen_runtime::codegen::Endpoint
+for EchoFeedEndpoint<EchoFeed> {
     type Receive = std::convert::Infallible;
     type Send = Event;
     type Close = EchoFeedClose;
@@ -787,7 +791,7 @@ impl<EchoFeed: EchoFeedHandler> wsgen_runtime::Endpoint for EchoFeedEndpoint<Ech
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoFeedClose>> {
         self.handler.on_connect(socket.conn()).await?;
         let message = socket.recv().await?;
@@ -1448,7 +1452,7 @@ impl EchoFeedClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, EchoFeedError> {
         let path = Self::PATH.to_owned();
-        let mut url_query = wsgen_runtime::QueryString::default();
+        let mut url_query = wsgen_runtime::codegen::QueryString::default();
         url_query.push("count", &query.count);
         let path = url_query.append_to(path);
         let client = wsgen_runtime::Client::connect_endpoint(

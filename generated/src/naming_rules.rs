@@ -23,7 +23,7 @@ pub struct MatchEvent {
     pub r#async: Option<bool>,
 }
 
-impl wsgen_runtime::JsonMessage for MatchEvent {}
+impl wsgen_runtime::codegen::JsonMessage for MatchEvent {}
 
 #[derive(
     Debug,
@@ -38,7 +38,7 @@ pub struct Envelope {
     pub lookup: std::collections::BTreeMap<String, MatchEvent>,
 }
 
-impl wsgen_runtime::JsonMessage for Envelope {}
+impl wsgen_runtime::codegen::JsonMessage for Envelope {}
 
 /// How `impl.loop` closes a connection: its handler returns one of these, and its
 /// client receives the same value back.
@@ -124,7 +124,8 @@ struct ImplLoopEndpoint<ImplLoop> {
     handler: ImplLoop,
 }
 
-impl<ImplLoop: ImplLoopHandler> wsgen_runtime::Endpoint for ImplLoopEndpoint<ImplLoop> {
+impl<ImplLoop: ImplLoopHandler> wsgen_runtime::codegen::Endpoint
+for ImplLoopEndpoint<ImplLoop> {
     type Receive = MatchEvent;
     type Send = Envelope;
     type Close = ImplLoopClose;
@@ -135,7 +136,7 @@ impl<ImplLoop: ImplLoopHandler> wsgen_runtime::Endpoint for ImplLoopEndpoint<Imp
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<ImplLoopClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {

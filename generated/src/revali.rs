@@ -17,7 +17,7 @@ pub struct Note {
     pub tags: Option<Vec<String>>,
 }
 
-impl wsgen_runtime::JsonMessage for Note {}
+impl wsgen_runtime::codegen::JsonMessage for Note {}
 
 /// How `example.websocket` closes a connection: its handler returns one of these, and its
 /// client receives the same value back.
@@ -161,7 +161,7 @@ struct ExampleWebsocketEndpoint<ExampleWebsocket> {
     handler: ExampleWebsocket,
 }
 
-impl<ExampleWebsocket: ExampleWebsocketHandler> wsgen_runtime::Endpoint
+impl<ExampleWebsocket: ExampleWebsocketHandler> wsgen_runtime::codegen::Endpoint
 for ExampleWebsocketEndpoint<ExampleWebsocket> {
     type Receive = String;
     type Send = String;
@@ -173,7 +173,7 @@ for ExampleWebsocketEndpoint<ExampleWebsocket> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<ExampleWebsocketClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -236,7 +236,7 @@ struct ExampleListenEndpoint<ExampleListen> {
     handler: ExampleListen,
 }
 
-impl<ExampleListen: ExampleListenHandler> wsgen_runtime::Endpoint
+impl<ExampleListen: ExampleListenHandler> wsgen_runtime::codegen::Endpoint
 for ExampleListenEndpoint<ExampleListen> {
     type Receive = Note;
     type Send = std::convert::Infallible;
@@ -248,7 +248,7 @@ for ExampleListenEndpoint<ExampleListen> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<ExampleListenClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -302,7 +302,7 @@ struct ExampleTickerEndpoint<ExampleTicker> {
     handler: ExampleTicker,
 }
 
-impl<ExampleTicker: ExampleTickerHandler> wsgen_runtime::Endpoint
+impl<ExampleTicker: ExampleTickerHandler> wsgen_runtime::codegen::Endpoint
 for ExampleTickerEndpoint<ExampleTicker> {
     type Receive = std::convert::Infallible;
     type Send = i64;
@@ -314,7 +314,7 @@ for ExampleTickerEndpoint<ExampleTicker> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<ExampleTickerClose>> {
         self.handler.on_connect(socket.conn()).await?;
         let message = socket.recv().await?;
@@ -367,7 +367,7 @@ struct ExampleHeartbeatEndpoint<ExampleHeartbeat> {
     handler: ExampleHeartbeat,
 }
 
-impl<ExampleHeartbeat: ExampleHeartbeatHandler> wsgen_runtime::Endpoint
+impl<ExampleHeartbeat: ExampleHeartbeatHandler> wsgen_runtime::codegen::Endpoint
 for ExampleHeartbeatEndpoint<ExampleHeartbeat> {
     type Receive = std::convert::Infallible;
     type Send = String;
@@ -383,7 +383,7 @@ for ExampleHeartbeatEndpoint<ExampleHeartbeat> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<ExampleHeartbeatClose>> {
         self.handler.on_connect(socket.conn()).await?;
         let message = socket.recv().await?;

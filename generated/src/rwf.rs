@@ -14,7 +14,7 @@ pub struct Notify {
     pub text: String,
 }
 
-impl wsgen_runtime::JsonMessage for Notify {}
+impl wsgen_runtime::codegen::JsonMessage for Notify {}
 
 /// How `echo.websocket` closes a connection: it declares no close conditions, so its handler
 /// ends normally or by a socket error.
@@ -106,7 +106,7 @@ struct EchoWebsocketEndpoint<EchoWebsocket> {
     handler: EchoWebsocket,
 }
 
-impl<EchoWebsocket: EchoWebsocketHandler> wsgen_runtime::Endpoint
+impl<EchoWebsocket: EchoWebsocketHandler> wsgen_runtime::codegen::Endpoint
 for EchoWebsocketEndpoint<EchoWebsocket> {
     type Receive = wsgen_runtime::Frame;
     type Send = wsgen_runtime::Frame;
@@ -118,7 +118,7 @@ for EchoWebsocketEndpoint<EchoWebsocket> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<EchoWebsocketClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -173,7 +173,7 @@ struct NotificationsFeedEndpoint<NotificationsFeed> {
     handler: NotificationsFeed,
 }
 
-impl<NotificationsFeed: NotificationsFeedHandler> wsgen_runtime::Endpoint
+impl<NotificationsFeed: NotificationsFeedHandler> wsgen_runtime::codegen::Endpoint
 for NotificationsFeedEndpoint<NotificationsFeed> {
     type Receive = std::convert::Infallible;
     type Send = String;
@@ -185,7 +185,7 @@ for NotificationsFeedEndpoint<NotificationsFeed> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<NotificationsFeedClose>> {
         self.handler.on_connect(socket.conn()).await?;
         let message = socket.recv().await?;
@@ -245,7 +245,7 @@ struct NotificationsNotifyEndpoint<NotificationsNotify> {
     handler: NotificationsNotify,
 }
 
-impl<NotificationsNotify: NotificationsNotifyHandler> wsgen_runtime::Endpoint
+impl<NotificationsNotify: NotificationsNotifyHandler> wsgen_runtime::codegen::Endpoint
 for NotificationsNotifyEndpoint<NotificationsNotify> {
     type Receive = Notify;
     type Send = std::convert::Infallible;
@@ -257,7 +257,7 @@ for NotificationsNotifyEndpoint<NotificationsNotify> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<NotificationsNotifyClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {

@@ -105,7 +105,7 @@ struct WsEchoEndpoint<WsEcho, Mw> {
     middleware: std::sync::Arc<Mw>,
 }
 
-impl<WsEcho: WsEchoHandler, Mw: Middleware> wsgen_runtime::Endpoint
+impl<WsEcho: WsEchoHandler, Mw: Middleware> wsgen_runtime::codegen::Endpoint
 for WsEchoEndpoint<WsEcho, Mw> {
     type Receive = wsgen_runtime::Frame;
     type Send = wsgen_runtime::Frame;
@@ -125,7 +125,7 @@ for WsEchoEndpoint<WsEcho, Mw> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<WsEchoClose>> {
         self.handler.run(socket).await
     }
@@ -179,7 +179,7 @@ struct WsCountdownEndpoint<WsCountdown, Mw> {
     middleware: std::sync::Arc<Mw>,
 }
 
-impl<WsCountdown: WsCountdownHandler, Mw: Middleware> wsgen_runtime::Endpoint
+impl<WsCountdown: WsCountdownHandler, Mw: Middleware> wsgen_runtime::codegen::Endpoint
 for WsCountdownEndpoint<WsCountdown, Mw> {
     type Receive = std::convert::Infallible;
     type Send = String;
@@ -199,7 +199,7 @@ for WsCountdownEndpoint<WsCountdown, Mw> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<WsCountdownClose>> {
         self.handler.run(socket).await
     }
@@ -258,7 +258,7 @@ struct WsFragileEndpoint<WsFragile, Mw> {
     middleware: std::sync::Arc<Mw>,
 }
 
-impl<WsFragile: WsFragileHandler, Mw: Middleware> wsgen_runtime::Endpoint
+impl<WsFragile: WsFragileHandler, Mw: Middleware> wsgen_runtime::codegen::Endpoint
 for WsFragileEndpoint<WsFragile, Mw> {
     type Receive = String;
     type Send = String;
@@ -278,7 +278,7 @@ for WsFragileEndpoint<WsFragile, Mw> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<WsFragileClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -333,7 +333,7 @@ struct PublicWhoamiEndpoint<PublicWhoami> {
     handler: PublicWhoami,
 }
 
-impl<PublicWhoami: PublicWhoamiHandler> wsgen_runtime::Endpoint
+impl<PublicWhoami: PublicWhoamiHandler> wsgen_runtime::codegen::Endpoint
 for PublicWhoamiEndpoint<PublicWhoami> {
     type Receive = std::convert::Infallible;
     type Send = String;
@@ -345,7 +345,7 @@ for PublicWhoamiEndpoint<PublicWhoami> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<PublicWhoamiClose>> {
         self.handler.on_connect(socket.conn()).await?;
         let message = socket.recv().await?;

@@ -8,7 +8,7 @@ pub struct AppItemsParams {
     pub item_id: u64,
 }
 
-impl wsgen_runtime::FromRequest for AppItemsParams {
+impl wsgen_runtime::codegen::FromRequest for AppItemsParams {
     fn from_request(
         request: &wsgen_runtime::Request,
     ) -> Result<Self, wsgen_runtime::Refusal> {
@@ -28,7 +28,7 @@ pub struct AppItemsQuery {
     pub verbose: Option<bool>,
 }
 
-impl wsgen_runtime::FromRequest for AppItemsQuery {
+impl wsgen_runtime::codegen::FromRequest for AppItemsQuery {
     fn from_request(
         request: &wsgen_runtime::Request,
     ) -> Result<Self, wsgen_runtime::Refusal> {
@@ -111,7 +111,8 @@ struct AppChatEndpoint<AppChat> {
     handler: AppChat,
 }
 
-impl<AppChat: AppChatHandler> wsgen_runtime::Endpoint for AppChatEndpoint<AppChat> {
+impl<AppChat: AppChatHandler> wsgen_runtime::codegen::Endpoint
+for AppChatEndpoint<AppChat> {
     type Receive = String;
     type Send = String;
     type Close = AppChatClose;
@@ -122,7 +123,7 @@ impl<AppChat: AppChatHandler> wsgen_runtime::Endpoint for AppChatEndpoint<AppCha
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<AppChatClose>> {
         self.handler.run(socket).await
     }
@@ -180,7 +181,8 @@ struct AppItemsEndpoint<AppItems> {
     handler: AppItems,
 }
 
-impl<AppItems: AppItemsHandler> wsgen_runtime::Endpoint for AppItemsEndpoint<AppItems> {
+impl<AppItems: AppItemsHandler> wsgen_runtime::codegen::Endpoint
+for AppItemsEndpoint<AppItems> {
     type Receive = std::convert::Infallible;
     type Send = String;
     type Close = AppItemsClose;
@@ -191,7 +193,7 @@ impl<AppItems: AppItemsHandler> wsgen_runtime::Endpoint for AppItemsEndpoint<App
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<AppItemsClose>> {
         self.handler.run(socket).await
     }
@@ -244,7 +246,7 @@ struct AppNumbersEndpoint<AppNumbers> {
     handler: AppNumbers,
 }
 
-impl<AppNumbers: AppNumbersHandler> wsgen_runtime::Endpoint
+impl<AppNumbers: AppNumbersHandler> wsgen_runtime::codegen::Endpoint
 for AppNumbersEndpoint<AppNumbers> {
     type Receive = i64;
     type Send = i64;
@@ -256,7 +258,7 @@ for AppNumbersEndpoint<AppNumbers> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<AppNumbersClose>> {
         self.handler.run(socket).await
     }
@@ -309,7 +311,8 @@ struct AppFlagsEndpoint<AppFlags> {
     handler: AppFlags,
 }
 
-impl<AppFlags: AppFlagsHandler> wsgen_runtime::Endpoint for AppFlagsEndpoint<AppFlags> {
+impl<AppFlags: AppFlagsHandler> wsgen_runtime::codegen::Endpoint
+for AppFlagsEndpoint<AppFlags> {
     type Receive = bool;
     type Send = bool;
     type Close = AppFlagsClose;
@@ -320,7 +323,7 @@ impl<AppFlags: AppFlagsHandler> wsgen_runtime::Endpoint for AppFlagsEndpoint<App
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<AppFlagsClose>> {
         self.handler.run(socket).await
     }
@@ -373,7 +376,8 @@ struct AppBlobsEndpoint<AppBlobs> {
     handler: AppBlobs,
 }
 
-impl<AppBlobs: AppBlobsHandler> wsgen_runtime::Endpoint for AppBlobsEndpoint<AppBlobs> {
+impl<AppBlobs: AppBlobsHandler> wsgen_runtime::codegen::Endpoint
+for AppBlobsEndpoint<AppBlobs> {
     type Receive = Vec<u8>;
     type Send = Vec<u8>;
     type Close = AppBlobsClose;
@@ -384,7 +388,7 @@ impl<AppBlobs: AppBlobsHandler> wsgen_runtime::Endpoint for AppBlobsEndpoint<App
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<AppBlobsClose>> {
         self.handler.run(socket).await
     }
@@ -440,7 +444,7 @@ struct AppDocumentsEndpoint<AppDocuments> {
     handler: AppDocuments,
 }
 
-impl<AppDocuments: AppDocumentsHandler> wsgen_runtime::Endpoint
+impl<AppDocuments: AppDocumentsHandler> wsgen_runtime::codegen::Endpoint
 for AppDocumentsEndpoint<AppDocuments> {
     type Receive = wsgen_runtime::serde_json::Value;
     type Send = wsgen_runtime::serde_json::Value;
@@ -452,7 +456,7 @@ for AppDocumentsEndpoint<AppDocuments> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<AppDocumentsClose>> {
         self.handler.run(socket).await
     }
@@ -506,7 +510,7 @@ struct AppExpectingEndpoint<AppExpecting> {
     handler: AppExpecting,
 }
 
-impl<AppExpecting: AppExpectingHandler> wsgen_runtime::Endpoint
+impl<AppExpecting: AppExpectingHandler> wsgen_runtime::codegen::Endpoint
 for AppExpectingEndpoint<AppExpecting> {
     type Receive = String;
     type Send = String;
@@ -518,7 +522,7 @@ for AppExpectingEndpoint<AppExpecting> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<AppExpectingClose>> {
         self.handler.run(socket).await
     }
@@ -577,7 +581,7 @@ struct AppProtocolEndpoint<AppProtocol> {
     handler: AppProtocol,
 }
 
-impl<AppProtocol: AppProtocolHandler> wsgen_runtime::Endpoint
+impl<AppProtocol: AppProtocolHandler> wsgen_runtime::codegen::Endpoint
 for AppProtocolEndpoint<AppProtocol> {
     type Receive = String;
     type Send = String;
@@ -589,7 +593,7 @@ for AppProtocolEndpoint<AppProtocol> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<AppProtocolClose>> {
         socket
             .handshake_or_close("MYPROTOCOL V1.1", "ACK", 1002, "protocol mismatch")
@@ -904,8 +908,10 @@ impl AppItemsClient {
         query: &AppItemsQuery,
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, AppItemsError> {
-        let path = format!("/items/{}", wsgen_runtime::path_segment(& params.item_id),);
-        let mut url_query = wsgen_runtime::QueryString::default();
+        let path = format!(
+            "/items/{}", wsgen_runtime::codegen::path_segment(& params.item_id),
+        );
+        let mut url_query = wsgen_runtime::codegen::QueryString::default();
         url_query.push("label", &query.label);
         url_query.push_opt("verbose", query.verbose.as_ref());
         let path = url_query.append_to(path);

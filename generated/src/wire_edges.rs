@@ -14,8 +14,8 @@ pub struct Tag {
     pub name: String,
 }
 
-impl wsgen_runtime::JsonMessage for Tag {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Tag {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         {
             let value = &self.name;
             v.min_length("name", value, 1);
@@ -23,8 +23,8 @@ impl wsgen_runtime::JsonMessage for Tag {
     }
 }
 
-impl wsgen_runtime::Nested for Tag {
-    fn validate_at(&self, field: &str, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::Nested for Tag {
+    fn validate_at(&self, field: &str, v: &mut wsgen_runtime::codegen::Validator) {
         v.nested(field, self);
     }
 }
@@ -46,10 +46,10 @@ pub enum Shape {
     Plain { label: String },
 }
 
-impl wsgen_runtime::JsonMessage for Shape {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Shape {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         if let Self::Tagged(value) = self {
-            wsgen_runtime::JsonMessage::validate(value, v);
+            wsgen_runtime::codegen::JsonMessage::validate(value, v);
         }
     }
 }
@@ -78,8 +78,8 @@ pub struct Bag {
     pub first: Option<Tag>,
 }
 
-impl wsgen_runtime::JsonMessage for Bag {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Bag {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         {
             let value = &self.by_key;
             v.nested_deep("by_key", value);
@@ -115,8 +115,8 @@ pub struct Big {
     pub below: i64,
 }
 
-impl wsgen_runtime::JsonMessage for Big {
-    fn validate(&self, v: &mut wsgen_runtime::Validator) {
+impl wsgen_runtime::codegen::JsonMessage for Big {
+    fn validate(&self, v: &mut wsgen_runtime::codegen::Validator) {
         {
             let value = &self.n;
             v.max("n", value, 9007199254740993);
@@ -135,7 +135,7 @@ pub struct BagsGreetParams {
     pub name: String,
 }
 
-impl wsgen_runtime::FromRequest for BagsGreetParams {
+impl wsgen_runtime::codegen::FromRequest for BagsGreetParams {
     fn from_request(
         request: &wsgen_runtime::Request,
     ) -> Result<Self, wsgen_runtime::Refusal> {
@@ -201,7 +201,8 @@ struct BagsPutEndpoint<BagsPut> {
     handler: BagsPut,
 }
 
-impl<BagsPut: BagsPutHandler> wsgen_runtime::Endpoint for BagsPutEndpoint<BagsPut> {
+impl<BagsPut: BagsPutHandler> wsgen_runtime::codegen::Endpoint
+for BagsPutEndpoint<BagsPut> {
     type Receive = Bag;
     type Send = String;
     type Close = BagsPutClose;
@@ -209,11 +210,11 @@ impl<BagsPut: BagsPutHandler> wsgen_runtime::Endpoint for BagsPutEndpoint<BagsPu
     type Query = ();
 
     const NAME: &'static str = "wire_edges.bags.put";
-    const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
+    const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<BagsPutClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -278,7 +279,8 @@ struct BagsEchoEndpoint<BagsEcho> {
     handler: BagsEcho,
 }
 
-impl<BagsEcho: BagsEchoHandler> wsgen_runtime::Endpoint for BagsEchoEndpoint<BagsEcho> {
+impl<BagsEcho: BagsEchoHandler> wsgen_runtime::codegen::Endpoint
+for BagsEchoEndpoint<BagsEcho> {
     type Receive = String;
     type Send = String;
     type Close = BagsEchoClose;
@@ -286,11 +288,11 @@ impl<BagsEcho: BagsEchoHandler> wsgen_runtime::Endpoint for BagsEchoEndpoint<Bag
     type Query = ();
 
     const NAME: &'static str = "wire_edges.bags.echo";
-    const ON_INVALID: wsgen_runtime::OnInvalid = wsgen_runtime::OnInvalid::Reply;
+    const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<BagsEchoClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -353,7 +355,7 @@ struct BagsGreetEndpoint<BagsGreet> {
     handler: BagsGreet,
 }
 
-impl<BagsGreet: BagsGreetHandler> wsgen_runtime::Endpoint
+impl<BagsGreet: BagsGreetHandler> wsgen_runtime::codegen::Endpoint
 for BagsGreetEndpoint<BagsGreet> {
     type Receive = String;
     type Send = String;
@@ -365,7 +367,7 @@ for BagsGreetEndpoint<BagsGreet> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<BagsGreetClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {
@@ -632,7 +634,7 @@ impl BagsGreetClient {
         options: wsgen_runtime::ConnectOptions,
     ) -> Result<Self, BagsGreetError> {
         let path = format!(
-            "/bags/{}/greet", wsgen_runtime::path_segment(& params.name),
+            "/bags/{}/greet", wsgen_runtime::codegen::path_segment(& params.name),
         );
         let client = wsgen_runtime::Client::connect_endpoint(
                 Self::NAME,

@@ -142,7 +142,7 @@ pub struct TypeIr {
     /// The one variant of a union that validates, when the others do not (an `if let` then
     /// reads better than a `match` with a catch-all).
     pub single_validating_variant: Option<String>,
-    /// Whether the type implements `wsgen_runtime::Nested`, for fields that hold it inside
+    /// Whether the type implements `wsgen_runtime::codegen::Nested`, for fields that hold it inside
     /// maps or nested lists.
     pub nested_impl: bool,
 }
@@ -150,7 +150,7 @@ pub struct TypeIr {
 /// One validation call.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckIr {
-    /// The `wsgen_runtime::Validator` method.
+    /// The `wsgen_runtime::codegen::Validator` method.
     pub method: String,
     /// What follows the value in the call (`, 1`, `, &PATTERN`), or nothing.
     pub arg: String,
@@ -242,7 +242,7 @@ pub struct EndpointIr {
     pub close_enum: String,
     /// Whether the close enum is `Copy` (no condition carries a reason given at run time).
     pub close_copy: bool,
-    /// The glue struct implementing `wsgen_runtime::Endpoint`.
+    /// The glue struct implementing `wsgen_runtime::codegen::Endpoint`.
     pub glue: String,
     /// The typed client struct.
     pub client: String,
@@ -300,7 +300,7 @@ pub struct EndpointIr {
     pub keepalive: Option<KeepaliveIr>,
     /// This endpoint's own limits over the server's (empty: none).
     pub limits: Vec<LimitIr>,
-    /// The `wsgen_runtime::OnInvalid` policy, when it is not the default (close).
+    /// The `wsgen_runtime::codegen::OnInvalid` policy, when it is not the default (close).
     pub on_invalid: Option<String>,
     /// Whether sent messages are wrapped in `{"statusCode": 200, "body": ..}`.
     pub envelope: bool,

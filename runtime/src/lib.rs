@@ -34,19 +34,31 @@ pub use client::{CLIENT_SPAN, Client, ClientError, ConnectOptions};
 pub use close::{CloseCondition, Disconnect, NoClose};
 pub use conn::Conn;
 pub use hub::{Delivery, Hub};
-pub use message::{DecodeError, Frame, JsonMessage, WireMessage};
+pub use message::{DecodeError, Frame};
 #[cfg(feature = "tower")]
 pub use mount::WsService;
 pub use observe::{CONNECTION_SPAN, in_handler, install_panic_hook};
 #[cfg(feature = "redis")]
 pub use redis_backplane::{BackplaneStats, RedisBackplane, RedisOptions};
-pub use request::{FromRequest, QueryString, Refusal, Request, path_segment};
+pub use request::{Refusal, Request};
 pub use sender::Sender;
-pub use server::{ConnOf, Endpoint, Limits, Router, RouterError, Server, SlowConsumer, SocketOf};
+pub use server::{Limits, Router, RouterError, Server, SlowConsumer};
 pub use session::{SendError, SessionId};
 pub use signal::shutdown_signal;
-pub use socket::{Keepalive, OnInvalid, Socket, SocketError, Stop};
-pub use validate::{FieldError, Nested, Pattern, Validator};
+pub use socket::{Keepalive, Socket, SocketError, Stop};
+pub use validate::FieldError;
+
+/// What only generated code names: the trait each generated endpoint implements, the message
+/// and validation traits its types implement, and the helpers its upgrade decoding calls. Not
+/// API for users: it changes with the generator, in step with it (as `tonic::codegen` does).
+#[doc(hidden)]
+pub mod codegen {
+    pub use crate::message::WireMessage;
+    pub use crate::request::{FromRequest, QueryString, path_segment};
+    pub use crate::server::{ConnOf, Endpoint, SocketOf};
+    pub use crate::socket::OnInvalid;
+    pub use crate::validate::{JsonMessage, Nested, Pattern, Validator};
+}
 
 pub use serde;
 pub use serde_json;
@@ -66,4 +78,86 @@ macro_rules! include_spec {
     ($name:literal) => {
         include!(concat!(env!("OUT_DIR"), "/", $name, ".rs"));
     };
+}
+
+#[cfg(test)]
+mod layout {
+    //! The crate's modules import each other in one direction: no circles.
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// The crate's top-level modules and the modules each one names through `crate::`
+    /// (outside its tests); a directory module counts with its files.
+    fn imports() -> BTreeMap<String, BTreeSet<String>> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut graph = BTreeMap::<String, BTreeSet<String>>::new();
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&src).expect("runtime/src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                for inner in std::fs::read_dir(&path).expect("module dir") {
+                    files.push(inner.expect("entry").path());
+                }
+            } else {
+                files.push(path);
+            }
+        }
+        for path in files {
+            let relative = path.strip_prefix(&src).expect("under src");
+            let module = relative
+                .iter()
+                .next()
+                .and_then(|m| m.to_str())
+                .expect("name");
+            let module = module.trim_end_matches(".rs").to_owned();
+            if module == "lib" || path.file_stem().is_some_and(|s| s == "tests") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            let code = text
+                .split("#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap_or_default();
+            let names = graph.entry(module.clone()).or_default();
+            for (at, _) in code.match_indices("crate::") {
+                let rest = &code[at + "crate::".len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                let is_module = rest[name.len()..].starts_with("::");
+                if is_module && !name.is_empty() && name != module {
+                    names.insert(name);
+                }
+            }
+        }
+        graph
+    }
+
+    fn reaches(
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        from: &str,
+        to: &str,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        graph
+            .get(from)
+            .into_iter()
+            .flatten()
+            .any(|next| next == to || (seen.insert(next.clone()) && reaches(graph, next, to, seen)))
+    }
+
+    #[test]
+    fn no_module_imports_one_that_imports_it_back() {
+        let graph = imports();
+        assert!(graph.contains_key("server") && graph.contains_key("session"));
+        assert!(graph["server"].contains("socket"), "the scan sees imports");
+        let circles: Vec<_> = graph
+            .iter()
+            .flat_map(|(from, to)| to.iter().map(move |to| (from, to)))
+            .filter(|(from, to)| reaches(&graph, to, from, &mut BTreeSet::new()))
+            .collect();
+        assert!(circles.is_empty(), "import circles: {circles:?}");
+    }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::validate::{FieldError, Validator, decode_errors};
+use crate::validate::{FieldError, JsonMessage, Validator, decode_errors};
 
 /// Why an incoming frame could not become the endpoint's message type.
 #[derive(Debug, thiserror::Error)]
@@ -76,15 +76,6 @@ pub trait WireMessage: Sized + Send + 'static {
     fn decode(message: Message) -> Result<Self, DecodeError>;
     /// Encodes the value into a data frame.
     fn encode(self) -> Message;
-}
-
-/// Marks a serde type as travelling as JSON; generated spec types implement it, with the
-/// spec's validation rules in `validate`.
-pub trait JsonMessage: Serialize + DeserializeOwned + Send + 'static {
-    /// Checks the spec's rules, reporting each broken one to `validator`.
-    fn validate(&self, validator: &mut Validator) {
-        let _ = validator;
-    }
 }
 
 fn frame_kind(message: &Message) -> &'static str {

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// One problem with one field of an incoming message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -140,14 +141,14 @@ impl Validator {
     }
 
     /// Validates a nested message under `field`.
-    pub fn nested<T: crate::JsonMessage>(&mut self, field: &str, value: &T) {
+    pub fn nested<T: JsonMessage>(&mut self, field: &str, value: &T) {
         self.prefix.push(field.to_owned());
         value.validate(self);
         self.prefix.pop();
     }
 
     /// Validates each message of a list under `field`, with its index in `loc`.
-    pub fn nested_each<T: crate::JsonMessage>(&mut self, field: &str, values: &[T]) {
+    pub fn nested_each<T: JsonMessage>(&mut self, field: &str, values: &[T]) {
         self.prefix.push(field.to_owned());
         for (i, value) in values.iter().enumerate() {
             self.nested(&i.to_string(), value);
@@ -169,6 +170,15 @@ impl Validator {
         } else {
             Err(self.errors)
         }
+    }
+}
+
+/// Marks a serde type as travelling as JSON; generated spec types implement it, with the
+/// spec's validation rules in `validate`.
+pub trait JsonMessage: Serialize + DeserializeOwned + Send + 'static {
+    /// Checks the spec's rules, reporting each broken one to `validator`.
+    fn validate(&self, validator: &mut Validator) {
+        let _ = validator;
     }
 }
 

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::{NoClose, start, within};
 use tokio::sync::oneshot;
+use wsgen_runtime::codegen::{ConnOf, Endpoint, SocketOf};
 use wsgen_runtime::{
-    Client, ClientError, ConnOf, ConnectOptions, Disconnect, Endpoint, Limits, Router, SendError,
-    Sender, SlowConsumer, SocketOf, Stop,
+    Client, ClientError, ConnectOptions, Disconnect, Limits, Router, SendError, Sender,
+    SlowConsumer, Stop,
 };
 
 /// A small deterministic generator (xorshift64*).

@@ -15,9 +15,8 @@ use std::time::Duration;
 use common::{Ends, NoClose, Running, close_code, eventually, raw, start, within};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
-use wsgen_runtime::{
-    ConnOf, Disconnect, Endpoint, Hub, Limits, Refusal, Request, Router, SocketOf, Stop,
-};
+use wsgen_runtime::codegen::{ConnOf, Endpoint, SocketOf};
+use wsgen_runtime::{Disconnect, Hub, Limits, Refusal, Request, Router, Stop};
 
 fn limits() -> Limits {
     Limits::DEFAULT.with_shutdown_timeout(Duration::from_millis(500))

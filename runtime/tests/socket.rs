@@ -12,10 +12,8 @@ use common::{Ends, NoClose, close_code, eventually, raw, start, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
-use wsgen_runtime::{
-    ConnOf, Disconnect, Endpoint, Hub, Limits, Router, SendError, Sender, SlowConsumer, SocketOf,
-    Stop,
-};
+use wsgen_runtime::codegen::{ConnOf, Endpoint, SocketOf};
+use wsgen_runtime::{Disconnect, Hub, Limits, Router, SendError, Sender, SlowConsumer, Stop};
 
 /// Forwards what the test puts in a channel.
 struct Relay {

@@ -20,7 +20,7 @@ pub enum Status {
     Lost,
 }
 
-impl wsgen_runtime::JsonMessage for Status {}
+impl wsgen_runtime::codegen::JsonMessage for Status {}
 
 #[derive(
     Debug,
@@ -35,7 +35,7 @@ pub struct Order {
     pub qty: u32,
 }
 
-impl wsgen_runtime::JsonMessage for Order {}
+impl wsgen_runtime::codegen::JsonMessage for Order {}
 
 #[derive(
     Debug,
@@ -50,7 +50,7 @@ pub struct Ack {
     pub status: Status,
 }
 
-impl wsgen_runtime::JsonMessage for Ack {}
+impl wsgen_runtime::codegen::JsonMessage for Ack {}
 
 /// How `orders.place` closes a connection: it declares no close conditions, so its handler
 /// ends normally or by a socket error.
@@ -98,7 +98,7 @@ struct OrdersPlaceEndpoint<OrdersPlace> {
     handler: OrdersPlace,
 }
 
-impl<OrdersPlace: OrdersPlaceHandler> wsgen_runtime::Endpoint
+impl<OrdersPlace: OrdersPlaceHandler> wsgen_runtime::codegen::Endpoint
 for OrdersPlaceEndpoint<OrdersPlace> {
     type Receive = Order;
     type Send = Ack;
@@ -110,7 +110,7 @@ for OrdersPlaceEndpoint<OrdersPlace> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<OrdersPlaceClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {

@@ -18,7 +18,7 @@ pub enum Status {
     Closed,
 }
 
-impl wsgen_runtime::JsonMessage for Status {}
+impl wsgen_runtime::codegen::JsonMessage for Status {}
 
 #[derive(
     Debug,
@@ -32,7 +32,7 @@ pub struct Order {
     pub item: String,
 }
 
-impl wsgen_runtime::JsonMessage for Order {}
+impl wsgen_runtime::codegen::JsonMessage for Order {}
 
 #[derive(
     Debug,
@@ -47,7 +47,7 @@ pub struct Ack {
     pub status: Status,
 }
 
-impl wsgen_runtime::JsonMessage for Ack {}
+impl wsgen_runtime::codegen::JsonMessage for Ack {}
 
 /// How `orders.place` closes a connection: it declares no close conditions, so its handler
 /// ends normally or by a socket error.
@@ -95,7 +95,7 @@ struct OrdersPlaceEndpoint<OrdersPlace> {
     handler: OrdersPlace,
 }
 
-impl<OrdersPlace: OrdersPlaceHandler> wsgen_runtime::Endpoint
+impl<OrdersPlace: OrdersPlaceHandler> wsgen_runtime::codegen::Endpoint
 for OrdersPlaceEndpoint<OrdersPlace> {
     type Receive = Order;
     type Send = Ack;
@@ -107,7 +107,7 @@ for OrdersPlaceEndpoint<OrdersPlace> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<OrdersPlaceClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {

@@ -18,7 +18,7 @@ pub enum Status {
     Closed,
 }
 
-impl wsgen_runtime::JsonMessage for Status {}
+impl wsgen_runtime::codegen::JsonMessage for Status {}
 
 #[derive(
     Debug,
@@ -33,7 +33,7 @@ pub struct Order {
     pub qty: u32,
 }
 
-impl wsgen_runtime::JsonMessage for Order {}
+impl wsgen_runtime::codegen::JsonMessage for Order {}
 
 #[derive(
     Debug,
@@ -48,7 +48,7 @@ pub struct Receipt {
     pub status: Status,
 }
 
-impl wsgen_runtime::JsonMessage for Receipt {}
+impl wsgen_runtime::codegen::JsonMessage for Receipt {}
 
 /// How `orders.place` closes a connection: it declares no close conditions, so its handler
 /// ends normally or by a socket error.
@@ -96,7 +96,7 @@ struct OrdersPlaceEndpoint<OrdersPlace> {
     handler: OrdersPlace,
 }
 
-impl<OrdersPlace: OrdersPlaceHandler> wsgen_runtime::Endpoint
+impl<OrdersPlace: OrdersPlaceHandler> wsgen_runtime::codegen::Endpoint
 for OrdersPlaceEndpoint<OrdersPlace> {
     type Receive = Order;
     type Send = Receipt;
@@ -108,7 +108,7 @@ for OrdersPlaceEndpoint<OrdersPlace> {
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<OrdersPlaceClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {

@@ -18,7 +18,7 @@ pub enum Event {
     Refunded { id: u64 },
 }
 
-impl wsgen_runtime::JsonMessage for Event {}
+impl wsgen_runtime::codegen::JsonMessage for Event {}
 
 /// How `shop.feed` closes a connection: it declares no close conditions, so its handler
 /// ends normally or by a socket error.
@@ -66,7 +66,8 @@ struct ShopFeedEndpoint<ShopFeed> {
     handler: ShopFeed,
 }
 
-impl<ShopFeed: ShopFeedHandler> wsgen_runtime::Endpoint for ShopFeedEndpoint<ShopFeed> {
+impl<ShopFeed: ShopFeedHandler> wsgen_runtime::codegen::Endpoint
+for ShopFeedEndpoint<ShopFeed> {
     type Receive = String;
     type Send = Event;
     type Close = ShopFeedClose;
@@ -77,7 +78,7 @@ impl<ShopFeed: ShopFeedHandler> wsgen_runtime::Endpoint for ShopFeedEndpoint<Sho
 
     async fn run(
         &self,
-        socket: &mut wsgen_runtime::SocketOf<Self>,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
     ) -> Result<(), wsgen_runtime::Stop<ShopFeedClose>> {
         self.handler.on_connect(socket.conn()).await?;
         loop {

@@ -339,9 +339,11 @@ impl Lowerer<'_> {
             keepalive,
             limits: self.limits(def.limits.as_ref(), limits::Scope::Endpoint),
             on_invalid: match def.on_invalid.as_ref().map(|p| p.value) {
-                Some(InvalidPolicy::Drop) => Some("wsgen_runtime::OnInvalid::Drop".to_owned()),
+                Some(InvalidPolicy::Drop) => {
+                    Some("wsgen_runtime::codegen::OnInvalid::Drop".to_owned())
+                }
                 Some(InvalidPolicy::ReplyError) => {
-                    Some("wsgen_runtime::OnInvalid::Reply".to_owned())
+                    Some("wsgen_runtime::codegen::OnInvalid::Reply".to_owned())
                 }
                 Some(InvalidPolicy::Close) | None => None,
             },

@@ -190,7 +190,7 @@ impl Lowerer<'_> {
         if let Some(p) = &rules.pattern {
             if let Some(check) = checks.iter_mut().find(|c| c.method == "pattern") {
                 check.before = format!(
-                    "static PATTERN: wsgen_runtime::Pattern = wsgen_runtime::Pattern::new({});",
+                    "static PATTERN: wsgen_runtime::codegen::Pattern = wsgen_runtime::codegen::Pattern::new({});",
                     literal_raw(&p.value)
                 );
             }
