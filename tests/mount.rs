@@ -1,7 +1,8 @@
 //! The generated endpoints inside other servers: the axum app of `examples/axum-app.rs` (one
 //! port for `/health`, the chat spec and the echo spec, with the app's auth layer read by the
 //! chat handler), nesting under a prefix, a bare hyper server over the `tower::Service`, and
-//! several specs merged on one standalone server, with the path-conflict refusal.
+//! several specs merged on one standalone server, with the path-conflict refusal, and
+//! WebSockets over HTTP/2 (RFC 8441) through the axum app with hyper's HTTP/2 client.
 
 mod common;
 
@@ -177,4 +178,161 @@ async fn two_specs_share_one_standalone_server_and_a_shared_path_is_refused() {
         Server::new(merged).into_axum(),
         Err(RouterError::DuplicatePath { .. })
     ));
+}
+
+/// An HTTP/2 connection (prior knowledge, as `axum::serve` accepts it) to the server at `url`,
+/// after the server's SETTINGS said it allows extended CONNECT.
+async fn http2(url: &str) -> hyper::client::conn::http2::SendRequest<String> {
+    let stream = within(TcpStream::connect(url.trim_start_matches("ws://")))
+        .await
+        .unwrap();
+    let (send, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let mut connection = Box::pin(connection);
+    // Drive the connection until the server's SETTINGS frame has arrived (bounded).
+    for _ in 0..100 {
+        if connection.is_extended_connect_protocol_enabled() {
+            break;
+        }
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(10), connection.as_mut()).await;
+    }
+    assert!(
+        connection.is_extended_connect_protocol_enabled(),
+        "the server did not enable extended CONNECT"
+    );
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    send
+}
+
+/// An extended CONNECT to `path` with `:protocol` (if any) and the given headers.
+fn connect(
+    path: &str,
+    protocol: Option<&'static str>,
+    headers: &[(&str, &str)],
+) -> http::Request<String> {
+    let mut request = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(format!("http://127.0.0.1{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request.body(String::new()).unwrap();
+    if let Some(protocol) = protocol {
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static(protocol));
+    }
+    request
+}
+
+#[tokio::test]
+async fn websockets_over_http2_through_the_axum_app() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    let url = serve_axum(axum_app::app().unwrap()).await;
+    let mut send = http2(&url).await;
+
+    // Echo: a 200, then WebSocket frames on the stream, and a clean close.
+    let mut response = within(send.send_request(connect(
+        "/echo/text",
+        Some("websocket"),
+        &[("sec-websocket-version", "13")],
+    )))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("sec-websocket-accept").is_none());
+    let stream = within(hyper::upgrade::on(&mut response)).await.unwrap();
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        hyper_util::rt::TokioIo::new(stream),
+        Role::Client,
+        None,
+    )
+    .await;
+    within(ws.send(Message::text("over h2"))).await.unwrap();
+    let echoed = within(ws.next()).await.unwrap().unwrap();
+    assert_eq!(echoed, Message::text("over h2"));
+    within(ws.close(None)).await.unwrap();
+    let ended = within(ws.next()).await;
+    assert!(
+        matches!(ended, None | Some(Ok(Message::Close(_)))),
+        "{ended:?}"
+    );
+
+    // The chat spec on the same HTTP/2 connection: the app's auth layer put the user into the
+    // request, and the spec's on_connect greets them by it.
+    let mut response = within(send.send_request(connect(
+        "/chat/connect?name=ana",
+        Some("websocket"),
+        &[
+            ("sec-websocket-version", "13"),
+            ("authorization", "Bearer secret"),
+        ],
+    )))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let stream = within(hyper::upgrade::on(&mut response)).await.unwrap();
+    let mut chat = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        hyper_util::rt::TokioIo::new(stream),
+        Role::Client,
+        None,
+    )
+    .await;
+    let welcome = within(chat.next()).await.unwrap().unwrap();
+    let welcome = welcome.to_text().unwrap();
+    assert!(welcome.contains("\"user\":\"sam\""), "{welcome}");
+    chat.send(Message::Close(None)).await.unwrap();
+
+    // Refusals are HTTP answers on the stream: the spec's middleware, a wrong protocol, a
+    // missing version; a plain CONNECT (authority form: no path) and an unknown path are left
+    // to the app, which answers 404.
+    let cases = [
+        (
+            "/chat/connect?name=x",
+            Some("websocket"),
+            vec![("sec-websocket-version", "13")],
+            401,
+        ),
+        (
+            "/echo/text",
+            Some("chat"),
+            vec![("sec-websocket-version", "13")],
+            400,
+        ),
+        ("/echo/text", Some("websocket"), vec![], 400),
+        (
+            "/echo/text",
+            None,
+            vec![("sec-websocket-version", "13")],
+            404,
+        ),
+        (
+            "/nowhere",
+            Some("websocket"),
+            vec![("sec-websocket-version", "13")],
+            404,
+        ),
+    ];
+    for (path, protocol, headers, status) in cases {
+        let response = within(send.send_request(connect(path, protocol, &headers)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path} {protocol:?} {headers:?}");
+    }
+
+    // A GET over HTTP/2 is no WebSocket: 405, naming extended CONNECT.
+    let get = http::Request::builder()
+        .uri("http://127.0.0.1/echo/text")
+        .body(String::new())
+        .unwrap();
+    let response = within(send.send_request(get)).await.unwrap();
+    assert_eq!(response.status(), 405);
 }

@@ -170,6 +170,38 @@ fn upgrade_problem(
     None
 }
 
+/// The upgrade check for WebSockets over HTTP/2 (RFC 8441): an extended `CONNECT` whose
+/// `:protocol` is `websocket` (`protocol`, as hyper reads it), with `Sec-WebSocket-Version: 13`.
+/// There is no key: the stream is the connection, and the answer is a `200`.
+#[cfg(feature = "http2")]
+pub(crate) fn extended_connect_problem(
+    is_connect: bool,
+    protocol: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<Refusal> {
+    if !is_connect {
+        return Some(Refusal::new(
+            405,
+            "a WebSocket over HTTP/2 must be an extended CONNECT (RFC 8441)",
+        ));
+    }
+    if protocol != Some("websocket") {
+        return Some(Refusal::bad_request(
+            "an extended CONNECT to this endpoint must name the protocol websocket",
+        ));
+    }
+    if headers
+        .get("sec-websocket-version")
+        .and_then(|v| v.to_str().ok())
+        != Some("13")
+    {
+        return Some(Refusal::bad_request(
+            "only WebSocket version 13 is supported",
+        ));
+    }
+    None
+}
+
 /// Whether `key` is the base64 of 16 bytes: 22 digits, the last with its low 4 bits zero, `==`.
 fn is_websocket_key(key: &str) -> bool {
     const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

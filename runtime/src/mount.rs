@@ -45,7 +45,38 @@ struct Shared {
 type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<String>, Infallible>> + Send>>;
 
-fn refuse(refusal: &Refusal) -> http::Response<String> {
+/// How an accepted request is answered: HTTP/1.1's `101` needs the client's key.
+enum Opening {
+    /// `101 Switching Protocols`, with the accept value derived from this key.
+    Upgrade { key: String },
+    /// `200`: an HTTP/2 extended CONNECT's stream becomes the connection (RFC 8441 §5).
+    #[cfg(feature = "http2")]
+    Connect,
+}
+
+/// The upgrade check for a request to a served path: how to answer it, or why it is refused.
+fn opening(parts: &http::request::Parts) -> Result<Opening, Refusal> {
+    #[cfg(feature = "http2")]
+    if parts.version == http::Version::HTTP_2 {
+        let protocol = parts.extensions.get::<hyper::ext::Protocol>();
+        return match handshake::extended_connect_problem(
+            parts.method == Method::CONNECT,
+            protocol.map(hyper::ext::Protocol::as_str),
+            &parts.headers,
+        ) {
+            Some(refusal) => Err(refusal),
+            None => Ok(Opening::Connect),
+        };
+    }
+    match handshake::websocket_key(parts.method == Method::GET, parts.version, &parts.headers) {
+        (_, Some(refusal)) => Err(refusal),
+        (key, None) => Ok(Opening::Upgrade { key }),
+    }
+}
+
+/// The refusal as an HTTP answer; a `426` over HTTP/1.1 names the protocol to upgrade to
+/// (HTTP/2 has no `Upgrade` or `Connection` headers).
+fn refuse(refusal: &Refusal, version: http::Version) -> http::Response<String> {
     let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = http::Response::new(refusal.reason().to_owned());
     *response.status_mut() = status;
@@ -54,7 +85,7 @@ fn refuse(refusal: &Refusal) -> http::Response<String> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    if status == StatusCode::UPGRADE_REQUIRED {
+    if status == StatusCode::UPGRADE_REQUIRED && version < http::Version::HTTP_2 {
         // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
@@ -66,7 +97,12 @@ fn refuse(refusal: &Refusal) -> http::Response<String> {
     response
 }
 
-fn switching(key: &str) -> http::Response<String> {
+fn accept(opening: &Opening) -> http::Response<String> {
+    let key = match opening {
+        Opening::Upgrade { key } => key,
+        #[cfg(feature = "http2")]
+        Opening::Connect => return http::Response::new(String::new()),
+    };
     let mut response = http::Response::new(String::new());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
@@ -100,16 +136,16 @@ impl WsService {
     fn respond<B>(&self, mut request: http::Request<B>) -> ResponseFuture {
         let upgrade = hyper::upgrade::on(&mut request);
         let (parts, _body) = request.into_parts();
+        let version = parts.version;
         let shared = &self.shared;
         let path = parts.uri.path();
         let path = if path.is_empty() { "/" } else { path };
         let Some((service, params)) = shared.router.find(path) else {
             let refusal = Refusal::new(404, "no WebSocket endpoint at this path");
-            return Box::pin(std::future::ready(Ok(refuse(&refusal))));
+            return Box::pin(std::future::ready(Ok(refuse(&refusal, version))));
         };
         let context = shared.context.clone();
-        let (key, problem) =
-            handshake::websocket_key(parts.method == Method::GET, parts.version, &parts.headers);
+        let opening = opening(&parts);
         // The standalone server's limit on the head, which the host's own may exceed.
         let head_size = parts.method.as_str().len()
             + parts.uri.to_string().len()
@@ -122,17 +158,19 @@ impl WsService {
         let problem = if head_size > context.limits.max_header_size {
             Some(Refusal::new(431, "request header fields too large"))
         } else {
-            context.origin_refusal(&parts.headers).or(problem)
+            context.origin_refusal(&parts.headers)
         };
         let slot = Arc::clone(&shared.slots).try_acquire_owned();
-        let refusal = match (problem, slot) {
-            (Some(refusal), _) => Err(refusal),
-            (None, Err(_)) => Err(Refusal::new(503, "the server is at its connection limit")),
-            (None, Ok(slot)) => Ok(slot),
+        let accepted = match (problem, opening, slot) {
+            (Some(refusal), _, _) | (None, Err(refusal), _) => Err(refusal),
+            (None, Ok(_), Err(_)) => {
+                Err(Refusal::new(503, "the server is at its connection limit"))
+            }
+            (None, Ok(opening), Ok(slot)) => Ok((opening, slot)),
         };
-        let slot = match refusal {
-            Ok(slot) => slot,
-            Err(refusal) => return Box::pin(std::future::ready(Ok(refuse(&refusal)))),
+        let (opening, slot) = match accepted {
+            Ok(accepted) => accepted,
+            Err(refusal) => return Box::pin(std::future::ready(Ok(refuse(&refusal, version)))),
         };
         let request = Request {
             path: path.to_owned(),
@@ -149,9 +187,9 @@ impl WsService {
         });
         Box::pin(async move {
             Ok(match decision.await {
-                Ok(Ok(())) => switching(&key),
-                Ok(Err(refusal)) => refuse(&refusal),
-                Err(_) => refuse(&Refusal::new(500, "internal error")),
+                Ok(Ok(())) => accept(&opening),
+                Ok(Err(refusal)) => refuse(&refusal, version),
+                Err(_) => refuse(&Refusal::new(500, "internal error"), version),
             })
         })
     }
