@@ -287,7 +287,15 @@ pub fn markdown(root: &Path, r: &Results) -> String {
             "RERUN (it should not)"
         }
     );
-    md.push_str(&cluster_section(&r.cluster));
+    match &r.cluster {
+        Ok(cluster) => md.push_str(&cluster_section(cluster)),
+        Err(error) => {
+            let _ = writeln!(
+                md,
+                "\n## Across nodes (Redis backplane)\n\nNot measured in this run: {error}\n"
+            );
+        }
+    }
     md.push_str(ANALYSIS);
     let _ = writeln!(md, "\n## Targets\n");
     // The worst row's ratio, and whether the two servers' samples overlap there.
