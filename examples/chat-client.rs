@@ -98,15 +98,21 @@ async fn main() -> Result<(), ChatConnectError> {
         return client.close().await;
     }
 
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    loop {
-        tokio::select! {
-            line = lines.next_line() => match line {
-                Ok(Some(text)) if !text.trim().is_empty() => client.send(say(&args.room, text)).await?,
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return client.close().await,
-            },
-            event = client.recv() => show(&event?),
+    // Split: the keyboard is read in a task of its own that sends, while this one receives.
+    let (mut events, sender) = client.split();
+    let room = args.room;
+    let keyboard = tokio::spawn(async move {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(text)) = lines.next_line().await {
+            if !text.trim().is_empty() {
+                sender.send(say(&room, text)).await?;
+            }
         }
+        // End of input (Ctrl-D): close for both halves; the receiver below then ends.
+        sender.close().await
+    });
+    while let Some(event) = events.recv().await {
+        show(&event?);
     }
+    keyboard.await.unwrap_or(Ok(()))
 }

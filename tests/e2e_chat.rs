@@ -227,3 +227,118 @@ async fn a_full_room_and_a_banned_word_close_with_their_conditions() {
         }
     }
 }
+
+/// The next event of a split receiver (skipping the joins and lefts of others).
+async fn next_line(rx: &mut wsgen_runtime::ClientReceiver<ServerEvent, ChatConnectClose>) -> Line {
+    loop {
+        match within(rx.recv()).await {
+            Some(Ok(ServerEvent::Line(line))) => return line,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a line, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_split_client_receives_in_one_task_while_others_send() {
+    use futures_util::{SinkExt, StreamExt};
+
+    let url = start(10).await;
+    let (mut rx, tx) = connect(&url, "ana").await.split();
+    let mut bo = connect(&url, "bo").await;
+    within(tx.send(ClientEvent::Join(Join {
+        room: "lobby".to_owned(),
+    })))
+    .await
+    .unwrap();
+    join(&mut bo, "lobby").await;
+
+    // The receiver waits in its own task, with no message to come yet, while two other tasks
+    // send through clones: one awaiting each write, one through the `Sink`.
+    let receiver = tokio::spawn(async move {
+        let mut texts = Vec::new();
+        for _ in 0..20 {
+            texts.push(next_line(&mut rx).await.text);
+        }
+        (rx, texts)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let awaiting = tx.clone();
+    let writer = tokio::spawn(async move {
+        for i in 0..10 {
+            awaiting.send(say("lobby", &format!("a{i}"))).await.unwrap();
+        }
+    });
+    let mut sink = tx.clone();
+    for i in 0..10 {
+        SinkExt::send(&mut sink, say("lobby", &format!("s{i}")))
+            .await
+            .unwrap();
+    }
+    within(writer).await.unwrap();
+    let (mut rx, texts) = within(receiver).await.unwrap();
+    // Each sender's lines arrive in its own order, both interleaved in one stream.
+    for prefix in ["a", "s"] {
+        let mine: Vec<_> = texts
+            .iter()
+            .filter(|t| t.starts_with(prefix))
+            .cloned()
+            .collect();
+        let expected: Vec<_> = (0..10).map(|i| format!("{prefix}{i}")).collect();
+        assert_eq!(mine, expected);
+    }
+
+    // A close condition reaches the receiver, which then ends; later sends say it is over.
+    tx.send(say("lobby", "oh darn")).await.unwrap();
+    loop {
+        match within(rx.next()).await {
+            Some(Ok(_)) => continue,
+            Some(Err(ClientError::Closed(ChatConnectClose::BannedWord))) => break,
+            other => panic!("expected BannedWord, got {other:?}"),
+        }
+    }
+    assert!(within(rx.next()).await.is_none());
+    assert!(matches!(
+        within(tx.send(say("lobby", "still there?"))).await,
+        Err(ClientError::Lost)
+    ));
+}
+
+#[tokio::test]
+async fn a_split_client_closes_normally_by_its_sender_or_when_both_halves_drop() {
+    let url = start(10).await;
+    let mut bo = connect(&url, "bo").await;
+    join(&mut bo, "lobby").await;
+    let _ = within(bo.recv()).await.unwrap();
+
+    for how in ["close", "drop"] {
+        let (mut rx, tx) = connect(&url, "ana").await.split();
+        within(tx.send(ClientEvent::Join(Join {
+            room: "lobby".to_owned(),
+        })))
+        .await
+        .unwrap();
+        match within(bo.recv()).await.unwrap() {
+            ServerEvent::Joined { user, .. } => assert_eq!(user, "ana"),
+            other => panic!("expected ana's join, got {other:?}"),
+        }
+        if how == "close" {
+            within(tx.close()).await.unwrap();
+            // The receiver ends after a close asked for by the sender.
+            loop {
+                match within(rx.recv()).await {
+                    Some(Ok(_)) => continue,
+                    None => break,
+                    Some(Err(e)) => panic!("expected the end, got {e:?}"),
+                }
+            }
+        } else {
+            drop((rx, tx));
+        }
+        // Either way the connection ended and the server announced it to the room.
+        match within(bo.recv()).await.unwrap() {
+            ServerEvent::Left { user, .. } => assert_eq!(user, "ana", "{how}"),
+            other => panic!("expected ana to leave ({how}), got {other:?}"),
+        }
+    }
+}

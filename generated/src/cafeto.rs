@@ -568,6 +568,17 @@ impl WsChatClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<ChatResponseDto, WsChatClose>,
+        wsgen_runtime::ClientSender<wsgen_runtime::serde_json::Value, WsChatClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> WsChatError {
         self.0.closed().await
@@ -632,6 +643,17 @@ impl WsChatCallbacksClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<ChatResponseDto, WsChatCallbacksError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<ChatResponseDto, WsChatCallbacksClose>,
+        wsgen_runtime::ClientSender<ChatRequestDto, WsChatCallbacksClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.
@@ -753,6 +775,17 @@ impl WsSettingsLenientClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<String, WsSettingsLenientError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, WsSettingsLenientClose>,
+        wsgen_runtime::ClientSender<RoomSettingsDto, WsSettingsLenientClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.

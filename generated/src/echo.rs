@@ -1049,6 +1049,17 @@ impl EchoJsonClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<Event, EchoJsonClose>,
+        wsgen_runtime::ClientSender<Command, EchoJsonClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> EchoJsonError {
         self.0.closed().await
@@ -1112,6 +1123,17 @@ impl EchoRawClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<wsgen_runtime::Frame, EchoRawClose>,
+        wsgen_runtime::ClientSender<wsgen_runtime::Frame, EchoRawClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> EchoRawError {
         self.0.closed().await
@@ -1168,6 +1190,17 @@ impl EchoTextClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<String, EchoTextError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, EchoTextClose>,
+        wsgen_runtime::ClientSender<String, EchoTextClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.
@@ -1286,6 +1319,17 @@ impl EchoHeartbeatClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, EchoHeartbeatClose>,
+        wsgen_runtime::ClientSender<String, EchoHeartbeatClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> EchoHeartbeatError {
         self.0.closed().await
@@ -1347,6 +1391,17 @@ impl EchoProtocolClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, EchoProtocolClose>,
+        wsgen_runtime::ClientSender<String, EchoProtocolClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> EchoProtocolError {
         self.0.closed().await
@@ -1404,6 +1459,17 @@ impl EchoEnvelopedClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<Note, EchoEnvelopedError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<Note, EchoEnvelopedClose>,
+        wsgen_runtime::ClientSender<Note, EchoEnvelopedClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.

@@ -271,6 +271,17 @@ impl ImplLoopClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<Envelope, ImplLoopClose>,
+        wsgen_runtime::ClientSender<MatchEvent, ImplLoopClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> ImplLoopError {
         self.0.closed().await

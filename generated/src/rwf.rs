@@ -427,6 +427,17 @@ impl EchoWebsocketClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<wsgen_runtime::Frame, EchoWebsocketClose>,
+        wsgen_runtime::ClientSender<wsgen_runtime::Frame, EchoWebsocketClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> EchoWebsocketError {
         self.0.closed().await

@@ -531,6 +531,17 @@ impl WsEchoClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<wsgen_runtime::Frame, WsEchoClose>,
+        wsgen_runtime::ClientSender<wsgen_runtime::Frame, WsEchoClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> WsEchoError {
         self.0.closed().await
@@ -642,6 +653,17 @@ impl WsFragileClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<String, WsFragileError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, WsFragileClose>,
+        wsgen_runtime::ClientSender<String, WsFragileClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.

@@ -857,6 +857,17 @@ impl AppChatClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, AppChatClose>,
+        wsgen_runtime::ClientSender<String, AppChatClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> AppChatError {
         self.0.closed().await
@@ -988,6 +999,17 @@ impl AppNumbersClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<i64, AppNumbersClose>,
+        wsgen_runtime::ClientSender<i64, AppNumbersClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> AppNumbersError {
         self.0.closed().await
@@ -1046,6 +1068,17 @@ impl AppFlagsClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<bool, AppFlagsClose>,
+        wsgen_runtime::ClientSender<bool, AppFlagsClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> AppFlagsError {
         self.0.closed().await
@@ -1102,6 +1135,17 @@ impl AppBlobsClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<Vec<u8>, AppBlobsError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<Vec<u8>, AppBlobsClose>,
+        wsgen_runtime::ClientSender<Vec<u8>, AppBlobsClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.
@@ -1173,6 +1217,20 @@ impl AppDocumentsClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<
+            wsgen_runtime::serde_json::Value,
+            AppDocumentsClose,
+        >,
+        wsgen_runtime::ClientSender<wsgen_runtime::serde_json::Value, AppDocumentsClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> AppDocumentsError {
         self.0.closed().await
@@ -1230,6 +1288,17 @@ impl AppExpectingClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<String, AppExpectingError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, AppExpectingClose>,
+        wsgen_runtime::ClientSender<String, AppExpectingClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.
@@ -1291,6 +1360,17 @@ impl AppProtocolClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<String, AppProtocolError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, AppProtocolClose>,
+        wsgen_runtime::ClientSender<String, AppProtocolClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.

@@ -531,6 +531,17 @@ impl BagsPutClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, BagsPutClose>,
+        wsgen_runtime::ClientSender<Bag, BagsPutClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> BagsPutError {
         self.0.closed().await
@@ -589,6 +600,17 @@ impl BagsEchoClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<String, BagsEchoError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, BagsEchoClose>,
+        wsgen_runtime::ClientSender<String, BagsEchoClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.
@@ -654,6 +676,17 @@ impl BagsGreetClient {
     /// Receives the next message; when the server closes the connection, says how.
     pub async fn recv(&mut self) -> Result<String, BagsGreetError> {
         self.0.recv().await
+    }
+
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<String, BagsGreetClose>,
+        wsgen_runtime::ClientSender<String, BagsGreetClose>,
+    ) {
+        self.0.split()
     }
 
     /// Waits until the server closes the connection and says how.

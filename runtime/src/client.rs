@@ -94,6 +94,14 @@ pub enum ClientError<C: CloseCondition> {
     WebSocket(#[from] tungstenite::Error),
 }
 
+impl<C: CloseCondition> ClientError<C> {
+    /// Whether the connection is over after this error (a rejected or undecodable message
+    /// leaves it open).
+    pub(crate) fn ends_connection(&self) -> bool {
+        !matches!(self, ClientError::Rejected { .. } | ClientError::Decode(_))
+    }
+}
+
 /// Options for [`Client::connect`]: headers, timeouts and keepalive. The defaults: 10 s to
 /// connect (TCP and the HTTP upgrade), 10 s for the protocol handshake, 10 s for a write, and a
 /// ping after 30 s without a frame from the server, which must be answered within 10 s.
@@ -540,7 +548,7 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     }
 
     /// Sends `message` and flushes it, within the write timeout.
-    async fn write(&mut self, message: Message) -> Result<(), ClientError<C>> {
+    pub(crate) async fn write(&mut self, message: Message) -> Result<(), ClientError<C>> {
         if self.lost {
             return Err(ClientError::Lost);
         }

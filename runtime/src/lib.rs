@@ -25,6 +25,7 @@ mod server;
 mod session;
 mod signal;
 mod socket;
+mod split;
 mod validate;
 
 pub use backplane::{
@@ -46,6 +47,7 @@ pub use server::{Limits, Router, RouterError, Server, SlowConsumer};
 pub use session::{SendError, SessionId};
 pub use signal::shutdown_signal;
 pub use socket::{Keepalive, Socket, SocketError, Stop};
+pub use split::{ClientReceiver, ClientSender};
 pub use validate::FieldError;
 
 /// What only generated code names: the trait each generated endpoint implements, the message

@@ -201,6 +201,17 @@ impl ShopFeedClient {
         self.0.recv().await
     }
 
+    /// Splits the client into a receiving half and a cloneable sending half, so that one task
+    /// receives while others send; dropping both halves closes the connection normally.
+    pub fn split(
+        self,
+    ) -> (
+        wsgen_runtime::ClientReceiver<Event, ShopFeedClose>,
+        wsgen_runtime::ClientSender<String, ShopFeedClose>,
+    ) {
+        self.0.split()
+    }
+
     /// Waits until the server closes the connection and says how.
     pub async fn closed(&mut self) -> ShopFeedError {
         self.0.closed().await
