@@ -4,7 +4,8 @@
 
 use crate::error::Error;
 
-/// Parses `code` as a Rust file and prints it in rustfmt style, under the header.
+/// Parses `code` (a file's items) as a Rust file and prints it in rustfmt style, under the
+/// header, with its items in the module of [`MODULE_OPEN`] re-exported by [`MODULE_CLOSE`].
 pub fn format(code: &str, template: &str, spec_file: &str) -> Result<String, Error> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -14,9 +15,27 @@ pub fn format(code: &str, template: &str, spec_file: &str) -> Result<String, Err
         .flatten();
     let pretty = match parallel {
         Some(pretty) => pretty,
-        None => whole(code, template)?,
+        None => whole(&wrapped(code), template)?,
     };
     Ok(format!("{}\n\n{}", header(spec_file), space_items(&pretty)))
+}
+
+/// What a generated Rust file opens with, as prettyplease prints it: one private module for
+/// every item, where the lints for unused and undocumented items are allowed (as tonic does for
+/// its generated modules), so that a crate that uses only part of the API (only the server,
+/// only the client) builds without warnings, even under `#![warn(missing_docs)]`. The file is
+/// included with `include!` as well as loaded with `mod`, so these cannot be inner attributes.
+pub const MODULE_OPEN: &str = "/// Everything generated from the spec, re-exported below: a crate that uses only part of\n\
+/// it (only the server, only the client) gets no warnings for the rest.\n\
+#[allow(dead_code, missing_docs)]\n\
+mod generated {\n";
+
+/// What a generated Rust file closes with: the module's end and its items' re-export.
+pub const MODULE_CLOSE: &str = "}\npub use generated::*;\n";
+
+/// `items` inside the module of [`MODULE_OPEN`].
+fn wrapped(items: &str) -> String {
+    format!("{MODULE_OPEN}{items}\n{MODULE_CLOSE}")
 }
 
 /// Below this size a file is formatted on one thread.
@@ -24,8 +43,9 @@ const PARALLEL_FROM: usize = 256 * 1024;
 
 /// Formats a large file as a few runs of whole items on separate threads: parsing is most of the
 /// generator's time, and items format independently, so the joined output is the same as the
-/// whole file's. Runs are cut only after a top-level `}` line; `None` (format the whole file
-/// instead) when any run does not parse.
+/// whole file's. Each run is printed inside the module (for its indentation) and the module's
+/// lines are put around the joined runs once. Runs are cut only after a top-level `}` line;
+/// `None` (format the whole file instead) when any run does not parse.
 fn in_parallel(code: &str, threads: usize) -> Option<String> {
     let mut runs = Vec::with_capacity(threads);
     let mut start = 0;
@@ -48,7 +68,14 @@ fn in_parallel(code: &str, threads: usize) -> Option<String> {
         let handles: Vec<_> = runs
             .iter()
             .map(|run| {
-                scope.spawn(move || syn::parse_file(run).ok().map(|f| prettyplease::unparse(&f)))
+                scope.spawn(move || {
+                    let file = syn::parse_file(&format!("mod generated {{\n{run}\n}}")).ok()?;
+                    let printed = prettyplease::unparse(&file);
+                    printed
+                        .strip_prefix("mod generated {\n")?
+                        .strip_suffix("}\n")
+                        .map(str::to_owned)
+                })
             })
             .collect();
         handles
@@ -56,10 +83,8 @@ fn in_parallel(code: &str, threads: usize) -> Option<String> {
             .map(|h| h.join().ok().flatten())
             .collect()
     });
-    printed
-        .into_iter()
-        .collect::<Option<Vec<String>>>()
-        .map(|parts| parts.concat())
+    let parts = printed.into_iter().collect::<Option<Vec<String>>>()?;
+    Some(format!("{MODULE_OPEN}{}{MODULE_CLOSE}", parts.concat()))
 }
 
 /// Formats the whole file at once; a parse failure becomes a template error with the lines
@@ -142,7 +167,7 @@ pub fn header(spec_file: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{in_parallel, whole};
+    use super::{in_parallel, whole, wrapped};
 
     #[test]
     fn formatting_in_runs_prints_what_formatting_the_whole_file_prints() {
@@ -153,7 +178,7 @@ mod tests {
                  impl S{i} {{\n    pub fn get(&self) -> u32 {{ if self.a > {i} {{ self.a }} else {{ {i} }} }}\n}}\n"
             ));
         }
-        let expected = whole(&code, "test").unwrap();
+        let expected = whole(&wrapped(&code), "test").unwrap();
         for threads in [2, 3, 7] {
             assert_eq!(
                 in_parallel(&code, threads).as_deref(),
@@ -171,7 +196,7 @@ mod tests {
                 "/// Предмет {i} — ключ.\npub struct S{i} {{\n    pub a: u32,\n}}\n"
             ));
         }
-        let expected = whole(&code, "test").unwrap();
+        let expected = whole(&wrapped(&code), "test").unwrap();
         for threads in 2..=8 {
             assert_eq!(
                 in_parallel(&code, threads).as_deref(),

@@ -1,3 +1,5 @@
+#![warn(missing_docs)]
+
 //! The greeter API, generated at build time from `greeter.yaml` by `build.rs`, and a handler
 //! for it.
 
