@@ -1,6 +1,7 @@
 //! End to end for seed 002 (view.py): typed path and query inputs (400 when missing or
 //! malformed), handlers that own the socket (recv, send, pair, expect), typed receives, the
-//! spec's protocol handshake, and a distinct error when the client leaves early.
+//! spec's protocol handshake, a distinct error when the client leaves early, and a running sum
+//! kept as per-connection state by a callbacks-style handler.
 
 mod common;
 
@@ -123,10 +124,52 @@ impl AppProtocolHandler for Protocol {
     }
 }
 
-type ViewPyHandlers = Handlers<Chat, Items, Numbers, Flags, Blobs, Documents, Expecting, Protocol>;
+/// Each ended connection's last sum (if it had one) and how it ended.
+type Sums = Arc<Mutex<Vec<(Option<i64>, Disconnect)>>>;
+
+/// view.py's running sum in callbacks style: each connection's sum is its own state, and
+/// `on_disconnect` records the last one with how the connection ended.
+#[derive(Default)]
+struct Sum {
+    ended: Sums,
+}
+
+impl AppSumHandler for Sum {
+    type State = i64;
+
+    async fn on_connect(&self, _conn: &AppSumConn) -> Result<i64, AppSumClose> {
+        Ok(0)
+    }
+
+    async fn on_message(
+        &self,
+        _conn: &AppSumConn,
+        sum: &mut i64,
+        number: i64,
+    ) -> Result<i64, AppSumClose> {
+        *sum = sum.checked_add(number).ok_or(AppSumClose::Overflow)?;
+        Ok(*sum)
+    }
+
+    async fn on_disconnect(&self, _conn: &AppSumConn, sum: Option<i64>, why: Disconnect) {
+        self.ended.lock().unwrap().push((sum, why));
+    }
+}
+
+type ViewPyHandlers =
+    Handlers<Chat, Items, Numbers, Flags, Blobs, Documents, Expecting, Protocol, Sum>;
 
 /// Every endpoint's handler, and where the chat handler records an early exit.
 fn handlers() -> (ViewPyHandlers, Arc<Mutex<Option<SocketError>>>) {
+    let (handlers, early_exit, _) = handlers_and_sums();
+    (handlers, early_exit)
+}
+
+/// Every endpoint's handler, where the chat handler records an early exit, and where the sum
+/// handler records each connection's last sum.
+fn handlers_and_sums() -> (ViewPyHandlers, Arc<Mutex<Option<SocketError>>>, Sums) {
+    let sum = Sum::default();
+    let sums = Arc::clone(&sum.ended);
     let chat = Chat::default();
     let early_exit = Arc::clone(&chat.early_exit);
     let handlers = Handlers {
@@ -138,8 +181,9 @@ fn handlers() -> (ViewPyHandlers, Arc<Mutex<Option<SocketError>>>) {
         app_documents: Documents,
         app_expecting: Expecting,
         app_protocol: Protocol,
+        app_sum: sum,
     };
-    (handlers, early_exit)
+    (handlers, early_exit, sums)
 }
 
 async fn start() -> (String, Arc<Mutex<Option<SocketError>>>) {
@@ -331,4 +375,67 @@ async fn a_broadcast_during_the_handshake_waits_until_the_answer_has_gone_out() 
     );
     let next = within(futures_util::StreamExt::next(&mut ws)).await;
     assert_eq!(next.unwrap().unwrap(), Message::text("news"));
+}
+
+#[tokio::test]
+async fn each_connection_keeps_its_own_running_sum_and_on_disconnect_gets_it() {
+    let (handlers, _, sums) = handlers_and_sums();
+    let url = serve(handlers.into_server()).await;
+    let mut one = within(AppSumClient::connect(&url)).await.unwrap();
+    let mut two = within(AppSumClient::connect(&url)).await.unwrap();
+    // Interleaved: each connection's sum is its own.
+    for (which, number, expected) in [
+        (1, 5, 5),
+        (2, 100, 100),
+        (1, -2, 3),
+        (2, 1, 101),
+        (1, 10, 13),
+    ] {
+        let client = if which == 1 { &mut one } else { &mut two };
+        within(client.send(number)).await.unwrap();
+        assert_eq!(within(client.recv()).await.unwrap(), expected);
+    }
+    within(one.close()).await.unwrap();
+    common::eventually(|| sums.lock().unwrap().len() == 1).await;
+    let first = sums.lock().unwrap()[0].clone();
+    assert!(
+        matches!(
+            first,
+            (
+                Some(13),
+                Disconnect::ClientClosed {
+                    code: Some(1000),
+                    ..
+                }
+            )
+        ),
+        "{first:?}"
+    );
+
+    // A close condition from on_message: the state still reaches on_disconnect.
+    within(two.send(i64::MAX)).await.unwrap();
+    match within(two.recv()).await {
+        Err(wsgen_runtime::ClientError::Closed(AppSumClose::Overflow)) => {}
+        other => panic!("expected the overflow close, got {other:?}"),
+    }
+    common::eventually(|| sums.lock().unwrap().len() == 2).await;
+    let second = sums.lock().unwrap()[1].clone();
+    assert!(
+        matches!(
+            second,
+            (Some(101), Disconnect::ServerClosed { code: 4000, .. })
+        ),
+        "{second:?}"
+    );
+
+    // A client that vanishes mid-connection: its sum is handed over too.
+    let mut ws = raw(&url, "/sum").await;
+    assert_eq!(roundtrip(&mut ws, "7").await, Message::text("7"));
+    drop(ws);
+    common::eventually(|| sums.lock().unwrap().len() == 3).await;
+    let third = sums.lock().unwrap()[2].clone();
+    assert!(
+        matches!(third, (Some(7), Disconnect::Lost { .. })),
+        "{third:?}"
+    );
 }

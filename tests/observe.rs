@@ -26,14 +26,19 @@ impl Endpoint for Echo {
     type Close = NoClose;
     type Params = ();
     type Query = ();
+    type State = ();
     const NAME: &'static str = "test.echo";
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         loop {
             let message = socket.recv().await?;
             socket.send(message).await?;
         }
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 /// Panics on the first message.
@@ -45,12 +50,17 @@ impl Endpoint for Panics {
     type Close = NoClose;
     type Params = ();
     type Query = ();
+    type State = ();
     const NAME: &'static str = "test.panics";
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let message = socket.recv().await?;
         panic!("handler blew up on {message}");
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 /// Pushes more than the queue holds without the socket writing in between.
@@ -62,15 +72,20 @@ impl Endpoint for Flood {
     type Close = NoClose;
     type Params = ();
     type Query = ();
+    type State = ();
     const NAME: &'static str = "test.flood";
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         for i in 0..Limits::default().send_queue + 10 {
             let _ = socket.conn().send(format!("push {i}"));
         }
         let _ = socket.recv().await?;
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 /// Panics that reached the hook installed before the server's.

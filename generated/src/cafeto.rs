@@ -155,12 +155,14 @@ mod generated {
         type Close = WsChatClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "cafeto.ws.chat";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<WsChatClose>> {
             self.handler.run(socket).await
         }
@@ -168,6 +170,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &WsChatConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -230,6 +233,7 @@ mod generated {
         type Close = WsChatCallbacksClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "cafeto.ws.chat_callbacks";
         const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
@@ -238,6 +242,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<WsChatCallbacksClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -250,6 +255,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &WsChatCallbacksConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -307,12 +313,14 @@ mod generated {
         type Close = WsSettingsClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "cafeto.ws.settings";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<WsSettingsClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -324,6 +332,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &WsSettingsConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -385,6 +394,7 @@ mod generated {
         type Close = WsSettingsLenientClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "cafeto.ws.settings_lenient";
         const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Drop;
@@ -392,6 +402,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<WsSettingsLenientClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -404,6 +415,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &WsSettingsLenientConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

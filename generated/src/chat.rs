@@ -328,6 +328,7 @@ mod generated {
         type Close = ChatConnectClose;
         type Params = ();
         type Query = ChatConnectQuery;
+        type State = ();
 
         const NAME: &'static str = "chat.chat.connect";
         const KEEPALIVE: Option<wsgen_runtime::Keepalive> = Some(wsgen_runtime::Keepalive {
@@ -348,6 +349,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<ChatConnectClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -359,6 +361,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &ChatConnectConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

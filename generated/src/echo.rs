@@ -253,6 +253,7 @@ mod generated {
         type Close = EchoJsonClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "echo.echo.json";
         const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
@@ -260,6 +261,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<EchoJsonClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -272,6 +274,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &EchoJsonConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -331,12 +334,14 @@ mod generated {
         type Close = EchoRawClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "echo.echo.raw";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<EchoRawClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -349,6 +354,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &EchoRawConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -406,12 +412,14 @@ mod generated {
         type Close = EchoTextClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "echo.echo.text";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<EchoTextClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -424,6 +432,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &EchoTextConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -481,6 +490,7 @@ mod generated {
         type Close = EchoQuietClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "echo.echo.quiet";
 
@@ -494,6 +504,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<EchoQuietClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -505,6 +516,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &EchoQuietConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -565,6 +577,7 @@ mod generated {
         type Close = EchoHeartbeatClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "echo.echo.heartbeat";
         const KEEPALIVE: Option<wsgen_runtime::Keepalive> = Some(wsgen_runtime::Keepalive {
@@ -575,6 +588,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<EchoHeartbeatClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -587,6 +601,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &EchoHeartbeatConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -645,12 +660,14 @@ mod generated {
         type Close = EchoProtocolClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "echo.echo.protocol";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<EchoProtocolClose>> {
             socket
                 .handshake_or_close("ECHO/1", "READY", 1008, "unexpected message")
@@ -666,6 +683,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &EchoProtocolConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -724,6 +742,7 @@ mod generated {
         type Close = EchoEnvelopedClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "echo.echo.enveloped";
         const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
@@ -732,6 +751,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<EchoEnvelopedClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -744,6 +764,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &EchoEnvelopedConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -794,6 +815,7 @@ mod generated {
         type Close = EchoFeedClose;
         type Params = ();
         type Query = EchoFeedQuery;
+        type State = ();
 
         const NAME: &'static str = "echo.echo.feed";
 
@@ -804,6 +826,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<EchoFeedClose>> {
             self.handler.on_connect(socket.conn()).await?;
             let message = socket.recv().await?;
@@ -813,6 +836,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &EchoFeedConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

@@ -135,12 +135,14 @@ mod generated {
         type Close = ImplLoopClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "naming-rules.impl.loop";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<ImplLoopClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -153,6 +155,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &ImplLoopConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

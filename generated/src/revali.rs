@@ -176,12 +176,14 @@ mod generated {
         type Close = ExampleWebsocketClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "revali.example.websocket";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<ExampleWebsocketClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -194,6 +196,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &ExampleWebsocketConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -251,12 +254,14 @@ mod generated {
         type Close = ExampleListenClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "revali.example.listen";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<ExampleListenClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -268,6 +273,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &ExampleListenConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -317,12 +323,14 @@ mod generated {
         type Close = ExampleTickerClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "revali.example.ticker";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<ExampleTickerClose>> {
             self.handler.on_connect(socket.conn()).await?;
             let message = socket.recv().await?;
@@ -332,6 +340,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &ExampleTickerConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -384,6 +393,7 @@ mod generated {
         type Close = ExampleHeartbeatClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "revali.example.heartbeat";
         const KEEPALIVE: Option<wsgen_runtime::Keepalive> = Some(wsgen_runtime::Keepalive {
@@ -394,6 +404,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<ExampleHeartbeatClose>> {
             self.handler.on_connect(socket.conn()).await?;
             let message = socket.recv().await?;
@@ -403,6 +414,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &ExampleHeartbeatConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

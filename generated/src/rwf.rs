@@ -118,12 +118,14 @@ mod generated {
         type Close = EchoWebsocketClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "rwf.echo.websocket";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<EchoWebsocketClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -135,6 +137,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &EchoWebsocketConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -187,12 +190,14 @@ mod generated {
         type Close = NotificationsFeedClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "rwf.notifications.feed";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<NotificationsFeedClose>> {
             self.handler.on_connect(socket.conn()).await?;
             let message = socket.recv().await?;
@@ -202,6 +207,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &NotificationsFeedConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -265,12 +271,14 @@ mod generated {
         type Close = NotificationsNotifyClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "rwf.notifications.notify";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<NotificationsNotifyClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -282,6 +290,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &NotificationsNotifyConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

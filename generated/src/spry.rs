@@ -118,6 +118,7 @@ mod generated {
         type Close = WsEchoClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "spry.ws.echo";
 
@@ -132,6 +133,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<WsEchoClose>> {
             self.handler.run(socket).await
         }
@@ -139,6 +141,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &WsEchoConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -194,6 +197,7 @@ mod generated {
         type Close = WsCountdownClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "spry.ws.countdown";
 
@@ -208,6 +212,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<WsCountdownClose>> {
             self.handler.run(socket).await
         }
@@ -215,6 +220,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &WsCountdownConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -273,6 +279,7 @@ mod generated {
         type Close = WsFragileClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "spry.ws.fragile";
 
@@ -287,6 +294,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<WsFragileClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -299,6 +307,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &WsFragileConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -348,12 +357,14 @@ mod generated {
         type Close = PublicWhoamiClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "spry.public.whoami";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<PublicWhoamiClose>> {
             self.handler.on_connect(socket.conn()).await?;
             let message = socket.recv().await?;
@@ -363,6 +374,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &PublicWhoamiConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

@@ -75,6 +75,41 @@ mod generated {
     /// ends normally or by a socket error.
     pub type AppProtocolClose = wsgen_runtime::NoClose;
 
+    /// How `app.sum` closes a connection: its handler returns one of these, and its
+    /// client receives the same value back.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum AppSumClose {
+        /// Close code 4000, reason "the sum left the 64-bit range".
+        Overflow,
+    }
+
+    impl wsgen_runtime::CloseCondition for AppSumClose {
+        fn code(&self) -> u16 {
+            match *self {
+                Self::Overflow => 4000,
+            }
+        }
+
+        fn reason(&self) -> &str {
+            match *self {
+                Self::Overflow => "the sum left the 64-bit range",
+            }
+        }
+
+        fn from_close(code: u16, _reason: &str) -> Option<Self> {
+            match code {
+                4000 => Some(Self::Overflow),
+                _ => None,
+            }
+        }
+    }
+
+    impl From<AppSumClose> for wsgen_runtime::Stop<AppSumClose> {
+        fn from(condition: AppSumClose) -> Self {
+            wsgen_runtime::Stop::Close(condition)
+        }
+    }
+
     /// The connection handle passed to every [`AppChatHandler`] method.
     pub type AppChatConn = wsgen_runtime::Conn<String>;
 
@@ -122,12 +157,14 @@ mod generated {
         type Close = AppChatClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "view_py.app.chat";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<AppChatClose>> {
             self.handler.run(socket).await
         }
@@ -135,6 +172,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &AppChatConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -192,12 +230,14 @@ mod generated {
         type Close = AppItemsClose;
         type Params = AppItemsParams;
         type Query = AppItemsQuery;
+        type State = ();
 
         const NAME: &'static str = "view_py.app.items";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<AppItemsClose>> {
             self.handler.run(socket).await
         }
@@ -205,6 +245,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &AppItemsConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -257,12 +298,14 @@ mod generated {
         type Close = AppNumbersClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "view_py.app.numbers";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<AppNumbersClose>> {
             self.handler.run(socket).await
         }
@@ -270,6 +313,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &AppNumbersConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -322,12 +366,14 @@ mod generated {
         type Close = AppFlagsClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "view_py.app.flags";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<AppFlagsClose>> {
             self.handler.run(socket).await
         }
@@ -335,6 +381,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &AppFlagsConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -387,12 +434,14 @@ mod generated {
         type Close = AppBlobsClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "view_py.app.blobs";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<AppBlobsClose>> {
             self.handler.run(socket).await
         }
@@ -400,6 +449,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &AppBlobsConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -455,12 +505,14 @@ mod generated {
         type Close = AppDocumentsClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "view_py.app.documents";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<AppDocumentsClose>> {
             self.handler.run(socket).await
         }
@@ -468,6 +520,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &AppDocumentsConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -521,12 +574,14 @@ mod generated {
         type Close = AppExpectingClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "view_py.app.expecting";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<AppExpectingClose>> {
             self.handler.run(socket).await
         }
@@ -534,6 +589,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &AppExpectingConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -592,12 +648,14 @@ mod generated {
         type Close = AppProtocolClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "view_py.app.protocol";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<AppProtocolClose>> {
             socket
                 .handshake_or_close("MYPROTOCOL V1.1", "ACK", 1002, "protocol mismatch")
@@ -613,9 +671,98 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &AppProtocolConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
+        }
+    }
+
+    /// The connection handle passed to every [`AppSumHandler`] method.
+    pub type AppSumConn = wsgen_runtime::Conn<i64>;
+
+    /// The hub of `app.sum`: its live sessions and rooms, reachable from anywhere.
+    pub type AppSumHub = wsgen_runtime::Hub<i64>;
+
+    /// view.py's running sum, written with callbacks: the sum is the connection's own state,
+    /// created by `on_connect`, added to by every message and answered, and handed to
+    /// `on_disconnect` however the connection ends.
+    ///
+    /// The handler for `app.sum`, served at `/sum` (two_way).
+    pub trait AppSumHandler: Send + Sync + 'static {
+        /// What one connection keeps from `on_connect` to `on_disconnect`: a running sum, the
+        /// signed-in user, a rate counter. One connection's callbacks never run at once, so it
+        /// needs no lock.
+        type State: Send + 'static;
+
+        /// Runs once after the upgrade, before the first message, and creates the connection's
+        /// state. Returning a close condition ends the connection with its code and reason.
+        fn on_connect(
+            &self,
+            conn: &AppSumConn,
+        ) -> impl std::future::Future<Output = Result<Self::State, AppSumClose>> + Send;
+
+        /// Runs for every message; the returned value is sent back as the reply. Returning a
+        /// close condition ends the connection with its code and reason.
+        fn on_message(
+            &self,
+            conn: &AppSumConn,
+            state: &mut Self::State,
+            message: i64,
+        ) -> impl std::future::Future<Output = Result<i64, AppSumClose>> + Send;
+
+        /// Runs exactly once when the connection ends, however it ends, with the connection's
+        /// state (`None` if it ended before `on_connect` returned one).
+        fn on_disconnect(
+            &self,
+            conn: &AppSumConn,
+            state: Option<Self::State>,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            let _ = (conn, state, why);
+            async {}
+        }
+    }
+
+    /// Adapts [`AppSumHandler`] to the runtime's connection driver.
+    struct AppSumEndpoint<AppSum> {
+        handler: AppSum,
+    }
+
+    impl<AppSum: AppSumHandler> wsgen_runtime::codegen::Endpoint
+    for AppSumEndpoint<AppSum> {
+        type Receive = i64;
+        type Send = i64;
+        type Close = AppSumClose;
+        type Params = ();
+        type Query = ();
+        type State = AppSum::State;
+
+        const NAME: &'static str = "view_py.app.sum";
+
+        async fn run(
+            &self,
+            socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            state: &mut Option<Self::State>,
+        ) -> Result<(), wsgen_runtime::Stop<AppSumClose>> {
+            let state = state.insert(self.handler.on_connect(socket.conn()).await?);
+            loop {
+                let message = socket.recv().await?;
+                let reply = self
+                    .handler
+                    .on_message(socket.conn(), state, message)
+                    .await?;
+                socket.reply(reply).await?;
+            }
+        }
+
+        fn on_disconnect(
+            &self,
+            conn: &AppSumConn,
+            state: Option<Self::State>,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            self.handler.on_disconnect(conn, state, why)
         }
     }
 
@@ -642,6 +789,8 @@ mod generated {
         pub app_expecting: AppExpectingHub,
         /// The sessions of `app.protocol`.
         pub app_protocol: AppProtocolHub,
+        /// The sessions of `app.sum`.
+        pub app_sum: AppSumHub,
     }
 
     impl Hubs {
@@ -681,6 +830,7 @@ mod generated {
                     "view_py.app.protocol",
                     backplane,
                 ),
+                app_sum: wsgen_runtime::Hub::with_backplane("view_py.app.sum", backplane),
             }
         }
     }
@@ -701,6 +851,7 @@ mod generated {
         AppDocuments,
         AppExpecting,
         AppProtocol,
+        AppSum,
     > {
         /// Handles `app.chat` at `/`.
         pub app_chat: AppChat,
@@ -718,6 +869,8 @@ mod generated {
         pub app_expecting: AppExpecting,
         /// Handles `app.protocol` at `/protocol`.
         pub app_protocol: AppProtocol,
+        /// Handles `app.sum` at `/sum`.
+        pub app_sum: AppSum,
     }
 
     impl<
@@ -729,6 +882,7 @@ mod generated {
         AppDocuments: AppDocumentsHandler,
         AppExpecting: AppExpectingHandler,
         AppProtocol: AppProtocolHandler,
+        AppSum: AppSumHandler,
     > Handlers<
         AppChat,
         AppItems,
@@ -738,6 +892,7 @@ mod generated {
         AppDocuments,
         AppExpecting,
         AppProtocol,
+        AppSum,
     > {
         /// Routes each endpoint's path to its handler, each with a hub of its own.
         pub fn into_router(self) -> wsgen_runtime::Router {
@@ -802,6 +957,13 @@ mod generated {
                         handler: self.app_protocol,
                     },
                     hubs.app_protocol,
+                )
+                .route_with_hub(
+                    "/sum",
+                    AppSumEndpoint {
+                        handler: self.app_sum,
+                    },
+                    hubs.app_sum,
                 )
         }
 
@@ -1394,6 +1556,77 @@ mod generated {
 
         /// Closes the connection normally (code 1000).
         pub async fn close(self) -> Result<(), AppProtocolError> {
+            self.0.close().await
+        }
+    }
+
+    /// How a call on [`AppSumClient`] failed, or how the server closed the connection.
+    pub type AppSumError = wsgen_runtime::ClientError<AppSumClose>;
+
+    /// view.py's running sum, written with callbacks: the sum is the connection's own state,
+    /// created by `on_connect`, added to by every message and answered, and handed to
+    /// `on_disconnect` however the connection ends.
+    ///
+    /// A typed client for `app.sum` at `/sum` (two_way).
+    #[derive(Debug)]
+    pub struct AppSumClient(wsgen_runtime::Client<i64, i64, AppSumClose>);
+
+    impl AppSumClient {
+        /// The endpoint's path on the server.
+        pub const PATH: &'static str = "/sum";
+
+        /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+        pub const NAME: &'static str = "view_py.app.sum";
+
+        /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+        pub async fn connect(base_url: &str) -> Result<Self, AppSumError> {
+            Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
+        }
+
+        /// Connects with options, such as headers for the upgrade request.
+        pub async fn connect_with(
+            base_url: &str,
+            options: wsgen_runtime::ConnectOptions,
+        ) -> Result<Self, AppSumError> {
+            let path = Self::PATH.to_owned();
+            let client = wsgen_runtime::Client::connect_endpoint(
+                    Self::NAME,
+                    base_url,
+                    &path,
+                    options,
+                )
+                .await?;
+            Ok(Self(client))
+        }
+
+        /// Sends a message to the server.
+        pub async fn send(&mut self, message: i64) -> Result<(), AppSumError> {
+            self.0.send(message).await
+        }
+
+        /// Receives the next message; when the server closes the connection, says how.
+        pub async fn recv(&mut self) -> Result<i64, AppSumError> {
+            self.0.recv().await
+        }
+
+        /// Splits the client into a receiving half and a cloneable sending half, so that one task
+        /// receives while others send; dropping both halves closes the connection normally.
+        pub fn split(
+            self,
+        ) -> (
+            wsgen_runtime::ClientReceiver<i64, AppSumClose>,
+            wsgen_runtime::ClientSender<i64, AppSumClose>,
+        ) {
+            self.0.split()
+        }
+
+        /// Waits until the server closes the connection and says how.
+        pub async fn closed(&mut self) -> AppSumError {
+            self.0.closed().await
+        }
+
+        /// Closes the connection normally (code 1000).
+        pub async fn close(self) -> Result<(), AppSumError> {
             self.0.close().await
         }
     }

@@ -212,6 +212,7 @@ mod generated {
         type Close = BagsPutClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "wire_edges.bags.put";
         const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
@@ -219,6 +220,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<BagsPutClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -231,6 +233,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &BagsPutConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -290,6 +293,7 @@ mod generated {
         type Close = BagsEchoClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "wire_edges.bags.echo";
         const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
@@ -297,6 +301,7 @@ mod generated {
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<BagsEchoClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -309,6 +314,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &BagsEchoConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)
@@ -366,12 +372,14 @@ mod generated {
         type Close = BagsGreetClose;
         type Params = BagsGreetParams;
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "wire_edges.bags.greet";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<BagsGreetClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -384,6 +392,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &BagsGreetConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

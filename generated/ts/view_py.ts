@@ -854,3 +854,109 @@ export class AppProtocolClient {
     return { condition: null, code, reason };
   }
 }
+
+/** How `app.sum` closes a connection: one of its close conditions, or another code. */
+export type AppSumClose =
+  | { readonly condition: "Overflow"; readonly code: 4000; readonly reason: string }
+  | OtherClose;
+
+/** What `AppSumClient` receives, how it closes, and what can go wrong. */
+type AppSumConnection = Connection<number, AppSumClose, DecodeError>;
+
+/**
+ * view.py's running sum, written with callbacks: the sum is the connection's own state,
+ * created by `on_connect`, added to by every message and answered, and handed to
+ * `on_disconnect` however the connection ends.
+ *
+ * A typed client for `app.sum` at `/sum`: both sides send.
+ */
+export class AppSumClient {
+  /** The endpoint's path on the server. */
+  static readonly PATH = "/sum";
+
+  private readonly connection: AppSumConnection;
+
+  private constructor(connection: AppSumConnection) {
+    this.connection = connection;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<AppSumClose> {
+    return this.connection.closed;
+  }
+
+  /**
+   * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
+   */
+  static async connect(
+    baseUrl: string,
+    options: ConnectOptions = {},
+  ): Promise<AppSumClient> {
+    const url = Connection.url(baseUrl, "/sum", []);
+    const connection: AppSumConnection = new Connection(url, options, {
+      decode: decoders.number,
+      envelope: false,
+      errorReplies: false,
+      handshake: null,
+      close: AppSumClient.closeOf,
+    });
+    await connection.opened;
+    return new AppSumClient(connection);
+  }
+
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
+  send(message: number): void {
+    this.connection.send(String(message));
+  }
+
+  /**
+   * The next message from the server. Rejects with `ClosedError` once the connection has ended,
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
+   */
+  recv(options: RecvOptions = {}): Promise<number> {
+    return this.connection.recv(options);
+  }
+
+  /**
+   * Calls `listener` with every message that no `recv()` is waiting for, starting with those
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
+   */
+  onMessage(listener: (message: number) => void): () => void {
+    return this.connection.onMessage(listener);
+  }
+
+  /**
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
+   * Returns a function that removes the listener.
+   */
+  onError(listener: (error: DecodeError) => void): () => void {
+    return this.connection.onError(listener);
+  }
+
+  /** Closes the connection normally (code 1000); `closed` resolves once the server has answered. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private static closeOf(code: number, reason: string): AppSumClose {
+    switch (code) {
+      case 4000:
+        return { condition: "Overflow", code: 4000, reason };
+      default:
+        return { condition: null, code, reason };
+    }
+  }
+}

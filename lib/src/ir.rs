@@ -269,6 +269,8 @@ pub struct EndpointIr {
     pub close: Vec<CloseIr>,
     /// How the handler is written.
     pub style: StyleIr,
+    /// Whether the callbacks-style handler keeps a per-connection state (`type State`).
+    pub state: bool,
     /// The type alias for the stream-style socket.
     pub socket_alias: String,
     /// The type alias for the endpoint's hub.

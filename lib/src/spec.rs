@@ -536,6 +536,11 @@ pub struct EndpointDef {
     #[serde(default)]
     #[schemars(with = "Option<Style>")]
     pub style: Option<Spanned<Style>>,
+    /// Callbacks style only: the handler keeps a state per connection, created by `on_connect`
+    /// and handed as `&mut` to every `on_message` and to `on_disconnect`.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub state: Option<Spanned<bool>>,
     /// A protocol handshake before the handler runs: the first message must be the text
     /// `expect`, answered with the text `reply`.
     #[serde(default)]

@@ -72,7 +72,12 @@ impl Endpoint for Chaos {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let mut rng = Rng(self.seed);
         // Pushes start before the handshake is done: they must wait for its answer.
         if let Some(out) = self.sender.lock().unwrap().take() {
@@ -118,7 +123,7 @@ impl Endpoint for Chaos {
         }
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 /// Pushes `p<n>` for every n, retrying while the queue is full; returns how many were

@@ -30,10 +30,12 @@ async fn stop(running: &mut Running) {
     assert!(matches!(finished, Ok(Ok(Ok(())))), "{finished:?}");
 }
 
-/// Takes one message, then is busy for a minute.
+/// Takes one message and keeps it as the connection's state, then is busy for a minute;
+/// records the state `on_disconnect` is given.
 struct Busy {
     ends: Ends,
     busy: Arc<AtomicBool>,
+    kept: Arc<std::sync::Mutex<Option<Option<String>>>>,
 }
 
 impl Endpoint for Busy {
@@ -42,13 +44,19 @@ impl Endpoint for Busy {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
-        let _ = socket.recv().await?;
+    type State = String;
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        state: &mut Option<String>,
+    ) -> Result<(), Stop<NoClose>> {
+        *state = Some(socket.recv().await?);
         self.busy.store(true, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(60)).await;
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, state: Option<String>, why: Disconnect) {
+        *self.kept.lock().unwrap() = Some(state);
         self.ends.push(why);
     }
 }
@@ -60,9 +68,11 @@ async fn shutdown_closes_a_connection_whose_handler_is_busy_with_1001_and_cleans
         Arc::new(AtomicBool::new(false)),
         Hub::new(),
     );
+    let kept = Arc::default();
     let endpoint = Busy {
         ends: ends.clone(),
         busy: Arc::clone(&busy),
+        kept: Arc::clone(&kept),
     };
     let router = Router::new().route_with_hub("/busy", endpoint, hub.clone());
     let mut running = start(router, limits()).await;
@@ -76,6 +86,8 @@ async fn shutdown_closes_a_connection_whose_handler_is_busy_with_1001_and_cleans
         Disconnect::ServerClosed { code: 1001, .. }
     ));
     assert!(hub.is_empty(), "the session left its hub");
+    // The run was stopped mid-callback; the state it had made still reached on_disconnect.
+    assert_eq!(*kept.lock().unwrap(), Some(Some("work".to_owned())));
 }
 
 /// Forwards a slow stream.
@@ -89,7 +101,12 @@ impl Endpoint for Slow {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let items = futures_util::stream::unfold(0, |n| async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             // Bounded: far longer than the test.
@@ -98,7 +115,7 @@ impl Endpoint for Slow {
         socket.forward(items).await?;
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
         self.ends.push(why);
     }
 }
@@ -130,11 +147,16 @@ impl Endpoint for OneShot {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let _ = socket.recv().await?;
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
         self.ends.push(why);
     }
 }
@@ -169,7 +191,12 @@ impl Endpoint for Firehose {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let block = vec![7u8; 60 * 1024];
         // Bounded: 2,000 blocks is far more than any socket buffer holds.
         for _ in 0..2_000 {
@@ -177,7 +204,7 @@ impl Endpoint for Firehose {
         }
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
         self.ends.push(why);
     }
 }
@@ -210,16 +237,21 @@ impl Endpoint for SlowMiddleware {
     type Close = NoClose;
     type Params = ();
     type Query = ();
+    type State = ();
     async fn before_upgrade(&self, _request: &Request) -> Result<(), Refusal> {
         tokio::time::sleep(Duration::from_millis(400)).await;
         Ok(())
     }
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         self.started.store(true, Ordering::SeqCst);
         let _ = socket.recv().await?;
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 #[tokio::test]
@@ -257,12 +289,17 @@ impl Endpoint for Waits {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         loop {
             let _ = socket.recv().await?;
         }
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
         self.ends.push(why);
     }
 }

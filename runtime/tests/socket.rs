@@ -27,7 +27,12 @@ impl Endpoint for Relay {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let Some(items) = self.items.lock().unwrap().take() else {
             return Ok(());
         };
@@ -37,7 +42,7 @@ impl Endpoint for Relay {
         socket.forward(stream).await?;
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
         self.ends.push(why);
     }
 }
@@ -93,7 +98,12 @@ impl Endpoint for Impatient {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         if let Some(out) = self.sender.lock().unwrap().take() {
             let _ = out.send(socket.conn().sender());
         }
@@ -107,7 +117,7 @@ impl Endpoint for Impatient {
         }
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 #[tokio::test]
@@ -177,14 +187,19 @@ impl Endpoint for GivesUp {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let handshake = socket.handshake("HELLO", "READY");
         let _ = tokio::time::timeout(Duration::from_millis(50), handshake).await;
         loop {
             let _ = socket.recv().await?;
         }
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 #[tokio::test]
@@ -213,14 +228,19 @@ impl Endpoint for Closes {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         if let Some(out) = self.sender.lock().unwrap().take() {
             let _ = out.send(socket.conn().sender());
         }
         let _ = socket.recv().await?;
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 #[tokio::test]

@@ -108,12 +108,14 @@ mod generated {
         type Close = OrdersPlaceClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "mini.orders.place";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<OrdersPlaceClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -126,6 +128,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &OrdersPlaceConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

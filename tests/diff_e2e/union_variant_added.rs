@@ -77,12 +77,14 @@ mod generated {
         type Close = ShopFeedClose;
         type Params = ();
         type Query = ();
+        type State = ();
 
         const NAME: &'static str = "feed.shop.feed";
 
         async fn run(
             &self,
             socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
         ) -> Result<(), wsgen_runtime::Stop<ShopFeedClose>> {
             self.handler.on_connect(socket.conn()).await?;
             loop {
@@ -95,6 +97,7 @@ mod generated {
         fn on_disconnect(
             &self,
             conn: &ShopFeedConn,
+            _state: Option<Self::State>,
             why: wsgen_runtime::Disconnect,
         ) -> impl std::future::Future<Output = ()> + Send {
             self.handler.on_disconnect(conn, why)

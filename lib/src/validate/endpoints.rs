@@ -90,6 +90,20 @@ impl Lowerer<'_> {
             Some(Style::Stream) => StyleIr::Stream,
             Some(Style::Callbacks) | None => StyleIr::Callbacks,
         };
+        let state = def.state.as_ref().is_some_and(|s| s.value);
+        if let Some(s) = def
+            .state
+            .as_ref()
+            .filter(|s| s.value && style == StyleIr::Stream)
+        {
+            self.error_hint(
+                s.referenced,
+                format!(
+                    "endpoint `{qualified}` is stream-style: its handler keeps per-connection state in `run` itself"
+                ),
+                "remove `state`, or use `style: callbacks`",
+            );
+        }
         let reply = def.reply.as_ref().is_some_and(|r| r.value);
         if let Some(r) = def.reply.as_ref().filter(|r| r.value) {
             if mode != Mode::TwoWay {
@@ -331,6 +345,7 @@ impl Lowerer<'_> {
             client_receives: sends,
             close,
             style,
+            state,
             params,
             query,
             params_ty,

@@ -177,6 +177,9 @@ struct Connection<E: Endpoint> {
     service: Arc<EndpointService<E>>,
     session: SessionId,
     socket: Option<SocketOf<E>>,
+    /// The connection's state, once `run` created it: kept here, outside `run`, so that
+    /// `on_disconnect` gets it even when `run` is stopped or panics.
+    state: Option<E::State>,
     /// The cleanup has run (or is running): nothing is left for the drop.
     done: bool,
     /// When the upgrade completed.
@@ -197,10 +200,12 @@ impl<E: Endpoint> Drop for Connection<E> {
         });
         socket.observe_close(&why, self.since);
         let service = Arc::clone(&self.service);
+        let state = self.state.take();
         // Outside a runtime (it is being dropped) nothing can run any more.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let _ = guarded(service.endpoint.on_disconnect(socket.conn(), why)).await;
+                let disconnected = service.endpoint.on_disconnect(socket.conn(), state, why);
+                let _ = guarded(disconnected).await;
             });
         }
     }
@@ -249,17 +254,19 @@ async fn serve_connection<E: Endpoint>(
         service: Arc::clone(&service),
         session,
         socket: Some(socket),
+        state: None,
         done: false,
         since,
     };
     let Some(socket) = connection.socket.as_mut() else {
         return;
     };
+    let state = &mut connection.state;
     // A handler busy in a callback does not see a shutdown on its socket: after the grace
     // period its run is stopped, and the connection closed with 1001 here.
     let outcome = tokio::select! {
         biased;
-        outcome = guarded(endpoint.run(socket)) => Some(outcome),
+        outcome = guarded(endpoint.run(socket, state)) => Some(outcome),
         () = when_stopping(&context.shutdown, |s| s.grace_until) => None,
     };
     report_outcome(E::NAME, &outcome);
@@ -272,7 +279,8 @@ async fn serve_connection<E: Endpoint>(
     hub.unregister(session);
     connection.done = true;
     // A panic in on_disconnect has nothing left to close; it must not take the task down.
-    let _ = guarded(endpoint.on_disconnect(socket.conn(), why)).await;
+    let state = connection.state.take();
+    let _ = guarded(endpoint.on_disconnect(socket.conn(), state, why)).await;
 }
 
 /// How a handler's run ended: `None` stopped by a shutdown, `Some(None)` panicked.

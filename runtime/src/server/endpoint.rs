@@ -36,6 +36,10 @@ pub trait Endpoint: Send + Sync + 'static {
     type Params: FromRequest;
     /// Typed query parameters, decoded before the upgrade.
     type Query: FromRequest;
+    /// What one connection keeps between its callbacks (`()` for none): `run` creates it, and
+    /// the connection task holds it, so that `on_disconnect` gets it however the connection
+    /// ends (a shutdown that stops `run`, a panic in a handler).
+    type State: Send + 'static;
 
     /// The endpoint's name in logs and metric labels (generated code: `api.controller.endpoint`).
     const NAME: &'static str = "endpoint";
@@ -61,16 +65,20 @@ pub trait Endpoint: Send + Sync + 'static {
         async { Ok(()) }
     }
 
-    /// Drives the connection: the callback loop, or the user's stream handler.
+    /// Drives the connection: the callback loop, or the user's stream handler. A connection's
+    /// state, once created, goes into `state`.
     fn run(
         &self,
         socket: &mut SocketOf<Self>,
+        state: &mut Option<Self::State>,
     ) -> impl Future<Output = Result<(), Stop<Self::Close>>> + Send;
 
-    /// Runs exactly once when the connection ends, however it ends.
+    /// Runs exactly once when the connection ends, however it ends, with the connection's
+    /// state (`None` if `run` ended before creating it).
     fn on_disconnect(
         &self,
         conn: &ConnOf<Self>,
+        state: Option<Self::State>,
         why: Disconnect,
     ) -> impl Future<Output = ()> + Send;
 }

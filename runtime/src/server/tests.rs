@@ -22,11 +22,16 @@ impl Endpoint for Silent {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let message = socket.recv().await?;
         match message {}
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 /// Pushes more messages than the queue holds before the socket writes any, records what
@@ -42,7 +47,12 @@ impl Endpoint for Flood {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         for i in 0..Limits::default().send_queue + 10 {
             let _ = self.results.send(socket.conn().send(format!("push {i}")));
         }
@@ -52,7 +62,7 @@ impl Endpoint for Flood {
         let _ = socket.recv().await?;
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
         let _ = self.ended.send(why);
     }
 }
@@ -190,11 +200,16 @@ impl Endpoint for PushThenClose {
     type Close = Reserved;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<Reserved>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<Reserved>> {
         let _ = socket.conn().send("you are being closed".to_owned());
         Err(Stop::Close(Reserved))
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 #[tokio::test]
@@ -227,12 +242,17 @@ impl<const WRAPPED: bool> Endpoint for Listener<WRAPPED> {
     type Close = NoClose;
     type Params = ();
     type Query = ();
+    type State = ();
     const ENVELOPE: bool = WRAPPED;
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let message = socket.recv().await?;
         match message {}
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _why: Disconnect) {}
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
 #[tokio::test]
@@ -311,7 +331,12 @@ impl Endpoint for Firehose {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let block = vec![7u8; 60 * 1024];
         // Bounded: 2,000 blocks is far more than any socket buffer holds.
         for _ in 0..2_000 {
@@ -319,7 +344,7 @@ impl Endpoint for Firehose {
         }
         Ok(())
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
         let _ = self.ended.send(why);
     }
 }
@@ -359,11 +384,16 @@ impl Endpoint for Waiter {
     type Close = NoClose;
     type Params = ();
     type Query = ();
-    async fn run(&self, socket: &mut SocketOf<Self>) -> Result<(), Stop<NoClose>> {
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
         let message = socket.recv().await?;
         match message {}
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, why: Disconnect) {
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
         let _ = self.ended.send(why);
     }
 }
