@@ -42,6 +42,29 @@ impl BagsEchoHandler for Echo {
     }
 }
 
+/// Echoes, for the endpoints whose spec limits a client's message rate.
+struct Metered;
+
+impl MeteredStrictHandler for Metered {
+    async fn on_message(
+        &self,
+        _conn: &MeteredStrictConn,
+        message: String,
+    ) -> Result<String, MeteredStrictClose> {
+        Ok(message)
+    }
+}
+
+impl MeteredLenientHandler for Metered {
+    async fn on_message(
+        &self,
+        _conn: &MeteredLenientConn,
+        message: String,
+    ) -> Result<String, MeteredLenientClose> {
+        Ok(message)
+    }
+}
+
 struct Greet;
 
 impl BagsGreetHandler for Greet {
@@ -83,6 +106,8 @@ async fn rules_of_nested_types_are_enforced_at_every_depth() {
         bags_put: Keep(Arc::clone(&seen)),
         bags_echo: Echo,
         bags_greet: Greet,
+        metered_strict: Metered,
+        metered_lenient: Metered,
     };
     let url = serve(handlers.into_server()).await;
     let mut ws = within(raw(&url, "/bags/put")).await;
@@ -116,6 +141,8 @@ async fn text_that_only_looks_like_an_error_reply_is_a_message_to_the_rust_clien
         bags_put: Keep(Arc::default()),
         bags_echo: Echo,
         bags_greet: Greet,
+        metered_strict: Metered,
+        metered_lenient: Metered,
     };
     let url = serve(handlers.into_server()).await;
     let mut client = within(BagsEchoClient::connect(&url)).await.unwrap();
@@ -157,6 +184,8 @@ async fn an_empty_path_parameter_reaches_its_route() {
         bags_put: Keep(Arc::default()),
         bags_echo: Echo,
         bags_greet: Greet,
+        metered_strict: Metered,
+        metered_lenient: Metered,
     };
     let url = serve(handlers.into_server()).await;
     for name in ["", "a b", "ünï/code", "."] {
@@ -210,6 +239,8 @@ async fn the_typescript_client_reads_every_answer_as_the_rust_client_does() {
         bags_put: Keep(Arc::default()),
         bags_echo: Echo,
         bags_greet: Greet,
+        metered_strict: Metered,
+        metered_lenient: Metered,
     };
     let url = serve(handlers.into_server()).await;
 
@@ -298,4 +329,89 @@ async fn the_typescript_client_reads_every_answer_as_the_rust_client_does() {
         serde_json::from_str(stdout.lines().last().unwrap_or_default())
             .unwrap_or_else(|e| panic!("not a JSON report ({e}): {stdout}"));
     assert_eq!(typescript, rust);
+}
+
+fn metered_server() -> wsgen_runtime::Server {
+    Handlers {
+        bags_put: Keep(Arc::default()),
+        bags_echo: Echo,
+        bags_greet: Greet,
+        metered_strict: Metered,
+        metered_lenient: Metered,
+    }
+    .into_server()
+}
+
+/// Sends `count` numbered messages as fast as the socket takes them (errors ignored: the server
+/// may close meanwhile).
+async fn flood(ws: &mut common::Raw, count: usize) {
+    use futures_util::SinkExt;
+    for i in 0..count {
+        if ws.feed(Message::text(format!("flood {i}"))).await.is_err() {
+            break;
+        }
+    }
+    let _ = ws.flush().await;
+}
+
+/// A client sending 10 messages a second, half the endpoint's rate: every message is answered,
+/// in order, and the connection stays open.
+async fn polite(url: String, path: &'static str) {
+    let mut ws = within(raw(&url, path)).await;
+    for i in 0..10 {
+        let said = format!("polite {i}");
+        assert_eq!(text(roundtrip(&mut ws, &said).await), said);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    ws.close(None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_over_its_message_rate_is_closed_while_a_polite_one_is_served() {
+    use futures_util::StreamExt;
+    let url = serve(metered_server()).await;
+    let polite = tokio::spawn(polite(url.clone(), "/metered/strict"));
+    let mut flooder = within(raw(&url, "/metered/strict")).await;
+    flood(&mut flooder, 500).await;
+    // The burst is answered, then the connection is closed with 1008.
+    let mut answered = 0;
+    let frame = loop {
+        match within(flooder.next()).await {
+            Some(Ok(Message::Text(_))) => answered += 1,
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected replies and a close, got {other:?}"),
+        }
+    };
+    let frame = frame.expect("a close frame with a code");
+    assert_eq!(u16::from(frame.code), 1008);
+    assert_eq!(frame.reason.as_str(), "message rate exceeded");
+    assert!((5..500).contains(&answered), "{answered} answered");
+    within(polite).await.unwrap();
+}
+
+#[tokio::test]
+async fn messages_over_the_rate_are_dropped_and_the_client_stays() {
+    use futures_util::{SinkExt, StreamExt};
+    let url = serve(metered_server()).await;
+    let polite = tokio::spawn(polite(url.clone(), "/metered/lenient"));
+    let mut flooder = within(raw(&url, "/metered/lenient")).await;
+    flood(&mut flooder, 500).await;
+    // After a pause that refills the bucket, a marker gets through: the connection stayed.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    flooder.send(Message::text("marker")).await.unwrap();
+    let mut answered = 0;
+    loop {
+        match within(flooder.next()).await {
+            Some(Ok(Message::Text(t))) if t.as_str() == "marker" => break,
+            Some(Ok(Message::Text(t))) => {
+                assert!(t.starts_with("flood"), "{t}");
+                answered += 1;
+            }
+            other => panic!("expected replies up to the marker, got {other:?}"),
+        }
+    }
+    // The burst and what the rate refilled while the flood arrived, not the whole flood.
+    assert!((5..500).contains(&answered), "{answered} answered");
+    within(polite).await.unwrap();
 }

@@ -161,6 +161,14 @@ mod generated {
     /// ends normally or by a socket error.
     pub type BagsGreetClose = wsgen_runtime::NoClose;
 
+    /// How `metered.strict` closes a connection: it declares no close conditions, so its handler
+    /// ends normally or by a socket error.
+    pub type MeteredStrictClose = wsgen_runtime::NoClose;
+
+    /// How `metered.lenient` closes a connection: it declares no close conditions, so its handler
+    /// ends normally or by a socket error.
+    pub type MeteredLenientClose = wsgen_runtime::NoClose;
+
     /// The connection handle passed to every [`BagsPutHandler`] method.
     pub type BagsPutConn = wsgen_runtime::Conn<String>;
 
@@ -399,6 +407,180 @@ mod generated {
         }
     }
 
+    /// The connection handle passed to every [`MeteredStrictHandler`] method.
+    pub type MeteredStrictConn = wsgen_runtime::Conn<String>;
+
+    /// The hub of `metered.strict`: its live sessions and rooms, reachable from anywhere.
+    pub type MeteredStrictHub = wsgen_runtime::Hub<String>;
+
+    /// Echoes; a client over 20 messages a second (bursts of 5) is closed with 1008.
+    ///
+    /// The handler for `metered.strict`, served at `/metered/strict` (two_way).
+    pub trait MeteredStrictHandler: Send + Sync + 'static {
+        /// Runs once after the upgrade, before the first message. Returning a close condition
+        /// ends the connection with its code and reason.
+        fn on_connect(
+            &self,
+            conn: &MeteredStrictConn,
+        ) -> impl std::future::Future<Output = Result<(), MeteredStrictClose>> + Send {
+            let _ = conn;
+            async { Ok(()) }
+        }
+
+        /// Runs for every message; the returned value is sent back as the reply. Returning a
+        /// close condition ends the connection with its code and reason.
+        fn on_message(
+            &self,
+            conn: &MeteredStrictConn,
+            message: String,
+        ) -> impl std::future::Future<
+            Output = Result<String, MeteredStrictClose>,
+        > + Send;
+
+        /// Runs exactly once when the connection ends, however it ends.
+        fn on_disconnect(
+            &self,
+            conn: &MeteredStrictConn,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            let _ = (conn, why);
+            async {}
+        }
+    }
+
+    /// Adapts [`MeteredStrictHandler`] to the runtime's connection driver.
+    struct MeteredStrictEndpoint<MeteredStrict> {
+        handler: MeteredStrict,
+    }
+
+    impl<MeteredStrict: MeteredStrictHandler> wsgen_runtime::codegen::Endpoint
+    for MeteredStrictEndpoint<MeteredStrict> {
+        type Receive = String;
+        type Send = String;
+        type Close = MeteredStrictClose;
+        type Params = ();
+        type Query = ();
+        type State = ();
+
+        const NAME: &'static str = "wire_edges.metered.strict";
+
+        fn limits(&self, server: wsgen_runtime::Limits) -> wsgen_runtime::Limits {
+            server.with_message_rate(Some(wsgen_runtime::MessageRate::new(20, 5)))
+        }
+
+        async fn run(
+            &self,
+            socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
+        ) -> Result<(), wsgen_runtime::Stop<MeteredStrictClose>> {
+            self.handler.on_connect(socket.conn()).await?;
+            loop {
+                let message = socket.recv().await?;
+                let reply = self.handler.on_message(socket.conn(), message).await?;
+                socket.reply(reply).await?;
+            }
+        }
+
+        fn on_disconnect(
+            &self,
+            conn: &MeteredStrictConn,
+            _state: Option<Self::State>,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            self.handler.on_disconnect(conn, why)
+        }
+    }
+
+    /// The connection handle passed to every [`MeteredLenientHandler`] method.
+    pub type MeteredLenientConn = wsgen_runtime::Conn<String>;
+
+    /// The hub of `metered.lenient`: its live sessions and rooms, reachable from anywhere.
+    pub type MeteredLenientHub = wsgen_runtime::Hub<String>;
+
+    /// Echoes; a message over 20 a second (bursts of 5) is dropped, the client stays.
+    ///
+    /// The handler for `metered.lenient`, served at `/metered/lenient` (two_way).
+    pub trait MeteredLenientHandler: Send + Sync + 'static {
+        /// Runs once after the upgrade, before the first message. Returning a close condition
+        /// ends the connection with its code and reason.
+        fn on_connect(
+            &self,
+            conn: &MeteredLenientConn,
+        ) -> impl std::future::Future<Output = Result<(), MeteredLenientClose>> + Send {
+            let _ = conn;
+            async { Ok(()) }
+        }
+
+        /// Runs for every message; the returned value is sent back as the reply. Returning a
+        /// close condition ends the connection with its code and reason.
+        fn on_message(
+            &self,
+            conn: &MeteredLenientConn,
+            message: String,
+        ) -> impl std::future::Future<
+            Output = Result<String, MeteredLenientClose>,
+        > + Send;
+
+        /// Runs exactly once when the connection ends, however it ends.
+        fn on_disconnect(
+            &self,
+            conn: &MeteredLenientConn,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            let _ = (conn, why);
+            async {}
+        }
+    }
+
+    /// Adapts [`MeteredLenientHandler`] to the runtime's connection driver.
+    struct MeteredLenientEndpoint<MeteredLenient> {
+        handler: MeteredLenient,
+    }
+
+    impl<MeteredLenient: MeteredLenientHandler> wsgen_runtime::codegen::Endpoint
+    for MeteredLenientEndpoint<MeteredLenient> {
+        type Receive = String;
+        type Send = String;
+        type Close = MeteredLenientClose;
+        type Params = ();
+        type Query = ();
+        type State = ();
+
+        const NAME: &'static str = "wire_edges.metered.lenient";
+
+        fn limits(&self, server: wsgen_runtime::Limits) -> wsgen_runtime::Limits {
+            server
+                .with_message_rate(
+                    Some(
+                        wsgen_runtime::MessageRate::new(20, 5)
+                            .on_exceeded(wsgen_runtime::RateExceeded::Drop),
+                    ),
+                )
+        }
+
+        async fn run(
+            &self,
+            socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
+        ) -> Result<(), wsgen_runtime::Stop<MeteredLenientClose>> {
+            self.handler.on_connect(socket.conn()).await?;
+            loop {
+                let message = socket.recv().await?;
+                let reply = self.handler.on_message(socket.conn(), message).await?;
+                socket.reply(reply).await?;
+            }
+        }
+
+        fn on_disconnect(
+            &self,
+            conn: &MeteredLenientConn,
+            _state: Option<Self::State>,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            self.handler.on_disconnect(conn, why)
+        }
+    }
+
     /// The hub of every endpoint of the `wire_edges` API. Clone it into handlers and background
     /// tasks before serving, and pass it to [`Handlers::into_server_with_hubs`].
     ///
@@ -412,6 +594,10 @@ mod generated {
         pub bags_echo: BagsEchoHub,
         /// The sessions of `bags.greet`.
         pub bags_greet: BagsGreetHub,
+        /// The sessions of `metered.strict`.
+        pub metered_strict: MeteredStrictHub,
+        /// The sessions of `metered.lenient`.
+        pub metered_lenient: MeteredLenientHub,
     }
 
     impl Hubs {
@@ -431,6 +617,14 @@ mod generated {
                     "wire_edges.bags.greet",
                     backplane,
                 ),
+                metered_strict: wsgen_runtime::Hub::with_backplane(
+                    "wire_edges.metered.strict",
+                    backplane,
+                ),
+                metered_lenient: wsgen_runtime::Hub::with_backplane(
+                    "wire_edges.metered.lenient",
+                    backplane,
+                ),
             }
         }
     }
@@ -441,20 +635,26 @@ mod generated {
     ///
     /// Build it with a struct literal, so that a missing handler is a compile error, then serve it
     /// with `handlers.into_server().serve(listener).await`.
-    pub struct Handlers<BagsPut, BagsEcho, BagsGreet> {
+    pub struct Handlers<BagsPut, BagsEcho, BagsGreet, MeteredStrict, MeteredLenient> {
         /// Handles `bags.put` at `/bags/put`.
         pub bags_put: BagsPut,
         /// Handles `bags.echo` at `/bags/echo`.
         pub bags_echo: BagsEcho,
         /// Handles `bags.greet` at `/bags/{name}/greet`.
         pub bags_greet: BagsGreet,
+        /// Handles `metered.strict` at `/metered/strict`.
+        pub metered_strict: MeteredStrict,
+        /// Handles `metered.lenient` at `/metered/lenient`.
+        pub metered_lenient: MeteredLenient,
     }
 
     impl<
         BagsPut: BagsPutHandler,
         BagsEcho: BagsEchoHandler,
         BagsGreet: BagsGreetHandler,
-    > Handlers<BagsPut, BagsEcho, BagsGreet> {
+        MeteredStrict: MeteredStrictHandler,
+        MeteredLenient: MeteredLenientHandler,
+    > Handlers<BagsPut, BagsEcho, BagsGreet, MeteredStrict, MeteredLenient> {
         /// Routes each endpoint's path to its handler, each with a hub of its own.
         pub fn into_router(self) -> wsgen_runtime::Router {
             self.into_router_with_hubs(Hubs::default())
@@ -483,6 +683,20 @@ mod generated {
                         handler: self.bags_greet,
                     },
                     hubs.bags_greet,
+                )
+                .route_with_hub(
+                    "/metered/strict",
+                    MeteredStrictEndpoint {
+                        handler: self.metered_strict,
+                    },
+                    hubs.metered_strict,
+                )
+                .route_with_hub(
+                    "/metered/lenient",
+                    MeteredLenientEndpoint {
+                        handler: self.metered_lenient,
+                    },
+                    hubs.metered_lenient,
                 )
         }
 
@@ -713,6 +927,151 @@ mod generated {
 
         /// Closes the connection normally (code 1000).
         pub async fn close(self) -> Result<(), BagsGreetError> {
+            self.0.close().await
+        }
+    }
+
+    /// How a call on [`MeteredStrictClient`] failed, or how the server closed the connection.
+    pub type MeteredStrictError = wsgen_runtime::ClientError<MeteredStrictClose>;
+
+    /// Echoes; a client over 20 messages a second (bursts of 5) is closed with 1008.
+    ///
+    /// A typed client for `metered.strict` at `/metered/strict` (two_way).
+    #[derive(Debug)]
+    pub struct MeteredStrictClient(
+        wsgen_runtime::Client<String, String, MeteredStrictClose>,
+    );
+
+    impl MeteredStrictClient {
+        /// The endpoint's path on the server.
+        pub const PATH: &'static str = "/metered/strict";
+
+        /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+        pub const NAME: &'static str = "wire_edges.metered.strict";
+
+        /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+        pub async fn connect(base_url: &str) -> Result<Self, MeteredStrictError> {
+            Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
+        }
+
+        /// Connects with options, such as headers for the upgrade request.
+        pub async fn connect_with(
+            base_url: &str,
+            options: wsgen_runtime::ConnectOptions,
+        ) -> Result<Self, MeteredStrictError> {
+            let path = Self::PATH.to_owned();
+            let client = wsgen_runtime::Client::connect_endpoint(
+                    Self::NAME,
+                    base_url,
+                    &path,
+                    options,
+                )
+                .await?;
+            Ok(Self(client))
+        }
+
+        /// Sends a message to the server.
+        pub async fn send(&mut self, message: String) -> Result<(), MeteredStrictError> {
+            self.0.send(message).await
+        }
+
+        /// Receives the next message; when the server closes the connection, says how.
+        pub async fn recv(&mut self) -> Result<String, MeteredStrictError> {
+            self.0.recv().await
+        }
+
+        /// Splits the client into a receiving half and a cloneable sending half, so that one task
+        /// receives while others send; dropping both halves closes the connection normally.
+        pub fn split(
+            self,
+        ) -> (
+            wsgen_runtime::ClientReceiver<String, MeteredStrictClose>,
+            wsgen_runtime::ClientSender<String, MeteredStrictClose>,
+        ) {
+            self.0.split()
+        }
+
+        /// Waits until the server closes the connection and says how.
+        pub async fn closed(&mut self) -> MeteredStrictError {
+            self.0.closed().await
+        }
+
+        /// Closes the connection normally (code 1000).
+        pub async fn close(self) -> Result<(), MeteredStrictError> {
+            self.0.close().await
+        }
+    }
+
+    /// How a call on [`MeteredLenientClient`] failed, or how the server closed the connection.
+    pub type MeteredLenientError = wsgen_runtime::ClientError<MeteredLenientClose>;
+
+    /// Echoes; a message over 20 a second (bursts of 5) is dropped, the client stays.
+    ///
+    /// A typed client for `metered.lenient` at `/metered/lenient` (two_way).
+    #[derive(Debug)]
+    pub struct MeteredLenientClient(
+        wsgen_runtime::Client<String, String, MeteredLenientClose>,
+    );
+
+    impl MeteredLenientClient {
+        /// The endpoint's path on the server.
+        pub const PATH: &'static str = "/metered/lenient";
+
+        /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+        pub const NAME: &'static str = "wire_edges.metered.lenient";
+
+        /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+        pub async fn connect(base_url: &str) -> Result<Self, MeteredLenientError> {
+            Self::connect_with(base_url, wsgen_runtime::ConnectOptions::default()).await
+        }
+
+        /// Connects with options, such as headers for the upgrade request.
+        pub async fn connect_with(
+            base_url: &str,
+            options: wsgen_runtime::ConnectOptions,
+        ) -> Result<Self, MeteredLenientError> {
+            let path = Self::PATH.to_owned();
+            let client = wsgen_runtime::Client::connect_endpoint(
+                    Self::NAME,
+                    base_url,
+                    &path,
+                    options,
+                )
+                .await?;
+            Ok(Self(client))
+        }
+
+        /// Sends a message to the server.
+        pub async fn send(
+            &mut self,
+            message: String,
+        ) -> Result<(), MeteredLenientError> {
+            self.0.send(message).await
+        }
+
+        /// Receives the next message; when the server closes the connection, says how.
+        pub async fn recv(&mut self) -> Result<String, MeteredLenientError> {
+            self.0.recv().await
+        }
+
+        /// Splits the client into a receiving half and a cloneable sending half, so that one task
+        /// receives while others send; dropping both halves closes the connection normally.
+        pub fn split(
+            self,
+        ) -> (
+            wsgen_runtime::ClientReceiver<String, MeteredLenientClose>,
+            wsgen_runtime::ClientSender<String, MeteredLenientClose>,
+        ) {
+            self.0.split()
+        }
+
+        /// Waits until the server closes the connection and says how.
+        pub async fn closed(&mut self) -> MeteredLenientError {
+            self.0.closed().await
+        }
+
+        /// Closes the connection normally (code 1000).
+        pub async fn close(self) -> Result<(), MeteredLenientError> {
             self.0.close().await
         }
     }

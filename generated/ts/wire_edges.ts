@@ -407,3 +407,197 @@ export class BagsGreetClient {
     return { condition: null, code, reason };
   }
 }
+
+/** How `metered.strict` closes a connection. */
+export type MeteredStrictClose = OtherClose;
+
+/** What `MeteredStrictClient` receives, how it closes, and what can go wrong. */
+type MeteredStrictConnection = Connection<string, MeteredStrictClose, DecodeError>;
+
+/**
+ * Echoes; a client over 20 messages a second (bursts of 5) is closed with 1008.
+ *
+ * A typed client for `metered.strict` at `/metered/strict`: both sides send.
+ */
+export class MeteredStrictClient {
+  /** The endpoint's path on the server. */
+  static readonly PATH = "/metered/strict";
+
+  private readonly connection: MeteredStrictConnection;
+
+  private constructor(connection: MeteredStrictConnection) {
+    this.connection = connection;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<MeteredStrictClose> {
+    return this.connection.closed;
+  }
+
+  /**
+   * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
+   */
+  static async connect(
+    baseUrl: string,
+    options: ConnectOptions = {},
+  ): Promise<MeteredStrictClient> {
+    const url = Connection.url(baseUrl, "/metered/strict", []);
+    const connection: MeteredStrictConnection = new Connection(url, options, {
+      decode: decoders.text,
+      envelope: false,
+      errorReplies: false,
+      handshake: null,
+      close: MeteredStrictClient.closeOf,
+    });
+    await connection.opened;
+    return new MeteredStrictClient(connection);
+  }
+
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
+  send(message: string): void {
+    this.connection.send(message);
+  }
+
+  /**
+   * The next message from the server. Rejects with `ClosedError` once the connection has ended,
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
+   */
+  recv(options: RecvOptions = {}): Promise<string> {
+    return this.connection.recv(options);
+  }
+
+  /**
+   * Calls `listener` with every message that no `recv()` is waiting for, starting with those
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
+   */
+  onMessage(listener: (message: string) => void): () => void {
+    return this.connection.onMessage(listener);
+  }
+
+  /**
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
+   * Returns a function that removes the listener.
+   */
+  onError(listener: (error: DecodeError) => void): () => void {
+    return this.connection.onError(listener);
+  }
+
+  /** Closes the connection normally (code 1000); `closed` resolves once the server has answered. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private static closeOf(code: number, reason: string): MeteredStrictClose {
+    return { condition: null, code, reason };
+  }
+}
+
+/** How `metered.lenient` closes a connection. */
+export type MeteredLenientClose = OtherClose;
+
+/** What `MeteredLenientClient` receives, how it closes, and what can go wrong. */
+type MeteredLenientConnection = Connection<string, MeteredLenientClose, DecodeError>;
+
+/**
+ * Echoes; a message over 20 a second (bursts of 5) is dropped, the client stays.
+ *
+ * A typed client for `metered.lenient` at `/metered/lenient`: both sides send.
+ */
+export class MeteredLenientClient {
+  /** The endpoint's path on the server. */
+  static readonly PATH = "/metered/lenient";
+
+  private readonly connection: MeteredLenientConnection;
+
+  private constructor(connection: MeteredLenientConnection) {
+    this.connection = connection;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<MeteredLenientClose> {
+    return this.connection.closed;
+  }
+
+  /**
+   * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
+   */
+  static async connect(
+    baseUrl: string,
+    options: ConnectOptions = {},
+  ): Promise<MeteredLenientClient> {
+    const url = Connection.url(baseUrl, "/metered/lenient", []);
+    const connection: MeteredLenientConnection = new Connection(url, options, {
+      decode: decoders.text,
+      envelope: false,
+      errorReplies: false,
+      handshake: null,
+      close: MeteredLenientClient.closeOf,
+    });
+    await connection.opened;
+    return new MeteredLenientClient(connection);
+  }
+
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
+  send(message: string): void {
+    this.connection.send(message);
+  }
+
+  /**
+   * The next message from the server. Rejects with `ClosedError` once the connection has ended,
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
+   */
+  recv(options: RecvOptions = {}): Promise<string> {
+    return this.connection.recv(options);
+  }
+
+  /**
+   * Calls `listener` with every message that no `recv()` is waiting for, starting with those
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
+   */
+  onMessage(listener: (message: string) => void): () => void {
+    return this.connection.onMessage(listener);
+  }
+
+  /**
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
+   * Returns a function that removes the listener.
+   */
+  onError(listener: (error: DecodeError) => void): () => void {
+    return this.connection.onError(listener);
+  }
+
+  /** Closes the connection normally (code 1000); `closed` resolves once the server has answered. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private static closeOf(code: number, reason: string): MeteredLenientClose {
+    return { condition: null, code, reason };
+  }
+}

@@ -316,6 +316,20 @@ fn limit_rows(limits: &LimitsDef) -> Vec<Row> {
         }),
     );
     push(
+        "max_messages_per_second",
+        limits.max_messages_per_second.as_ref().map(|s| {
+            let burst = limits.burst.as_ref().map_or(s.value, |b| b.value);
+            let over = match limits.rate_exceeded.as_ref().map(|r| r.value) {
+                Some(crate::spec::RateExceededDef::Drop) => "dropped",
+                Some(crate::spec::RateExceededDef::Close) | None => "closes with 1008",
+            };
+            format!(
+                "{} (bursts of {burst}); a message over the rate {over}",
+                s.value
+            )
+        }),
+    );
+    push(
         "idle_timeout",
         limits.idle_timeout.as_ref().map(|s| s.value.clone()),
     );

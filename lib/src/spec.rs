@@ -83,6 +83,21 @@ pub struct LimitsDef {
     #[serde(default)]
     #[schemars(with = "Option<SlowConsumerDef>")]
     pub slow_consumer: Option<Spanned<SlowConsumerDef>>,
+    /// How many messages one client may send per second on average (default: no limit); a
+    /// message over the rate is handled as `rate_exceeded` says.
+    #[serde(default)]
+    #[schemars(with = "Option<i64>")]
+    pub max_messages_per_second: Option<Spanned<i64>>,
+    /// How many messages one client may send at once after a quiet period (default: the
+    /// `max_messages_per_second`).
+    #[serde(default)]
+    #[schemars(with = "Option<i64>")]
+    pub burst: Option<Spanned<i64>>,
+    /// What happens to a message over the rate: `close` (close with 1008, the default) or
+    /// `drop` (the handler never sees it; it is counted).
+    #[serde(default)]
+    #[schemars(with = "Option<RateExceededDef>")]
+    pub rate_exceeded: Option<Spanned<RateExceededDef>>,
     /// Close with 1001 when no frame has arrived for this long (default: never).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -134,6 +149,16 @@ impl JsonSchema for Amount {
             "type": ["integer", "string"],
         })
     }
+}
+
+/// What happens to a message over a client's message rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RateExceededDef {
+    /// Close with 1008 (policy violation).
+    Close,
+    /// Drop the message before the handler sees it, and count it.
+    Drop,
 }
 
 /// What happens when a slow client's outbound queue is full.

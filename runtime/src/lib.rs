@@ -17,6 +17,7 @@ mod message;
 mod mount;
 mod observe;
 mod outbox;
+mod rate;
 #[cfg(feature = "redis")]
 mod redis_backplane;
 mod request;
@@ -39,6 +40,7 @@ pub use message::{DecodeError, Frame};
 #[cfg(feature = "tower")]
 pub use mount::WsService;
 pub use observe::{CONNECTION_SPAN, in_handler, install_panic_hook};
+pub use rate::{MessageRate, RateExceeded};
 #[cfg(feature = "redis")]
 pub use redis_backplane::{BackplaneStats, RedisBackplane, RedisOptions};
 pub use request::{Refusal, Request};

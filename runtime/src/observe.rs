@@ -205,6 +205,19 @@ pub(crate) fn invalid(endpoint: &'static str, policy: &'static str, error: &dyn 
         .increment(1));
 }
 
+/// A message arrived over the client's message rate; `exceeded` is what happens to it.
+pub(crate) fn over_rate(endpoint: &'static str, exceeded: crate::rate::RateExceeded) {
+    let policy = match exceeded {
+        crate::rate::RateExceeded::Close => "close",
+        crate::rate::RateExceeded::Drop => "drop",
+    };
+    tracing::debug!(policy, "message over the rate");
+    metric!(
+        metrics::counter!("wsgen_messages_over_rate_total", "endpoint" => endpoint, "policy" => policy)
+            .increment(1)
+    );
+}
+
 /// The client did not read fast enough: its queue overflowed.
 pub(crate) fn slow_consumer(endpoint: &'static str, code: u16) {
     tracing::warn!(code, "slow consumer: the outbound queue is full, closing");

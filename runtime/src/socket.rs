@@ -92,6 +92,8 @@ pub(crate) struct Settings {
     pub slow_consumer_code: u16,
     /// The endpoint's name, for logs and metrics.
     pub endpoint: &'static str,
+    /// How fast the client may send messages.
+    pub message_rate: Option<crate::rate::MessageRate>,
 }
 
 /// How many frames that are already waiting are handled before replies are flushed anyway.
@@ -189,6 +191,8 @@ pub struct Socket<R, S, P = (), Q = ()> {
     shutdown: Shutdown,
     /// Messages and bytes each way, for the close event and the metrics.
     traffic: crate::observe::Traffic,
+    /// The client's message rate, if the endpoint limits it.
+    bucket: Option<crate::rate::Bucket>,
     _receive: PhantomData<fn() -> R>,
 }
 
@@ -238,6 +242,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     ) -> Self {
         let next_ping = settings.keepalive.map(|k| Instant::now() + k.every);
         let idle_deadline = settings.idle_timeout.map(|idle| Instant::now() + idle);
+        let bucket = settings.message_rate.map(crate::rate::Bucket::new);
         Socket {
             ws,
             outbox,
@@ -254,6 +259,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             idle_deadline,
             shutdown,
             traffic: crate::observe::Traffic::default(),
+            bucket,
             _receive: PhantomData,
         }
     }
@@ -339,7 +345,9 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let event = self.next_event(std::future::pending::<()>()).await?;
             if let Some(message) = self.handle(event).await? {
                 self.traffic.inbound(self.settings.endpoint, message.len());
-                return Ok(message);
+                if self.within_rate().await? {
+                    return Ok(message);
+                }
             }
         }
     }
@@ -833,6 +841,25 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     }
 
     /// Reports an invalid message; returns the policy.
+    /// Whether a data message that just arrived is within the client's message rate; one over
+    /// it is dropped (`Ok(false)`) or closes the connection with 1008, as the rate says.
+    async fn within_rate(&mut self) -> Result<bool, SocketError> {
+        let Some(bucket) = self.bucket.as_mut() else {
+            return Ok(true);
+        };
+        if bucket.take(Instant::now()) {
+            return Ok(true);
+        }
+        let exceeded = bucket.exceeded();
+        crate::observe::over_rate(self.settings.endpoint, exceeded);
+        match exceeded {
+            crate::rate::RateExceeded::Drop => Ok(false),
+            crate::rate::RateExceeded::Close => {
+                Err(self.close(1008, "message rate exceeded").await)
+            }
+        }
+    }
+
     fn observe_invalid(&self, error: &DecodeError) -> OnInvalid {
         let policy = match self.settings.on_invalid {
             OnInvalid::Drop => "drop",

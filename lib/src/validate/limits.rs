@@ -4,7 +4,7 @@ use serde_saphyr::Location;
 
 use super::{Lowerer, parse_duration_ms};
 use crate::ir::LimitIr;
-use crate::spec::{Amount, LimitsDef, SlowConsumerDef, Spanned};
+use crate::spec::{Amount, LimitsDef, RateExceededDef, SlowConsumerDef, Spanned};
 
 /// Where a `limits` section is: the spec's top level, or one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,7 @@ impl Lowerer<'_> {
                 format!("wsgen_runtime::SlowConsumer::{variant}"),
             ));
         }
+        self.message_rate(&mut out, def);
         if let Some(idle) = &def.idle_timeout {
             let value = if idle.value.trim() == "off" {
                 "None".to_owned()
@@ -132,6 +133,62 @@ impl Lowerer<'_> {
             out.push(LimitIr::new("with_shutdown_timeout", value));
         }
         out
+    }
+
+    /// Lowers `max_messages_per_second`, `burst` and `rate_exceeded` into one
+    /// `with_message_rate` call; `burst` or `rate_exceeded` without a rate is an error.
+    fn message_rate(&mut self, out: &mut Vec<LimitIr>, def: &LimitsDef) {
+        const MAX_RATE: i64 = 1_000_000;
+        let Some(rate) = &def.max_messages_per_second else {
+            let orphans = [
+                ("burst", def.burst.as_ref().map(|b| b.referenced)),
+                (
+                    "rate_exceeded",
+                    def.rate_exceeded.as_ref().map(|r| r.referenced),
+                ),
+            ];
+            for (key, at) in orphans {
+                if let Some(at) = at {
+                    self.error_hint(
+                        at,
+                        format!("`{key}` shapes a message rate, but no rate is set"),
+                        "add `max_messages_per_second` beside it",
+                    );
+                }
+            }
+            return;
+        };
+        let mut valid = true;
+        for (key, value) in [
+            ("max_messages_per_second", Some(rate)),
+            ("burst", def.burst.as_ref()),
+        ] {
+            let Some(value) = value else { continue };
+            if !(1..=MAX_RATE).contains(&value.value) {
+                valid = false;
+                self.error_hint(
+                    value.referenced,
+                    format!(
+                        "`{key}` must be from 1 to {MAX_RATE}, found {}",
+                        value.value
+                    ),
+                    format!("write a whole number of messages from 1 to {MAX_RATE}"),
+                );
+            }
+        }
+        if !valid {
+            return;
+        }
+        let burst = def.burst.as_ref().map_or(rate.value, |b| b.value);
+        let mut value = format!(
+            "Some(wsgen_runtime::MessageRate::new({}, {burst})",
+            rate.value
+        );
+        if let Some(RateExceededDef::Drop) = def.rate_exceeded.as_ref().map(|r| r.value) {
+            value.push_str(".on_exceeded(wsgen_runtime::RateExceeded::Drop)");
+        }
+        value.push(')');
+        out.push(LimitIr::new("with_message_rate", value));
     }
 
     fn server_wide(&mut self, key: &str, at: Location) {

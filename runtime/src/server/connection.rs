@@ -247,6 +247,7 @@ async fn serve_connection<E: Endpoint>(
         idle_timeout: limits.idle_timeout,
         slow_consumer_code: close_code.unwrap_or(1013),
         endpoint: E::NAME,
+        message_rate: limits.message_rate,
     };
     let socket = Socket::new(ws, outbox, conn, settings, context.shutdown.clone());
     hub.register(socket.conn().sender());

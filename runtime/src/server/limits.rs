@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::rate::MessageRate;
+
 /// What happens when a push finds a connection's outbound queue full, because the client reads
 /// more slowly than the server produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +73,9 @@ pub struct Limits {
     /// its socket before its run is stopped and its client closed with 1001; writes and close
     /// handshakes are cut off at nine tenths of it. Every connection's `on_disconnect` runs.
     pub shutdown_timeout: Duration,
+    /// How fast one client may send messages, and what happens over it; `None` (the default)
+    /// sets no rate.
+    pub message_rate: Option<MessageRate>,
 }
 
 impl Default for Limits {
@@ -98,6 +103,7 @@ impl Limits {
         tcp_keepalive: Some(Duration::from_secs(60)),
         max_connections: 10_000,
         shutdown_timeout: Duration::from_secs(10),
+        message_rate: None,
     };
 
     /// Sets [`Limits::max_message_size`].
@@ -115,6 +121,12 @@ impl Limits {
     /// Sets [`Limits::max_header_size`].
     pub const fn with_max_header_size(mut self, bytes: usize) -> Self {
         self.max_header_size = bytes;
+        self
+    }
+
+    /// Sets [`Limits::message_rate`].
+    pub const fn with_message_rate(mut self, rate: Option<MessageRate>) -> Self {
+        self.message_rate = rate;
         self
     }
 
