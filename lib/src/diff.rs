@@ -938,6 +938,26 @@ impl<'a> Differ<'a> {
                 nh.map_or(n.key.referenced, |h| h.expect.referenced),
             );
         }
+        // The same handshake, closed differently when it fails: a peer that fails it sees
+        // another code (the typed client reads it as an unknown close, not a condition).
+        if let (Some(oh), Some(nh)) = (oh, nh) {
+            let (oc, nc) = (oh.failure_close().0, nh.failure_close().0);
+            if text(Some(oh)) == text(Some(nh)) && oc != nc {
+                self.add(
+                    "handshake-close-changed",
+                    name.clone(),
+                    format!(
+                        "a failed handshake of `{name}` closes with {nc} instead of {oc}: a client that tells a protocol mismatch by its code no longer recognises it"
+                    ),
+                    Breaks {
+                        old_clients: true,
+                        ..NONE
+                    },
+                    oh.close.as_ref().map_or(oh.expect.referenced, |c| c.code.referenced),
+                    nh.close.as_ref().map_or(nh.expect.referenced, |c| c.code.referenced),
+                );
+            }
+        }
         let policy = |e: &Endpoint<'_>| {
             e.def
                 .on_invalid
@@ -1012,6 +1032,23 @@ impl<'a> Differ<'a> {
                             WIRE,
                             oc.code.referenced,
                             nc.code.referenced,
+                        );
+                    } else if oc.has_runtime_reason() != nc.has_runtime_reason() {
+                        let (from, to, variant) = if nc.has_runtime_reason() {
+                            ("a fixed reason", "a reason given at run time", "gains a `String`")
+                        } else {
+                            ("a reason given at run time", "a fixed reason", "loses its `String`")
+                        };
+                        self.add(
+                            "close-runtime-reason-changed",
+                            subject,
+                            format!(
+                                "close condition `{}` of `{}` changes from {from} to {to}: the wire is unchanged (clients recognise the code), the Rust variant {variant}",
+                                ok.value, n.name
+                            ),
+                            RUST,
+                            oc.runtime_reason.as_ref().map_or(ok.referenced, |r| r.referenced),
+                            nc.runtime_reason.as_ref().map_or(ok.referenced, |r| r.referenced),
                         );
                     } else if oc.reason.as_ref().map(|r| &r.value)
                         != nc.reason.as_ref().map(|r| &r.value)
@@ -1101,6 +1138,7 @@ impl<'a> Differ<'a> {
             ),
             ("with_max_frame_size", "max_frame_size", Some(65536), true),
             ("with_idle_timeout", "idle_timeout", None, true),
+            ("with_message_rate", "max_messages_per_second", None, true),
         ] {
             let ov = limit(&o.ir.limits, method)
                 .or_else(|| limit(&self.old.ir.limits, method))
@@ -1828,7 +1866,8 @@ fn path_shape(path: &str) -> String {
     out
 }
 
-/// A limit's value from the IR's builder calls: the number in `65536` or `from_millis(500)`.
+/// A limit's value from the IR's builder calls: the number in `65536`, `from_millis(500)` or
+/// `MessageRate::new(20, 5)` (its rate).
 fn limit(limits: &[LimitIr], method: &str) -> Option<u64> {
     let l = limits.iter().find(|l| l.method == method)?;
     let digits: String = l
@@ -1848,6 +1887,7 @@ fn limit_at(def: &Option<LimitsDef>, key: &str) -> Option<Location> {
         "max_frame_size" => def.max_frame_size.as_ref().map(|s| s.referenced),
         "max_header_size" => def.max_header_size.as_ref().map(|s| s.referenced),
         "idle_timeout" => def.idle_timeout.as_ref().map(|s| s.referenced),
+        "max_messages_per_second" => def.max_messages_per_second.as_ref().map(|s| s.referenced),
         _ => None,
     }
 }
