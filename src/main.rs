@@ -268,8 +268,7 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Check { spec, target } => {
             let ir = wsgen::check(&spec)?;
             if matches!(target, Some(TargetArg::Typescript)) {
-                let (parsed, _) = wsgen::load_with_spec(&spec)?;
-                for warning in wsgen::typescript::browser_warnings(&parsed, &ir) {
+                for warning in wsgen::browser_warnings(&spec)? {
                     eprintln!("warning: {warning}");
                 }
             }

@@ -19,6 +19,7 @@ pub mod format;
 pub mod init;
 pub mod ir;
 pub mod load;
+mod model;
 pub mod names;
 pub mod parse;
 pub mod render;
@@ -57,9 +58,16 @@ pub fn check(path: &Path) -> Result<Ir, Error> {
 /// TypeScript client needs for itself, so that a spec this accepts generates for every
 /// target (`wsgen check`). Rust generation alone needs only [`lower`].
 pub fn check_source(source: &Source) -> Result<Ir, Error> {
-    let (spec, ir) = lower_with_spec(source)?;
-    typescript::model(&spec, &ir, source).map_err(Error::Spec)?;
+    let (ir, model) = lower_model(source)?;
+    typescript::check(&model, source).map_err(Error::Spec)?;
     Ok(ir)
+}
+
+/// What `wsgen check --target typescript` warns about for the spec at `path`: every endpoint
+/// whose middleware reads a header that a browser cannot send with a WebSocket.
+pub fn browser_warnings(path: &Path) -> Result<Vec<String>, Error> {
+    let (_, model) = lower_model(&load::load(path)?)?;
+    Ok(typescript::browser_warnings(&model))
 }
 
 /// Parses and validates an already loaded spec.
@@ -71,6 +79,14 @@ pub fn lower(source: &Source) -> Result<Ir, Error> {
 /// outputs that describe the spec as written: `wsgen docs`, `wsgen asyncapi`).
 pub fn load_with_spec(path: &Path) -> Result<(spec::Spec, Ir), Error> {
     lower_with_spec(&load::load(path)?)
+}
+
+/// Parses and validates an already loaded spec, and builds the typed model the non-Rust
+/// targets read.
+pub(crate) fn lower_model(source: &Source) -> Result<(Ir, model::Model), Error> {
+    let (spec, ir) = lower_with_spec(source)?;
+    let model = model::build(&spec, &ir, source).map_err(Error::Spec)?;
+    Ok((ir, model))
 }
 
 pub(crate) fn lower_with_spec(source: &Source) -> Result<(spec::Spec, Ir), Error> {

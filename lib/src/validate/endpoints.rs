@@ -23,7 +23,7 @@ pub(super) fn close_code_allowed(code: i64) -> bool {
 }
 
 /// Parses a duration such as `30s`, `500ms` or `2m` into milliseconds.
-pub(super) fn parse_duration_ms(text: &str) -> Option<u64> {
+pub(crate) fn parse_duration_ms(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(split);
@@ -481,6 +481,7 @@ impl Lowerer<'_> {
                 );
             }
             out.push(CloseIr {
+                name: name.value.clone(),
                 variant,
                 code: code.unwrap_or(0),
                 reason_lit: literal(&reason),
