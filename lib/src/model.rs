@@ -46,11 +46,6 @@ impl Model {
         &self.types[id.0]
     }
 
-    /// The declared types with their ids, in spec order.
-    pub fn types(&self) -> impl Iterator<Item = (TypeId, &TypeDecl)> {
-        self.types.iter().enumerate().map(|(i, t)| (TypeId(i), t))
-    }
-
     /// The middleware an endpoint runs, in its order.
     pub fn middleware_of<'a>(&'a self, e: &'a Endpoint) -> impl Iterator<Item = &'a Middleware> {
         e.middleware.iter().filter_map(|i| self.middleware.get(*i))
@@ -155,6 +150,10 @@ pub(crate) struct Field {
     /// The name as written (the name on the wire).
     pub name: String,
     /// Where the name is in the spec.
+    #[expect(
+        dead_code,
+        reason = "for target diagnostics; no target checks field names yet"
+    )]
     pub at: Location,
     /// Its type; [`TypeRef::Optional`] when it may be absent.
     pub ty: TypeRef,
@@ -238,11 +237,13 @@ pub(crate) struct Middleware {
     /// The name as written in the spec.
     pub name: String,
     /// Where the name is in the spec.
+    #[expect(
+        dead_code,
+        reason = "for target diagnostics; no target checks middleware yet"
+    )]
     pub at: Location,
     /// The generated method name.
     pub method: String,
-    /// Documentation, as written.
-    pub docs: Option<String>,
     /// The request headers it reads, as written.
     pub headers: Vec<String>,
 }
@@ -267,15 +268,6 @@ impl Mode {
             Mode::SendOnly => "send_only",
         }
     }
-}
-
-/// How an endpoint's handler is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Style {
-    /// on_connect / on_message / on_disconnect callbacks.
-    Callbacks,
-    /// The handler owns the connection.
-    Stream,
 }
 
 /// What to do with a message that does not decode or validate.
@@ -322,8 +314,6 @@ pub(crate) struct Endpoint {
     pub path: PathTemplate,
     /// Which way messages flow.
     pub mode: Mode,
-    /// How the handler is written.
-    pub style: Style,
     /// What the server receives (what clients send); `None` when the mode has no such direction.
     pub receives: Option<TypeRef>,
     /// What the server sends (what clients receive); `None` when the mode has no such direction.

@@ -15,7 +15,7 @@ use crate::validate::{parse_duration_ms, parse_size};
 use super::{
     Carries, Close, Duration, Endpoint, EndpointNames, Envelope, Field, Handshake, InvalidPolicy,
     Limits, Location, Middleware, Mode, Model, PathTemplate, Ping, Rules, Size, SlowConsumer,
-    Style, TypeBody, TypeDecl, TypeId, TypeRef, Variant,
+    TypeBody, TypeDecl, TypeId, TypeRef, Variant,
 };
 
 /// The model of `spec`, which validation has accepted as `ir`.
@@ -44,7 +44,6 @@ pub(crate) fn build(spec: &Spec, ir: &Ir, source: &Source) -> Result<Model, Diag
                 .iter()
                 .find(|m| m.name == name.value)
                 .map_or_else(String::new, |m| m.method.clone()),
-            docs: def.docs.clone(),
             headers: def.headers.iter().map(|h| h.value.clone()).collect(),
         })
         .collect();
@@ -256,10 +255,6 @@ impl Builder<'_> {
             docs: def.docs.clone(),
             path: PathTemplate::parse(&e.path),
             mode,
-            style: match def.style.as_ref().map(|s| s.value) {
-                None | Some(spec::Style::Callbacks) => Style::Callbacks,
-                Some(spec::Style::Stream) => Style::Stream,
-            },
             receives: (mode != Mode::SendOnly).then(|| self.message(def.receive.as_ref())),
             sends: (mode != Mode::ReceiveOnly).then(|| self.message(def.send.as_ref())),
             reply: def.reply.as_ref().is_some_and(|r| r.value),
