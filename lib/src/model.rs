@@ -432,20 +432,28 @@ pub(crate) enum SlowConsumer {
 /// A `limits` section; absent keys keep the runtime's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Limits {
+    /// The largest message.
     pub max_message_size: Option<Size>,
+    /// The largest frame.
     pub max_frame_size: Option<Size>,
+    /// The read buffer per connection.
     pub read_buffer: Option<Size>,
+    /// How many pushed messages may wait (validated: 1 to 10^9).
     pub send_queue: Option<i64>,
+    /// What happens when that queue is full.
     pub slow_consumer: Option<SlowConsumer>,
+    /// Close when no frame arrives for this long (`off`: never).
     pub idle_timeout: Option<Duration>,
+    /// How long a write may wait.
     pub write_timeout: Option<Duration>,
+    /// How long to wait for the answer to a close.
     pub close_timeout: Option<Duration>,
-    /// Server-wide only.
+    /// The largest upgrade request head (server-wide only).
     pub max_header_size: Option<Size>,
-    /// Server-wide only.
+    /// The most connections at once (server-wide only; validated: 1 to 10^9).
     pub max_connections: Option<i64>,
-    /// Server-wide only.
+    /// How long the upgrade request may take (server-wide only).
     pub handshake_timeout: Option<Duration>,
-    /// Server-wide only.
+    /// How long a graceful shutdown waits (server-wide only).
     pub shutdown_timeout: Option<Duration>,
 }

@@ -43,6 +43,14 @@ impl PathTemplate {
         &self.segments
     }
 
+    /// The parameters' names, in path order.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(name) => Some(name.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+
     /// Whether the path has parameters.
     pub fn has_params(&self) -> bool {
         self.segments.iter().any(|s| matches!(s, Segment::Param(_)))
@@ -86,6 +94,8 @@ mod tests {
         for path in ["/", "/a/b", "/rooms/{room_id}/live", "", "/{a}/{b}"] {
             assert_eq!(PathTemplate::parse(path).to_string(), path);
         }
-        assert_eq!(PathTemplate::parse("/r/{id}/x").shape(), "/r/{}/x");
+        let path = PathTemplate::parse("/r/{id}/x/{n}");
+        assert_eq!(path.shape(), "/r/{}/x/{}");
+        assert_eq!(path.params().collect::<Vec<_>>(), ["id", "n"]);
     }
 }
