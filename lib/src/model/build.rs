@@ -337,3 +337,47 @@ fn limits(def: Option<&spec::LimitsDef>) -> Limits {
         shutdown_timeout: def.shutdown_timeout.as_ref().map(duration),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::Source;
+    use crate::model::{Carries, Mode, Primitive, Segment, TypeBody, TypeRef};
+
+    #[test]
+    fn resolves_types_paths_and_values() {
+        let source = Source {
+            name: "t.yaml".to_owned(),
+            text: "wsgen: 1\nname: t\ntypes:\n  Note:\n    fields:\n      text: { type: string, max_length: 5 }\n      tags: list<Note>?\n  Event:\n    union:\n      variants:\n        note: Note\ncontrollers:\n  rooms:\n    path: /rooms\n    endpoints:\n      live:\n        path: /{id}\n        mode: send_only\n        send: Event\n        params: { id: u32 }\n        ping: { every: 30s, timeout: 5s }\n".to_owned(),
+        };
+        let (_, model) = crate::lower_model(&source).unwrap_or_else(|e| panic!("{e}"));
+        let TypeBody::Struct(fields) = &model.types[0].body else {
+            panic!("Note is a struct");
+        };
+        assert_eq!(fields[0].rules.max_length, Some(5));
+        let TypeRef::Optional(inner) = &fields[1].ty else {
+            panic!("tags is optional");
+        };
+        let TypeRef::List(item) = inner.as_ref() else {
+            panic!("tags is a list");
+        };
+        let TypeRef::Named(note) = item.as_ref() else {
+            panic!("of a declared type");
+        };
+        assert_eq!(model.ty(*note).name, "Note");
+        let TypeBody::Union { tag, variants } = &model.types[1].body else {
+            panic!("Event is a union");
+        };
+        assert_eq!(tag, "type");
+        assert!(matches!(variants[0].carries, Carries::Type(id) if id == *note));
+        let e = &model.endpoints[0];
+        assert_eq!(e.mode, Mode::SendOnly);
+        assert_eq!(e.receives, None);
+        assert!(matches!(e.sends, Some(TypeRef::Named(_))));
+        assert_eq!(e.path.to_string(), "/rooms/{id}");
+        assert_eq!(e.path.segments()[2], Segment::Param("id".to_owned()));
+        assert_eq!(e.params[0].ty, TypeRef::Primitive(Primitive::U32));
+        let ping = e.ping.as_ref().map(|p| (p.every.ms, p.timeout.ms));
+        assert_eq!(ping, Some((Some(30_000), Some(5_000))));
+        assert_eq!(e.names.client, "RoomsLiveClient");
+    }
+}
