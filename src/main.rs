@@ -187,11 +187,9 @@ fn diff(
 ) -> ExitCode {
     let sources = match (specs, against) {
         ([new], Some(rev)) => {
-            wsgen::diff::git_source(new, rev).and_then(|old| Ok((old, wsgen::load::load(new)?)))
+            wsgen::diff::git_source(new, rev).and_then(|old| Ok((old, wsgen::load(new)?)))
         }
-        ([old, new], None) => {
-            wsgen::load::load(old).and_then(|old| Ok((old, wsgen::load::load(new)?)))
-        }
+        ([old, new], None) => wsgen::load(old).and_then(|old| Ok((old, wsgen::load(new)?))),
         _ => {
             eprintln!("wsgen diff: give OLD.yaml NEW.yaml, or NEW.yaml --against GIT_REF");
             return ExitCode::from(2);
@@ -268,8 +266,7 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Check { spec, target } => {
             let ir = wsgen::check(&spec)?;
             if matches!(target, Some(TargetArg::Typescript)) {
-                let (parsed, _) = wsgen::load_with_spec(&spec)?;
-                for warning in wsgen::typescript::browser_warnings(&parsed, &ir) {
+                for warning in wsgen::browser_warnings(&spec)? {
                     eprintln!("warning: {warning}");
                 }
             }
@@ -281,11 +278,11 @@ fn run(command: Command) -> Result<(), Error> {
             );
             Ok(())
         }
-        Command::Asyncapi { spec, out } => write_or_print(wsgen::asyncapi::asyncapi(&spec)?, out),
-        Command::Docs { spec, out } => write_or_print(wsgen::docs::docs(&spec)?, out),
+        Command::Asyncapi { spec, out } => write_or_print(wsgen::asyncapi(&spec)?, out),
+        Command::Docs { spec, out } => write_or_print(wsgen::docs(&spec)?, out),
         Command::Diff { .. } => Ok(()),
         Command::Init { name, dir } => {
-            let started = wsgen::init::init(&dir, &name)?;
+            let started = wsgen::init(&dir, &name)?;
             for path in &started.written {
                 println!("wrote {}", path.display());
             }

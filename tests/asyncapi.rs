@@ -5,7 +5,7 @@
 fn primitive_messages_get_their_own_payload_schemas() {
     let path = std::path::Path::new("tests/specs/valid/primitive_messages.yaml");
     let document: serde_json::Value =
-        serde_json::from_str(&wsgen::asyncapi::asyncapi(path).unwrap()).unwrap();
+        serde_json::from_str(&wsgen::asyncapi(path).unwrap()).unwrap();
     let messages = &document["components"]["messages"];
     assert_eq!(messages["Int"]["payload"]["type"], "integer", "{messages}");
     assert_eq!(messages["Bool"]["payload"]["type"], "boolean", "{messages}");

@@ -29,7 +29,7 @@ fn changes(case: &Path) -> Vec<Change> {
     let load = |name: &str| {
         let path = relative.join(name);
         let text = std::fs::read(root().join(&path)).unwrap();
-        wsgen::load::from_bytes(&path.display().to_string(), text).unwrap()
+        wsgen::load_bytes(&path.display().to_string(), text).unwrap()
     };
     wsgen::diff::diff_sources(load("old.yaml"), load("new.yaml")).expect("the pair is valid")
 }

@@ -99,13 +99,13 @@ fn asyncapi_diff_verdicts_and_the_table_in_the_docs() {
     for case in cases() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         for side in ["old", "new"] {
-            let document = wsgen::asyncapi::asyncapi(&case.join(format!("{side}.yaml")))
+            let document = wsgen::asyncapi(&case.join(format!("{side}.yaml")))
                 .expect("the catalogue's specs are valid");
             std::fs::write(out.path().join(format!("{name}.{side}.json")), document).unwrap();
         }
         let load = |side: &str| {
             let path = case.join(format!("{side}.yaml"));
-            wsgen::load::load(&path).unwrap()
+            wsgen::load(&path).unwrap()
         };
         ours.insert(
             name.clone(),

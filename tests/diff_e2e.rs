@@ -72,7 +72,7 @@ fn root() -> &'static Path {
 /// What the diff of the pair `e2e_<case>` says it breaks, merged over its changes.
 fn predicted(case: &str) -> Breaks {
     let dir = root().join(format!("tests/specs/diff/e2e_{case}"));
-    let load = |side: &str| wsgen::load::load(&dir.join(format!("{side}.yaml"))).unwrap();
+    let load = |side: &str| wsgen::load(&dir.join(format!("{side}.yaml"))).unwrap();
     let changes: Vec<Change> = wsgen::diff::diff_sources(load("old"), load("new")).unwrap();
     changes.iter().fold(Breaks::default(), |acc, c| Breaks {
         old_clients: acc.old_clients || c.breaks.old_clients,

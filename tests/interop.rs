@@ -118,7 +118,7 @@ fn every_exported_asyncapi_document_validates_with_the_official_parser() {
     // The example specs, and the valid test specs (every limit key, primitive messages, ...).
     let specs = every_valid_spec();
     for spec in &specs {
-        let document = wsgen::asyncapi::asyncapi(spec).unwrap();
+        let document = wsgen::asyncapi(spec).unwrap();
         let file = dir.path().join(format!(
             "{}.json",
             spec.file_stem().unwrap().to_string_lossy()

@@ -236,7 +236,7 @@ fn a_sample_of_random_specs_compiles() {
         lib.push_str(&format!("pub mod s{i};\n"));
     }
     // The spec `wsgen init` writes compiles too, and so does every limit key.
-    let starter = wsgen::init::starter_spec("starter").unwrap();
+    let starter = wsgen::starter_spec("starter").unwrap();
     std::fs::write(dir.path().join("src/starter.rs"), generate(&starter)).unwrap();
     lib.push_str("pub mod starter;\n");
     let limits = std::fs::read_to_string(root.join("tests/specs/valid/every_limit.yaml")).unwrap();
@@ -505,7 +505,7 @@ fn accepted_generates(yaml: &str) -> bool {
                     panic!("{e}\n\n{yaml}");
                 }
             }
-            wsgen::typescript::generate_source(&source).unwrap_or_else(|e| {
+            wsgen::generate_target_source(&source, wsgen::Target::TypeScript).unwrap_or_else(|e| {
                 panic!("check accepts, TypeScript generation fails: {e}\n\n{yaml}")
             });
             true

@@ -10,7 +10,7 @@ use wsgen::{Error, Source};
 fn refuse(text: Vec<u8>) -> Error {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let result = wsgen::load::from_bytes("hostile.yaml", text)
+        let result = wsgen::load_bytes("hostile.yaml", text)
             .and_then(|source: Source| wsgen::generate_source(&source));
         let _ = tx.send(result);
     });

@@ -15,8 +15,8 @@ fn problems(name: &str, text: &str) -> Vec<wsgen::Diagnostic> {
         name: name.to_owned(),
         text: text.to_owned(),
     };
-    let tree = wsgen::shape::tree(&source).unwrap();
-    wsgen::shape::check_against(&source, &tree, &schema())
+    let tree = wsgen::shape_tree(&source).unwrap();
+    wsgen::shape_check_against(&source, &tree, &schema())
 }
 
 #[test]

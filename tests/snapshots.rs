@@ -24,7 +24,7 @@ fn typescript_client_for_every_valid_test_spec() {
         let [module, core] = files.as_slice() else {
             panic!("a module and the client core: {files:?}");
         };
-        assert_eq!(core.path, Path::new(wsgen::typescript::CORE_FILE));
+        assert_eq!(core.path, Path::new(wsgen::TYPESCRIPT_CORE_FILE));
         insta::assert_snapshot!(module.path.display().to_string(), module.contents);
     });
 }
@@ -32,12 +32,8 @@ fn typescript_client_for_every_valid_test_spec() {
 #[test]
 fn markdown_reference_for_every_example_spec() {
     insta::glob!("../examples/specs", "*.yaml", |path| {
-        let first = wsgen::docs::docs(relative(path)).expect("example specs are valid");
-        assert_eq!(
-            first,
-            wsgen::docs::docs(relative(path)).unwrap(),
-            "deterministic"
-        );
+        let first = wsgen::docs(relative(path)).expect("example specs are valid");
+        assert_eq!(first, wsgen::docs(relative(path)).unwrap(), "deterministic");
         insta::assert_snapshot!(first);
     });
 }
@@ -45,10 +41,10 @@ fn markdown_reference_for_every_example_spec() {
 #[test]
 fn asyncapi_document_for_every_example_spec() {
     insta::glob!("../examples/specs", "*.yaml", |path| {
-        let first = wsgen::asyncapi::asyncapi(relative(path)).expect("example specs are valid");
+        let first = wsgen::asyncapi(relative(path)).expect("example specs are valid");
         assert_eq!(
             first,
-            wsgen::asyncapi::asyncapi(relative(path)).unwrap(),
+            wsgen::asyncapi(relative(path)).unwrap(),
             "deterministic"
         );
         insta::assert_snapshot!(first);

@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let source = match wsgen::load::from_bytes("fuzz.yaml", data.to_vec()) {
+    let source = match wsgen::load_bytes("fuzz.yaml", data.to_vec()) {
         Ok(source) => source,
         Err(wsgen::Error::Spec(diagnostics)) => return assert!(!diagnostics.0.is_empty()),
         Err(other) => panic!("loading failed without a diagnostic: {other}"),
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
                 Ok(files) => assert!(!files.is_empty()),
                 Err(e) => panic!("check accepts the spec, Rust generation fails: {e}"),
             }
-            match wsgen::typescript::generate_source(&source) {
+            match wsgen::generate_target_source(&source, wsgen::Target::TypeScript) {
                 Ok(files) => assert!(!files.is_empty()),
                 Err(e) => panic!("check accepts the spec, TypeScript generation fails: {e}"),
             }

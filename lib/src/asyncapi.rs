@@ -11,14 +11,14 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::error::Error;
-use crate::ir::Ir;
-use crate::spec::{EndpointDef, FieldDef, Rules, Spec, TypeDef, VariantDef};
-use crate::typeexpr::{Primitive, TypeExpr, parse_field};
+use crate::model::{
+    Carries, Endpoint, Field, Model, Primitive, Rules, TypeBody, TypeDecl, TypeRef,
+};
 
 /// The AsyncAPI document for the spec at `path`, as pretty JSON.
 pub fn asyncapi(path: &Path) -> Result<String, Error> {
-    let (spec, ir) = crate::load_with_spec(path)?;
-    let document = document(&spec, &ir);
+    let (_, model) = crate::lower_model(&crate::load::load(path)?)?;
+    let document = document(&model);
     let mut text = serde_json::to_string_pretty(&document).map_err(|e| Error::Io {
         path: path.to_owned(),
         source: std::io::Error::other(e),
@@ -50,19 +50,18 @@ fn primitive(p: Primitive) -> Value {
     }
 }
 
-/// The JSON Schema of a type expression (`?` is handled by the caller).
-fn schema_of(ty: &str) -> Value {
-    schema_of_expr(&parse_field(ty).0)
-}
-
-fn schema_of_expr(expr: &TypeExpr<'_>) -> Value {
-    match expr {
-        TypeExpr::List(inner) => json!({ "type": "array", "items": schema_of_expr(inner) }),
-        TypeExpr::Map(inner) => {
-            json!({ "type": "object", "additionalProperties": schema_of_expr(inner) })
+/// The JSON Schema of a type (whether it may be absent is the caller's).
+fn schema_of(m: &Model, ty: &TypeRef) -> Value {
+    match ty {
+        TypeRef::List(inner) => json!({ "type": "array", "items": schema_of(m, inner) }),
+        TypeRef::Map(inner) => {
+            json!({ "type": "object", "additionalProperties": schema_of(m, inner) })
         }
-        TypeExpr::Primitive(p) => primitive(*p),
-        TypeExpr::Named(name) => json!({ "$ref": format!("#/components/schemas/{name}") }),
+        TypeRef::Optional(inner) => schema_of(m, inner),
+        TypeRef::Primitive(p) => primitive(*p),
+        TypeRef::Named(id) => {
+            json!({ "$ref": format!("#/components/schemas/{}", m.ty(*id).name) })
+        }
     }
 }
 
@@ -73,29 +72,29 @@ fn with_rules(mut schema: Value, rules: &Rules) -> Value {
     let mut set = |key: &str, value: Value| {
         object.insert(key.to_owned(), value);
     };
-    if let Some(r) = &rules.min_length {
-        set("minLength", json!(r.value));
+    if let Some(r) = rules.min_length {
+        set("minLength", json!(r));
     }
-    if let Some(r) = &rules.max_length {
-        set("maxLength", json!(r.value));
+    if let Some(r) = rules.max_length {
+        set("maxLength", json!(r));
     }
     if let Some(r) = &rules.pattern {
-        set("pattern", json!(r.value));
+        set("pattern", json!(r));
     }
     if let Some(r) = &rules.one_of {
-        set("enum", json!(r.value));
+        set("enum", json!(r));
     }
     if let Some(r) = &rules.min {
-        set("minimum", json!(r.value));
+        set("minimum", json!(r));
     }
     if let Some(r) = &rules.max {
-        set("maximum", json!(r.value));
+        set("maximum", json!(r));
     }
-    if let Some(r) = &rules.min_items {
-        set("minItems", json!(r.value));
+    if let Some(r) = rules.min_items {
+        set("minItems", json!(r));
     }
-    if let Some(r) = &rules.max_items {
-        set("maxItems", json!(r.value));
+    if let Some(r) = rules.max_items {
+        set("maxItems", json!(r));
     }
     schema
 }
@@ -112,101 +111,90 @@ fn described(mut schema: Value, docs: Option<&String>) -> Value {
 }
 
 /// An object schema for `fields`, with `extra` properties first (a union's tag).
-fn object(fields: &crate::spec::Map<FieldDef>, extra: Vec<(String, Value)>) -> Value {
+fn object(m: &Model, fields: &[Field], extra: Vec<(String, Value)>) -> Value {
     let mut properties = Map::new();
     let mut required: Vec<String> = extra.iter().map(|(k, _)| k.clone()).collect();
     for (key, value) in extra {
         properties.insert(key, value);
     }
-    for (name, field) in fields.iter() {
-        let optional = field.is_optional();
-        let schema = with_rules(schema_of(&field.ty.value), &field.rules);
-        properties.insert(name.value.clone(), described(schema, field.docs.as_ref()));
-        if !optional {
-            required.push(name.value.clone());
+    for field in fields {
+        let schema = with_rules(schema_of(m, &field.ty), &field.rules);
+        properties.insert(field.name.clone(), described(schema, field.docs.as_ref()));
+        if !field.is_optional() {
+            required.push(field.name.clone());
         }
     }
     json!({ "type": "object", "properties": properties, "required": required })
 }
 
-fn type_schema(def: &TypeDef, defs: &[(&str, &TypeDef)]) -> Value {
-    let schema = if let Some(values) = &def.values {
-        json!({ "type": "string", "enum": values.iter().map(|v| v.value.clone()).collect::<Vec<_>>() })
-    } else if let Some(union) = &def.union {
-        let tag = union
-            .tag
-            .as_ref()
-            .map_or("type", |t| t.value.as_str())
-            .to_owned();
-        let variants: Vec<Value> = union
-            .variants
-            .iter()
-            .map(|(value, variant)| {
-                let tag_schema = json!({ "const": value.value });
-                match variant {
-                    VariantDef::Type(name) => {
-                        let fields = defs
-                            .iter()
-                            .find(|(n, _)| *n == name.value)
-                            .and_then(|(_, d)| d.fields.as_ref());
-                        match fields {
-                            Some(fields) => object(fields, vec![(tag.clone(), tag_schema)]),
-                            None => json!({}),
-                        }
+fn type_schema(m: &Model, t: &TypeDecl) -> Value {
+    let schema = match &t.body {
+        TypeBody::Enum(values) => json!({ "type": "string", "enum": values }),
+        TypeBody::Union { tag, variants } => {
+            let variants: Vec<Value> = variants
+                .iter()
+                .map(|variant| {
+                    let tag_schema = json!({ "const": variant.tag_value });
+                    match &variant.carries {
+                        Carries::Type(id) => match &m.ty(*id).body {
+                            TypeBody::Struct(fields) => {
+                                object(m, fields, vec![(tag.clone(), tag_schema)])
+                            }
+                            _ => json!({}),
+                        },
+                        Carries::Inline { docs, fields } => described(
+                            object(m, fields, vec![(tag.clone(), tag_schema)]),
+                            docs.as_ref(),
+                        ),
                     }
-                    VariantDef::Inline(inline) => described(
-                        object(&inline.fields, vec![(tag.clone(), tag_schema)]),
-                        inline.docs.as_ref(),
-                    ),
-                }
-            })
-            .collect();
-        json!({ "oneOf": variants, "discriminator": tag })
-    } else {
-        let empty = crate::spec::Map::default();
-        object(def.fields.as_ref().unwrap_or(&empty), Vec::new())
+                })
+                .collect();
+            json!({ "oneOf": variants, "discriminator": tag })
+        }
+        TypeBody::Struct(fields) => object(m, fields, Vec::new()),
     };
-    described(schema, def.docs.as_ref())
+    described(schema, t.docs.as_ref())
 }
 
 /// The message for a `receive`/`send` type: its name in components, and its definition.
-fn message(ty: &str, defs: &[(&str, &TypeDef)]) -> (String, Value) {
-    let declared = defs.iter().any(|(n, _)| *n == ty);
-    let (name, payload, content) = match Primitive::from_name(ty) {
-        _ if declared => (
-            ty.to_owned(),
-            json!({ "$ref": format!("#/components/schemas/{ty}") }),
-            "application/json",
-        ),
-        Some(Primitive::String) => (
+fn message(m: &Model, ty: &TypeRef) -> (String, Value) {
+    let (name, payload, content) = match ty {
+        TypeRef::Named(id) => {
+            let name = m.ty(*id).name.clone();
+            let payload = json!({ "$ref": format!("#/components/schemas/{name}") });
+            (name, payload, "application/json")
+        }
+        TypeRef::Primitive(Primitive::String) => (
             "Text".to_owned(),
             primitive(Primitive::String),
             "text/plain",
         ),
-        Some(Primitive::Bytes) => (
+        TypeRef::Primitive(Primitive::Bytes) => (
             "Binary".to_owned(),
             json!({ "type": "string", "format": "binary" }),
             "application/octet-stream",
         ),
-        Some(Primitive::Frame) => (
+        TypeRef::Primitive(Primitive::Frame) => (
             "Frame".to_owned(),
             primitive(Primitive::Frame),
             "application/octet-stream",
         ),
-        Some(Primitive::Json) => ("Json".to_owned(), json!({}), "application/json"),
+        TypeRef::Primitive(Primitive::Json) => ("Json".to_owned(), json!({}), "application/json"),
         // A primitive sent as JSON text, such as `int` or `bool`.
-        other => {
-            let mut letters = ty.chars();
+        TypeRef::Primitive(p) => {
+            let mut letters = p.name().chars();
             let name: String = match letters.next() {
                 Some(first) => first.to_uppercase().chain(letters).collect(),
                 None => "Message".to_owned(),
             };
-            (
-                name,
-                other.map_or_else(|| json!({}), primitive),
-                "application/json",
-            )
+            (name, primitive(*p), "application/json")
         }
+        // Validation allows only primitives and declared types as messages.
+        other => (
+            "Message".to_owned(),
+            schema_of(m, other),
+            "application/json",
+        ),
     };
     (
         name.clone(),
@@ -218,22 +206,21 @@ fn key(qualified: &str) -> String {
     qualified.replace('.', "_")
 }
 
-fn endpoint(
-    e: &crate::ir::EndpointIr,
-    def: &EndpointDef,
-    defs: &[(&str, &TypeDef)],
-    channels: &mut Map<String, Value>,
-    operations: &mut Map<String, Value>,
-    messages: &mut Map<String, Value>,
-) {
+/// The document's maps that every endpoint adds to.
+#[derive(Default)]
+struct Sections {
+    channels: Map<String, Value>,
+    operations: Map<String, Value>,
+    messages: Map<String, Value>,
+}
+
+fn endpoint(m: &Model, e: &Endpoint, out: &mut Sections) {
     let channel = key(&e.qualified);
     let channel_ref = json!({ "$ref": format!("#/channels/{channel}") });
-    let receive = def.receive.as_ref().map_or("string", |r| r.value.as_str());
-    let send = def.send.as_ref().map_or("string", |s| s.value.as_str());
     let mut channel_messages = Map::new();
-    let mut add = |ty: &str, role: &str, channel_messages: &mut Map<String, Value>| {
-        let (name, message) = message(ty, defs);
-        messages.insert(name.clone(), message);
+    let mut add = |ty: &TypeRef, role: &str, channel_messages: &mut Map<String, Value>| {
+        let (name, message) = message(m, ty);
+        out.messages.insert(name.clone(), message);
         channel_messages.insert(
             format!("{role}{name}"),
             json!({ "$ref": format!("#/components/messages/{name}") }),
@@ -241,33 +228,35 @@ fn endpoint(
         format!("#/channels/{channel}/messages/{role}{name}")
     };
     let received = e
-        .client_sends
-        .then(|| add(receive, "received", &mut channel_messages));
+        .receives
+        .as_ref()
+        .map(|ty| add(ty, "received", &mut channel_messages));
     let sent = e
-        .client_receives
-        .then(|| add(send, "sent", &mut channel_messages));
+        .sends
+        .as_ref()
+        .map(|ty| add(ty, "sent", &mut channel_messages));
     let mut parameters = Map::new();
     let mut typed_params = Map::new();
-    for (name, field) in def.params.iter() {
+    for field in &e.params {
         let mut parameter = Map::new();
         if let Some(docs) = &field.docs {
             parameter.insert("description".to_owned(), json!(docs.trim()));
         }
-        parameters.insert(name.value.clone(), Value::Object(parameter));
-        typed_params.insert(name.value.clone(), schema_of(&field.ty.value));
+        parameters.insert(field.name.clone(), Value::Object(parameter));
+        typed_params.insert(field.name.clone(), schema_of(m, &field.ty));
     }
     let mut body = Map::new();
-    body.insert("address".to_owned(), json!(e.path));
+    body.insert("address".to_owned(), json!(e.path.to_string()));
     body.insert("messages".to_owned(), Value::Object(channel_messages));
-    if let Some(docs) = &def.docs {
+    if let Some(docs) = &e.docs {
         body.insert("description".to_owned(), json!(docs.trim()));
     }
     if !parameters.is_empty() {
         body.insert("parameters".to_owned(), Value::Object(parameters));
         body.insert("x-wsgen-params".to_owned(), Value::Object(typed_params));
     }
-    if !def.query.0.is_empty() {
-        let query = object(&def.query, Vec::new());
+    if !e.query.is_empty() {
+        let query = object(m, &e.query, Vec::new());
         body.insert(
             "bindings".to_owned(),
             json!({ "ws": { "method": "GET", "query": query, "bindingVersion": "0.1.0" } }),
@@ -276,64 +265,60 @@ fn endpoint(
     let close: Vec<Value> = e
         .close
         .iter()
-        .zip(def.close.iter())
-        .map(|(c, (n, _))| {
+        .map(|c| {
             if c.runtime_reason {
-                json!({ "name": n.value, "code": c.code, "reason": null, "runtime_reason": true })
+                json!({ "name": c.name, "code": c.code, "reason": null, "runtime_reason": true })
             } else {
-                json!({ "name": n.value, "code": c.code, "reason": c.reason })
+                json!({ "name": c.name, "code": c.code, "reason": c.reason })
             }
         })
         .collect();
     if !close.is_empty() {
         body.insert("x-wsgen-close".to_owned(), json!(close));
     }
-    if let Some(p) = &def.ping {
+    if let Some(p) = &e.ping {
         body.insert(
             "x-wsgen-ping".to_owned(),
-            json!({ "every": p.every.value, "timeout": p.timeout.value }),
+            json!({ "every": p.every.written, "timeout": p.timeout.written }),
         );
     }
-    if let Some(h) = &def.handshake {
-        let (code, reason) = h.failure_close();
+    if let Some(h) = &e.handshake {
         body.insert(
             "x-wsgen-handshake".to_owned(),
             json!({
-                "expect": h.expect.value,
-                "reply": h.reply.value,
-                "close": { "code": code, "reason": reason },
+                "expect": h.expect,
+                "reply": h.reply,
+                "close": { "code": h.close_code, "reason": h.close_reason },
             }),
         );
     }
-    if e.client_sends {
-        let policy = match def.on_invalid.as_ref().map(|p| p.value) {
-            Some(crate::spec::InvalidPolicy::Drop) => "drop",
-            Some(crate::spec::InvalidPolicy::ReplyError) => "reply_error",
-            _ => "close",
-        };
-        body.insert("x-wsgen-on-invalid".to_owned(), json!(policy));
+    if e.receives.is_some() {
+        body.insert(
+            "x-wsgen-on-invalid".to_owned(),
+            json!(e.on_invalid.as_str()),
+        );
     }
-    if def.envelope.is_some() {
+    if e.envelope.is_some() {
         body.insert("x-wsgen-envelope".to_owned(), json!("status"));
     }
-    body.insert("x-wsgen-mode".to_owned(), json!(e.mode));
-    channels.insert(channel.clone(), Value::Object(body));
+    body.insert("x-wsgen-mode".to_owned(), json!(e.mode.as_str()));
+    out.channels.insert(channel.clone(), Value::Object(body));
 
-    let replies = def.reply.as_ref().is_some_and(|r| r.value);
     if let Some(received) = received {
         let mut operation = json!({
             "action": "receive",
             "channel": channel_ref,
             "messages": [{ "$ref": received }],
         });
-        if let (true, Some(sent)) = (replies, &sent) {
+        if let (true, Some(sent)) = (e.reply, &sent) {
             operation["reply"] = json!({ "channel": channel_ref, "messages": [{ "$ref": sent }] });
         }
-        operations.insert(format!("{channel}_receive"), operation);
+        out.operations
+            .insert(format!("{channel}_receive"), operation);
     }
     if let Some(sent) = sent {
-        if !replies {
-            operations.insert(
+        if !e.reply {
+            out.operations.insert(
                 format!("{channel}_send"),
                 json!({ "action": "send", "channel": channel_ref, "messages": [{ "$ref": sent }] }),
             );
@@ -342,28 +327,26 @@ fn endpoint(
 }
 
 /// The AsyncAPI document.
-pub fn document(spec: &Spec, ir: &Ir) -> Value {
-    let defs = spec.type_defs();
-    let mut channels = Map::new();
-    let mut operations = Map::new();
-    let mut messages = Map::new();
-    for (e, def) in ir.endpoints.iter().zip(spec.endpoint_defs()) {
-        endpoint(e, def, &defs, &mut channels, &mut operations, &mut messages);
+fn document(m: &Model) -> Value {
+    let mut sections = Sections::default();
+    for e in &m.endpoints {
+        endpoint(m, e, &mut sections);
     }
-    let schemas: Map<String, Value> = defs
+    let schemas: Map<String, Value> = m
+        .types
         .iter()
-        .map(|(name, def)| ((*name).to_owned(), type_schema(def, &defs)))
+        .map(|t| (t.name.clone(), type_schema(m, t)))
         .collect();
-    let mut info = json!({ "title": spec.name.value, "version": "1.0.0" });
-    if let Some(docs) = &spec.docs {
+    let mut info = json!({ "title": m.name, "version": "1.0.0" });
+    if let Some(docs) = &m.docs {
         info["description"] = json!(docs.trim());
     }
     json!({
         "asyncapi": "3.0.0",
         "info": info,
         "defaultContentType": "application/json",
-        "channels": channels,
-        "operations": operations,
-        "components": { "schemas": schemas, "messages": messages },
+        "channels": sections.channels,
+        "operations": sections.operations,
+        "components": { "schemas": schemas, "messages": sections.messages },
     })
 }

@@ -1035,9 +1035,17 @@ impl<'a> Differ<'a> {
                         );
                     } else if oc.has_runtime_reason() != nc.has_runtime_reason() {
                         let (from, to, variant) = if nc.has_runtime_reason() {
-                            ("a fixed reason", "a reason given at run time", "gains a `String`")
+                            (
+                                "a fixed reason",
+                                "a reason given at run time",
+                                "gains a `String`",
+                            )
                         } else {
-                            ("a reason given at run time", "a fixed reason", "loses its `String`")
+                            (
+                                "a reason given at run time",
+                                "a fixed reason",
+                                "loses its `String`",
+                            )
                         };
                         self.add(
                             "close-runtime-reason-changed",

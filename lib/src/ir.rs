@@ -123,6 +123,8 @@ pub enum StyleIr {
 /// A message type.
 #[derive(Debug, Clone, Serialize)]
 pub struct TypeIr {
+    /// The name as written in the spec.
+    pub name: String,
     /// The Rust type name.
     pub ident: String,
     /// Documentation lines.
@@ -315,6 +317,8 @@ pub struct EndpointIr {
 /// A close condition.
 #[derive(Debug, Clone, Serialize)]
 pub struct CloseIr {
+    /// The condition's name as written in the spec.
+    pub name: String,
     /// The enum variant.
     pub variant: String,
     /// The close code.

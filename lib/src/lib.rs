@@ -7,36 +7,48 @@
 //! ```
 //!
 //! The CLI (`wsgen generate`), the build-script [`Builder`] and `cargo xtask regen` are thin
-//! shells over [`generate`] and [`write_files`].
+//! shells over [`generate`] and [`write_files`]. Every stage is a private module; this file is
+//! the facade: what the CLI, build scripts, `xtask`, the benches and the tests call.
 
-pub mod asyncapi;
-pub mod builder;
-pub mod diagnostic;
+mod asyncapi;
+mod builder;
+mod diagnostic;
 pub mod diff;
-pub mod docs;
-pub mod error;
-pub mod format;
-pub mod init;
-pub mod ir;
-pub mod load;
-pub mod names;
-pub mod parse;
-pub mod render;
-pub mod shape;
-pub mod spec;
-pub mod typeexpr;
-pub mod typescript;
-pub mod validate;
-pub mod write;
+mod docs;
+mod error;
+mod format;
+mod init;
+mod ir;
+mod load;
+mod model;
+mod names;
+mod parse;
+mod render;
+mod shape;
+mod spec;
+mod typeexpr;
+mod typescript;
+mod validate;
+mod write;
 mod yaml;
 
 use std::path::{Path, PathBuf};
 
+pub use asyncapi::asyncapi;
 pub use builder::Builder;
 pub use diagnostic::{Diagnostic, Diagnostics, Source};
+pub use docs::docs;
 pub use error::Error;
+pub use init::{Started, init, starter_spec};
 pub use ir::Ir;
+pub use load::{MAX_SPEC_BYTES, from_bytes as load_bytes, load};
+pub use spec::json_schema_text;
+pub use typescript::CORE_FILE as TYPESCRIPT_CORE_FILE;
 pub use write::{WriteMode, WriteReport, write_files};
+
+/// Test-only hooks into the shape check (`tests/schema.rs` walks specs against a schema).
+#[doc(hidden)]
+pub use shape::{check_against as shape_check_against, tree as shape_tree};
 
 /// One generated file, with its path relative to the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,20 +69,29 @@ pub fn check(path: &Path) -> Result<Ir, Error> {
 /// TypeScript client needs for itself, so that a spec this accepts generates for every
 /// target (`wsgen check`). Rust generation alone needs only [`lower`].
 pub fn check_source(source: &Source) -> Result<Ir, Error> {
-    let (spec, ir) = lower_with_spec(source)?;
-    typescript::model(&spec, &ir, source).map_err(Error::Spec)?;
+    let (ir, model) = lower_model(source)?;
+    typescript::check(&model, source).map_err(Error::Spec)?;
     Ok(ir)
 }
 
+/// What `wsgen check --target typescript` warns about for the spec at `path`: every endpoint
+/// whose middleware reads a header that a browser cannot send with a WebSocket.
+pub fn browser_warnings(path: &Path) -> Result<Vec<String>, Error> {
+    let (_, model) = lower_model(&load::load(path)?)?;
+    Ok(typescript::browser_warnings(&model))
+}
+
 /// Parses and validates an already loaded spec.
-pub fn lower(source: &Source) -> Result<Ir, Error> {
+pub(crate) fn lower(source: &Source) -> Result<Ir, Error> {
     lower_with_spec(source).map(|(_, ir)| ir)
 }
 
-/// Loads, parses and validates the spec at `path`, keeping the parsed spec beside the IR (for
-/// outputs that describe the spec as written: `wsgen docs`, `wsgen asyncapi`).
-pub fn load_with_spec(path: &Path) -> Result<(spec::Spec, Ir), Error> {
-    lower_with_spec(&load::load(path)?)
+/// Parses and validates an already loaded spec, and builds the typed model the non-Rust
+/// targets read.
+pub(crate) fn lower_model(source: &Source) -> Result<(Ir, model::Model), Error> {
+    let (spec, ir) = lower_with_spec(source)?;
+    let model = model::build(&spec, &ir, source).map_err(Error::Spec)?;
+    Ok((ir, model))
 }
 
 pub(crate) fn lower_with_spec(source: &Source) -> Result<(spec::Spec, Ir), Error> {
@@ -96,10 +117,14 @@ pub enum Target {
 
 /// Runs the pipeline for `target` on the spec at `path`, returning the files to write.
 pub fn generate_target(path: &Path, target: Target) -> Result<Vec<OutputFile>, Error> {
-    let source = load::load(path)?;
+    generate_target_source(&load::load(path)?, target)
+}
+
+/// Runs the pipeline for `target` from an already loaded spec.
+pub fn generate_target_source(source: &Source, target: Target) -> Result<Vec<OutputFile>, Error> {
     match target {
-        Target::Rust => generate_source(&source),
-        Target::TypeScript => typescript::generate_source(&source),
+        Target::Rust => generate_source(source),
+        Target::TypeScript => typescript::generate_source(source),
     }
 }
 
@@ -112,4 +137,37 @@ pub fn generate_source(source: &Source) -> Result<Vec<OutputFile>, Error> {
         path: PathBuf::from(format!("{}.rs", ir.module)),
         contents,
     }])
+}
+
+#[cfg(test)]
+mod tests {
+    /// The non-Rust targets read only the model: they import neither the spec types, the IR,
+    /// validation, nor one another.
+    #[test]
+    fn targets_read_only_the_model() {
+        let targets = [
+            ("typescript", include_str!("typescript.rs")),
+            ("docs", include_str!("docs.rs")),
+            ("asyncapi", include_str!("asyncapi.rs")),
+        ];
+        let forbidden = [
+            "crate::spec",
+            "crate::ir",
+            "crate::validate",
+            "crate::typeexpr",
+            "crate::typescript",
+            "crate::docs",
+            "crate::asyncapi",
+            ".zip(",
+        ];
+        for (name, text) in targets {
+            for bad in forbidden {
+                let own = format!("crate::{name}");
+                assert!(
+                    bad == own || !text.contains(bad),
+                    "lib/src/{name}.rs uses `{bad}`"
+                );
+            }
+        }
+    }
 }

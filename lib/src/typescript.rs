@@ -6,8 +6,9 @@
 //! with typed path and query parameters, typed close conditions and the error envelope typed where
 //! the endpoint uses it.
 //!
-//! The model below is all the template sees: every TypeScript type, literal and expression is
-//! decided here, from the spec (type expressions, wire names) and the IR (names, modes, flags).
+//! The module model below is all the template sees: every TypeScript type, literal and
+//! expression is decided here, from the typed [`Model`] alone (the type names it shares with the
+//! Rust code are decided by validation and carried in the model).
 
 use std::path::PathBuf;
 
@@ -16,9 +17,10 @@ use serde::Serialize;
 use crate::OutputFile;
 use crate::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::error::Error;
-use crate::ir::{EndpointIr, InputsIr, Ir, TypeKind};
-use crate::spec::{FieldDef, Map, Spec, TypeDef, VariantDef};
-use crate::typeexpr::{Primitive, TypeExpr, parse_field};
+use crate::model::{
+    Carries, Endpoint, Field, Mode, Model, PathTemplate, Primitive, Segment, TypeBody, TypeDecl,
+    TypeId, TypeRef,
+};
 
 /// The template the module is rendered from.
 pub const TEMPLATE: &str = "client.ts.j2";
@@ -105,12 +107,24 @@ pub struct TsModule {
     pub exports: Vec<String>,
 }
 
+/// What a message type is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TsKind {
+    /// An object type.
+    Struct,
+    /// A union of string literals.
+    Enum,
+    /// A discriminated union.
+    Union,
+}
+
 /// A message type.
 #[derive(Debug, Serialize)]
 pub struct TsType {
     pub ident: String,
     pub docs: Vec<String>,
-    pub kind: TypeKind,
+    pub kind: TsKind,
     /// A struct's fields.
     pub fields: Vec<TsField>,
     /// A string enum's values, as string literals.
@@ -227,15 +241,15 @@ pub struct TsEndpoint {
 
 /// The TypeScript module for an already loaded spec.
 pub fn generate_source(source: &Source) -> Result<Vec<OutputFile>, Error> {
-    let (spec, ir) = crate::lower_with_spec(source)?;
-    let model = model(&spec, &ir, source).map_err(Error::Spec)?;
-    let mut text = crate::render::render_with(TEMPLATE, &model)?;
+    let (_, model) = crate::lower_model(source)?;
+    let module = module(&model, source).map_err(Error::Spec)?;
+    let mut text = crate::render::render_with(TEMPLATE, &module)?;
     while text.ends_with("\n\n") {
         text.pop();
     }
     Ok(vec![
         OutputFile {
-            path: PathBuf::from(format!("{}.ts", ir.module)),
+            path: PathBuf::from(format!("{}.ts", model.module)),
             contents: text,
         },
         OutputFile {
@@ -299,30 +313,27 @@ fn doc_lines(docs: Option<&String>) -> Vec<String> {
 }
 
 struct Lowering<'a> {
-    /// Spec type names and their identifiers.
-    idents: Vec<(&'a str, &'a str)>,
-    /// The spec names of structs without fields (`Record<string, never>`, which a variant
-    /// cannot intersect with its tag).
-    empty: Vec<&'a str>,
-    /// Enums and unions by spec name: the union's tag (as a literal; `None` for an enum) and
-    /// the known values or tags (as literals), which `decoders.variant` checks.
-    variants: Vec<(&'a str, Option<String>, Vec<String>)>,
+    model: &'a Model,
 }
 
 impl Lowering<'_> {
-    fn ident(&self, name: &str) -> String {
-        self.idents
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or_else(|| name.to_owned(), |(_, ident)| (*ident).to_owned())
+    fn ident(&self, id: TypeId) -> String {
+        self.model.ty(id).ident.clone()
     }
 
-    /// The TypeScript type of a field's type expression (as JSON).
-    fn field_type(&self, expr: &TypeExpr<'_>) -> String {
-        match expr {
-            TypeExpr::List(inner) => format!("{}[]", self.field_type(inner)),
-            TypeExpr::Map(inner) => format!("{{ [key: string]: {} }}", self.field_type(inner)),
-            TypeExpr::Primitive(p) => match p {
+    /// Whether `id` is a struct without fields (`Record<string, never>`, which a variant cannot
+    /// intersect with its tag).
+    fn is_empty_struct(&self, id: TypeId) -> bool {
+        matches!(&self.model.ty(id).body, TypeBody::Struct(fields) if fields.is_empty())
+    }
+
+    /// The TypeScript type of a field's type (as JSON).
+    fn field_type(&self, ty: &TypeRef) -> String {
+        match ty {
+            TypeRef::List(inner) => format!("{}[]", self.field_type(inner)),
+            TypeRef::Map(inner) => format!("{{ [key: string]: {} }}", self.field_type(inner)),
+            TypeRef::Optional(inner) => self.field_type(inner),
+            TypeRef::Primitive(p) => match p {
                 Primitive::String => "string".to_owned(),
                 Primitive::Bool => "boolean".to_owned(),
                 Primitive::Json => "Json".to_owned(),
@@ -330,14 +341,13 @@ impl Lowering<'_> {
                 Primitive::Frame => "Frame".to_owned(),
                 _ => "number".to_owned(),
             },
-            TypeExpr::Named(name) => self.ident(name),
+            TypeRef::Named(id) => self.ident(*id),
         }
     }
 
-    fn field(&self, name: &str, def: &FieldDef) -> TsField {
-        let (expr, suffix) = parse_field(&def.ty.value);
-        let mut docs = doc_lines(def.docs.as_ref());
-        let rules = crate::docs::rules(&def.rules);
+    fn field(&self, f: &Field) -> TsField {
+        let mut docs = doc_lines(f.docs.as_ref());
+        let rules = f.rules.describe();
         if !rules.is_empty() {
             if !docs.is_empty() {
                 docs.push(String::new());
@@ -347,118 +357,137 @@ impl Lowering<'_> {
                 rules.replace("*/", "*\\/")
             ));
         }
-        if expr.primitive().is_some_and(is_64_bit) {
+        if f.ty.primitive().is_some_and(is_64_bit) {
             if !docs.is_empty() {
                 docs.push(String::new());
             }
             docs.push("A 64-bit integer: exact up to 2^53 in JavaScript.".to_owned());
         }
         TsField {
-            prop: prop(name),
-            ty: self.field_type(&expr),
-            optional: def.optional || suffix,
+            prop: prop(&f.name),
+            ty: self.field_type(&f.ty),
+            optional: f.is_optional(),
             docs: comment(docs),
         }
     }
 
-    fn fields(&self, fields: &Map<FieldDef>) -> Vec<TsField> {
-        fields
-            .iter()
-            .map(|(name, def)| self.field(&name.value, def))
-            .collect()
+    fn fields(&self, fields: &[Field]) -> Vec<TsField> {
+        fields.iter().map(|f| self.field(f)).collect()
     }
 
-    fn ty(&self, ident: &str, def: &TypeDef, kind: TypeKind) -> TsType {
+    fn ty(&self, t: &TypeDecl) -> TsType {
         let mut ty = TsType {
-            ident: ident.to_owned(),
-            docs: comment(doc_lines(def.docs.as_ref())),
-            kind,
+            ident: t.ident.clone(),
+            docs: comment(doc_lines(t.docs.as_ref())),
+            kind: TsKind::Struct,
             fields: Vec::new(),
             values: Vec::new(),
             variants: Vec::new(),
         };
-        if let Some(fields) = &def.fields {
-            ty.fields = self.fields(fields);
-        }
-        if let Some(values) = &def.values {
-            ty.values = values.iter().map(|v| literal(&v.value)).collect();
-        }
-        if let Some(union) = &def.union {
-            let tag = union.tag.as_ref().map_or("type", |t| t.value.as_str());
-            ty.variants = union
-                .variants
-                .iter()
-                .map(|(value, variant)| {
-                    let tag = format!("{}: {}", prop(tag), literal(&value.value));
-                    match variant {
-                        VariantDef::Type(name) => TsVariant {
-                            docs: Vec::new(),
-                            tag,
-                            carries: if self.empty.contains(&name.value.as_str()) {
-                                String::new()
-                            } else {
-                                self.ident(&name.value)
+        match &t.body {
+            TypeBody::Struct(fields) => ty.fields = self.fields(fields),
+            TypeBody::Enum(values) => {
+                ty.kind = TsKind::Enum;
+                ty.values = values.iter().map(|v| literal(v)).collect();
+            }
+            TypeBody::Union { tag, variants } => {
+                ty.kind = TsKind::Union;
+                ty.variants = variants
+                    .iter()
+                    .map(|variant| {
+                        let tag = format!("{}: {}", prop(tag), literal(&variant.tag_value));
+                        match &variant.carries {
+                            Carries::Type(id) => TsVariant {
+                                docs: Vec::new(),
+                                tag,
+                                carries: if self.is_empty_struct(*id) {
+                                    String::new()
+                                } else {
+                                    self.ident(*id)
+                                },
+                                fields: Vec::new(),
                             },
-                            fields: Vec::new(),
-                        },
-                        VariantDef::Inline(inline) => TsVariant {
-                            docs: comment(doc_lines(inline.docs.as_ref())),
-                            tag,
-                            carries: String::new(),
-                            fields: self.fields(&inline.fields),
-                        },
-                    }
-                })
-                .collect();
+                            Carries::Inline { docs, fields } => TsVariant {
+                                docs: comment(doc_lines(docs.as_ref())),
+                                tag,
+                                carries: String::new(),
+                                fields: self.fields(fields),
+                            },
+                        }
+                    })
+                    .collect();
+            }
         }
         ty
     }
 
-    /// How one direction of an endpoint travels; `None` for "nothing".
-    fn message(&self, ty: Option<&str>) -> TsMessage {
-        let text = ty.map_or("string", str::trim);
-        let (ty, encode, decode) = match Primitive::from_name(text) {
-            Some(Primitive::String) => ("string".to_owned(), "message", "decoders.text".to_owned()),
-            Some(Primitive::Bytes) => (
+    /// How one direction of an endpoint travels.
+    fn message(&self, ty: &TypeRef) -> TsMessage {
+        let (ty, encode, decode) = match ty {
+            TypeRef::Primitive(Primitive::String) => {
+                ("string".to_owned(), "message", "decoders.text".to_owned())
+            }
+            TypeRef::Primitive(Primitive::Bytes) => (
                 "Uint8Array".to_owned(),
                 "message",
                 "decoders.bytes".to_owned(),
             ),
-            Some(Primitive::Frame) => ("Frame".to_owned(), "message", "decoders.frame".to_owned()),
-            Some(Primitive::Bool) => (
+            TypeRef::Primitive(Primitive::Frame) => {
+                ("Frame".to_owned(), "message", "decoders.frame".to_owned())
+            }
+            TypeRef::Primitive(Primitive::Bool) => (
                 "boolean".to_owned(),
                 "String(message)",
                 "decoders.bool".to_owned(),
             ),
-            Some(Primitive::Json) => (
-                "Json".to_owned(),
-                "JSON.stringify(message)",
-                "(frame: Frame) => decoders.json(frame) as Json".to_owned(),
-            ),
-            Some(Primitive::Float | Primitive::F32 | Primitive::F64) => (
+            TypeRef::Primitive(Primitive::Float | Primitive::F32 | Primitive::F64) => (
                 "number".to_owned(),
                 "String(message)",
                 "decoders.float".to_owned(),
             ),
-            Some(_) => (
+            TypeRef::Primitive(Primitive::Json) => (
+                "Json".to_owned(),
+                "JSON.stringify(message)",
+                "(frame: Frame) => decoders.json(frame) as Json".to_owned(),
+            ),
+            TypeRef::Primitive(_) => (
                 "number".to_owned(),
                 "String(message)",
                 "decoders.number".to_owned(),
             ),
-            None => {
-                let ident = self.ident(text);
+            TypeRef::Named(id) => {
+                let ident = self.ident(*id);
                 // An enum or union the client does not know all of (a newer server) is a
                 // `DecodeError`, as in the Rust client, not a value outside its declared type.
-                let decode = match self.variants.iter().find(|(name, _, _)| *name == text) {
-                    Some((_, tag, known)) => format!(
-                        "(frame: Frame) => decoders.variant(frame, {}, [{}]) as {ident}",
-                        tag.as_deref().unwrap_or("null"),
-                        known.join(", ")
+                let known = |values: Vec<&str>| {
+                    values
+                        .into_iter()
+                        .map(literal)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let decode = match &self.model.ty(*id).body {
+                    TypeBody::Enum(values) => format!(
+                        "(frame: Frame) => decoders.variant(frame, null, [{}]) as {ident}",
+                        known(values.iter().map(String::as_str).collect())
                     ),
-                    None => format!("(frame: Frame) => decoders.json(frame) as {ident}"),
+                    TypeBody::Union { tag, variants } => format!(
+                        "(frame: Frame) => decoders.variant(frame, {}, [{}]) as {ident}",
+                        literal(tag),
+                        known(variants.iter().map(|v| v.tag_value.as_str()).collect())
+                    ),
+                    TypeBody::Struct(_) => {
+                        format!("(frame: Frame) => decoders.json(frame) as {ident}")
+                    }
                 };
                 (ident, "JSON.stringify(message)", decode)
             }
+            // Validation allows only primitives and declared types as messages.
+            TypeRef::List(_) | TypeRef::Map(_) | TypeRef::Optional(_) => (
+                self.field_type(ty),
+                "JSON.stringify(message)",
+                "(frame: Frame) => decoders.json(frame)".to_owned(),
+            ),
         };
         TsMessage {
             ty,
@@ -468,8 +497,8 @@ impl Lowering<'_> {
     }
 }
 
-fn input_type(def: &FieldDef) -> &'static str {
-    match parse_field(&def.ty.value).0.primitive() {
+fn input_type(f: &Field) -> &'static str {
+    match f.ty.primitive() {
         Some(Primitive::String) | None => "string",
         Some(Primitive::Bool) => "boolean",
         // Beyond 2^53 a number is not exact: a `bigint` or the digits as a string are.
@@ -483,18 +512,17 @@ fn is_64_bit(p: Primitive) -> bool {
     matches!(p, Primitive::I64 | Primitive::U64 | Primitive::Int)
 }
 
-fn inputs(ir: Option<&InputsIr>, defs: &Map<FieldDef>, what: &str) -> Option<TsInputs> {
-    let ir = ir?;
+fn inputs(ident: Option<&String>, fields: &[Field], what: &str) -> Option<TsInputs> {
     Some(TsInputs {
-        ident: ir.ident.clone(),
+        ident: ident?.clone(),
         what: what.to_owned(),
-        fields: defs
+        fields: fields
             .iter()
-            .map(|(name, def)| TsField {
-                prop: prop(&name.value),
-                ty: input_type(def).to_owned(),
-                optional: def.is_optional(),
-                docs: comment(doc_lines(def.docs.as_ref())),
+            .map(|f| TsField {
+                prop: prop(&f.name),
+                ty: input_type(f).to_owned(),
+                optional: f.is_optional(),
+                docs: comment(doc_lines(f.docs.as_ref())),
             })
             .collect(),
     })
@@ -510,22 +538,22 @@ fn access(object: &str, name: &str) -> String {
 }
 
 /// An expression for the path with each `{param}` filled in from `params`, percent-encoded.
-fn path_expr(path: &str) -> String {
-    if !path.contains('{') {
-        return literal(path);
+fn path_expr(path: &PathTemplate) -> String {
+    if !path.has_params() {
+        return literal(&path.to_string());
     }
     let mut out = String::from("`");
-    for (i, segment) in path.split('/').enumerate() {
+    for (i, segment) in path.segments().iter().enumerate() {
         if i > 0 {
             out.push('/');
         }
-        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => out.push_str(&format!(
+        match segment {
+            Segment::Param(name) => out.push_str(&format!(
                 "${{Connection.segment({})}}",
                 access("params", name)
             )),
-            None => {
-                for c in segment.chars() {
+            Segment::Literal(text) => {
+                for c in text.chars() {
                     if matches!(c, '`' | '\\' | '$') {
                         out.push('\\');
                     }
@@ -538,41 +566,32 @@ fn path_expr(path: &str) -> String {
     out
 }
 
-fn endpoint(
-    spec: &Spec,
-    ir: &Ir,
-    e: &EndpointIr,
-    def: &crate::spec::EndpointDef,
-    lowering: &Lowering<'_>,
-) -> TsEndpoint {
-    let receives = e
-        .client_receives
-        .then(|| lowering.message(def.send.as_ref().map(|s| s.value.as_str())));
-    let sends = e
-        .client_sends
-        .then(|| lowering.message(def.receive.as_ref().map(|r| r.value.as_str())));
-    let error_ty = match (e.error_replies, e.client_receives) {
+fn endpoint(model: &Model, e: &Endpoint, lowering: &Lowering<'_>) -> TsEndpoint {
+    let receives = e.sends.as_ref().map(|ty| lowering.message(ty));
+    let sends = e.receives.as_ref().map(|ty| lowering.message(ty));
+    let error_ty = match (e.error_replies, receives.is_some()) {
         (true, _) => "RejectedError | DecodeError",
         (false, true) => "DecodeError",
         (false, false) => "never",
     };
+    let path = e.path.to_string();
     TsEndpoint {
         qualified: e.qualified.clone(),
         docs: {
-            let mut lines = doc_lines(def.docs.as_ref());
+            let mut lines = doc_lines(e.docs.as_ref());
             if !lines.is_empty() {
                 lines.push(String::new());
             }
-            let flow = match e.mode.as_str() {
-                "send_only" => "the server sends, this client listens",
-                "receive_only" => "this client sends, the server answers nothing",
-                _ => "both sides send",
+            let flow = match e.mode {
+                Mode::SendOnly => "the server sends, this client listens",
+                Mode::ReceiveOnly => "this client sends, the server answers nothing",
+                Mode::TwoWay => "both sides send",
             };
             lines.push(format!(
-                "A typed client for `{}` at `{}`: {flow}.",
-                e.qualified, e.path
+                "A typed client for `{}` at `{path}`: {flow}.",
+                e.qualified
             ));
-            let headers = browser_cannot_send(spec, ir, e);
+            let headers = browser_cannot_send(model, e);
             if !headers.is_empty() {
                 let names: Vec<String> = headers.iter().map(|(_, h)| format!("`{h}`")).collect();
                 lines.push(String::new());
@@ -591,22 +610,22 @@ fn endpoint(
             }
             comment(lines)
         },
-        path: e.path.clone(),
-        path_lit: literal(&e.path),
+        path_lit: literal(&path),
         path_expr: path_expr(&e.path),
-        mode: e.mode.clone(),
-        close_type: e.close_enum.clone(),
+        path,
+        mode: e.mode.as_str().to_owned(),
+        close_type: e.names.close_enum.clone(),
         connection_ty: connection_ty(e),
-        params: inputs(e.params.as_ref(), &def.params, "Path parameters"),
-        query: inputs(e.query.as_ref(), &def.query, "Query parameters"),
-        query_entries: def
+        params: inputs(e.names.params.as_ref(), &e.params, "Path parameters"),
+        query: inputs(e.names.query.as_ref(), &e.query, "Query parameters"),
+        query_entries: e
             .query
             .iter()
-            .map(|(name, def)| {
-                let value = access("query", &name.value);
+            .map(|f| {
+                let value = access("query", &f.name);
                 TsQueryEntry {
-                    name_lit: literal(&name.value),
-                    value: if def.is_optional() {
+                    name_lit: literal(&f.name),
+                    value: if f.is_optional() {
                         format!("{value} === undefined ? undefined : Connection.param({value})")
                     } else {
                         format!("Connection.param({value})")
@@ -624,25 +643,28 @@ fn endpoint(
         receives,
         error_ty: error_ty.to_owned(),
         on_error: error_ty != "never",
-        envelope_lit: if e.envelope { "true" } else { "false" },
+        envelope_lit: if e.envelope.is_some() {
+            "true"
+        } else {
+            "false"
+        },
         error_replies_lit: if e.error_replies { "true" } else { "false" },
         error_replies: e.error_replies,
-        handshake: def
+        handshake: e
             .handshake
             .as_ref()
-            .map(|h| (literal(&h.expect.value), literal(&h.reply.value))),
+            .map(|h| (literal(&h.expect), literal(&h.reply))),
         close: e
             .close
             .iter()
-            .zip(def.close.iter())
-            .map(|(c, (_, d))| TsClose {
+            .map(|c| TsClose {
                 condition_lit: literal(&c.variant),
                 code: c.code,
                 reason_lit: literal(&c.reason),
-                docs: comment(doc_lines(d.docs.as_ref())),
+                docs: comment(doc_lines(c.docs.as_ref())),
             })
             .collect(),
-        client: e.client.clone(),
+        client: e.names.client.clone(),
     }
 }
 
@@ -658,28 +680,22 @@ const BROWSER_HEADERS: &[&str] = &[
 ];
 
 /// The headers `e`'s middleware reads that a browser cannot send, with the middleware's name.
-fn browser_cannot_send<'a>(spec: &'a Spec, ir: &Ir, e: &EndpointIr) -> Vec<(&'a str, &'a str)> {
-    e.middleware
-        .iter()
-        .filter_map(|method| ir.middleware.iter().find(|m| &m.method == method))
-        .filter_map(|m| {
-            spec.middleware
-                .iter()
-                .find(|(name, _)| name.value == m.name)
-        })
-        .flat_map(|(name, def)| def.headers.iter().map(move |h| (name.value.as_str(), h)))
-        .filter(|(_, h)| !BROWSER_HEADERS.contains(&h.value.to_ascii_lowercase().as_str()))
-        .map(|(name, h)| (name, h.value.as_str()))
+fn browser_cannot_send<'a>(model: &'a Model, e: &'a Endpoint) -> Vec<(&'a str, &'a str)> {
+    model
+        .middleware_of(e)
+        .flat_map(|m| m.headers.iter().map(move |h| (m.name.as_str(), h.as_str())))
+        .filter(|(_, h)| !BROWSER_HEADERS.contains(&h.to_ascii_lowercase().as_str()))
         .collect()
 }
 
 /// What `wsgen check --target typescript` warns about: every endpoint whose middleware reads a
 /// header that a browser cannot send with a WebSocket.
-pub fn browser_warnings(spec: &Spec, ir: &Ir) -> Vec<String> {
-    ir.endpoints
+pub(crate) fn browser_warnings(model: &Model) -> Vec<String> {
+    model
+        .endpoints
         .iter()
         .flat_map(|e| {
-            browser_cannot_send(spec, ir, e).into_iter().map(|(middleware, header)| {
+            browser_cannot_send(model, e).into_iter().map(|(middleware, header)| {
                 format!(
                     "endpoint `{}` needs the header `{header}` (middleware `{middleware}`), which a \
                      browser cannot send with a WebSocket: the TypeScript client sends it from Node \
@@ -692,10 +708,9 @@ pub fn browser_warnings(spec: &Spec, ir: &Ir) -> Vec<String> {
         .collect()
 }
 
-/// The module-private alias for an endpoint's connection type (`type_param` is the endpoint's
-/// own name).
-fn connection_ty(e: &EndpointIr) -> String {
-    format!("{}Connection", e.type_param)
+/// The module-private alias for an endpoint's connection type (named after the endpoint).
+fn connection_ty(e: &Endpoint) -> String {
+    format!("{}Connection", e.names.ident)
 }
 
 /// What a module with `endpoints` imports from the core, and what it re-exports: the core's
@@ -724,49 +739,12 @@ fn core_names(endpoints: &[TsEndpoint]) -> (Vec<String>, Vec<String>) {
     (imports, exports)
 }
 
-/// The model of the module; a spec name that would shadow one of the module's own names is an
-/// error at that name.
-pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnostics> {
-    let defs = spec.type_defs();
-    let lowering = Lowering {
-        idents: defs
-            .iter()
-            .zip(&ir.types)
-            .map(|((name, _), t)| (*name, t.ident.as_str()))
-            .collect(),
-        empty: defs
-            .iter()
-            .zip(&ir.types)
-            .filter(|((_, def), t)| {
-                t.kind == TypeKind::Struct
-                    && def
-                        .fields
-                        .as_ref()
-                        .is_none_or(|f| f.iter().next().is_none())
-            })
-            .map(|((name, _), _)| *name)
-            .collect(),
-        variants: defs
-            .iter()
-            .filter_map(|(name, def)| {
-                if let Some(values) = &def.values {
-                    let known = values.iter().map(|v| literal(&v.value)).collect();
-                    return Some((*name, None, known));
-                }
-                let union = def.union.as_ref()?;
-                let tag = union.tag.as_ref().map_or("type", |t| t.value.as_str());
-                let known = union
-                    .variants
-                    .iter()
-                    .map(|(k, _)| literal(&k.value))
-                    .collect();
-                Some((*name, Some(literal(tag)), known))
-            })
-            .collect(),
-    };
+/// The TypeScript client's own check of a spec: a spec name that would shadow one of the
+/// module's own names is an error at that name.
+pub(crate) fn check(model: &Model, source: &Source) -> Result<(), Diagnostics> {
     let mut errors = Vec::new();
-    let mut error = |at: &crate::spec::Spanned<String>, message: String, hint: &str| {
-        let mut d = Diagnostic::at(source, at.referenced, message);
+    let mut error = |at: crate::model::Location, message: String, hint: &str| {
+        let mut d = Diagnostic::at(source, at, message);
         d.hint = Some(hint.to_owned());
         errors.push(d);
     };
@@ -775,51 +753,50 @@ pub fn model(spec: &Spec, ir: &Ir, source: &Source) -> Result<TsModule, Diagnost
             "{what} `{name}` becomes the TypeScript name `{ident}`, which the TypeScript client needs for its own `{ident}`"
         )
     };
-    for ((name, _), t) in spec.types.iter().zip(&ir.types) {
+    for t in &model.types {
         if is_reserved(&t.ident) {
-            error(name, shadows("type", &name.value, &t.ident), "rename it");
+            error(t.at, shadows("type", &t.name, &t.ident), "rename it");
         }
     }
-    let endpoint_names = spec
-        .controllers
-        .iter()
-        .flat_map(|(_, c)| c.endpoints.iter().map(|(name, _)| name));
-    for (name, e) in endpoint_names.zip(&ir.endpoints) {
-        let mut names = vec![e.client.as_str(), e.close_enum.as_str()];
-        names.extend(e.params.as_ref().map(|p| p.ident.as_str()));
-        names.extend(e.query.as_ref().map(|q| q.ident.as_str()));
+    for e in &model.endpoints {
+        let mut names = vec![e.names.client.as_str(), e.names.close_enum.as_str()];
+        names.extend(e.names.params.as_deref());
+        names.extend(e.names.query.as_deref());
         for ident in names.into_iter().filter(|i| is_reserved(i)) {
-            error(name, shadows("endpoint", &name.value, ident), "rename it");
+            error(e.at, shadows("endpoint", &e.name, ident), "rename it");
         }
         // The one name only the TypeScript client generates must not be a spec type's.
         let alias = connection_ty(e);
-        if ir.types.iter().any(|t| t.ident == alias) {
+        if model.types.iter().any(|t| t.ident == alias) {
             let message = format!(
                 "endpoint `{}` needs the TypeScript name `{alias}`, which is also a type's",
-                name.value
+                e.name
             );
-            error(name, message, "rename the endpoint or the type");
+            error(e.at, message, "rename the endpoint or the type");
         }
     }
-    if !errors.is_empty() {
-        return Err(Diagnostics(errors));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics(errors))
     }
-    let types = defs
-        .iter()
-        .zip(&ir.types)
-        .map(|((_, def), t)| lowering.ty(&t.ident, def, t.kind))
-        .collect();
-    let endpoints: Vec<TsEndpoint> = ir
+}
+
+/// The model of the module (after [`check`]).
+pub(crate) fn module(model: &Model, source: &Source) -> Result<TsModule, Diagnostics> {
+    check(model, source)?;
+    let lowering = Lowering { model };
+    let types = model.types.iter().map(|t| lowering.ty(t)).collect();
+    let endpoints: Vec<TsEndpoint> = model
         .endpoints
         .iter()
-        .zip(spec.endpoint_defs())
-        .map(|(e, def)| endpoint(spec, ir, e, def, &lowering))
+        .map(|e| endpoint(model, e, &lowering))
         .collect();
     let (imports, exports) = core_names(&endpoints);
     Ok(TsModule {
-        spec_file: ir.spec_file.clone(),
-        name: ir.name.clone(),
-        docs: comment(doc_lines(spec.docs.as_ref())),
+        spec_file: model.spec_file.clone(),
+        name: model.name.clone(),
+        docs: comment(doc_lines(model.docs.as_ref())),
         types,
         endpoints,
         imports,
@@ -849,9 +826,10 @@ mod tests {
 
     #[test]
     fn paths_fill_in_encoded_params_and_escape_the_rest() {
-        assert_eq!(path_expr("/a/b"), "\"/a/b\"");
+        let path = |text: &str| path_expr(&PathTemplate::parse(text));
+        assert_eq!(path("/a/b"), "\"/a/b\"");
         assert_eq!(
-            path_expr("/rooms/{room-id}/x`$"),
+            path("/rooms/{room-id}/x`$"),
             "`/rooms/${Connection.segment(params[\"room-id\"])}/x\\`\\$`"
         );
     }

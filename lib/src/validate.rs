@@ -22,7 +22,9 @@ use crate::spec::{Spanned, Spec};
 use crate::typeexpr::Primitive;
 
 use docs::doc_lines;
-use endpoints::{first_holder, parse_duration_ms};
+use endpoints::first_holder;
+pub(crate) use endpoints::parse_duration_ms;
+pub(crate) use limits::parse_size;
 use paths::{ambiguous, path_shape};
 use text::{bidi_controls, literal, unescaped, unprintable};
 

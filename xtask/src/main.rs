@@ -146,7 +146,7 @@ fn regen(mode: WriteMode) -> Result<(), String> {
 
     let schema = OutputFile {
         path: PathBuf::from("wsgen.schema.json"),
-        contents: wsgen::spec::json_schema_text(),
+        contents: wsgen::json_schema_text(),
     };
     let groups: [(&Path, &[OutputFile], Option<&str>); 4] = [
         (&out_dir, &files, Some("rs")),

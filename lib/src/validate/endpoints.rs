@@ -6,6 +6,7 @@ use crate::diagnostic::did_you_mean;
 use crate::ir::{
     CloseIr, EndpointIr, HandshakeIr, InputFieldIr, InputsIr, KeepaliveIr, MessageKind, StyleIr,
 };
+use crate::model::{PathTemplate, Segment};
 use crate::names::{is_identifier, pascal, snake};
 use crate::spec::{
     CloseDef, EndpointDef, FieldDef, HandshakeDef, InvalidPolicy, Map, Mode, Number, Spanned, Style,
@@ -13,7 +14,6 @@ use crate::spec::{
 use crate::typeexpr::Primitive;
 
 use super::docs::doc_lines;
-use super::paths::{path_shape, segment_param};
 use super::text::literal;
 use super::{Lowerer, MAX_CLOSE_REASON_BYTES, NOTHING, limits};
 
@@ -23,7 +23,7 @@ pub(super) fn close_code_allowed(code: i64) -> bool {
 }
 
 /// Parses a duration such as `30s`, `500ms` or `2m` into milliseconds.
-pub(super) fn parse_duration_ms(text: &str) -> Option<u64> {
+pub(crate) fn parse_duration_ms(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(split);
@@ -141,12 +141,13 @@ impl Lowerer<'_> {
         };
 
         // Path parameters: every `{name}` in the path is declared under `params`, and back.
-        let in_path: Vec<&str> = path.split('/').filter_map(segment_param).collect();
+        let template = PathTemplate::parse(&path);
+        let in_path: Vec<&str> = template.params().collect();
         // A malformed segment (`{a}{b}`) is reported by `path`; matching it against `params`
         // would only add confusing errors.
-        let path_ok = path.split('/').all(|segment| {
-            !(segment.contains('{') || segment.contains('}'))
-                || segment_param(segment).is_some_and(is_identifier)
+        let path_ok = template.segments().iter().all(|segment| match segment {
+            Segment::Literal(text) => !(text.contains('{') || text.contains('}')),
+            Segment::Param(name) => is_identifier(name),
         });
         let mut seen_in_path: BTreeMap<&str, ()> = BTreeMap::new();
         for used in &in_path {
@@ -201,7 +202,7 @@ impl Lowerer<'_> {
             })
             .collect();
         // The path as a `format!` string: its parameters are the `{}`s of its shape.
-        let path_format = path_shape(&path);
+        let path_format = template.shape();
 
         let handshake = def.handshake.as_ref().map(|h| {
             if !receives {
@@ -498,6 +499,7 @@ impl Lowerer<'_> {
                 );
             }
             out.push(CloseIr {
+                name: name.value.clone(),
                 variant,
                 code: code.unwrap_or(0),
                 reason_lit: literal(&reason),

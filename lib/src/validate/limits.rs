@@ -17,7 +17,7 @@ pub(super) enum Scope {
 const MAX_SIZE: u64 = 1 << 30;
 
 /// Parses `64KiB`, `1MiB`, `512B` or `512` into bytes.
-fn parse_size(text: &str) -> Option<u64> {
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

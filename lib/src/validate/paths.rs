@@ -1,43 +1,46 @@
-//! Endpoint paths: their parameters, their shapes, and paths two endpoints would both match.
+//! Endpoint paths: their parameters, their shapes, and paths two endpoints would both match,
+//! checked on the one parsed path type, [`PathTemplate`].
 
+use crate::model::{PathTemplate, Segment};
 use crate::names::is_identifier;
 use crate::spec::Spanned;
 
 use super::Lowerer;
 
-/// The parameter name of a path segment such as `{room_id}`.
-pub(super) fn segment_param(segment: &str) -> Option<&str> {
-    segment.strip_prefix('{')?.strip_suffix('}')
-}
+pub(super) use crate::model::segment_param;
 
-/// A path with parameter names erased: two paths with the same shape match the same requests.
+/// A path with parameter names erased: two paths with the same shape match the same requests
+/// (the shape of the one parsed [`PathTemplate`] the targets read).
 pub(super) fn path_shape(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            if segment_param(segment).is_some() {
-                "{}"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    PathTemplate::parse(path).shape()
 }
 
 /// Whether two different route shapes can match the same request path while having the same
 /// number of literal segments (the router could not prefer either).
 pub(super) fn ambiguous(a: &str, b: &str) -> bool {
-    if path_shape(a) == path_shape(b) {
+    let (a, b) = (PathTemplate::parse(a), PathTemplate::parse(b));
+    if a.shape() == b.shape() {
         return false; // reported as a duplicate
     }
-    let a: Vec<&str> = a.split('/').filter(|s| !s.is_empty()).collect();
-    let b: Vec<&str> = b.split('/').filter(|s| !s.is_empty()).collect();
-    let literals = |p: &[&str]| p.iter().filter(|s| segment_param(s).is_none()).count();
+    let segments = |p: &PathTemplate| -> Vec<Segment> {
+        p.segments()
+            .iter()
+            .filter(|s| !matches!(s, Segment::Literal(text) if text.is_empty()))
+            .cloned()
+            .collect()
+    };
+    let (a, b) = (segments(&a), segments(&b));
+    let literals = |p: &[Segment]| {
+        p.iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count()
+    };
     a.len() == b.len()
         && literals(&a) == literals(&b)
-        && a.iter()
-            .zip(&b)
-            .all(|(x, y)| segment_param(x).is_some() || segment_param(y).is_some() || x == y)
+        && a.iter().zip(&b).all(|(x, y)| match (x, y) {
+            (Segment::Literal(x), Segment::Literal(y)) => x == y,
+            _ => true,
+        })
 }
 
 /// `path` with parameters written as other frameworks write them (`:room_id`, `<room_id>`,

@@ -58,6 +58,7 @@ impl Lowerer<'_> {
             .cloned()
             .unwrap_or_default();
         let mut ir = TypeIr {
+            name: type_name.value.clone(),
             ident,
             docs: doc_lines(def.docs.as_ref()),
             kind: TypeKind::Struct,
