@@ -322,7 +322,7 @@ impl Lowerer<'_> {
         let mut endpoints = Vec::new();
         let mut handler_fields: BTreeMap<String, (Location, String)> = BTreeMap::new();
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
-        let mut routes: Vec<(String, String)> = Vec::new();
+        let mut routes: Vec<(String, String, paths::Route)> = Vec::new();
         for (controller_name, controller) in spec.controllers.iter() {
             let controller_ident = self.ident(controller_name, pascal, "controller");
             let prefix = match &controller.path {
@@ -380,8 +380,9 @@ impl Lowerer<'_> {
                 } else {
                     full_path
                 };
-                for (earlier, earlier_endpoint) in &routes {
-                    if ambiguous(earlier, &full_path) {
+                let route = paths::Route::new(&full_path);
+                for (earlier, earlier_endpoint, earlier_route) in &routes {
+                    if ambiguous(earlier_route, &route) {
                         let message = format!(
                             "endpoint `{qualified}` at `{full_path}` and `{earlier_endpoint}` at `{earlier}` match some of the same paths, and neither has more literal segments"
                         );
@@ -392,7 +393,7 @@ impl Lowerer<'_> {
                         );
                     }
                 }
-                routes.push((full_path.clone(), qualified.clone()));
+                routes.push((full_path.clone(), qualified.clone(), route));
                 if let Some(other) =
                     first_holder(&mut paths, path_shape(&full_path), qualified.clone())
                 {

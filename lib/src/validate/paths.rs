@@ -15,29 +15,46 @@ pub(super) fn path_shape(path: &str) -> String {
     PathTemplate::parse(path).shape()
 }
 
-/// Whether two different route shapes can match the same request path while having the same
-/// number of literal segments (the router could not prefer either).
-pub(super) fn ambiguous(a: &str, b: &str) -> bool {
-    let (a, b) = (PathTemplate::parse(a), PathTemplate::parse(b));
-    if a.shape() == b.shape() {
-        return false; // reported as a duplicate
-    }
-    let segments = |p: &PathTemplate| -> Vec<Segment> {
-        p.segments()
+/// A route as the ambiguity check compares it, prepared once per endpoint (the check compares
+/// every pair, so nothing is parsed per pair).
+pub(super) struct Route {
+    /// The shape: two routes with the same one are duplicates, reported elsewhere.
+    shape: String,
+    /// The segments, empty literals (from `//` or a trailing `/`) left out.
+    segments: Vec<Segment>,
+    /// How many of them are literal.
+    literals: usize,
+}
+
+impl Route {
+    pub(super) fn new(path: &str) -> Self {
+        let template = PathTemplate::parse(path);
+        let shape = template.shape();
+        let segments: Vec<Segment> = template
+            .segments()
             .iter()
             .filter(|s| !matches!(s, Segment::Literal(text) if text.is_empty()))
             .cloned()
-            .collect()
-    };
-    let (a, b) = (segments(&a), segments(&b));
-    let literals = |p: &[Segment]| {
-        p.iter()
+            .collect();
+        let literals = segments
+            .iter()
             .filter(|s| matches!(s, Segment::Literal(_)))
-            .count()
-    };
-    a.len() == b.len()
-        && literals(&a) == literals(&b)
-        && a.iter().zip(&b).all(|(x, y)| match (x, y) {
+            .count();
+        Route {
+            shape,
+            segments,
+            literals,
+        }
+    }
+}
+
+/// Whether two different route shapes can match the same request path while having the same
+/// number of literal segments (the router could not prefer either).
+pub(super) fn ambiguous(a: &Route, b: &Route) -> bool {
+    a.segments.len() == b.segments.len()
+        && a.literals == b.literals
+        && a.shape != b.shape
+        && a.segments.iter().zip(&b.segments).all(|(x, y)| match (x, y) {
             (Segment::Literal(x), Segment::Literal(y)) => x == y,
             _ => true,
         })
