@@ -95,9 +95,49 @@ pub(crate) fn lower_model(source: &Source) -> Result<(Ir, model::Model), Error> 
 }
 
 pub(crate) fn lower_with_spec(source: &Source) -> Result<(spec::Spec, Ir), Error> {
-    let spec = parse::parse(source).map_err(Error::Spec)?;
+    let spec = parse::parse(source).map_err(|errors| Error::Spec(with_semantic(source, errors)))?;
     let ir = validate::lower(&spec, source).map_err(Error::Spec)?;
     Ok((spec, ir))
+}
+
+/// A spec's shape problems and, in the same run, the semantic problems of every type and
+/// endpoint whose shape is right: the entries with shape problems are blanked out (positions
+/// elsewhere unchanged), the rest is parsed and validated, and what validation says about a
+/// type or endpoint that had a shape problem is left for the next run. When a problem cannot be
+/// set aside that way (outside every type and endpoint, a missing key of a type or endpoint
+/// itself, a YAML syntax error), only the shape problems are reported.
+fn with_semantic(source: &Source, mut errors: Diagnostics) -> Diagnostics {
+    let Ok(tree) = shape::tree(source) else {
+        return errors;
+    };
+    let checked = shape::check_for_repair(source, &tree);
+    if checked.errors.is_empty() || !checked.repairable {
+        return errors;
+    }
+    let repaired = Source {
+        name: source.name.clone(),
+        text: shape::without_entries(&source.text, &checked.repairs),
+    };
+    let Ok(spec) = parse::parse(&repaired) else {
+        return errors;
+    };
+    let Err(semantic) = validate::lower(&spec, &repaired) else {
+        return errors;
+    };
+    let waiting: Vec<(usize, usize)> = checked
+        .tainted
+        .iter()
+        .map(|(_, at)| shape::entry_lines(&source.text, *at))
+        .collect();
+    errors.0.extend(
+        semantic
+            .0
+            .into_iter()
+            .filter(|d| !waiting.iter().any(|(a, b)| (*a..=*b).contains(&d.line))),
+    );
+    errors.0.sort_by_key(|d| (d.line, d.column));
+    errors.0.dedup();
+    errors
 }
 
 /// Runs the whole pipeline for the spec at `path`, returning the files to write.

@@ -145,21 +145,64 @@ fn describe(ty: &str) -> &'static str {
 
 /// Checks `root` against the spec schema; returns every problem found.
 pub fn check(source: &Source, root: &Spanned<Node>) -> Vec<Diagnostic> {
-    static SCHEMA: std::sync::LazyLock<Json> = std::sync::LazyLock::new(|| {
-        serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or_default()
-    });
-    check_against(source, root, &SCHEMA)
+    check_for_repair(source, root).errors
 }
 
 /// Checks `root` against a given JSON Schema (such as the file in `schemas/`).
 pub fn check_against(source: &Source, root: &Spanned<Node>, schema: &Json) -> Vec<Diagnostic> {
+    checked(source, root, schema).errors
+}
+
+/// The spec's shape problems, and how to set them aside so that the rest can be checked in the
+/// same run: the entries to leave out (`repairs`, each a key's location) and the parts they
+/// are in (`tainted`, such as `types.Order` or `controllers.shop.endpoints.place`), whose own
+/// semantic checks wait for the next run. `repairable` is false when a problem is outside any
+/// type or endpoint, or is the type or endpoint itself (a missing key): then every semantic
+/// check waits.
+pub(crate) struct Checked {
+    pub errors: Vec<Diagnostic>,
+    pub repairs: Vec<Location>,
+    pub tainted: Vec<(String, Location)>,
+    pub repairable: bool,
+}
+
+/// Checks `root` against the spec schema, with what [`Checked`] says about setting problems
+/// aside.
+pub(crate) fn check_for_repair(source: &Source, root: &Spanned<Node>) -> Checked {
+    static SCHEMA: std::sync::LazyLock<Json> = std::sync::LazyLock::new(|| {
+        serde_json::to_value(schemars::schema_for!(crate::spec::Spec)).unwrap_or_default()
+    });
+    checked(source, root, &SCHEMA)
+}
+
+fn checked(source: &Source, root: &Spanned<Node>, schema: &Json) -> Checked {
     let mut checker = Checker {
         source,
         root: schema,
         errors: Vec::new(),
+        path: Vec::new(),
+        attributed: 0,
+        repairs: Vec::new(),
+        tainted: Vec::new(),
+        outside: false,
     };
     checker.node(root, schema);
-    checker.errors
+    let repairable = !checker.outside && checker.attributed == checker.errors.len();
+    Checked {
+        errors: checker.errors,
+        repairs: checker.repairs,
+        tainted: checker.tainted,
+        repairable,
+    }
+}
+
+/// How many keys deep a part is: `types.<name>`, `controllers.<c>.endpoints.<e>`.
+fn part_depth(path: &[(String, Location)]) -> Option<usize> {
+    match path.first().map(|(k, _)| k.as_str()) {
+        Some("types") => Some(2),
+        Some("controllers") if path.get(2).is_some_and(|(k, _)| k == "endpoints") => Some(4),
+        _ => None,
+    }
 }
 
 /// Reads a spec's text as a tree of positioned nodes.
@@ -171,6 +214,14 @@ struct Checker<'a> {
     source: &'a Source,
     root: &'a Json,
     errors: Vec<Diagnostic>,
+    /// The keys leading to the entry being checked, with where each is.
+    path: Vec<(String, Location)>,
+    /// How many errors lie in an entry set aside by `repairs`.
+    attributed: usize,
+    repairs: Vec<Location>,
+    tainted: Vec<(String, Location)>,
+    /// A problem that no repair inside a type or endpoint can set aside.
+    outside: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -307,6 +358,51 @@ impl<'a> Checker<'a> {
         let properties = schema.get("properties").and_then(Json::as_object);
         let additional = schema.get("additionalProperties");
         for (key, value) in entries {
+            let (errors, attributed) = (self.errors.len(), self.attributed);
+            self.path.push((key.value.clone(), key.referenced));
+            self.entry(key, value, properties, additional);
+            let found = self.errors.len() - errors;
+            if found > self.attributed - attributed {
+                // Problems in this entry that no entry inside it sets aside: leave this one out,
+                // if it lies inside a type or an endpoint (not the part itself).
+                match part_depth(&self.path) {
+                    Some(depth) if self.path.len() > depth => {
+                        self.repairs.push(key.referenced);
+                        let part = &self.path[..depth];
+                        let name = part.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>();
+                        let taint = (name.join("."), part[depth - 1].1);
+                        if !self.tainted.contains(&taint) {
+                            self.tainted.push(taint);
+                        }
+                        self.attributed = attributed + found;
+                    }
+                    _ => self.outside = true,
+                }
+            }
+            self.path.pop();
+        }
+        if let Some(required) = schema.get("required").and_then(Json::as_array) {
+            for name in required.iter().filter_map(Json::as_str) {
+                if !entries.iter().any(|(k, _)| k.value == name) {
+                    self.error(
+                        at,
+                        format!("missing key `{name}`"),
+                        Some(format!("add `{name}:`")),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Checks one entry of a map: a known key against its schema, an unknown one reported.
+    fn entry(
+        &mut self,
+        key: &Spanned<String>,
+        value: &Spanned<Node>,
+        properties: Option<&'a serde_json::Map<String, Json>>,
+        additional: Option<&'a Json>,
+    ) {
+        {
             match properties.and_then(|p| p.get(&key.value)) {
                 Some(property) => self.node(value, property),
                 None => match additional {
@@ -332,17 +428,6 @@ impl<'a> Checker<'a> {
                 },
             }
         }
-        if let Some(required) = schema.get("required").and_then(Json::as_array) {
-            for name in required.iter().filter_map(Json::as_str) {
-                if !entries.iter().any(|(k, _)| k.value == name) {
-                    self.error(
-                        at,
-                        format!("missing key `{name}`"),
-                        Some(format!("add `{name}:`")),
-                    );
-                }
-            }
-        }
     }
 }
 
@@ -351,5 +436,169 @@ fn types_of(schema: &Json) -> Vec<&str> {
         Some(Json::String(t)) => vec![t.as_str()],
         Some(Json::Array(ts)) => ts.iter().filter_map(Json::as_str).collect(),
         _ => Vec::new(),
+    }
+}
+
+/// The lines (1-based, inclusive) an entry whose key is at `at` spans: in block style, until a
+/// line indented no deeper than the key; in flow style (`{ a: 1, key: v }`), to its `,`, `}` or
+/// `]`.
+fn extent(lines: &[Vec<char>], at: Location) -> ((usize, usize), (usize, usize)) {
+    let line = usize::try_from(at.line()).unwrap_or(1).max(1) - 1;
+    let column = usize::try_from(at.column()).unwrap_or(1).max(1) - 1;
+    let Some(text) = lines.get(line) else {
+        return ((line, column), (line, column));
+    };
+    let before = text.iter().take(column).rev().find(|c| !c.is_whitespace());
+    if matches!(before, Some('{' | ',')) {
+        // Flow style: to the comma that ends the entry (included) or the bracket that closes
+        // the collection (excluded), outside quotes and nested brackets.
+        let (mut depth, mut quote) = (0usize, None::<char>);
+        let (mut l, mut c) = (line, column);
+        while let Some(row) = lines.get(l) {
+            while let Some(&ch) = row.get(c) {
+                match (quote, ch) {
+                    (Some(q), ch) if ch == q => quote = None,
+                    (Some(_), _) => {}
+                    (None, '"' | '\'') => quote = Some(ch),
+                    (None, '{' | '[') => depth += 1,
+                    (None, '}' | ']') if depth == 0 => {
+                        return ((line, column), (l, c.saturating_sub(1)));
+                    }
+                    (None, '}' | ']') => depth -= 1,
+                    (None, ',') if depth == 0 => return ((line, column), (l, c)),
+                    _ => {}
+                }
+                c += 1;
+            }
+            l += 1;
+            c = 0;
+        }
+        return ((line, column), (lines.len().saturating_sub(1), usize::MAX));
+    }
+    // Block style: the key's line from the key on, and every deeper (or blank) line after it.
+    let mut end = line;
+    for (i, row) in lines.iter().enumerate().skip(line + 1) {
+        let indent = row.iter().take_while(|c| **c == ' ').count();
+        let blank = row.iter().all(|c| c.is_whitespace()) || row.get(indent) == Some(&'#');
+        if !blank && indent <= column {
+            break;
+        }
+        if !blank {
+            end = i;
+        }
+    }
+    ((line, column), (end, usize::MAX))
+}
+
+/// `text` with the entries whose keys are at `repairs` blanked out (every character but line
+/// breaks made a space), so that every other line and column stays where it was.
+pub(crate) fn without_entries(text: &str, repairs: &[Location]) -> String {
+    let mut lines: Vec<Vec<char>> = text.split('\n').map(|l| l.chars().collect()).collect();
+    for at in repairs {
+        let ((l0, c0), (l1, c1)) = extent(&lines, *at);
+        for (l, row) in lines.iter_mut().enumerate().take(l1 + 1).skip(l0) {
+            let from = if l == l0 { c0 } else { 0 };
+            let to = if l == l1 {
+                c1.min(row.len().saturating_sub(1))
+            } else {
+                row.len().saturating_sub(1)
+            };
+            for c in row.iter_mut().take(to + 1).skip(from) {
+                if *c != '\r' {
+                    *c = ' ';
+                }
+            }
+        }
+    }
+    lines
+        .iter()
+        .map(|l| l.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The lines (1-based, inclusive) of the entry whose key is at `at`.
+pub(crate) fn entry_lines(text: &str, at: Location) -> (usize, usize) {
+    let lines: Vec<Vec<char>> = text.split('\n').map(|l| l.chars().collect()).collect();
+    let ((l0, _), (l1, _)) = extent(&lines, at);
+    (l0 + 1, l1 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The location of the first `key:` in `text`, as the YAML reader reports it.
+    fn key_at(text: &str, key: &str) -> Location {
+        let source = Source {
+            name: "t.yaml".to_owned(),
+            text: text.to_owned(),
+        };
+        fn find(node: &Spanned<Node>, key: &str) -> Option<Location> {
+            match &node.value {
+                Node::Map(entries) => entries.iter().find_map(|(k, v)| {
+                    if k.value == key {
+                        Some(k.referenced)
+                    } else {
+                        find(v, key)
+                    }
+                }),
+                Node::Seq(items) => items.iter().find_map(|i| find(i, key)),
+                _ => None,
+            }
+        }
+        let tree = tree(&source).unwrap_or_else(|e| panic!("{e}"));
+        find(&tree, key).unwrap_or_else(|| panic!("no key {key}"))
+    }
+
+    /// `text` with the entry at `key` blanked; every line keeps its length.
+    fn blank(text: &str, key: &str) -> String {
+        let out = without_entries(text, &[key_at(text, key)]);
+        let lengths = |t: &str| t.split('\n').map(|l| l.chars().count()).collect::<Vec<_>>();
+        assert_eq!(lengths(&out), lengths(text), "positions move: {out:?}");
+        out
+    }
+
+    /// Each line's words, for comparing what is left.
+    fn squeezed(text: &str) -> String {
+        text.split('\n')
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_block_entry_goes_with_its_deeper_lines_and_nothing_else_moves() {
+        let text = "a:\n  bad:\n    x: 1\n\n    y: [1, 2]\n  good: 2\nb: 3\n";
+        let out = blank(text, "bad");
+        assert_eq!(squeezed(&out), "a:\n\n\n\n\ngood: 2\nb: 3\n");
+    }
+
+    #[test]
+    fn a_flow_entry_goes_with_its_comma_and_quoted_commas_stay_inside() {
+        let text = "e: { bad: \"a, b\", good: 1 }\n";
+        assert_eq!(squeezed(&blank(text, "bad")), "e: { good: 1 }\n");
+        let text = "e: { good: 1, bad: { x: [1, 2] } }\n";
+        assert_eq!(squeezed(&blank(text, "bad")), "e: { good: 1, }\n");
+    }
+
+    #[test]
+    fn the_first_key_of_a_list_item_leaves_the_dash_and_crlf_line_ends_stay() {
+        let text = "l:\r\n  - bad: 1\r\n    good: 2\r\n";
+        let out = blank(text, "bad");
+        assert_eq!(squeezed(&out), "l:\n-\ngood: 2\n");
+        assert_eq!(out.matches("\r\n").count(), 3, "line ends kept");
+        let source = Source {
+            name: "t.yaml".to_owned(),
+            text: out,
+        };
+        assert!(tree(&source).is_ok(), "the repaired text still reads");
+    }
+
+    #[test]
+    fn entry_lines_cover_a_block_entry_and_a_flow_one() {
+        let text = "t:\n  A:\n    f: 1\n    g: 2\n  B: { h: 1 }\n";
+        assert_eq!(entry_lines(text, key_at(text, "A")), (2, 4));
+        assert_eq!(entry_lines(text, key_at(text, "h")), (5, 5));
     }
 }

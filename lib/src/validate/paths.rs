@@ -54,10 +54,13 @@ pub(super) fn ambiguous(a: &Route, b: &Route) -> bool {
     a.segments.len() == b.segments.len()
         && a.literals == b.literals
         && a.shape != b.shape
-        && a.segments.iter().zip(&b.segments).all(|(x, y)| match (x, y) {
-            (Segment::Literal(x), Segment::Literal(y)) => x == y,
-            _ => true,
-        })
+        && a.segments
+            .iter()
+            .zip(&b.segments)
+            .all(|(x, y)| match (x, y) {
+                (Segment::Literal(x), Segment::Literal(y)) => x == y,
+                _ => true,
+            })
 }
 
 /// `path` with parameters written as other frameworks write them (`:room_id`, `<room_id>`,
