@@ -42,6 +42,37 @@ impl BagsEchoHandler for Echo {
     }
 }
 
+/// Answers with the room and token a connection was opened with, for both endpoints that take
+/// the spec's shared `Room` inputs.
+struct Rooms;
+
+fn opened_with(params: &RoomParams, query: &RoomQuery, message: &str) -> String {
+    format!(
+        "{message} in room {} for {} (verbose {:?})",
+        params.room_id, query.token, query.verbose
+    )
+}
+
+impl RoomsReadHandler for Rooms {
+    async fn on_message(
+        &self,
+        conn: &RoomsReadConn,
+        message: String,
+    ) -> Result<String, RoomsReadClose> {
+        Ok(opened_with(conn.params(), conn.query(), &message))
+    }
+}
+
+impl RoomsWriteHandler for Rooms {
+    async fn on_message(
+        &self,
+        conn: &RoomsWriteConn,
+        message: String,
+    ) -> Result<String, RoomsWriteClose> {
+        Ok(opened_with(conn.params(), conn.query(), &message))
+    }
+}
+
 /// Echoes, for the endpoints whose spec limits a client's message rate.
 struct Metered;
 
@@ -108,6 +139,8 @@ async fn rules_of_nested_types_are_enforced_at_every_depth() {
         bags_greet: Greet,
         metered_strict: Metered,
         metered_lenient: Metered,
+        rooms_read: Rooms,
+        rooms_write: Rooms,
     };
     let url = serve(handlers.into_server()).await;
     let mut ws = within(raw(&url, "/bags/put")).await;
@@ -143,6 +176,8 @@ async fn text_that_only_looks_like_an_error_reply_is_a_message_to_the_rust_clien
         bags_greet: Greet,
         metered_strict: Metered,
         metered_lenient: Metered,
+        rooms_read: Rooms,
+        rooms_write: Rooms,
     };
     let url = serve(handlers.into_server()).await;
     let mut client = within(BagsEchoClient::connect(&url)).await.unwrap();
@@ -186,6 +221,8 @@ async fn an_empty_path_parameter_reaches_its_route() {
         bags_greet: Greet,
         metered_strict: Metered,
         metered_lenient: Metered,
+        rooms_read: Rooms,
+        rooms_write: Rooms,
     };
     let url = serve(handlers.into_server()).await;
     for name in ["", "a b", "ünï/code", "."] {
@@ -241,6 +278,8 @@ async fn the_typescript_client_reads_every_answer_as_the_rust_client_does() {
         bags_greet: Greet,
         metered_strict: Metered,
         metered_lenient: Metered,
+        rooms_read: Rooms,
+        rooms_write: Rooms,
     };
     let url = serve(handlers.into_server()).await;
 
@@ -338,6 +377,8 @@ fn metered_server() -> wsgen_runtime::Server {
         bags_greet: Greet,
         metered_strict: Metered,
         metered_lenient: Metered,
+        rooms_read: Rooms,
+        rooms_write: Rooms,
     }
     .into_server()
 }
@@ -414,4 +455,41 @@ async fn messages_over_the_rate_are_dropped_and_the_client_stays() {
     // The burst and what the rate refilled while the flood arrived, not the whole flood.
     assert!((5..500).contains(&answered), "{answered} answered");
     within(polite).await.unwrap();
+}
+
+#[tokio::test]
+async fn endpoints_naming_the_same_inputs_share_one_params_and_one_query_type() {
+    let url = serve(metered_server()).await;
+    // One value of each type serves both endpoints' clients: the types are the same.
+    let params = RoomParams { room_id: 7 };
+    let query = RoomQuery {
+        token: "t&k".to_owned(),
+        verbose: Some(true),
+    };
+    let mut read = within(RoomsReadClient::connect(&url, &params, &query))
+        .await
+        .unwrap();
+    let mut write = within(RoomsWriteClient::connect(&url, &params, &query))
+        .await
+        .unwrap();
+    for (client, said) in [("read", "r"), ("write", "w")] {
+        let answer = match client {
+            "read" => {
+                within(read.send(said.to_owned())).await.unwrap();
+                within(read.recv()).await.unwrap()
+            }
+            _ => {
+                within(write.send(said.to_owned())).await.unwrap();
+                within(write.recv()).await.unwrap()
+            }
+        };
+        assert_eq!(
+            answer,
+            format!("{said} in room 7 for t&k (verbose Some(true))")
+        );
+    }
+    // The shared inputs are checked as an endpoint's own: a missing token refuses with 400.
+    let (status, reason) = common::refusal(&url, "/rooms/7/write", &[]).await;
+    assert_eq!(status, 400, "{reason}");
+    assert!(reason.contains("token"), "{reason}");
 }

@@ -132,6 +132,49 @@ mod generated {
         }
     }
 
+    /// Which room, and who asks.
+    ///
+    /// The path parameters of the `Room` inputs, shared by every endpoint that
+    /// names them; a missing or malformed one refuses the upgrade with HTTP 400.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct RoomParams {
+        /// The room.
+        pub room_id: u64,
+    }
+
+    impl wsgen_runtime::codegen::FromRequest for RoomParams {
+        fn from_request(
+            request: &wsgen_runtime::Request,
+        ) -> Result<Self, wsgen_runtime::Refusal> {
+            Ok(Self {
+                room_id: request.param("room_id")?,
+            })
+        }
+    }
+
+    /// Which room, and who asks.
+    ///
+    /// The query parameters of the `Room` inputs, shared by every endpoint that
+    /// names them; a missing or malformed one refuses the upgrade with HTTP 400.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct RoomQuery {
+        /// The caller's token.
+        pub token: String,
+        /// Say more.
+        pub verbose: Option<bool>,
+    }
+
+    impl wsgen_runtime::codegen::FromRequest for RoomQuery {
+        fn from_request(
+            request: &wsgen_runtime::Request,
+        ) -> Result<Self, wsgen_runtime::Refusal> {
+            Ok(Self {
+                token: request.query("token")?,
+                verbose: request.query_opt("verbose")?,
+            })
+        }
+    }
+
     /// The path parameters of `bags.greet`; a missing or malformed one refuses the upgrade
     /// with HTTP 400.
     #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +191,14 @@ mod generated {
             })
         }
     }
+
+    /// How `rooms.read` closes a connection: it declares no close conditions, so its handler
+    /// ends normally or by a socket error.
+    pub type RoomsReadClose = wsgen_runtime::NoClose;
+
+    /// How `rooms.write` closes a connection: it declares no close conditions, so its handler
+    /// ends normally or by a socket error.
+    pub type RoomsWriteClose = wsgen_runtime::NoClose;
 
     /// How `bags.put` closes a connection: it declares no close conditions, so its handler
     /// ends normally or by a socket error.
@@ -168,6 +219,162 @@ mod generated {
     /// How `metered.lenient` closes a connection: it declares no close conditions, so its handler
     /// ends normally or by a socket error.
     pub type MeteredLenientClose = wsgen_runtime::NoClose;
+
+    /// The connection handle passed to every [`RoomsReadHandler`] method.
+    pub type RoomsReadConn = wsgen_runtime::Conn<String, RoomParams, RoomQuery>;
+
+    /// The hub of `rooms.read`: its live sessions and rooms, reachable from anywhere.
+    pub type RoomsReadHub = wsgen_runtime::Hub<String>;
+
+    /// Answers with the room and token it was opened with.
+    ///
+    /// The handler for `rooms.read`, served at `/rooms/{room_id}/read` (two_way).
+    pub trait RoomsReadHandler: Send + Sync + 'static {
+        /// Runs once after the upgrade, before the first message. Returning a close condition
+        /// ends the connection with its code and reason.
+        fn on_connect(
+            &self,
+            conn: &RoomsReadConn,
+        ) -> impl std::future::Future<Output = Result<(), RoomsReadClose>> + Send {
+            let _ = conn;
+            async { Ok(()) }
+        }
+
+        /// Runs for every message; the returned value is sent back as the reply. Returning a
+        /// close condition ends the connection with its code and reason.
+        fn on_message(
+            &self,
+            conn: &RoomsReadConn,
+            message: String,
+        ) -> impl std::future::Future<Output = Result<String, RoomsReadClose>> + Send;
+
+        /// Runs exactly once when the connection ends, however it ends.
+        fn on_disconnect(
+            &self,
+            conn: &RoomsReadConn,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            let _ = (conn, why);
+            async {}
+        }
+    }
+
+    /// Adapts [`RoomsReadHandler`] to the runtime's connection driver.
+    struct RoomsReadEndpoint<RoomsRead> {
+        handler: RoomsRead,
+    }
+
+    impl<RoomsRead: RoomsReadHandler> wsgen_runtime::codegen::Endpoint
+    for RoomsReadEndpoint<RoomsRead> {
+        type Receive = String;
+        type Send = String;
+        type Close = RoomsReadClose;
+        type Params = RoomParams;
+        type Query = RoomQuery;
+        type State = ();
+
+        const NAME: &'static str = "wire_edges.rooms.read";
+
+        async fn run(
+            &self,
+            socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
+        ) -> Result<(), wsgen_runtime::Stop<RoomsReadClose>> {
+            self.handler.on_connect(socket.conn()).await?;
+            loop {
+                let message = socket.recv().await?;
+                let reply = self.handler.on_message(socket.conn(), message).await?;
+                socket.reply(reply).await?;
+            }
+        }
+
+        fn on_disconnect(
+            &self,
+            conn: &RoomsReadConn,
+            _state: Option<Self::State>,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            self.handler.on_disconnect(conn, why)
+        }
+    }
+
+    /// The connection handle passed to every [`RoomsWriteHandler`] method.
+    pub type RoomsWriteConn = wsgen_runtime::Conn<String, RoomParams, RoomQuery>;
+
+    /// The hub of `rooms.write`: its live sessions and rooms, reachable from anywhere.
+    pub type RoomsWriteHub = wsgen_runtime::Hub<String>;
+
+    /// Answers like `read`; its inputs are the same type.
+    ///
+    /// The handler for `rooms.write`, served at `/rooms/{room_id}/write` (two_way).
+    pub trait RoomsWriteHandler: Send + Sync + 'static {
+        /// Runs once after the upgrade, before the first message. Returning a close condition
+        /// ends the connection with its code and reason.
+        fn on_connect(
+            &self,
+            conn: &RoomsWriteConn,
+        ) -> impl std::future::Future<Output = Result<(), RoomsWriteClose>> + Send {
+            let _ = conn;
+            async { Ok(()) }
+        }
+
+        /// Runs for every message; the returned value is sent back as the reply. Returning a
+        /// close condition ends the connection with its code and reason.
+        fn on_message(
+            &self,
+            conn: &RoomsWriteConn,
+            message: String,
+        ) -> impl std::future::Future<Output = Result<String, RoomsWriteClose>> + Send;
+
+        /// Runs exactly once when the connection ends, however it ends.
+        fn on_disconnect(
+            &self,
+            conn: &RoomsWriteConn,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            let _ = (conn, why);
+            async {}
+        }
+    }
+
+    /// Adapts [`RoomsWriteHandler`] to the runtime's connection driver.
+    struct RoomsWriteEndpoint<RoomsWrite> {
+        handler: RoomsWrite,
+    }
+
+    impl<RoomsWrite: RoomsWriteHandler> wsgen_runtime::codegen::Endpoint
+    for RoomsWriteEndpoint<RoomsWrite> {
+        type Receive = String;
+        type Send = String;
+        type Close = RoomsWriteClose;
+        type Params = RoomParams;
+        type Query = RoomQuery;
+        type State = ();
+
+        const NAME: &'static str = "wire_edges.rooms.write";
+
+        async fn run(
+            &self,
+            socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+            _state: &mut Option<Self::State>,
+        ) -> Result<(), wsgen_runtime::Stop<RoomsWriteClose>> {
+            self.handler.on_connect(socket.conn()).await?;
+            loop {
+                let message = socket.recv().await?;
+                let reply = self.handler.on_message(socket.conn(), message).await?;
+                socket.reply(reply).await?;
+            }
+        }
+
+        fn on_disconnect(
+            &self,
+            conn: &RoomsWriteConn,
+            _state: Option<Self::State>,
+            why: wsgen_runtime::Disconnect,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            self.handler.on_disconnect(conn, why)
+        }
+    }
 
     /// The connection handle passed to every [`BagsPutHandler`] method.
     pub type BagsPutConn = wsgen_runtime::Conn<String>;
@@ -588,6 +795,10 @@ mod generated {
     /// those of every node sharing a backplane, such as `wsgen_runtime::RedisBackplane`.
     #[derive(Debug, Clone, Default)]
     pub struct Hubs {
+        /// The sessions of `rooms.read`.
+        pub rooms_read: RoomsReadHub,
+        /// The sessions of `rooms.write`.
+        pub rooms_write: RoomsWriteHub,
         /// The sessions of `bags.put`.
         pub bags_put: BagsPutHub,
         /// The sessions of `bags.echo`.
@@ -605,6 +816,14 @@ mod generated {
         /// sharing `backplane`; each node still delivers to its own sessions directly.
         pub fn with_backplane(backplane: &wsgen_runtime::SharedBackplane) -> Self {
             Hubs {
+                rooms_read: wsgen_runtime::Hub::with_backplane(
+                    "wire_edges.rooms.read",
+                    backplane,
+                ),
+                rooms_write: wsgen_runtime::Hub::with_backplane(
+                    "wire_edges.rooms.write",
+                    backplane,
+                ),
                 bags_put: wsgen_runtime::Hub::with_backplane(
                     "wire_edges.bags.put",
                     backplane,
@@ -635,7 +854,19 @@ mod generated {
     ///
     /// Build it with a struct literal, so that a missing handler is a compile error, then serve it
     /// with `handlers.into_server().serve(listener).await`.
-    pub struct Handlers<BagsPut, BagsEcho, BagsGreet, MeteredStrict, MeteredLenient> {
+    pub struct Handlers<
+        RoomsRead,
+        RoomsWrite,
+        BagsPut,
+        BagsEcho,
+        BagsGreet,
+        MeteredStrict,
+        MeteredLenient,
+    > {
+        /// Handles `rooms.read` at `/rooms/{room_id}/read`.
+        pub rooms_read: RoomsRead,
+        /// Handles `rooms.write` at `/rooms/{room_id}/write`.
+        pub rooms_write: RoomsWrite,
         /// Handles `bags.put` at `/bags/put`.
         pub bags_put: BagsPut,
         /// Handles `bags.echo` at `/bags/echo`.
@@ -649,12 +880,22 @@ mod generated {
     }
 
     impl<
+        RoomsRead: RoomsReadHandler,
+        RoomsWrite: RoomsWriteHandler,
         BagsPut: BagsPutHandler,
         BagsEcho: BagsEchoHandler,
         BagsGreet: BagsGreetHandler,
         MeteredStrict: MeteredStrictHandler,
         MeteredLenient: MeteredLenientHandler,
-    > Handlers<BagsPut, BagsEcho, BagsGreet, MeteredStrict, MeteredLenient> {
+    > Handlers<
+        RoomsRead,
+        RoomsWrite,
+        BagsPut,
+        BagsEcho,
+        BagsGreet,
+        MeteredStrict,
+        MeteredLenient,
+    > {
         /// Routes each endpoint's path to its handler, each with a hub of its own.
         pub fn into_router(self) -> wsgen_runtime::Router {
             self.into_router_with_hubs(Hubs::default())
@@ -663,6 +904,20 @@ mod generated {
         /// Routes each endpoint's path to its handler, registering sessions in `hubs`.
         pub fn into_router_with_hubs(self, hubs: Hubs) -> wsgen_runtime::Router {
             wsgen_runtime::Router::new()
+                .route_with_hub(
+                    "/rooms/{room_id}/read",
+                    RoomsReadEndpoint {
+                        handler: self.rooms_read,
+                    },
+                    hubs.rooms_read,
+                )
+                .route_with_hub(
+                    "/rooms/{room_id}/write",
+                    RoomsWriteEndpoint {
+                        handler: self.rooms_write,
+                    },
+                    hubs.rooms_write,
+                )
                 .route_with_hub(
                     "/bags/put",
                     BagsPutEndpoint {
@@ -708,6 +963,181 @@ mod generated {
         /// A server with the default limits whose sessions are registered in `hubs`.
         pub fn into_server_with_hubs(self, hubs: Hubs) -> wsgen_runtime::Server {
             wsgen_runtime::Server::new(self.into_router_with_hubs(hubs))
+        }
+    }
+
+    /// How a call on [`RoomsReadClient`] failed, or how the server closed the connection.
+    pub type RoomsReadError = wsgen_runtime::ClientError<RoomsReadClose>;
+
+    /// Answers with the room and token it was opened with.
+    ///
+    /// A typed client for `rooms.read` at `/rooms/{room_id}/read` (two_way).
+    #[derive(Debug)]
+    pub struct RoomsReadClient(wsgen_runtime::Client<String, String, RoomsReadClose>);
+
+    impl RoomsReadClient {
+        /// The endpoint's path on the server (a template: parameters in braces).
+        pub const PATH: &'static str = "/rooms/{room_id}/read";
+
+        /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+        pub const NAME: &'static str = "wire_edges.rooms.read";
+
+        /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+        pub async fn connect(
+            base_url: &str,
+            params: &RoomParams,
+            query: &RoomQuery,
+        ) -> Result<Self, RoomsReadError> {
+            Self::connect_with(
+                    base_url,
+                    params,
+                    query,
+                    wsgen_runtime::ConnectOptions::default(),
+                )
+                .await
+        }
+
+        /// Connects with options, such as headers for the upgrade request.
+        pub async fn connect_with(
+            base_url: &str,
+            params: &RoomParams,
+            query: &RoomQuery,
+            options: wsgen_runtime::ConnectOptions,
+        ) -> Result<Self, RoomsReadError> {
+            let path = format!(
+                "/rooms/{}/read", wsgen_runtime::codegen::path_segment(& params.room_id),
+            );
+            let mut url_query = wsgen_runtime::codegen::QueryString::default();
+            url_query.push("token", &query.token);
+            url_query.push_opt("verbose", query.verbose.as_ref());
+            let path = url_query.append_to(path);
+            let client = wsgen_runtime::Client::connect_endpoint(
+                    Self::NAME,
+                    base_url,
+                    &path,
+                    options,
+                )
+                .await?;
+            Ok(Self(client))
+        }
+
+        /// Sends a message to the server.
+        pub async fn send(&mut self, message: String) -> Result<(), RoomsReadError> {
+            self.0.send(message).await
+        }
+
+        /// Receives the next message; when the server closes the connection, says how.
+        pub async fn recv(&mut self) -> Result<String, RoomsReadError> {
+            self.0.recv().await
+        }
+
+        /// Splits the client into a receiving half and a cloneable sending half, so that one task
+        /// receives while others send; dropping both halves closes the connection normally.
+        pub fn split(
+            self,
+        ) -> (
+            wsgen_runtime::ClientReceiver<String, RoomsReadClose>,
+            wsgen_runtime::ClientSender<String, RoomsReadClose>,
+        ) {
+            self.0.split()
+        }
+
+        /// Waits until the server closes the connection and says how.
+        pub async fn closed(&mut self) -> RoomsReadError {
+            self.0.closed().await
+        }
+
+        /// Closes the connection normally (code 1000).
+        pub async fn close(self) -> Result<(), RoomsReadError> {
+            self.0.close().await
+        }
+    }
+
+    /// How a call on [`RoomsWriteClient`] failed, or how the server closed the connection.
+    pub type RoomsWriteError = wsgen_runtime::ClientError<RoomsWriteClose>;
+
+    /// Answers like `read`; its inputs are the same type.
+    ///
+    /// A typed client for `rooms.write` at `/rooms/{room_id}/write` (two_way).
+    #[derive(Debug)]
+    pub struct RoomsWriteClient(wsgen_runtime::Client<String, String, RoomsWriteClose>);
+
+    impl RoomsWriteClient {
+        /// The endpoint's path on the server (a template: parameters in braces).
+        pub const PATH: &'static str = "/rooms/{room_id}/write";
+
+        /// The endpoint's name (`api.controller.endpoint`), as in its `ws_client` span.
+        pub const NAME: &'static str = "wire_edges.rooms.write";
+
+        /// Connects to the endpoint on the server at `base_url`, such as `ws://127.0.0.1:8080`.
+        pub async fn connect(
+            base_url: &str,
+            params: &RoomParams,
+            query: &RoomQuery,
+        ) -> Result<Self, RoomsWriteError> {
+            Self::connect_with(
+                    base_url,
+                    params,
+                    query,
+                    wsgen_runtime::ConnectOptions::default(),
+                )
+                .await
+        }
+
+        /// Connects with options, such as headers for the upgrade request.
+        pub async fn connect_with(
+            base_url: &str,
+            params: &RoomParams,
+            query: &RoomQuery,
+            options: wsgen_runtime::ConnectOptions,
+        ) -> Result<Self, RoomsWriteError> {
+            let path = format!(
+                "/rooms/{}/write", wsgen_runtime::codegen::path_segment(& params
+                .room_id),
+            );
+            let mut url_query = wsgen_runtime::codegen::QueryString::default();
+            url_query.push("token", &query.token);
+            url_query.push_opt("verbose", query.verbose.as_ref());
+            let path = url_query.append_to(path);
+            let client = wsgen_runtime::Client::connect_endpoint(
+                    Self::NAME,
+                    base_url,
+                    &path,
+                    options,
+                )
+                .await?;
+            Ok(Self(client))
+        }
+
+        /// Sends a message to the server.
+        pub async fn send(&mut self, message: String) -> Result<(), RoomsWriteError> {
+            self.0.send(message).await
+        }
+
+        /// Receives the next message; when the server closes the connection, says how.
+        pub async fn recv(&mut self) -> Result<String, RoomsWriteError> {
+            self.0.recv().await
+        }
+
+        /// Splits the client into a receiving half and a cloneable sending half, so that one task
+        /// receives while others send; dropping both halves closes the connection normally.
+        pub fn split(
+            self,
+        ) -> (
+            wsgen_runtime::ClientReceiver<String, RoomsWriteClose>,
+            wsgen_runtime::ClientSender<String, RoomsWriteClose>,
+        ) {
+            self.0.split()
+        }
+
+        /// Waits until the server closes the connection and says how.
+        pub async fn closed(&mut self) -> RoomsWriteError {
+            self.0.closed().await
+        }
+
+        /// Closes the connection normally (code 1000).
+        pub async fn close(self) -> Result<(), RoomsWriteError> {
+            self.0.close().await
         }
     }
 

@@ -107,6 +107,224 @@ export type Big = {
   below: number;
 };
 
+/** How `rooms.read` closes a connection. */
+export type RoomsReadClose = OtherClose;
+
+/** Path parameters of `rooms.read`. */
+export type RoomParams = {
+  /** The room. */
+  room_id: number | bigint | string;
+};
+
+/** Query parameters of `rooms.read`. */
+export type RoomQuery = {
+  /** The caller's token. */
+  token: string;
+  /** Say more. */
+  verbose?: boolean | undefined;
+};
+
+/** What `RoomsReadClient` receives, how it closes, and what can go wrong. */
+type RoomsReadConnection = Connection<string, RoomsReadClose, DecodeError>;
+
+/**
+ * Answers with the room and token it was opened with.
+ *
+ * A typed client for `rooms.read` at `/rooms/{room_id}/read`: both sides send.
+ */
+export class RoomsReadClient {
+  /** The endpoint's path on the server (a template: parameters in braces). */
+  static readonly PATH = "/rooms/{room_id}/read";
+
+  private readonly connection: RoomsReadConnection;
+
+  private constructor(connection: RoomsReadConnection) {
+    this.connection = connection;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<RoomsReadClose> {
+    return this.connection.closed;
+  }
+
+  /**
+   * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
+   */
+  static async connect(
+    baseUrl: string,
+    params: RoomParams,
+    query: RoomQuery,
+    options: ConnectOptions = {},
+  ): Promise<RoomsReadClient> {
+    const url = Connection.url(baseUrl, `/rooms/${Connection.segment(params.room_id)}/read`, [
+      ["token", Connection.param(query.token)],
+      ["verbose", query.verbose === undefined ? undefined : Connection.param(query.verbose)],
+    ]);
+    const connection: RoomsReadConnection = new Connection(url, options, {
+      decode: decoders.text,
+      envelope: false,
+      errorReplies: false,
+      handshake: null,
+      close: RoomsReadClient.closeOf,
+    });
+    await connection.opened;
+    return new RoomsReadClient(connection);
+  }
+
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
+  send(message: string): void {
+    this.connection.send(message);
+  }
+
+  /**
+   * The next message from the server. Rejects with `ClosedError` once the connection has ended,
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
+   */
+  recv(options: RecvOptions = {}): Promise<string> {
+    return this.connection.recv(options);
+  }
+
+  /**
+   * Calls `listener` with every message that no `recv()` is waiting for, starting with those
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
+   */
+  onMessage(listener: (message: string) => void): () => void {
+    return this.connection.onMessage(listener);
+  }
+
+  /**
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
+   * Returns a function that removes the listener.
+   */
+  onError(listener: (error: DecodeError) => void): () => void {
+    return this.connection.onError(listener);
+  }
+
+  /** Closes the connection normally (code 1000); `closed` resolves once the server has answered. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private static closeOf(code: number, reason: string): RoomsReadClose {
+    return { condition: null, code, reason };
+  }
+}
+
+/** How `rooms.write` closes a connection. */
+export type RoomsWriteClose = OtherClose;
+
+/** What `RoomsWriteClient` receives, how it closes, and what can go wrong. */
+type RoomsWriteConnection = Connection<string, RoomsWriteClose, DecodeError>;
+
+/**
+ * Answers like `read`; its inputs are the same type.
+ *
+ * A typed client for `rooms.write` at `/rooms/{room_id}/write`: both sides send.
+ */
+export class RoomsWriteClient {
+  /** The endpoint's path on the server (a template: parameters in braces). */
+  static readonly PATH = "/rooms/{room_id}/write";
+
+  private readonly connection: RoomsWriteConnection;
+
+  private constructor(connection: RoomsWriteConnection) {
+    this.connection = connection;
+  }
+
+  /** Resolves when the connection has ended, with how. */
+  get closed(): Promise<RoomsWriteClose> {
+    return this.connection.closed;
+  }
+
+  /**
+   * Connects to the endpoint on the server at `baseUrl`, such as `ws://127.0.0.1:8080`.
+   * Rejects with a `ConnectError` when the connection cannot be opened: `ConnectStatusError`
+   * (an HTTP status, such as 401 or 404), `ConnectNetworkError` (refused, ...),
+   * `ConnectTimeoutError` (`options.timeout`, 10s by default), `ConnectAbortedError`
+   * (`options.signal`), or `ConnectError` itself when the WebSocket implementation does not say.
+   */
+  static async connect(
+    baseUrl: string,
+    params: RoomParams,
+    query: RoomQuery,
+    options: ConnectOptions = {},
+  ): Promise<RoomsWriteClient> {
+    const url = Connection.url(baseUrl, `/rooms/${Connection.segment(params.room_id)}/write`, [
+      ["token", Connection.param(query.token)],
+      ["verbose", query.verbose === undefined ? undefined : Connection.param(query.verbose)],
+    ]);
+    const connection: RoomsWriteConnection = new Connection(url, options, {
+      decode: decoders.text,
+      envelope: false,
+      errorReplies: false,
+      handshake: null,
+      close: RoomsWriteClient.closeOf,
+    });
+    await connection.opened;
+    return new RoomsWriteClient(connection);
+  }
+
+  /**
+   * Sends a message to the server. Throws `ClosedError` once the connection has ended, and an
+   * `Error` while it is closing.
+   */
+  send(message: string): void {
+    this.connection.send(message);
+  }
+
+  /**
+   * The next message from the server. Rejects with `ClosedError` once the connection has ended,
+   * and with `DecodeError` when a message from the server does not decode (these errors go to
+   * the `onError` listeners instead, when there are any). With `options.signal` or
+   * `options.timeout` it stops waiting (rejecting with the signal's reason or a
+   * `RecvTimeoutError`) and takes no message: the next one goes to the next reader.
+   */
+  recv(options: RecvOptions = {}): Promise<string> {
+    return this.connection.recv(options);
+  }
+
+  /**
+   * Calls `listener` with every message that no `recv()` is waiting for, starting with those
+   * that arrived before it was added, in order. An error that arrives while only `onMessage`
+   * listeners listen is kept for the next `onError` listener or `recv()` (it never becomes an
+   * unhandled rejection). Returns a function that removes the listener.
+   */
+  onMessage(listener: (message: string) => void): () => void {
+    return this.connection.onMessage(listener);
+  }
+
+  /**
+   * Calls `listener` with every message from the server that did not decode (instead of
+   * rejecting a waiting `recv()`).
+   * Returns a function that removes the listener.
+   */
+  onError(listener: (error: DecodeError) => void): () => void {
+    return this.connection.onError(listener);
+  }
+
+  /** Closes the connection normally (code 1000); `closed` resolves once the server has answered. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private static closeOf(code: number, reason: string): RoomsWriteClose {
+    return { condition: null, code, reason };
+  }
+}
+
 /** How `bags.put` closes a connection. */
 export type BagsPutClose = OtherClose;
 

@@ -657,8 +657,8 @@ impl<'a> Differ<'a> {
     }
 
     fn params(&mut self, o: &Endpoint<'_>, n: &Endpoint<'_>) {
-        let old: Vec<_> = o.def.params.iter().collect();
-        let new: Vec<_> = n.def.params.iter().collect();
+        let old: Vec<_> = self.old.spec.params_of(o.def).iter().collect();
+        let new: Vec<_> = self.new.spec.params_of(n.def).iter().collect();
         for ((ok, of), (nk, nf)) in old.iter().zip(new.iter()) {
             let subject = format!("{}.params.{}", n.name, nk.value);
             if ok.value != nk.value {
@@ -728,9 +728,15 @@ impl<'a> Differ<'a> {
     fn query(&mut self, o: &Endpoint<'_>, n: &Endpoint<'_>) {
         let endpoint_old = o.key.referenced;
         let endpoint_new = n.key.referenced;
-        for (ok, of) in o.def.query.iter() {
+        for (ok, of) in self.old.spec.query_of(o.def).iter() {
             let subject = format!("{}.query.{}", n.name, ok.value);
-            match n.def.query.iter().find(|(k, _)| k.value == ok.value) {
+            match self
+                .new
+                .spec
+                .query_of(n.def)
+                .iter()
+                .find(|(k, _)| k.value == ok.value)
+            {
                 None => {
                     let required = !of.is_optional();
                     self.add(
@@ -796,8 +802,14 @@ impl<'a> Differ<'a> {
                 }
             }
         }
-        for (nk, nf) in n.def.query.iter() {
-            if o.def.query.iter().any(|(k, _)| k.value == nk.value) {
+        for (nk, nf) in self.new.spec.query_of(n.def).iter() {
+            if self
+                .old
+                .spec
+                .query_of(o.def)
+                .iter()
+                .any(|(k, _)| k.value == nk.value)
+            {
                 continue;
             }
             let subject = format!("{}.query.{}", n.name, nk.value);

@@ -21,6 +21,8 @@ pub struct Ir {
     pub types: Vec<TypeIr>,
     /// Endpoints of all controllers, in spec order.
     pub endpoints: Vec<EndpointIr>,
+    /// The spec's shared `inputs`, each a params or query struct emitted once.
+    pub shared_inputs: Vec<InputsIr>,
     /// Middleware methods, in spec order (empty: no `Middleware` trait is generated).
     pub middleware: Vec<MiddlewareIr>,
     /// The server-wide limits from the spec (empty: the runtime's defaults).
@@ -69,6 +71,11 @@ pub struct InputsIr {
     pub what: String,
     /// Fields, in spec order.
     pub fields: Vec<InputFieldIr>,
+    /// The name of the spec's shared `inputs` these come from (emitted once, for every
+    /// endpoint naming them), or `None` for an endpoint's own.
+    pub shared: Option<String>,
+    /// The shared inputs' documentation.
+    pub docs: Vec<String>,
 }
 
 /// One path or query parameter.

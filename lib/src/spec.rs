@@ -31,6 +31,10 @@ pub struct Spec {
     /// Message types, in the order they are declared.
     #[serde(default)]
     pub types: Map<TypeDef>,
+    /// Inputs declared once and shared: each named set of path and query parameters becomes one
+    /// `<Name>Params` and one `<Name>Query` type, for every endpoint that says `inputs: <Name>`.
+    #[serde(default)]
+    pub inputs: Map<InputsDef>,
     /// Controllers: groups of endpoints under one path prefix.
     #[serde(default)]
     pub controllers: Map<Controller>,
@@ -543,6 +547,11 @@ pub struct EndpointDef {
     /// Typed query parameters; `?` or `optional: true` makes one optional.
     #[serde(default)]
     pub query: Map<FieldDef>,
+    /// The name of inputs declared once under the spec's `inputs`, instead of `params` and
+    /// `query` here: endpoints naming the same inputs share their types.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub inputs: Option<Spanned<String>>,
     /// `callbacks` (on_connect / on_message / on_disconnect; the default) or `stream` (the
     /// handler owns the connection and calls recv / send / pair / expect).
     #[serde(default)]
@@ -572,6 +581,44 @@ pub struct EndpointDef {
     /// Limits for this endpoint's connections, over the spec's top-level ones.
     #[serde(default)]
     pub limits: Option<LimitsDef>,
+}
+
+/// Path and query parameters declared once, for the endpoints that name them.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputsDef {
+    /// Documentation for the inputs.
+    #[serde(default)]
+    pub docs: Option<String>,
+    /// Typed path parameters; each appears as `{name}` in the path of every endpoint naming
+    /// these inputs.
+    #[serde(default)]
+    pub params: Map<FieldDef>,
+    /// Typed query parameters; `?` or `optional: true` makes one optional.
+    #[serde(default)]
+    pub query: Map<FieldDef>,
+}
+
+impl Spec {
+    /// The inputs an endpoint names (`inputs: <Name>`), if they are declared.
+    pub fn shared_inputs(&self, def: &EndpointDef) -> Option<(&Spanned<String>, &InputsDef)> {
+        let name = def.inputs.as_ref()?;
+        self.inputs
+            .iter()
+            .find(|(n, _)| n.value == name.value)
+    }
+
+    /// An endpoint's path parameters: those of the inputs it names, or its own.
+    pub fn params_of<'a>(&'a self, def: &'a EndpointDef) -> &'a Map<FieldDef> {
+        self.shared_inputs(def)
+            .map_or(&def.params, |(_, i)| &i.params)
+    }
+
+    /// An endpoint's query parameters: those of the inputs it names, or its own.
+    pub fn query_of<'a>(&'a self, def: &'a EndpointDef) -> &'a Map<FieldDef> {
+        self.shared_inputs(def)
+            .map_or(&def.query, |(_, i)| &i.query)
+    }
 }
 
 /// How an endpoint's handler is written.

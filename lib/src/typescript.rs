@@ -164,6 +164,9 @@ pub struct TsInputs {
     pub ident: String,
     pub what: String,
     pub fields: Vec<TsField>,
+    /// Whether this endpoint declares the type: inputs shared by several endpoints (the spec's
+    /// `inputs`) are declared by the first.
+    pub declare: bool,
 }
 
 /// One direction of an endpoint's messages.
@@ -525,6 +528,7 @@ fn inputs(ident: Option<&String>, fields: &[Field], what: &str) -> Option<TsInpu
                 docs: comment(doc_lines(f.docs.as_ref())),
             })
             .collect(),
+        declare: true,
     })
 }
 
@@ -787,11 +791,18 @@ pub(crate) fn module(model: &Model, source: &Source) -> Result<TsModule, Diagnos
     check(model, source)?;
     let lowering = Lowering { model };
     let types = model.types.iter().map(|t| lowering.ty(t)).collect();
-    let endpoints: Vec<TsEndpoint> = model
+    let mut endpoints: Vec<TsEndpoint> = model
         .endpoints
         .iter()
         .map(|e| endpoint(model, e, &lowering))
         .collect();
+    // Shared inputs are one type: the first endpoint naming them declares it.
+    let mut declared = std::collections::HashSet::new();
+    for e in &mut endpoints {
+        for inputs in [e.params.as_mut(), e.query.as_mut()].into_iter().flatten() {
+            inputs.declare = declared.insert(inputs.ident.clone());
+        }
+    }
     let (imports, exports) = core_names(&endpoints);
     Ok(TsModule {
         spec_file: model.spec_file.clone(),

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde_saphyr::Location;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Source, did_you_mean};
-use crate::ir::{Ir, MiddlewareIr, TypeIr, TypeKind};
+use crate::ir::{InputsIr, Ir, MiddlewareIr, TypeIr, TypeKind};
 use crate::names::{is_identifier, pascal, snake, snake_plain};
 use crate::spec::{Spanned, Spec};
 use crate::typeexpr::Primitive;
@@ -53,6 +53,7 @@ pub fn lower(spec: &Spec, source: &Source) -> Result<Ir, Diagnostics> {
         pending: Vec::new(),
         nestable: Vec::new(),
         struct_fields: BTreeMap::new(),
+        shared: BTreeMap::new(),
     };
     let ir = lowerer.spec(spec);
     let mut errors = lowerer.errors;
@@ -80,6 +81,8 @@ struct Lowerer<'a> {
     nestable: Vec<Nestable>,
     /// Each declared struct's field names on the wire, for union tags.
     struct_fields: BTreeMap<String, Vec<String>>,
+    /// The spec's shared `inputs` by name, lowered once: their params and query structs.
+    shared: BTreeMap<String, (Option<InputsIr>, Option<InputsIr>)>,
 }
 
 /// A field holding a struct or union (directly, in a list, or deeper in lists and maps), which
@@ -319,6 +322,36 @@ impl Lowerer<'_> {
         self.uninhabitable(spec, &types);
         self.nest_validation(&mut types, &names);
 
+        let mut shared_inputs = Vec::new();
+        for (inputs_name, def) in spec.inputs.iter() {
+            let ident = self.ident(inputs_name, pascal, "inputs");
+            let mark = |inputs: Option<InputsIr>| {
+                inputs.map(|mut i| {
+                    i.shared = Some(inputs_name.value.clone());
+                    i.docs = doc_lines(def.docs.as_ref());
+                    i
+                })
+            };
+            let params = mark(self.inputs(
+                &def.params,
+                format!("{ident}Params"),
+                "path parameter",
+                false,
+            ));
+            let query =
+                mark(self.inputs(&def.query, format!("{ident}Query"), "query parameter", true));
+            if params.is_none() && query.is_none() {
+                self.error_hint(
+                    inputs_name.referenced,
+                    format!("the inputs `{}` declare no parameters", inputs_name.value),
+                    "add `params:` or `query:` to them, or remove them",
+                );
+            }
+            shared_inputs.extend(params.iter().chain(query.iter()).cloned());
+            self.shared
+                .insert(inputs_name.value.clone(), (params, query));
+        }
+
         let mut endpoints = Vec::new();
         let mut handler_fields: BTreeMap<String, (Location, String)> = BTreeMap::new();
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
@@ -430,6 +463,7 @@ impl Lowerer<'_> {
                     );
                 }
                 endpoints.push(self.endpoint(
+                    spec,
                     endpoint_name,
                     endpoint,
                     &ident,
@@ -483,6 +517,7 @@ impl Lowerer<'_> {
             limits: self.limits(spec.limits.as_ref(), limits::Scope::Server),
             types,
             endpoints,
+            shared_inputs,
             middleware,
         }
     }

@@ -52,7 +52,7 @@ pub(crate) fn build(spec: &Spec, ir: &Ir, source: &Source) -> Result<Model, Diag
         for (name, def) in controller.endpoints.iter() {
             let qualified = format!("{}.{}", controller_name.value, name.value);
             match ir.endpoints.iter().find(|e| e.qualified == qualified) {
-                Some(e) => endpoints.push(builder.endpoint(name, def, e, &middleware)),
+                Some(e) => endpoints.push(builder.endpoint(spec, name, def, e, &middleware)),
                 None => builder.missing(name.referenced, &qualified),
             }
         }
@@ -216,6 +216,7 @@ impl Builder<'_> {
 
     fn endpoint(
         &mut self,
+        spec: &Spec,
         name: &Spanned<String>,
         def: &spec::EndpointDef,
         e: &EndpointIr,
@@ -258,8 +259,8 @@ impl Builder<'_> {
             receives: (mode != Mode::SendOnly).then(|| self.message(def.receive.as_ref())),
             sends: (mode != Mode::ReceiveOnly).then(|| self.message(def.send.as_ref())),
             reply: def.reply.as_ref().is_some_and(|r| r.value),
-            params: self.fields(&def.params),
-            query: self.fields(&def.query),
+            params: self.fields(spec.params_of(def)),
+            query: self.fields(spec.query_of(def)),
             close,
             handshake: def.handshake.as_ref().map(|h| {
                 let (close_code, close_reason) = h.failure_close();

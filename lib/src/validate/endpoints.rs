@@ -9,7 +9,8 @@ use crate::ir::{
 use crate::model::{PathTemplate, Segment};
 use crate::names::{is_identifier, pascal, snake};
 use crate::spec::{
-    CloseDef, EndpointDef, FieldDef, HandshakeDef, InvalidPolicy, Map, Mode, Number, Spanned, Style,
+    CloseDef, EndpointDef, FieldDef, HandshakeDef, InvalidPolicy, Map, Mode, Number, Spanned, Spec,
+    Style,
 };
 use crate::typeexpr::Primitive;
 
@@ -57,6 +58,7 @@ impl Lowerer<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn endpoint(
         &mut self,
+        spec: &Spec,
         name: &Spanned<String>,
         def: &EndpointDef,
         ident: &str,
@@ -159,12 +161,45 @@ impl Lowerer<'_> {
                 );
             }
         }
-        for (param, _) in def.params.iter().filter(|_| path_ok) {
-            if !in_path.contains(&param.value.as_str()) {
+        if let Some(named) = &def.inputs {
+            if spec.shared_inputs(def).is_none() {
+                let names = spec.inputs.iter().map(|(n, _)| n.value.as_str());
+                let hint = match did_you_mean(&named.value, names) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => "declare them under the spec's top-level `inputs:`".to_owned(),
+                };
                 self.error_hint(
-                    param.referenced,
+                    named.referenced,
+                    format!("no inputs named `{}`", named.value),
+                    hint,
+                );
+            } else if !def.params.0.is_empty() || !def.query.0.is_empty() {
+                self.error_hint(
+                    named.referenced,
                     format!(
-                        "path parameter `{}` is not in the path `{path}`",
+                        "endpoint `{qualified}` names the inputs `{}` and declares its own parameters too",
+                        named.value
+                    ),
+                    "declare every parameter in the shared inputs, or drop `inputs:`",
+                );
+            }
+        }
+        let own_params = spec.params_of(def);
+        let shared_name = spec.shared_inputs(def).map(|(n, _)| n);
+        for (param, _) in own_params.iter().filter(|_| path_ok) {
+            if !in_path.contains(&param.value.as_str()) {
+                // A shared parameter is reported where this endpoint names the inputs.
+                let (at, whose) = match (shared_name, &def.inputs) {
+                    (Some(shared), Some(named)) => (
+                        named.referenced,
+                        format!(" (of the inputs `{}`)", shared.value),
+                    ),
+                    _ => (param.referenced, String::new()),
+                };
+                self.error_hint(
+                    at,
+                    format!(
+                        "path parameter `{}`{whose} is not in the path `{path}`",
                         param.value
                     ),
                     format!(
@@ -175,7 +210,7 @@ impl Lowerer<'_> {
             }
         }
         for used in in_path.iter().filter(|_| path_ok) {
-            if !def.params.iter().any(|(p, _)| p.value == *used) {
+            if !own_params.iter().any(|(p, _)| p.value == *used) {
                 self.error_hint(
                     def.path.referenced,
                     format!("the path `{path}` uses `{{{used}}}`, which is not declared"),
@@ -183,13 +218,22 @@ impl Lowerer<'_> {
                 );
             }
         }
-        let params = self.inputs(
-            &def.params,
-            format!("{ident}Params"),
-            "path parameter",
-            false,
-        );
-        let query = self.inputs(&def.query, format!("{ident}Query"), "query parameter", true);
+        let shared = def
+            .inputs
+            .as_ref()
+            .and_then(|named| self.shared.get(&named.value).cloned());
+        let (params, query) = match shared {
+            Some(shared) => shared,
+            None => (
+                self.inputs(
+                    &def.params,
+                    format!("{ident}Params"),
+                    "path parameter",
+                    false,
+                ),
+                self.inputs(&def.query, format!("{ident}Query"), "query parameter", true),
+            ),
+        };
         let path_args = in_path
             .iter()
             .filter_map(|used| {
@@ -451,6 +495,8 @@ impl Lowerer<'_> {
             ident,
             what: format!("{what}s"),
             fields: out,
+            shared: None,
+            docs: Vec::new(),
         })
     }
 
