@@ -603,9 +603,7 @@ impl Spec {
     /// The inputs an endpoint names (`inputs: <Name>`), if they are declared.
     pub fn shared_inputs(&self, def: &EndpointDef) -> Option<(&Spanned<String>, &InputsDef)> {
         let name = def.inputs.as_ref()?;
-        self.inputs
-            .iter()
-            .find(|(n, _)| n.value == name.value)
+        self.inputs.iter().find(|(n, _)| n.value == name.value)
     }
 
     /// An endpoint's path parameters: those of the inputs it names, or its own.
