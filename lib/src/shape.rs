@@ -451,15 +451,21 @@ fn extent(lines: &[Vec<char>], at: Location) -> ((usize, usize), (usize, usize))
     let before = text.iter().take(column).rev().find(|c| !c.is_whitespace());
     if matches!(before, Some('{' | ',')) {
         // Flow style: to the comma that ends the entry (included) or the bracket that closes
-        // the collection (excluded), outside quotes and nested brackets.
+        // the collection (excluded), outside quotes, comments and nested brackets. A quote
+        // opens a quoted scalar only where a scalar may begin (a plain `don't` is no quote),
+        // and `\"` does not end a double-quoted one.
         let (mut depth, mut quote) = (0usize, None::<char>);
         let (mut l, mut c) = (line, column);
         while let Some(row) = lines.get(l) {
+            // Where a token may begin: after a line break, blanks or `{ [ , :`.
+            let mut token_start = true;
             while let Some(&ch) = row.get(c) {
                 match (quote, ch) {
+                    (Some('"'), '\\') => c += 1,
                     (Some(q), ch) if ch == q => quote = None,
                     (Some(_), _) => {}
-                    (None, '"' | '\'') => quote = Some(ch),
+                    (None, '#') if token_start => break,
+                    (None, '"' | '\'') if token_start => quote = Some(ch),
                     (None, '{' | '[') => depth += 1,
                     (None, '}' | ']') if depth == 0 => {
                         return ((line, column), (l, c.saturating_sub(1)));
@@ -468,6 +474,7 @@ fn extent(lines: &[Vec<char>], at: Location) -> ((usize, usize), (usize, usize))
                     (None, ',') if depth == 0 => return ((line, column), (l, c)),
                     _ => {}
                 }
+                token_start = quote.is_none() && (ch.is_whitespace() || "{[,:".contains(ch));
                 c += 1;
             }
             l += 1;
@@ -580,6 +587,22 @@ mod tests {
         assert_eq!(squeezed(&blank(text, "bad")), "e: { good: 1 }\n");
         let text = "e: { good: 1, bad: { x: [1, 2] } }\n";
         assert_eq!(squeezed(&blank(text, "bad")), "e: { good: 1, }\n");
+    }
+
+    #[test]
+    fn a_flow_entry_ends_at_its_comma_whatever_apostrophes_escapes_and_comments_hold() {
+        // A plain scalar's apostrophe opens no quote (before, it blanked to the end of file).
+        let text = "e: { bad: don't, good: 1 }\nf: { g: 2 }\n";
+        assert_eq!(
+            squeezed(&blank(text, "bad")),
+            "e: { good: 1 }\nf: { g: 2 }\n"
+        );
+        // An escaped quote does not end a double-quoted scalar.
+        let text = "e: { bad: \"a\\\", b\", good: 1 }\n";
+        assert_eq!(squeezed(&blank(text, "bad")), "e: { good: 1 }\n");
+        // A comment's brackets and quotes are no part of the entry.
+        let text = "e: { bad: 1 # it's {\n , good: 1 }\n";
+        assert_eq!(squeezed(&blank(text, "bad")), "e: {\ngood: 1 }\n");
     }
 
     #[test]

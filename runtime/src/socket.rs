@@ -621,8 +621,13 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let mut item = match event {
                 Event::Extra(item) => item,
                 other => {
+                    // A data message is counted (and rate limited) as it arrives, as in
+                    // `recv_frame`; one within the rate waits for the next receive.
                     if let Some(message) = self.handle(other).await? {
-                        self.pending = Some(message);
+                        self.traffic.inbound(self.settings.endpoint, message.len());
+                        if self.within_rate().await? {
+                            self.pending = Some(message);
+                        }
                     }
                     continue;
                 }
@@ -840,7 +845,6 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         })
     }
 
-    /// Reports an invalid message; returns the policy.
     /// Whether a data message that just arrived is within the client's message rate; one over
     /// it is dropped (`Ok(false)`) or closes the connection with 1008, as the rate says.
     async fn within_rate(&mut self) -> Result<bool, SocketError> {
@@ -860,6 +864,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         }
     }
 
+    /// Reports an invalid message; returns the policy.
     fn observe_invalid(&self, error: &DecodeError) -> OnInvalid {
         let policy = match self.settings.on_invalid {
             OnInvalid::Drop => "drop",
