@@ -123,7 +123,7 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
             "build",
             "--release",
             "-p",
-            "wsgen",
+            "wsgen-cli",
             "--example",
             "echo-server",
         ];
