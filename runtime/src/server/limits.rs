@@ -73,6 +73,11 @@ pub struct Limits {
     pub shutdown_timeout: Duration,
 }
 
+/// The most tungstenite's own read buffer holds (and zero-fills before a read); a message that
+/// does not fit is read ahead by the connection's stream, in reads of up to
+/// [`Limits::read_buffer`] bytes and more.
+const WEBSOCKET_READ_BUFFER: usize = 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits::DEFAULT
@@ -180,7 +185,9 @@ impl Limits {
 
     pub(super) fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
-            .read_buffer_size(self.read_buffer)
+            // tungstenite zero-fills what it reads into before every read: its own buffer stays
+            // small, and larger reads go through the connection's read-ahead (`crate::io`).
+            .read_buffer_size(self.read_buffer.min(WEBSOCKET_READ_BUFFER))
             // Frames are fed into this buffer and written by one flush per batch; 0 would write
             // every frame on its own.
             .write_buffer_size(64 * 1024)
