@@ -297,3 +297,69 @@ impl AsyncWrite for Io {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Reads bytes `from..to` of the test pattern through `io` in reads of at most `chunk`,
+    /// checking every byte.
+    async fn read_all(io: &mut Io, from: usize, to: usize, chunk: usize) {
+        let (mut got, total) = (from, to);
+        let mut out = vec![0u8; chunk];
+        while got < total {
+            let want = chunk.min(total - got);
+            let n = io.read(&mut out[..want]).await.expect("read");
+            assert!(n > 0, "the stream ended after {got} of {total} bytes");
+            for (i, byte) in out[..n].iter().enumerate() {
+                assert_eq!(*byte, ((got + i) % 251) as u8, "byte {}", got + i);
+            }
+            got += n;
+        }
+        assert_eq!(got, total);
+    }
+
+    #[tokio::test]
+    async fn reads_ahead_while_data_waits_and_frees_the_buffer_when_quiet() {
+        let (mut peer, stream) = tokio::io::duplex(256 * 1024);
+        let mut io = Io::boxed(Box::new(stream));
+        io.read_ahead(8 * 1024);
+        let data: Vec<u8> = (0..200_000).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&data).await.expect("write");
+        read_all(&mut io, 0, 100_000, 1024).await;
+        // Every read from the stream came back full: the read-ahead grew to its largest.
+        assert_eq!(io.ahead.size, MAX_READ_AHEAD);
+        read_all(&mut io, 100_000, data.len(), 1024).await;
+        // Nothing more is waiting: the next read finds that out and frees the buffer.
+        let mut out = [0u8; 16];
+        let pending = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            io.read(&mut out),
+        )
+        .await;
+        assert!(pending.is_err(), "nothing was sent");
+        assert_eq!(io.ahead.buf.capacity(), 0, "a quiet connection keeps no buffer");
+        assert_eq!(io.ahead.size, 0, "reads go straight to the reader again");
+        // A small message is read straight into the reader's buffer.
+        peer.write_all(&data[..20]).await.expect("write");
+        read_all(&mut io, 0, 20, 1024).await;
+        assert_eq!(io.ahead.buf.capacity(), 0);
+        // The end of the stream is the end, with or without reading ahead.
+        peer.write_all(&data[..5000]).await.expect("write");
+        drop(peer);
+        read_all(&mut io, 0, 5000, 1024).await;
+        assert_eq!(io.read(&mut out).await.expect("read"), 0);
+    }
+
+    #[tokio::test]
+    async fn without_read_ahead_every_read_goes_to_the_reader() {
+        let (mut peer, stream) = tokio::io::duplex(64 * 1024);
+        let mut io = Io::boxed(Box::new(stream));
+        let data: Vec<u8> = (0..10_000).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&data).await.expect("write");
+        read_all(&mut io, 0, data.len(), 1000).await;
+        assert_eq!(io.ahead.buf.capacity(), 0);
+        assert_eq!(io.ahead.size, 0);
+    }
+}
