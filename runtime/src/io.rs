@@ -333,13 +333,14 @@ mod tests {
         read_all(&mut io, 100_000, data.len(), 1024).await;
         // Nothing more is waiting: the next read finds that out and frees the buffer.
         let mut out = [0u8; 16];
-        let pending = tokio::time::timeout(
-            std::time::Duration::from_millis(20),
-            io.read(&mut out),
-        )
-        .await;
+        let pending =
+            tokio::time::timeout(std::time::Duration::from_millis(20), io.read(&mut out)).await;
         assert!(pending.is_err(), "nothing was sent");
-        assert_eq!(io.ahead.buf.capacity(), 0, "a quiet connection keeps no buffer");
+        assert_eq!(
+            io.ahead.buf.capacity(),
+            0,
+            "a quiet connection keeps no buffer"
+        );
         assert_eq!(io.ahead.size, 0, "reads go straight to the reader again");
         // A small message is read straight into the reader's buffer.
         peer.write_all(&data[..20]).await.expect("write");

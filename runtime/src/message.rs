@@ -409,7 +409,10 @@ mod tests {
     fn the_envelope_is_written_in_one_go_as_it_is_wrapped() {
         let point = Point { x: 3 };
         let wrapped = envelope_ok(Point { x: 3 }.encode());
-        assert_eq!(wrapped, Message::text(r#"{"statusCode":200,"body":{"x":3}}"#));
+        assert_eq!(
+            wrapped,
+            Message::text(r#"{"statusCode":200,"body":{"x":3}}"#)
+        );
         assert_eq!(point.encode_enveloped(), wrapped);
         let value = serde_json::json!({"a": [1, "b"]});
         assert_eq!(

@@ -48,7 +48,11 @@ pub struct Limits {
     pub send_queue: usize,
     /// What to do with a client that does not read fast enough to keep its queue from filling.
     pub slow_consumer: SlowConsumer,
-    /// The read buffer allocated per connection.
+    /// How much a connection reads from its socket at once when more is waiting than its
+    /// small standing buffer (1 KiB, or this if smaller) takes: a read that fills the small
+    /// buffer makes the next ones ask for this many bytes, twice as many after each read that
+    /// comes back full, up to 64 KiB (or this, if larger). That larger buffer is freed as soon as
+    /// the socket has nothing more waiting, so an idle connection holds only the small one.
     pub read_buffer: usize,
     /// How long the upgrade request may take to arrive (slow handshakes are dropped).
     pub handshake_timeout: Duration,
@@ -86,7 +90,7 @@ impl Default for Limits {
 
 impl Limits {
     /// The defaults: 64 KiB messages and frames, 16 KiB request heads, a queue of 256 pushes
-    /// closed with 1013 when full, 8 KiB read buffers, 10 s handshake and write timeouts, no
+    /// closed with 1013 when full, reads of 8 KiB and more, 10 s handshake and write timeouts, no
     /// idle timeout, 5 s to answer a close, TCP keepalive after 60 s, 10,000 connections, and
     /// 10 s for a graceful shutdown.
     pub const DEFAULT: Limits = Limits {
