@@ -17,7 +17,9 @@
 //! that fills them, up to [`MAX_READ_AHEAD`] (or the read buffer, if larger). Once the stream
 //! has nothing more for now (a read came back short, or would wait) and every byte has been
 //! handed on, the buffer is freed and reads go straight into tungstenite's buffer again: an
-//! idle connection holds none of it.
+//! idle connection holds none of it. The next read-ahead starts at the size the last one
+//! reached (halved after a read that used less than a quarter of it), so that on a connection
+//! whose messages are large each takes a read or two.
 
 use std::future::Future;
 use std::io;
@@ -63,8 +65,12 @@ struct ReadAhead {
     /// How much the next read from the stream asks for; 0 while reads go straight into the
     /// reader's buffer.
     size: usize,
-    /// The first size once reads fill the reader's buffer; 0 never reads ahead.
+    /// The smallest size; 0 never reads ahead.
     first: usize,
+    /// The size the next read-ahead starts at: the size the last one reached, so that a
+    /// connection whose messages are large reads each in few reads; halved (down to `first`)
+    /// after a read that used less than a quarter of it.
+    next: usize,
     /// The largest size.
     max: usize,
     /// The last read from the stream came back short: it had no more for now.
@@ -131,6 +137,7 @@ impl Io {
     /// reader's buffer (the request head is read that way).
     pub(crate) fn read_ahead(&mut self, first: usize) {
         self.ahead.first = first;
+        self.ahead.next = first;
         self.ahead.max = first.max(MAX_READ_AHEAD);
     }
 
@@ -155,8 +162,12 @@ impl Io {
             Poll::Ready(Ok(n)) => {
                 if n == asked {
                     ahead.size = ahead.size.saturating_mul(2).min(ahead.max);
+                    ahead.next = ahead.next.max(ahead.size);
                 } else {
                     ahead.drained = true;
+                    if n < asked / 4 {
+                        ahead.next = (ahead.next / 2).max(ahead.first);
+                    }
                 }
                 Poll::Ready(Ok(n))
             }
@@ -182,7 +193,7 @@ impl AsyncRead for Io {
                 ready!(Pin::new(&mut this.stream).poll_read(cx, out))?;
                 if out.remaining() == 0 && this.ahead.first > 0 {
                     // The stream had at least as much as the reader took: read ahead.
-                    this.ahead.size = this.ahead.first.max(wanted);
+                    this.ahead.size = this.ahead.next.max(wanted);
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -330,6 +341,7 @@ mod tests {
         read_all(&mut io, 0, 100_000, 1024).await;
         // Every read from the stream came back full: the read-ahead grew to its largest.
         assert_eq!(io.ahead.size, MAX_READ_AHEAD);
+        assert_eq!(io.ahead.next, MAX_READ_AHEAD);
         read_all(&mut io, 100_000, data.len(), 1024).await;
         // Nothing more is waiting: the next read finds that out and frees the buffer.
         let mut out = [0u8; 16];
@@ -342,14 +354,24 @@ mod tests {
             "a quiet connection keeps no buffer"
         );
         assert_eq!(io.ahead.size, 0, "reads go straight to the reader again");
+        assert!(
+            io.ahead.next >= MAX_READ_AHEAD / 2,
+            "the next read-ahead starts large"
+        );
         // A small message is read straight into the reader's buffer.
         peer.write_all(&data[..20]).await.expect("write");
         read_all(&mut io, 0, 20, 1024).await;
         assert_eq!(io.ahead.buf.capacity(), 0);
         // The end of the stream is the end, with or without reading ahead.
+        let next = io.ahead.next;
         peer.write_all(&data[..5000]).await.expect("write");
         drop(peer);
         read_all(&mut io, 0, 5000, 1024).await;
+        assert_eq!(
+            io.ahead.next,
+            next / 2,
+            "a read that used less than a quarter halves the next one"
+        );
         assert_eq!(io.read(&mut out).await.expect("read"), 0);
     }
 
