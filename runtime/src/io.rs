@@ -151,7 +151,7 @@ impl Io {
             ahead.buf = Vec::with_capacity(ahead.size);
         }
         let asked = ahead.buf.capacity();
-        let read = std::pin::pin!((&mut self.stream).read_buf(&mut ahead.buf));
+        let read = std::pin::pin!(self.stream.read_buf(&mut ahead.buf));
         match read.poll(cx) {
             Poll::Pending => {
                 // The connection is quiet: it keeps no buffer while it waits.
