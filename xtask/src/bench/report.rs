@@ -75,8 +75,8 @@ messages (2 cores, server and client pinned to one each):
   17,745 (0.55x). About 11,700 of the hand-written server's are tungstenite zero-filling its
   8 KiB read buffer before every read (`memset`); the generated server gives tungstenite a
   1 KiB buffer and reads more than that ahead, into spare capacity that is never zero-filled
-  (see the per-message cost section below). Against the kernel's share above, that is a few percent of
-  the server's CPU per message. `bench/callgrind.txt` records the count; `cargo xtask
+  (see the per-message cost section below). Against the kernel's share above, that is a few
+  percent of the server's CPU per message. `bench/callgrind.txt` records the count; `cargo xtask
   callgrind` fails when it grows by more than 10%.
 - **fastwebsockets in the pipelined row** writes each frame with its own system call (no write
   batching); the generated server and the hand-written one feed replies into a buffer and flush
