@@ -26,7 +26,7 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use crate::close::CloseCondition;
-use crate::message::{DecodeError, WireMessage};
+use crate::message::{DecodeError, ENVELOPE_OK, WireMessage};
 use crate::socket::Keepalive;
 use crate::validate::FieldError;
 
@@ -471,6 +471,26 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         };
         if !self.error_replies {
             return Ok(Rx::decode(message)?);
+        }
+        // The frames a wsgen server sends, read with one parse; what these do not settle is
+        // read the general way below, with the same outcome.
+        if let Message::Text(text) = &message {
+            let text = text.as_str();
+            if self.envelope {
+                // `{"statusCode":200,"body":X}` as the server writes it: if X decodes as a JSON
+                // type, it is one JSON document, the frame an envelope of status 200 around it.
+                let body = text
+                    .strip_prefix(ENVELOPE_OK)
+                    .and_then(|rest| rest.strip_suffix('}'));
+                if let (true, Some(body)) = (Rx::JSON, body) {
+                    if let Ok(value) = Rx::decode(Message::text(body)) {
+                        return Ok(value);
+                    }
+                }
+            } else if !text.contains("statusCode") && !text.contains("\\u") {
+                // No key can be `statusCode` (not even escaped): not a reply.
+                return Ok(Rx::decode(message)?);
+            }
         }
         let reply = match &message {
             // Only text that may be an object is parsed (JSON.parse takes the same whitespace).

@@ -1,16 +1,36 @@
 //! The byte stream under a served WebSocket: the standalone server's own TCP stream, the
 //! standalone server's TLS stream over it (feature `tls`), or any other (hyper's upgraded
-//! connection under axum or tower), boxed.
+//! connection under axum or tower), boxed; and the bytes read from it ahead of the WebSocket
+//! layer.
 //!
 //! An enum rather than a trait object throughout, so that the standalone server's reads and
 //! writes stay direct calls on its `TcpStream`.
+//!
+//! # Reading ahead
+//!
+//! tungstenite zero-fills the part of its read buffer it reads into before every read, however
+//! little arrives, so its buffer is kept small (see `Limits::websocket_config`) and a small
+//! message costs a small zero-fill. More than that buffer takes is read here, into the spare
+//! capacity of a buffer of our own (never zero-filled), and handed on from there: a read that
+//! fills tungstenite's buffer makes the next reads from the stream ask for
+//! [`Limits::read_buffer`](crate::Limits::read_buffer) bytes, twice as many after every read
+//! that fills them, up to [`MAX_READ_AHEAD`] (or the read buffer, if larger). Once the stream
+//! has nothing more for now (a read came back short, or would wait) and every byte has been
+//! handed on, the buffer is freed and reads go straight into tungstenite's buffer again: an
+//! idle connection holds none of it. The next read-ahead starts at the size the last one
+//! reached (halved after a read that used less than a quarter of it), so that on a connection
+//! whose messages are large each takes a read or two.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// The most a connection reads from its stream at once, unless `Limits::read_buffer` is larger.
+pub(crate) const MAX_READ_AHEAD: usize = 64 * 1024;
 
 /// What a boxed stream must offer.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -18,7 +38,7 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
 
 /// A served connection's stream.
-pub(crate) enum Io {
+enum Stream {
     /// The standalone server's connection.
     Tcp(TcpStream),
     /// The standalone server's connection under TLS (boxed: a rustls connection is large, and
@@ -30,32 +50,190 @@ pub(crate) enum Io {
     Boxed(Box<dyn Transport>),
 }
 
+/// A served connection's stream, and what was read from it and not yet handed on.
+pub(crate) struct Io {
+    stream: Stream,
+    ahead: ReadAhead,
+}
+
+/// Bytes read from the stream ahead of the reader.
+#[derive(Debug, Default)]
+struct ReadAhead {
+    /// Read and not yet handed on: `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    /// How much the next read from the stream asks for; 0 while reads go straight into the
+    /// reader's buffer.
+    size: usize,
+    /// The smallest size; 0 never reads ahead.
+    first: usize,
+    /// The size the next read-ahead starts at: the size the last one reached, so that a
+    /// connection whose messages are large reads each in few reads; halved (down to `first`)
+    /// after a read that used less than a quarter of it.
+    next: usize,
+    /// The largest size.
+    max: usize,
+    /// The last read from the stream came back short: it had no more for now.
+    drained: bool,
+}
+
+impl ReadAhead {
+    fn is_empty(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    /// Hands on as much as `out` takes; frees the buffer once it is empty and the stream had no
+    /// more.
+    fn hand_on(&mut self, out: &mut ReadBuf<'_>) {
+        let available = self.buf.get(self.pos..).unwrap_or_default();
+        let n = available.len().min(out.remaining());
+        out.put_slice(&available[..n]);
+        self.pos += n;
+        if self.is_empty() {
+            self.buf.clear();
+            self.pos = 0;
+            if self.drained {
+                self.release();
+            }
+        }
+    }
+
+    /// Frees the buffer; reads go straight into the reader's buffer again.
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.pos = 0;
+        self.size = 0;
+        self.drained = false;
+    }
+}
+
+impl Io {
+    /// The standalone server's connection.
+    pub(crate) fn tcp(stream: TcpStream) -> Self {
+        Io::new(Stream::Tcp(stream))
+    }
+
+    /// The standalone server's connection under TLS.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(stream: Box<tokio_rustls::server::TlsStream<TcpStream>>) -> Self {
+        Io::new(Stream::Tls(stream))
+    }
+
+    /// Any other stream (hyper's upgraded connection).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn boxed(stream: Box<dyn Transport>) -> Self {
+        Io::new(Stream::Boxed(stream))
+    }
+
+    fn new(stream: Stream) -> Self {
+        Io {
+            stream,
+            ahead: ReadAhead::default(),
+        }
+    }
+
+    /// Reads ahead from now on (see the module's documentation): `first` bytes once a read
+    /// fills the reader's buffer. Until this is called every read goes straight into the
+    /// reader's buffer (the request head is read that way).
+    pub(crate) fn read_ahead(&mut self, first: usize) {
+        self.ahead.first = first;
+        self.ahead.next = first;
+        self.ahead.max = first.max(MAX_READ_AHEAD);
+    }
+
+    /// Reads from the stream into the read-ahead buffer, without zero-filling it.
+    fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let ahead = &mut self.ahead;
+        ahead.buf.clear();
+        ahead.pos = 0;
+        if ahead.buf.capacity() < ahead.size {
+            // Nothing to keep: a new allocation rather than a reallocation that copies.
+            ahead.buf = Vec::with_capacity(ahead.size);
+        }
+        let asked = ahead.buf.capacity();
+        let read = std::pin::pin!(self.stream.read_buf(&mut ahead.buf));
+        match read.poll(cx) {
+            Poll::Pending => {
+                // The connection is quiet: it keeps no buffer while it waits.
+                ahead.release();
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(n)) => {
+                if n == asked {
+                    ahead.size = ahead.size.saturating_mul(2).min(ahead.max);
+                    ahead.next = ahead.next.max(ahead.size);
+                } else {
+                    ahead.drained = true;
+                    if n < asked / 4 {
+                        ahead.next = (ahead.next / 2).max(ahead.first);
+                    }
+                }
+                Poll::Ready(Ok(n))
+            }
+        }
+    }
+}
+
+/// Cancel safety: a read either hands bytes on or keeps them for the next one; none is lost
+/// when a read is dropped while pending.
 impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if out.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if this.ahead.is_empty() {
+            if this.ahead.size == 0 {
+                let wanted = out.remaining();
+                ready!(Pin::new(&mut this.stream).poll_read(cx, out))?;
+                if out.remaining() == 0 && this.ahead.first > 0 {
+                    // The stream had at least as much as the reader took: read ahead.
+                    this.ahead.size = this.ahead.next.max(wanted);
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if ready!(this.fill(cx))? == 0 {
+                // The end of the stream.
+                this.ahead.release();
+                return Poll::Ready(Ok(()));
+            }
+        }
+        this.ahead.hand_on(out);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Io::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
             #[cfg(feature = "tls")]
-            Io::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
-            Io::Boxed(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Boxed(stream) => Pin::new(stream).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for Io {
+impl AsyncWrite for Stream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Io::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
             #[cfg(feature = "tls")]
-            Io::Tls(stream) => Pin::new(stream).poll_write(cx, buf),
-            Io::Boxed(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Boxed(stream) => Pin::new(stream).poll_write(cx, buf),
         }
     }
 
@@ -65,37 +243,146 @@ impl AsyncWrite for Io {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Io::Tcp(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Stream::Tcp(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
-            Io::Tls(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            Io::Boxed(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Stream::Tls(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Stream::Boxed(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            Io::Tcp(stream) => stream.is_write_vectored(),
+            Stream::Tcp(stream) => stream.is_write_vectored(),
             #[cfg(feature = "tls")]
-            Io::Tls(stream) => stream.is_write_vectored(),
-            Io::Boxed(stream) => stream.is_write_vectored(),
+            Stream::Tls(stream) => stream.is_write_vectored(),
+            Stream::Boxed(stream) => stream.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Io::Tcp(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Tcp(stream) => Pin::new(stream).poll_flush(cx),
             #[cfg(feature = "tls")]
-            Io::Tls(stream) => Pin::new(stream).poll_flush(cx),
-            Io::Boxed(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Tls(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Boxed(stream) => Pin::new(stream).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Io::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
             #[cfg(feature = "tls")]
-            Io::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
-            Io::Boxed(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Boxed(stream) => Pin::new(stream).poll_shutdown(cx),
         }
+    }
+}
+
+/// Writes go straight to the stream.
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Reads bytes `from..to` of the test pattern through `io` in reads of at most `chunk`,
+    /// checking every byte.
+    async fn read_all(io: &mut Io, from: usize, to: usize, chunk: usize) {
+        let (mut got, total) = (from, to);
+        let mut out = vec![0u8; chunk];
+        while got < total {
+            let want = chunk.min(total - got);
+            let n = io.read(&mut out[..want]).await.expect("read");
+            assert!(n > 0, "the stream ended after {got} of {total} bytes");
+            for (i, byte) in out[..n].iter().enumerate() {
+                assert_eq!(*byte, ((got + i) % 251) as u8, "byte {}", got + i);
+            }
+            got += n;
+        }
+        assert_eq!(got, total);
+    }
+
+    #[tokio::test]
+    async fn reads_ahead_while_data_waits_and_frees_the_buffer_when_quiet() {
+        let (mut peer, stream) = tokio::io::duplex(256 * 1024);
+        let mut io = Io::boxed(Box::new(stream));
+        io.read_ahead(8 * 1024);
+        let data: Vec<u8> = (0..200_000).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&data).await.expect("write");
+        read_all(&mut io, 0, 100_000, 1024).await;
+        // Every read from the stream came back full: the read-ahead grew to its largest.
+        assert_eq!(io.ahead.size, MAX_READ_AHEAD);
+        assert_eq!(io.ahead.next, MAX_READ_AHEAD);
+        read_all(&mut io, 100_000, data.len(), 1024).await;
+        // Nothing more is waiting: the next read finds that out and frees the buffer.
+        let mut out = [0u8; 16];
+        let pending =
+            tokio::time::timeout(std::time::Duration::from_millis(20), io.read(&mut out)).await;
+        assert!(pending.is_err(), "nothing was sent");
+        assert_eq!(
+            io.ahead.buf.capacity(),
+            0,
+            "a quiet connection keeps no buffer"
+        );
+        assert_eq!(io.ahead.size, 0, "reads go straight to the reader again");
+        assert!(
+            io.ahead.next >= MAX_READ_AHEAD / 2,
+            "the next read-ahead starts large"
+        );
+        // A small message is read straight into the reader's buffer.
+        peer.write_all(&data[..20]).await.expect("write");
+        read_all(&mut io, 0, 20, 1024).await;
+        assert_eq!(io.ahead.buf.capacity(), 0);
+        // The end of the stream is the end, with or without reading ahead.
+        let next = io.ahead.next;
+        peer.write_all(&data[..5000]).await.expect("write");
+        drop(peer);
+        read_all(&mut io, 0, 5000, 1024).await;
+        assert_eq!(
+            io.ahead.next,
+            next / 2,
+            "a read that used less than a quarter halves the next one"
+        );
+        assert_eq!(io.read(&mut out).await.expect("read"), 0);
+    }
+
+    #[tokio::test]
+    async fn without_read_ahead_every_read_goes_to_the_reader() {
+        let (mut peer, stream) = tokio::io::duplex(64 * 1024);
+        let mut io = Io::boxed(Box::new(stream));
+        let data: Vec<u8> = (0..10_000).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&data).await.expect("write");
+        read_all(&mut io, 0, data.len(), 1000).await;
+        assert_eq!(io.ahead.buf.capacity(), 0);
+        assert_eq!(io.ahead.size, 0);
     }
 }

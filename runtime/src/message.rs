@@ -72,10 +72,22 @@ impl DecodeError {
 
 /// A value that can be sent and received as one WebSocket message.
 pub trait WireMessage: Sized + Send + 'static {
+    /// Whether a text frame decodes as one JSON document (serde_json over the whole text), so
+    /// that a value that decodes proves the text is JSON: the typed client then reads an
+    /// enveloped body without parsing the envelope first.
+    #[doc(hidden)]
+    const JSON: bool = false;
     /// Decodes a data frame (text or binary) into the value.
     fn decode(message: Message) -> Result<Self, DecodeError>;
     /// Encodes the value into a data frame.
     fn encode(self) -> Message;
+    /// Encodes the value in Cafeto's response envelope, `{"statusCode":200,"body":..}`, as an
+    /// endpoint with `envelope` sends it: a text frame's JSON becomes the body, any other frame
+    /// goes as it is. The default wraps [`WireMessage::encode`]; JSON types write the envelope
+    /// and the value into one buffer.
+    fn encode_enveloped(self) -> Message {
+        envelope_ok(self.encode())
+    }
 }
 
 fn frame_kind(message: &Message) -> &'static str {
@@ -135,6 +147,26 @@ fn to_json<T: Serialize>(value: &T) -> Message {
     Message::text(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
 }
 
+/// The start of the success envelope; the body and a closing `}` follow.
+pub(crate) const ENVELOPE_OK: &str = "{\"statusCode\":200,\"body\":";
+
+/// `to_json` in the success envelope, serialised once into one buffer (the same text as
+/// `envelope_ok(to_json(value))`).
+fn to_json_enveloped<T: Serialize>(value: &T) -> Message {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(ENVELOPE_OK.as_bytes());
+    if serde_json::to_writer(&mut out, value).is_err() {
+        out.truncate(ENVELOPE_OK.len());
+        out.extend_from_slice(b"null");
+    }
+    out.push(b'}');
+    // serde_json writes UTF-8; the check only keeps this free of `unsafe`.
+    match String::from_utf8(out) {
+        Ok(text) => Message::text(text),
+        Err(_) => envelope_ok(Message::text("null")),
+    }
+}
+
 impl WireMessage for String {
     fn decode(message: Message) -> Result<Self, DecodeError> {
         text(message).map(|text| text.as_str().to_owned())
@@ -187,11 +219,15 @@ impl WireMessage for bool {
 }
 
 impl WireMessage for serde_json::Value {
+    const JSON: bool = true;
     fn decode(message: Message) -> Result<Self, DecodeError> {
         json(message)
     }
     fn encode(self) -> Message {
         to_json(&self)
+    }
+    fn encode_enveloped(self) -> Message {
+        to_json_enveloped(&self)
     }
 }
 
@@ -222,6 +258,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
 }
 
 impl<T: JsonMessage> WireMessage for T {
+    const JSON: bool = true;
     fn decode(message: Message) -> Result<Self, DecodeError> {
         let value: T = match &message {
             Message::Text(text) => parse_json(text.as_bytes())?,
@@ -240,6 +277,9 @@ impl<T: JsonMessage> WireMessage for T {
     }
     fn encode(self) -> Message {
         to_json(&self)
+    }
+    fn encode_enveloped(self) -> Message {
+        to_json_enveloped(&self)
     }
 }
 
@@ -285,7 +325,12 @@ impl WireMessage for Infallible {
 pub(crate) fn envelope_ok(frame: Message) -> Message {
     match frame {
         Message::Text(text) => {
-            Message::text(format!("{{\"statusCode\":200,\"body\":{}}}", text.as_str()))
+            let body = text.as_str();
+            let mut enveloped = String::with_capacity(ENVELOPE_OK.len() + body.len() + 1);
+            enveloped.push_str(ENVELOPE_OK);
+            enveloped.push_str(body);
+            enveloped.push('}');
+            Message::text(enveloped)
         }
         other => other,
     }
@@ -358,6 +403,31 @@ mod tests {
             }
             other => panic!("expected a missing-field rejection, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_envelope_is_written_in_one_go_as_it_is_wrapped() {
+        let point = Point { x: 3 };
+        let wrapped = envelope_ok(Point { x: 3 }.encode());
+        assert_eq!(
+            wrapped,
+            Message::text(r#"{"statusCode":200,"body":{"x":3}}"#)
+        );
+        assert_eq!(point.encode_enveloped(), wrapped);
+        let value = serde_json::json!({"a": [1, "b"]});
+        assert_eq!(
+            value.clone().encode_enveloped(),
+            envelope_ok(value.encode())
+        );
+        assert_eq!(
+            "hi".to_owned().encode_enveloped(),
+            Message::text(r#"{"statusCode":200,"body":hi}"#)
+        );
+        assert_eq!(
+            vec![1u8].encode_enveloped(),
+            Message::binary(vec![1u8]),
+            "a binary frame goes as it is"
+        );
     }
 
     #[test]

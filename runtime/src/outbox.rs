@@ -2,8 +2,13 @@
 //! tasks), one reader (the connection's socket). It allocates nothing until the first push, so an
 //! idle connection costs a few dozen bytes here instead of a channel's pre-allocated block, and
 //! it carries the slow-consumer signal with the same wake-up.
+//!
+//! The socket asks whether anything is queued, and whether the queue overflowed, several times
+//! per message it handles; both answers are mirrored in atomics, so that only a push and the pop
+//! that takes it lock the queue.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
@@ -16,14 +21,17 @@ struct State {
     queue: VecDeque<Message>,
     /// The connection has ended: pushes fail with `Closed`.
     closed: bool,
-    /// A push found the queue full under a policy that closes the connection.
-    overflowed: bool,
 }
 
 /// The queue, shared by the connection's senders and its socket.
 #[derive(Debug)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
+    /// The queue's length, written under the lock after every change, read without it.
+    queued: AtomicUsize,
+    /// A push found the queue full under a policy that closes the connection (set under the
+    /// lock, once).
+    overflowed: AtomicBool,
     /// Wakes the socket: something was pushed, or the queue overflowed.
     ready: Notify,
     capacity: usize,
@@ -35,6 +43,8 @@ impl Outbox {
     pub(crate) fn new(capacity: usize, close_when_full: bool) -> Self {
         Outbox {
             state: Mutex::new(State::default()),
+            queued: AtomicUsize::new(0),
+            overflowed: AtomicBool::new(false),
             ready: Notify::new(),
             capacity: capacity.max(1),
             close_when_full,
@@ -53,14 +63,14 @@ impl Outbox {
             return Err(SendError::Closed);
         }
         if state.queue.len() >= self.capacity {
-            if self.close_when_full && !state.overflowed {
-                state.overflowed = true;
+            if self.close_when_full && !self.overflowed.swap(true, Ordering::AcqRel) {
                 drop(state);
                 self.ready.notify_one();
             }
             return Err(SendError::QueueFull);
         }
         state.queue.push_back(message);
+        self.queued.store(state.queue.len(), Ordering::Release);
         drop(state);
         self.ready.notify_one();
         Ok(())
@@ -68,16 +78,21 @@ impl Outbox {
 
     /// The oldest queued message.
     pub(crate) fn pop(&self) -> Option<Message> {
-        self.state().queue.pop_front()
+        let mut state = self.state();
+        let message = state.queue.pop_front();
+        self.queued.store(state.queue.len(), Ordering::Release);
+        message
     }
 
+    /// Whether nothing is queued, without taking the lock (a push that races with this is
+    /// seen by the next call, after the wake-up it sends).
     pub(crate) fn is_empty(&self) -> bool {
-        self.state().queue.is_empty()
+        self.queued.load(Ordering::Acquire) == 0
     }
 
-    /// Whether a push overflowed the queue under a closing policy.
+    /// Whether a push overflowed the queue under a closing policy (without taking the lock).
     pub(crate) fn overflowed(&self) -> bool {
-        self.state().overflowed
+        self.overflowed.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -96,6 +111,7 @@ impl Outbox {
         let mut state = self.state();
         state.closed = true;
         state.queue = VecDeque::new();
+        self.queued.store(0, Ordering::Release);
     }
 
     /// Waits until something was pushed or the queue overflowed since the last wake-up (a

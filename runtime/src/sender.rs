@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::message::{WireMessage, envelope_ok};
+use crate::message::WireMessage;
 use crate::outbox::Outbox;
 use crate::session::{SendError, SessionId};
 
@@ -34,8 +34,11 @@ impl<S> Clone for Sender<S> {
 
 /// Encodes `message`, in the response envelope if `envelope`.
 pub(crate) fn encode_for<S: WireMessage>(message: S, envelope: bool) -> Message {
-    let frame = message.encode();
-    if envelope { envelope_ok(frame) } else { frame }
+    if envelope {
+        message.encode_enveloped()
+    } else {
+        message.encode()
+    }
 }
 
 impl<S> Sender<S> {

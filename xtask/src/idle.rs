@@ -1,10 +1,11 @@
-//! `cargo xtask idle-memory`: what a generated server spends per idle connection.
+//! `cargo xtask idle-memory [--server PATH]`: what a generated server spends per idle
+//! connection.
 //!
-//! Builds the echo example server in release mode, starts it, opens 1,000 and then 10,000
-//! WebSocket connections that stay idle (upgraded, then silent), and reads the server's resident
-//! memory (`VmRSS`) before and after. The kernel's socket structures are not part of a
-//! process's RSS; the growth of the kernel's slab memory is reported beside it (machine-wide,
-//! both ends of each loopback connection, so a rough figure).
+//! Builds the echo example server in release mode (or takes one built elsewhere, `--server`),
+//! starts it, opens 1,000 and then 10,000 WebSocket connections that stay idle (upgraded, then
+//! silent), and reads the server's resident memory (`VmRSS`) before and after. The kernel's
+//! socket structures are not part of a process's RSS; the growth of the kernel's slab memory is
+//! reported beside it (machine-wide, both ends of each loopback connection, so a rough figure).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -184,20 +185,25 @@ pub async fn measure(pid: u32, addr: &str, connections: usize) -> Result<IdleMem
     })
 }
 
-/// Builds the release echo server and measures it at 1,000 and 10,000 connections, each in a
-/// fresh server process.
-pub fn run(root: &Path) -> Result<Vec<IdleMemory>, String> {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "--example", "echo-server"])
-        .current_dir(root)
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err("building the echo server failed".to_owned());
-    }
+/// Builds the release echo server (or takes `server`, one built elsewhere, for a before/after
+/// comparison) and measures it at 1,000 and 10,000 connections, each in a fresh server process.
+pub fn run(root: &Path, server: Option<&Path>) -> Result<Vec<IdleMemory>, String> {
+    let binary = match server {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--release", "--example", "echo-server"])
+                .current_dir(root)
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err("building the echo server failed".to_owned());
+            }
+            root.join("target/release/examples/echo-server")
+        }
+    };
     // The client side holds as many sockets as the server.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let binary = root.join("target/release/examples/echo-server");
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let mut results = Vec::new();

@@ -1,8 +1,9 @@
 //! Project chores: `cargo xtask regen [--check]` regenerates every checked-in output;
 //! `cargo xtask bench [--quick]` measures a generated server against baselines (BENCHMARKS.md);
-//! `cargo xtask callgrind [--save | --metrics | --server PATH]` counts the instructions of the
-//! per-message path;
-//! `cargo xtask idle-memory` measures what a generated server spends per idle connection.
+//! `cargo xtask callgrind [--save | --metrics | --server PATH | --size BYTES]` counts the
+//! instructions of the per-message path;
+//! `cargo xtask idle-memory [--server PATH]` measures what a generated server spends per idle
+//! connection.
 //!
 //! `generated/src/<name>.rs` comes from `examples/specs/<name>.yaml`, and
 //! `generated/src/lib.rs` lists them; `schemas/wsgen.schema.json` is the JSON Schema of the spec
@@ -19,7 +20,8 @@ mod bench;
 mod idle;
 
 const USAGE: &str = "usage: cargo xtask regen [--check] | bench [--quick] | bench cluster [--quick] | load ADDR .. | \
-                     callgrind [--save | --metrics | --server PATH] | idle-memory";
+                     callgrind [--save | --metrics | --server PATH | --size BYTES] | \
+                     idle-memory [--server PATH]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,7 +29,8 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["regen"] => regen(WriteMode::Write),
         ["regen", "--check"] => regen(WriteMode::Check),
-        ["idle-memory"] => idle_memory(),
+        ["idle-memory"] => idle_memory(None),
+        ["idle-memory", "--server", path] => idle_memory(Some(Path::new(path))),
         ["bench"] => bench::run(&root(), false),
         ["bench", "--quick"] => bench::run(&root(), true),
         ["bench", "cluster"] => bench::cluster_only(&root(), false),
@@ -88,8 +91,9 @@ fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn idle_memory() -> Result<(), String> {
-    let results = idle::run(&root())?;
+/// `server`: an echo server built elsewhere (another commit), measured instead of this tree's.
+fn idle_memory(server: Option<&Path>) -> Result<(), String> {
+    let results = idle::run(&root(), server)?;
     let table = idle::table(&results);
     println!("{table}");
     let out = root().join("target/idle-memory.md");

@@ -148,6 +148,7 @@ async fn upgrade<E: Endpoint>(
                 }
             };
             handshake::accept(&mut stream, &key).await.ok()?;
+            stream.read_ahead(limits.read_buffer);
             let ws =
                 WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await;
             Some(Upgraded { ws, params, query })
@@ -163,7 +164,8 @@ async fn upgrade<E: Endpoint>(
             };
             decided.send(Ok(())).ok()?;
             let upgraded = upgrade.await.ok()?;
-            let io = Io::Boxed(Box::new(hyper_util::rt::TokioIo::new(upgraded)));
+            let mut io = Io::boxed(Box::new(hyper_util::rt::TokioIo::new(upgraded)));
+            io.read_ahead(limits.read_buffer);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, config).await;
             Some(Upgraded { ws, params, query })
         }

@@ -50,7 +50,11 @@ pub struct Limits {
     pub send_queue: usize,
     /// What to do with a client that does not read fast enough to keep its queue from filling.
     pub slow_consumer: SlowConsumer,
-    /// The read buffer allocated per connection.
+    /// How much a connection reads from its socket at once when more is waiting than its
+    /// small standing buffer (1 KiB, or this if smaller) takes: a read that fills the small
+    /// buffer makes the next ones ask for this many bytes, twice as many after each read that
+    /// comes back full, up to 64 KiB (or this, if larger). That larger buffer is freed as soon as
+    /// the socket has nothing more waiting, so an idle connection holds only the small one.
     pub read_buffer: usize,
     /// How long the upgrade request may take to arrive (slow handshakes are dropped).
     pub handshake_timeout: Duration,
@@ -78,6 +82,11 @@ pub struct Limits {
     pub message_rate: Option<MessageRate>,
 }
 
+/// The most tungstenite's own read buffer holds (and zero-fills before a read); a message that
+/// does not fit is read ahead by the connection's stream, in reads of up to
+/// [`Limits::read_buffer`] bytes and more.
+const WEBSOCKET_READ_BUFFER: usize = 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits::DEFAULT
@@ -86,7 +95,7 @@ impl Default for Limits {
 
 impl Limits {
     /// The defaults: 64 KiB messages and frames, 16 KiB request heads, a queue of 256 pushes
-    /// closed with 1013 when full, 8 KiB read buffers, 10 s handshake and write timeouts, no
+    /// closed with 1013 when full, reads of 8 KiB and more, 10 s handshake and write timeouts, no
     /// idle timeout, 5 s to answer a close, TCP keepalive after 60 s, 10,000 connections, and
     /// 10 s for a graceful shutdown.
     pub const DEFAULT: Limits = Limits {
@@ -192,7 +201,9 @@ impl Limits {
 
     pub(super) fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
-            .read_buffer_size(self.read_buffer)
+            // tungstenite zero-fills what it reads into before every read: its own buffer stays
+            // small, and larger reads go through the connection's read-ahead (`crate::io`).
+            .read_buffer_size(self.read_buffer.min(WEBSOCKET_READ_BUFFER))
             // Frames are fed into this buffer and written by one flush per batch; 0 would write
             // every frame on its own.
             .write_buffer_size(64 * 1024)

@@ -217,13 +217,13 @@ async fn accept_in_span(stream: TcpStream, tls: Tls, router: &Router, context: C
     // stalls in either holds its slot no longer than the handshake timeout.
     let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
     let mut stream = match tls {
-        Tls::None => Io::Tcp(stream),
+        Tls::None => Io::tcp(stream),
         #[cfg(feature = "tls")]
         Tls::Rustls(acceptor) => {
             // Boxed, as the head below: the handshake's state must not size the task.
             let handshake = Box::pin(acceptor.accept(stream));
             match tokio::time::timeout_at(deadline, handshake).await {
-                Ok(Ok(stream)) => Io::Tls(Box::new(stream)),
+                Ok(Ok(stream)) => Io::tls(Box::new(stream)),
                 Ok(Err(error)) => return crate::observe::tls_failed(&error),
                 Err(_) => {
                     let error = format!("timed out after {:?}", limits.handshake_timeout);

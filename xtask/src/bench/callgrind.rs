@@ -1,6 +1,6 @@
-//! `cargo xtask callgrind [--save | --metrics | --server PATH]`: instructions the generated
-//! server spends per echoed message, counted by valgrind's callgrind, as a regression guard that
-//! a noisy machine does not disturb (instructions, not seconds).
+//! `cargo xtask callgrind [--save | --metrics | --server PATH | --size BYTES]`: instructions the
+//! generated server spends per echoed message, counted by valgrind's callgrind, as a regression
+//! guard that a noisy machine does not disturb (instructions, not seconds).
 //!
 //! The release echo server runs under callgrind twice, once echoing 2,000 messages of 20 bytes
 //! on one connection and once 12,000; the difference of the two totals divided by 10,000 is the
@@ -12,7 +12,8 @@
 //! `--metrics` runs the echo server with `WSGEN_METRICS_ADDR=127.0.0.1:0`, so that a Prometheus
 //! recorder is installed and every metric reaches it (the cost of the `metrics` feature in use);
 //! `--server PATH` counts an echo server built elsewhere (another commit, for a before/after
-//! comparison) instead of building this one. Neither is compared with the record nor saved.
+//! comparison) instead of building this one; `--size BYTES` echoes messages of that size instead
+//! of 20 bytes (the cost of large messages). None of them is compared with the record nor saved.
 //! Valgrind comes from `scripts/deps.sh bench` when it is not installed.
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,8 @@ pub struct Options {
     metrics: bool,
     /// An echo server built elsewhere, counted instead of this tree's.
     server: Option<PathBuf>,
+    /// The size of the echoed messages, if not the recorded 20 bytes.
+    size: Option<usize>,
 }
 
 impl Options {
@@ -65,11 +68,21 @@ impl Options {
                         .ok_or("--server needs the path of an echo server")?;
                     options.server = Some(PathBuf::from(path));
                 }
+                "--size" => {
+                    let size = args
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or("--size needs a message size in bytes")?;
+                    options.size = Some(size);
+                }
                 other => return Err(format!("callgrind: unknown argument {other:?}")),
             }
         }
-        if options.save && (options.metrics || options.server.is_some()) {
-            return Err("--save records this tree's count without a recorder only".to_owned());
+        if options.save && (options.metrics || options.server.is_some() || options.size.is_some()) {
+            return Err(
+                "--save records this tree's count of 20-byte messages without a recorder only"
+                    .to_owned(),
+            );
         }
         Ok(options)
     }
@@ -80,6 +93,7 @@ async fn count(
     target: &Path,
     binary: &Path,
     messages: usize,
+    size: usize,
     env: &[(&str, &str)],
 ) -> Result<u64, String> {
     let name = binary
@@ -97,7 +111,7 @@ async fn count(
         "127.0.0.1:0",
     ];
     let (mut server, addr) = idle::start_server_with_env(valgrind, &args, env).await?;
-    load::exchange(&addr, Payload::Text(20), messages)
+    load::exchange(&addr, Payload::Text(size), messages)
         .await
         .map_err(|e| format!("echoing under callgrind: {e}"))?;
     // SIGTERM shuts the server down gracefully; callgrind then writes.
@@ -123,7 +137,7 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
             "build",
             "--release",
             "-p",
-            "wsgen",
+            "wsgen-cli",
             "--example",
             "echo-server",
         ];
@@ -143,11 +157,12 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    let size = options.size.unwrap_or(20);
     let per_message = |binary: &Path, env: &[(&str, &str)]| {
         runtime.block_on(async {
             let (few, many) = (
-                count(&target, binary, FEW, env).await?,
-                count(&target, binary, MANY, env).await?,
+                count(&target, binary, FEW, size, env).await?,
+                count(&target, binary, MANY, size, env).await?,
             );
             Ok::<_, String>(many.saturating_sub(few) as f64 / (MANY - FEW) as f64)
         })
@@ -169,11 +184,11 @@ pub fn run(root: &Path, options: &Options) -> Result<(), String> {
         (None, false) => String::new(),
     };
     println!(
-        "{per_message:.0} instructions per echoed 20-byte message {what}(user space, server side); \
+        "{per_message:.0} instructions per echoed {size}-byte message {what}(user space, server side); \
          hand-written tokio-tungstenite: {baseline:.0} ({:.2}x)",
         per_message / baseline
     );
-    if options.metrics || options.server.is_some() {
+    if options.metrics || options.server.is_some() || options.size.is_some() {
         return Ok(());
     }
     let record = root.join("bench/callgrind.txt");

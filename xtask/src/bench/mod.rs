@@ -267,7 +267,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         "build",
         "--release",
         "-p",
-        "wsgen",
+        "wsgen-cli",
         "--bin",
         "wsgen",
         "--example",

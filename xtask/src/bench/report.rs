@@ -71,21 +71,22 @@ messages (2 cores, server and client pinned to one each):
   between servers are inside the run-to-run spread (see the min-max in each cell) and cannot be
   told apart on this machine. A machine with more cores gives the client more threads.
 - **Instructions per message** (`cargo xtask callgrind`, user space, server side, 20 B echo on
-  one connection): the generated server 19,696, the hand-written tokio-tungstenite server
-  17,781 (1.11x). In both, about 11,700 of them are tungstenite zero-filling its 8 KiB read
-  buffer before every read (`memset`, 59% of the generated server's instructions); the
-  generated server's extra 1,900 are its socket's `select!` (the shutdown and outbox wake-ups)
-  and the handler's state machine. Against the kernel's share above, that is a few percent of
-  the server's CPU per message. `bench/callgrind.txt` records the count; `cargo xtask
+  one connection): the generated server 9,694, the hand-written tokio-tungstenite server
+  17,745 (0.55x). About 11,700 of the hand-written server's are tungstenite zero-filling its
+  8 KiB read buffer before every read (`memset`); the generated server gives tungstenite a
+  1 KiB buffer and reads more than that ahead, into spare capacity that is never zero-filled
+  (see the per-message cost section below). Against the kernel's share above, that is a few
+  percent of the server's CPU per message. `bench/callgrind.txt` records the count; `cargo xtask
   callgrind` fails when it grows by more than 10%.
 - **fastwebsockets in the pipelined row** writes each frame with its own system call (no write
   batching); the generated server and the hand-written one feed replies into a buffer and flush
   once per burst of ready messages, which is why both are far ahead there.
 - **Memory per idle connection** (heap profile with valgrind massif, 1,000 connections): the
-  8 KiB read buffer (same in every tungstenite server), the connection task and its state
-  (about 5 KiB: the socket, the handler's future, the hub entry), the request headers kept for
-  `Conn::headers` (0.6 KiB). The hand-written server keeps no headers, no hub entry and no push
-  queue.
+  read buffer (8 KiB in every tungstenite server; 1 KiB in the generated one since issue 18,
+  whose larger read-ahead is freed while a connection is quiet), the connection task and its
+  state (about 5 KiB: the socket, the handler's future, the hub entry), the request headers
+  kept for `Conn::headers` (0.6 KiB). The hand-written server keeps no headers, no hub entry
+  and no push queue.
 - **Latency tails.** Each p99 comes from one paced run per server, and on this machine it moves
   between runs by more than the 10% the target allows: the two full runs after the last runtime
   change gave generated/hand-written p99 ratios from 0.77x to 1.13x across the two rows.
@@ -120,6 +121,51 @@ invalid message. The traffic counts are four additions per message, and with the
 feature they reach the recorder every 64 messages per connection and when it ends, so an
 installed recorder costs about 40 instructions per message here.
 ";
+
+/// Measured by hand with `cargo xtask callgrind --server PATH` and `cargo xtask idle-memory
+/// --server PATH` (issue 18), not by the bench run.
+const PER_MESSAGE: &str = r#"
+## Per-message cost (issue 18)
+
+Measured by hand with `cargo xtask callgrind --server PATH [--size BYTES]` (instructions per
+echoed message, user space, server side; the difference of a 2,000- and a 12,000-message run,
+and the calls to `recv` in the same profiles) and `cargo xtask idle-memory --server PATH`, with
+the echo example built at 4845d8b (before) and at 045baff (after). The hand-written
+tokio-tungstenite server (8 KiB read buffer) was counted in the same runs: 17,723 to 17,835
+instructions per 20 B message, 76,423 to 77,538 per 16 KiB message.
+
+| measure | before | after | hand-written tokio-tungstenite |
+|---|---:|---:|---:|
+| instructions per echoed 20 B message | 20,969 (1.18x) | 9,694 (0.55x) | 17,745 |
+| instructions per echoed 16 KiB message | 96,720 (1.27x) | 61,355 (0.80x) | 76,881 |
+| `recv` calls per echoed 16 KiB message | 3 | 2 | 3 |
+| memory per idle connection (1,000 / 10,000 connections) | 17.3 / 17.2 KiB | 10.5 / 10.4 KiB | |
+
+- **The read buffer.** Before every read tungstenite zero-fills the part of its buffer it reads
+  into (`FrameCodec::read_in`), up to the whole buffer however little arrives; glibc's
+  `memset` does that with `rep stosb` from 2 KiB up, which callgrind counts byte by byte, so
+  callgrind overstates the time it takes, but it is work done for nothing. The generated server
+  now gives tungstenite a 1 KiB buffer (or `read_buffer`, if smaller), and a read that fills it
+  switches the connection's stream (`runtime/src/io.rs`) to reading ahead: into the spare
+  capacity of a buffer of its own with tokio's `read_buf` (never zero-filled), `read_buffer`
+  bytes (8 KiB) first, twice as many after every read that comes back full, up to 64 KiB. The
+  buffer is freed as soon as the socket has nothing more waiting, so an idle connection holds
+  only tungstenite's 1 KiB, and the next read-ahead starts at the size the last one reached,
+  so a connection whose messages are large reads each in one or two reads.
+- **The outbox** mirrors its length and its overflow flag in atomics: the socket asked for both
+  under the queue's lock three times per echoed message; now a push and the pop that takes it
+  lock once each, and an empty queue is never locked.
+- **The status envelope.** JSON types are serialised into the envelope in one buffer instead of
+  being serialised and then copied by `format!` (a small DTO, its construction included: 3,181
+  instructions before, 2,132 after); a broadcast's envelope (`envelope_ok`) is built without
+  `format!`.
+- **The typed client** reads an enveloped message with one typed parse of its body when the
+  frame is exactly what a wsgen server writes (`{"statusCode":200,"body":..}`), and a message
+  without any `statusCode` key with one typed parse, instead of a `serde_json::Value` parse, a
+  re-serialisation of the body and a typed parse; anything else is read as before. A small
+  DTO: 14,410 instructions before, 3,406 after in an envelope; 7,591 before, 3,355 after with
+  error replies and no envelope (a throwaway callgrind harness over the old and the new code).
+"#;
 
 /// The whole document.
 pub fn markdown(root: &Path, r: &Results) -> String {
@@ -372,6 +418,7 @@ pub fn markdown(root: &Path, r: &Results) -> String {
         mark(r.noop_build.1)
     );
     md.push_str(OBSERVABILITY);
+    md.push_str(PER_MESSAGE);
     md
 }
 
