@@ -103,9 +103,12 @@ pub(crate) fn lower_with_spec(source: &Source) -> Result<(spec::Spec, Ir), Error
 /// A spec's shape problems and, in the same run, the semantic problems of every type and
 /// endpoint whose shape is right: the entries with shape problems are blanked out (positions
 /// elsewhere unchanged), the rest is parsed and validated, and what validation says about a
-/// type or endpoint that had a shape problem is left for the next run. When a problem cannot be
-/// set aside that way (outside every type and endpoint, a missing key of a type or endpoint
-/// itself, a YAML syntax error), only the shape problems are reported.
+/// type or endpoint that had a shape problem is left for the next run. When leaving entries out
+/// leaves a part that no longer reads, each part with a problem is replaced by a stand-in of its
+/// kind instead (an empty type, an endpoint at a path of its own), which also covers a missing
+/// key of a type or endpoint itself. When a problem cannot be set aside (outside every type and
+/// endpoint, a YAML syntax error, a stand-in that does not fit), only the shape problems are
+/// reported.
 fn with_semantic(source: &Source, mut errors: Diagnostics) -> Diagnostics {
     let Ok(tree) = shape::tree(source) else {
         return errors;
@@ -114,11 +117,20 @@ fn with_semantic(source: &Source, mut errors: Diagnostics) -> Diagnostics {
     if checked.errors.is_empty() || !checked.repairable {
         return errors;
     }
-    let repaired = Source {
-        name: source.name.clone(),
-        text: shape::without_entries(&source.text, &checked.repairs),
+    // Leave out the entries with problems; if a part then no longer reads (its only field was
+    // the problem), stand in for the parts with problems instead.
+    let parsed = |text: Option<String>| {
+        let repaired = Source {
+            name: source.name.clone(),
+            text: text?,
+        };
+        let spec = parse::parse(&repaired).ok()?;
+        Some((spec, repaired))
     };
-    let Ok(spec) = parse::parse(&repaired) else {
+    let Some((spec, repaired)) =
+        parsed(Some(shape::without_entries(&source.text, &checked.repairs)))
+            .or_else(|| parsed(shape::with_parts_set_aside(&source.text, &checked.tainted)))
+    else {
         return errors;
     };
     let Err(semantic) = validate::lower(&spec, &repaired) else {
@@ -133,7 +145,8 @@ fn with_semantic(source: &Source, mut errors: Diagnostics) -> Diagnostics {
         semantic
             .0
             .into_iter()
-            .filter(|d| !waiting.iter().any(|(a, b)| (*a..=*b).contains(&d.line))),
+            .filter(|d| !waiting.iter().any(|(a, b)| (*a..=*b).contains(&d.line)))
+            .filter(|d| !d.message.contains(shape::SET_ASIDE_PATH)),
     );
     errors.0.sort_by_key(|d| (d.line, d.column));
     errors.0.dedup();

@@ -157,8 +157,7 @@ pub fn check_against(source: &Source, root: &Spanned<Node>, schema: &Json) -> Ve
 /// same run: the entries to leave out (`repairs`, each a key's location) and the parts they
 /// are in (`tainted`, such as `types.Order` or `controllers.shop.endpoints.place`), whose own
 /// semantic checks wait for the next run. `repairable` is false when a problem is outside any
-/// type or endpoint, or is the type or endpoint itself (a missing key): then every semantic
-/// check waits.
+/// type or endpoint: then every semantic check waits.
 pub(crate) struct Checked {
     pub errors: Vec<Diagnostic>,
     pub repairs: Vec<Location>,
@@ -364,10 +363,13 @@ impl<'a> Checker<'a> {
             let found = self.errors.len() - errors;
             if found > self.attributed - attributed {
                 // Problems in this entry that no entry inside it sets aside: leave this one out,
-                // if it lies inside a type or an endpoint (not the part itself).
+                // if it lies inside a type or an endpoint; a problem of the part itself (a
+                // missing key) sets the whole part aside.
                 match part_depth(&self.path) {
-                    Some(depth) if self.path.len() > depth => {
-                        self.repairs.push(key.referenced);
+                    Some(depth) if self.path.len() >= depth => {
+                        if self.path.len() > depth {
+                            self.repairs.push(key.referenced);
+                        }
                         let part = &self.path[..depth];
                         let name = part.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>();
                         let taint = (name.join("."), part[depth - 1].1);
@@ -524,6 +526,78 @@ pub(crate) fn without_entries(text: &str, repairs: &[Location]) -> String {
         .join("\n")
 }
 
+/// `text` with the value of each part at `parts` (a type or an endpoint, by its key's location)
+/// replaced by a stand-in that reads as a well-formed part of its kind, every other line and
+/// column unchanged. This is the second way to set problems aside, for when leaving out the
+/// problem entries leaves a part that no longer reads (a type whose only field was the problem).
+/// `None` when a stand-in does not fit (a part written in flow style with too short a value).
+pub(crate) fn with_parts_set_aside(text: &str, parts: &[(String, Location)]) -> Option<String> {
+    let mut lines: Vec<Vec<char>> = text.split('\n').map(|l| l.chars().collect()).collect();
+    for (n, (name, at)) in parts.iter().enumerate() {
+        let stand_in: Vec<char> = if name.starts_with("types.") {
+            " {fields: {}}".chars().collect()
+        } else {
+            format!(" {{path: {SET_ASIDE_PATH}{n}}}").chars().collect()
+        };
+        let ((l0, c0), (l1, c1)) = extent(&lines, *at);
+        let row = lines.get(l0)?;
+        // The key's colon: past a quoted key, the first `:`.
+        let mut c = c0;
+        if let Some(&q @ ('"' | '\'')) = row.get(c) {
+            c += 1;
+            while row.get(c).is_some_and(|ch| *ch != q) {
+                c += if q == '"' && row.get(c) == Some(&'\\') {
+                    2
+                } else {
+                    1
+                };
+            }
+        }
+        let colon = c + row.iter().skip(c).position(|ch| *ch == ':')?;
+        // Blank the value; a flow entry keeps the comma that ends it.
+        for (l, row) in lines.iter_mut().enumerate().take(l1 + 1).skip(l0) {
+            let from = if l == l0 { colon + 1 } else { 0 };
+            let mut to = if l == l1 { c1 } else { usize::MAX };
+            to = to.min(row.len().saturating_sub(1));
+            if l == l1 && c1 != usize::MAX && row.get(to) == Some(&',') {
+                to = to.saturating_sub(1);
+            }
+            for ch in row.iter_mut().take(to + 1).skip(from) {
+                if *ch != '\r' {
+                    *ch = ' ';
+                }
+            }
+        }
+        let row = lines.get_mut(l0)?;
+        let room = if c1 == usize::MAX || l1 > l0 {
+            usize::MAX
+        } else {
+            c1.saturating_sub(colon)
+        };
+        if stand_in.len() > room {
+            return None;
+        }
+        for (i, ch) in stand_in.into_iter().enumerate() {
+            match row.get_mut(colon + 1 + i) {
+                Some(slot) if *slot != '\r' => *slot = ch,
+                Some(_) => row.insert(colon + 1 + i, ch),
+                None => row.push(ch),
+            }
+        }
+    }
+    Some(
+        lines
+            .iter()
+            .map(|l| l.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// The path a set-aside endpoint stands in with (numbered), so that what validation says about
+/// it can be told apart.
+pub(crate) const SET_ASIDE_PATH: &str = "/~wsgen";
+
 /// The lines (1-based, inclusive) of the entry whose key is at `at`.
 pub(crate) fn entry_lines(text: &str, at: Location) -> (usize, usize) {
     let lines: Vec<Vec<char>> = text.split('\n').map(|l| l.chars().collect()).collect();
@@ -572,6 +646,38 @@ mod tests {
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    #[test]
+    fn a_part_set_aside_reads_as_an_empty_one_and_nothing_else_moves() {
+        let text = "types:\n  A:\n    fields:\n      x: { typ: u8 }\n  B: { fields: {} }\ncontrollers:\n  c:\n    endpoints: { e: { pth: /e, send: B }, f: { path: /f } }\n";
+        let parts = [
+            ("types.A".to_owned(), key_at(text, "A")),
+            ("controllers.c.endpoints.e".to_owned(), key_at(text, "e")),
+        ];
+        let out = with_parts_set_aside(text, &parts).unwrap_or_else(|| panic!("no stand-in"));
+        let lines: Vec<&str> = out.split('\n').collect();
+        assert_eq!(lines.len(), text.split('\n').count());
+        assert_eq!(lines[1], "  A: {fields: {}}");
+        assert!(lines[2].trim().is_empty() && lines[3].trim().is_empty());
+        assert_eq!(lines[4], "  B: { fields: {} }");
+        // The flow entry keeps its comma and its neighbour keeps its columns.
+        let f = text.split('\n').nth(7).and_then(|l| l.find("f:"));
+        assert_eq!(lines[7].find("f:"), f);
+        assert!(lines[7].contains("e: {path: /~wsgen1} "), "{}", lines[7]);
+        assert!(lines[7].ends_with(" , f: { path: /f } }"), "{}", lines[7]);
+        let source = Source {
+            name: "t.yaml".to_owned(),
+            text: out,
+        };
+        assert!(tree(&source).is_ok(), "the text with stand-ins still reads");
+    }
+
+    #[test]
+    fn a_flow_part_too_short_for_its_stand_in_is_not_set_aside() {
+        let text = "types: {A: {}, B: {fields: {}}}\n";
+        let parts = [("types.A".to_owned(), key_at(text, "A"))];
+        assert_eq!(with_parts_set_aside(text, &parts), None);
     }
 
     #[test]
