@@ -342,3 +342,59 @@ async fn a_split_client_closes_normally_by_its_sender_or_when_both_halves_drop()
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_client_keeps_receiving_while_its_senders_never_pause() {
+    use futures_util::SinkExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const SENDERS: usize = 4;
+    const LINES: usize = 2_000;
+    let url = start(10).await;
+    let (mut rx, tx) = connect(&url, "ana").await.split();
+    within(tx.send(ClientEvent::Join(Join {
+        room: "lobby".to_owned(),
+    })))
+    .await
+    .unwrap();
+
+    // Senders that always have the next line ready: the connection's task must still read
+    // between writes, so the first echo arrives while the flood goes on, not after it.
+    let handed = Arc::new(AtomicUsize::new(0));
+    let mut floods = Vec::new();
+    for s in 0..SENDERS {
+        let counter = Arc::clone(&handed);
+        let mut sink = tx.clone();
+        floods.push(tokio::spawn(async move {
+            for i in 0..LINES {
+                SinkExt::send(&mut sink, say("lobby", &format!("{s}-{i}")))
+                    .await
+                    .unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    let first = next_line(&mut rx).await;
+    let handed_at_first = handed.load(Ordering::SeqCst);
+    assert!(
+        handed_at_first < SENDERS * LINES,
+        "the first echo ({}) came only after all {} lines were handed over",
+        first.text,
+        SENDERS * LINES
+    );
+    // Every line still arrives, each sender's in its order.
+    let mut next = [0usize; SENDERS];
+    let (s, i) = first.text.split_once('-').unwrap();
+    next[s.parse::<usize>().unwrap()] = i.parse::<usize>().unwrap() + 1;
+    for _ in 1..SENDERS * LINES {
+        let text = next_line(&mut rx).await.text;
+        let (s, i) = text.split_once('-').unwrap();
+        let s: usize = s.parse().unwrap();
+        assert_eq!(i.parse::<usize>().unwrap(), next[s], "{text}");
+        next[s] += 1;
+    }
+    for flood in floods {
+        within(flood).await.unwrap();
+    }
+}

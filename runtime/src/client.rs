@@ -199,6 +199,9 @@ pub struct Client<Tx, Rx, C> {
     pong_deadline: Option<Instant>,
     /// The connection broke (the server vanished, or a write timed out): every call is `Lost`.
     lost: bool,
+    /// The server's close frame (code, reason), kept from its arrival until the close is
+    /// answered and reported, so a receive cancelled meanwhile loses neither.
+    close_received: Option<(Option<u16>, String)>,
     /// The connection's `ws_client` span; every event of the client is emitted in it.
     span: Span,
     /// When the connection was established, for the duration at close.
@@ -391,6 +394,7 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             next_ping,
             pong_deadline: None,
             lost: false,
+            close_received: None,
             span,
             since: std::time::Instant::now(),
             traffic: Traffic::default(),
@@ -753,6 +757,9 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
     /// The next frame; a close frame or the end of the stream becomes the matching error.
     /// Cancel safe.
     async fn next_frame(&mut self) -> Result<Message, ClientError<C>> {
+        if let Some((code, reason)) = self.close_received.clone() {
+            return Err(self.answer_close(code, reason).await);
+        }
         if self.lost {
             return Err(ClientError::Lost);
         }
@@ -776,19 +783,13 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
         }
         match frame {
             Some(Ok(Message::Close(frame))) => {
-                // Answer the close handshake; the connection is over either way.
-                let _ = tokio::time::timeout(self.write_timeout, self.ws.flush()).await;
                 let code = frame.as_ref().map(|f| u16::from(f.code));
-                // As the server reports it: a close frame without a code is 1005.
                 let reason = frame
                     .as_ref()
                     .map(|f| f.reason.to_string())
                     .unwrap_or_default();
-                self.report_close("server", Some(code.unwrap_or(1005)), &reason);
-                Err(match code.and_then(|code| C::from_close(code, &reason)) {
-                    Some(condition) => ClientError::Closed(condition),
-                    None => ClientError::ClosedOther { code, reason },
-                })
+                self.close_received = Some((code, reason.clone()));
+                Err(self.answer_close(code, reason).await)
             }
             Some(Ok(message)) => {
                 if let Message::Text(_) | Message::Binary(_) = &message {
@@ -799,6 +800,20 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             }
             Some(Err(e)) => Err(self.failed(e)),
             None => Err(self.lose("the connection closed without a close frame")),
+        }
+    }
+
+    /// Answers the server's close frame (the connection is over either way), reports it and
+    /// turns it into the matching error. Cancel safe: `close_received` is cleared only once
+    /// the answer is flushed, so the next receive finishes it.
+    async fn answer_close(&mut self, code: Option<u16>, reason: String) -> ClientError<C> {
+        let _ = tokio::time::timeout(self.write_timeout, self.ws.flush()).await;
+        self.close_received = None;
+        // As the server reports it: a close frame without a code is 1005.
+        self.report_close("server", Some(code.unwrap_or(1005)), &reason);
+        match code.and_then(|code| C::from_close(code, &reason)) {
+            Some(condition) => ClientError::Closed(condition),
+            None => ClientError::ClosedOther { code, reason },
         }
     }
 }

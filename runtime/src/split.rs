@@ -121,8 +121,9 @@ async fn drive<Tx, Rx, C>(
     let mut room = None;
     loop {
         let receiver_gone = events.is_closed();
+        // Unbiased: a sender that never pauses must not keep the server's messages (and its
+        // pings) from being read, nor a server that never pauses keep the senders waiting.
         tokio::select! {
-            biased;
             command = commands.recv(), if senders => match command {
                 Some(Command::Send(message, done)) => {
                     let written = client.write(message).await;

@@ -47,7 +47,12 @@ fn machine() -> String {
         .find_map(|l| l.strip_prefix("model name"))
         .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
         .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    // The machine's cores, not this process's: the bench pins itself to one core before it
+    // writes the report, which `available_parallelism` would count instead.
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
     format!(
         "{model}, {cores} cores available, Linux {}",
         command_line("uname", &["-r"])
