@@ -83,21 +83,18 @@ async fn feed_client(url: &str) -> (NotificationsFeedClient, u64) {
 async fn text_and_binary_messages_echo_through_the_hub() {
     let (url, _, connected) = start().await;
     let mut client = within(EchoWebsocketClient::connect(&url)).await.unwrap();
-    client
-        .send(Frame::Text("hey there".to_owned()))
-        .await
-        .unwrap();
+    client.send(Frame::text("hey there")).await.unwrap();
     assert_eq!(
         within(client.recv()).await.unwrap(),
-        Frame::Text("hey there".to_owned())
+        Frame::text("hey there")
     );
     client
-        .send(Frame::Binary(vec![0, 159, 146, 150]))
+        .send(Frame::binary(vec![0, 159, 146, 150]))
         .await
         .unwrap();
     assert_eq!(
         within(client.recv()).await.unwrap(),
-        Frame::Binary(vec![0, 159, 146, 150])
+        Frame::binary(vec![0, 159, 146, 150])
     );
     assert_eq!(connected.lock().unwrap().len(), 1);
 }

@@ -83,7 +83,7 @@ async fn every_client_connection_reports_in_its_span() {
     let mut raw = common::within(EchoRawClient::connect(&url))
         .await
         .expect("connect");
-    raw.send(Frame::Binary(vec![1, 2, 3])).await.expect("send");
+    raw.send(Frame::binary(vec![1, 2, 3])).await.expect("send");
     let _ = common::within(raw.recv()).await.expect("echo");
     drop(raw);
 

@@ -50,6 +50,8 @@ pub use session::{SendError, SessionId};
 pub use signal::shutdown_signal;
 pub use socket::{Keepalive, Socket, SocketError, Stop};
 pub use split::{ClientReceiver, ClientSender};
+/// The payload types of a [`Frame`] (shared buffers, from the `bytes` crate through tungstenite).
+pub use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 pub use validate::FieldError;
 
 /// What only generated code names: the trait each generated endpoint implements, the message

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
 use crate::validate::{FieldError, JsonMessage, Validator, decode_errors};
 
@@ -285,19 +285,36 @@ impl<T: JsonMessage> WireMessage for T {
 
 /// A text or binary message taken as it comes, for endpoints that carry both (Rwf's and Spry's
 /// `Message`): the spec's `frame` type.
+///
+/// The payload is the frame's own buffer (shared, reference counted), not a copy: an echo or a
+/// relay sends back or forwards what it received without copying it. Build one with
+/// [`Frame::text`] or [`Frame::binary`] from a `String`, a `&'static str`, a `Vec<u8>` and the
+/// like; read a text frame as a `&str` through [`Utf8Bytes::as_str`] (or `Deref`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     /// A text frame.
-    Text(String),
+    Text(Utf8Bytes),
     /// A binary frame.
-    Binary(Vec<u8>),
+    Binary(Bytes),
+}
+
+impl Frame {
+    /// A text frame.
+    pub fn text(text: impl Into<Utf8Bytes>) -> Self {
+        Frame::Text(text.into())
+    }
+
+    /// A binary frame.
+    pub fn binary(bytes: impl Into<Bytes>) -> Self {
+        Frame::Binary(bytes.into())
+    }
 }
 
 impl WireMessage for Frame {
     fn decode(message: Message) -> Result<Self, DecodeError> {
         match message {
-            Message::Text(text) => Ok(Frame::Text(text.as_str().to_owned())),
-            Message::Binary(bytes) => Ok(Frame::Binary(bytes.into())),
+            Message::Text(text) => Ok(Frame::Text(text)),
+            Message::Binary(bytes) => Ok(Frame::Binary(bytes)),
             other => Err(DecodeError::WrongFrame {
                 expected: "data",
                 got: frame_kind(&other),
@@ -306,8 +323,8 @@ impl WireMessage for Frame {
     }
     fn encode(self) -> Message {
         match self {
-            Frame::Text(text) => Message::text(text),
-            Frame::Binary(bytes) => Message::binary(bytes),
+            Frame::Text(text) => Message::Text(text),
+            Frame::Binary(bytes) => Message::Binary(bytes),
         }
     }
 }

@@ -275,6 +275,12 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     }
 
     /// Fails when the connection has ended; finishes a close that a cancelled call began.
+    /// Nothing for [`Socket::settle`] to do: the connection neither ended nor is closing. The
+    /// per-message paths check this first, so they build no future for the common case.
+    fn settled(&self) -> bool {
+        self.ended.is_none() && self.closing.is_none()
+    }
+
     async fn settle(&mut self) -> Result<(), SocketError> {
         if let Some(why) = &self.ended {
             return Err(SocketError::Gone(why.clone()));
@@ -335,17 +341,38 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// The next data frame (text or binary), undecoded; `hold` keeps pushes in the queue.
     async fn recv_frame(&mut self, hold: bool) -> Result<Message, SocketError> {
-        self.settle().await?;
+        if !self.settled() {
+            self.settle().await?;
+        }
         // Set on every call: a cancelled handshake must not hold pushes back afterwards.
         self.holding = hold;
         if let Some(message) = self.pending.take() {
             return Ok(message);
         }
         loop {
-            let event = self.next_event(std::future::pending::<()>()).await?;
-            if let Some(message) = self.handle(event).await? {
+            // A data frame that has already arrived is taken without building the futures
+            // of the general path (the common case while a client sends in bursts).
+            let pending = std::future::pending::<()>;
+            let message = if !self.holding && self.outbox.overflowed() {
+                // A full queue first.
+                let event = self.next_event(pending()).await?;
+                self.handle(event).await?
+            } else {
+                match self.ready_frame() {
+                    Some(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => {
+                        self.alive();
+                        Some(message)
+                    }
+                    Some(frame) => self.handle(Event::<()>::Frame(frame)).await?,
+                    None => {
+                        let event = self.flush_and_wait(pending()).await?;
+                        self.handle(event).await?
+                    }
+                }
+            };
+            if let Some(message) = message {
                 self.traffic.inbound(self.settings.endpoint, message.len());
-                if self.within_rate().await? {
+                if self.bucket.is_none() || self.within_rate().await? {
                     return Ok(message);
                 }
             }
@@ -361,27 +388,43 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         if !self.holding && self.outbox.overflowed() {
             return Ok(Event::Overflow);
         }
-        // While a data message waits for the handler, no more frames are read.
-        let read = self.pending.is_none();
-        // A frame that has already arrived is taken before anything is flushed, so that the
-        // replies to a burst leave in one write; at most `MAX_STREAK` in a row, so that a
-        // client that never pauses still gets its replies and pushes promptly.
-        let ready = if read && self.streak < MAX_STREAK {
-            self.ws.next().now_or_never()
-        } else {
-            None
-        };
-        if let Some(frame) = ready {
-            self.streak += 1;
+        if let Some(frame) = self.ready_frame() {
             return Ok(Event::Frame(frame));
         }
-        self.streak = 0;
+        self.flush_and_wait(extra).await
+    }
+
+    /// [`Socket::next_event`] once no frame is waiting: writes what is queued, then waits for
+    /// whatever happens first. Cancel safe.
+    async fn flush_and_wait<T>(
+        &mut self,
+        extra: impl std::future::Future<Output = T>,
+    ) -> Result<Event<T>, SocketError> {
+        // While a data message waits for the handler, no more frames are read.
+        let read = self.pending.is_none();
         if !self.holding && (self.unflushed || !self.outbox.is_empty()) {
             if let Err(e) = self.write_queued().await {
                 return Err(self.lost(e));
             }
         }
         Ok(self.wait(extra, read).await)
+    }
+
+    /// A frame that has already arrived, taken before anything is flushed so that the replies
+    /// to a burst leave in one write; at most `MAX_STREAK` in a row, so that a client that never
+    /// pauses still gets its replies and pushes promptly. `Some(None)` when the stream has
+    /// ended; `None` (and the streak starts again) when nothing is waiting or a data message
+    /// waits for the handler (no more frames are read then).
+    #[allow(clippy::option_option)]
+    fn ready_frame(&mut self) -> Option<Option<Result<Message, tungstenite::Error>>> {
+        if self.pending.is_none() && self.streak < MAX_STREAK {
+            if let Some(frame) = self.ws.next().now_or_never() {
+                self.streak += 1;
+                return Some(frame);
+            }
+        }
+        self.streak = 0;
+        None
     }
 
     /// Handles an event; a data frame is returned, and an event that ends the connection is
@@ -530,7 +573,29 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// Feeds `frame` into the write buffer after every push queued before it, so that the
     /// client sees messages in the order the server produced them.
+    /// Feeds `frame` at once if nothing is queued before it and the write buffer has room (the
+    /// common case), building no future and arming no timer; otherwise hands it back for
+    /// [`Socket::feed`].
+    fn feed_now(&mut self, frame: Message) -> Result<Option<Message>, SocketError> {
+        if !self.outbox.is_empty() {
+            return Ok(Some(frame));
+        }
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(Ok(())) = self.ws.poll_ready_unpin(&mut cx) {
+            self.traffic.outbound(self.settings.endpoint, frame.len());
+            if let Err(e) = self.ws.start_send_unpin(frame) {
+                return Err(self.lost(e));
+            }
+            self.unflushed = true;
+            return Ok(None);
+        }
+        Ok(Some(frame))
+    }
+
     async fn feed(&mut self, frame: Message) -> Result<(), SocketError> {
+        let Some(frame) = self.feed_now(frame)? else {
+            return Ok(());
+        };
         let fed = async {
             self.feed_queued().await?;
             self.room().await?;
@@ -551,7 +616,9 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// Not cancel safe: if it is cancelled, `message` may have been sent or not (if it was
     /// handed to the write buffer it goes out with the next write). Pushes are never lost.
     pub async fn send(&mut self, message: S) -> Result<(), SocketError> {
-        self.settle().await?;
+        if !self.settled() {
+            self.settle().await?;
+        }
         let frame = self.conn.sender_ref().frame(message);
         self.feed(frame).await?;
         if let Err(e) = self.write_queued().await {
@@ -568,9 +635,14 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// Not cancel safe: if it is cancelled, the reply may have been queued or not. Pushes are
     /// never lost.
     pub async fn reply(&mut self, message: S) -> Result<(), SocketError> {
-        self.settle().await?;
+        if !self.settled() {
+            self.settle().await?;
+        }
         let frame = self.conn.sender_ref().frame(message);
-        self.feed(frame).await
+        match self.feed_now(frame)? {
+            None => Ok(()),
+            Some(frame) => self.feed(frame).await,
+        }
     }
 
     /// Sends `message`, then receives the answer (view.py's `pair`).
@@ -611,7 +683,9 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         &mut self,
         stream: impl Stream<Item = S> + Send,
     ) -> Result<usize, SocketError> {
-        self.settle().await?;
+        if !self.settled() {
+            self.settle().await?;
+        }
         self.holding = false;
         let envelope = self.conn.sender_ref().envelope();
         let mut stream = std::pin::pin!(stream);
