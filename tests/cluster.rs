@@ -173,6 +173,7 @@ fn cluster_node() {
         redis: env("WSGEN_NODE_REDIS"),
         prefix: env("WSGEN_NODE_PREFIX"),
         presence: (PRESENCE_EVERY, PRESENCE_TTL),
+        send_queue: None,
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
