@@ -483,7 +483,7 @@ pub fn cluster_section(c: &super::cluster::ClusterResults) -> String {
     let _ = writeln!(md, "\n## Across nodes (Redis backplane)\n");
     let _ = writeln!(
         md,
-        "Two `chat-node` processes (release) share a `redis-server` ({}) on 127.0.0.1. A client on node A \
+        "Two `chat-node` processes (release, `--send-queue 4096` so that a window of whispers read in one go is not taken for a slow reader) share a `redis-server` ({}) on 127.0.0.1. A client on node A \
          whispers (`hub.send` by session id) to a client on node A (delivered in-process) or on node B \
          (published to Redis, delivered by node B). Throughput: bursts of {} whispers (at most 1,000 on their \
          way at once), {} round(s), counted when the receiver has them all, in order; median with min-max. Latency: one whisper \
