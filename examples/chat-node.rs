@@ -32,6 +32,9 @@ struct Args {
     /// The key and channel prefix in Redis.
     #[arg(long, default_value = "chat")]
     prefix: String,
+    /// How many messages may wait for each client (default: the runtime's, 256).
+    #[arg(long)]
+    send_queue: Option<usize>,
 }
 
 #[tokio::main]
@@ -45,6 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         redis: args.redis,
         prefix: args.prefix,
         presence: (Duration::from_secs(5), Duration::from_secs(15)),
+        send_queue: args.send_queue,
     };
     node::run(config, wsgen_runtime::shutdown_signal()).await
 }

@@ -173,6 +173,7 @@ fn cluster_node() {
         redis: env("WSGEN_NODE_REDIS"),
         prefix: env("WSGEN_NODE_PREFIX"),
         presence: (PRESENCE_EVERY, PRESENCE_TTL),
+        send_queue: None,
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -272,7 +273,7 @@ impl Client {
 /// this test's own on the same Redis.
 struct Observer {
     hub: Hub<ServerEvent>,
-    _backplane: RedisBackplane,
+    backplane: RedisBackplane,
 }
 
 impl Observer {
@@ -282,14 +283,16 @@ impl Observer {
             .presence(PRESENCE_EVERY, PRESENCE_TTL);
         let backplane = RedisBackplane::with_options(redis, options).unwrap();
         let hub = Hub::with_backplane(HUB, &backplane.shared());
-        Observer {
-            hub,
-            _backplane: backplane,
-        }
+        Observer { hub, backplane }
     }
 
     async fn presence(&self) -> Presence {
         self.hub.presence().await.unwrap_or_default()
+    }
+
+    /// How many operations of other nodes this observer's backplane has received.
+    fn received(&self) -> u64 {
+        self.backplane.stats().received
     }
 }
 
@@ -330,7 +333,17 @@ async fn nodes_share_whispers_rooms_and_presence_through_redis_and_survive_its_r
     )
     .await;
 
+    // The observer receives: a room broadcast from the third node reaches it.
+    cy.join("probe").await;
+    eventually(
+        Duration::from_secs(10),
+        "the observer receives broadcasts",
+        || async { observer.received() > 0 },
+    )
+    .await;
+
     // A whisper by session id crosses nodes; 200 of them arrive in the order sent.
+    let seen_before = observer.received();
     for n in 0..200 {
         ana.whisper(bo.session, &format!("w{n}")).await;
     }
@@ -339,9 +352,35 @@ async fn nodes_share_whispers_rooms_and_presence_through_redis_and_survive_its_r
         assert_eq!(got, Some((ana.session, format!("w{n}"))), "whisper {n}");
     }
 
-    // A room spans nodes: every member hears a line, on every node. Ana and Bo join; Ana adds
-    // Cy, whose session is on the third node, from the first.
+    // They went to Bo's node only: the observer, a fourth node subscribed to the hub, got
+    // none of them. Ana's join next is a room broadcast on the hub's channel, published by
+    // node 1 after the whispers: once the observer has it, it would have had them.
     ana.join("lobby").await;
+    eventually(
+        Duration::from_secs(10),
+        "the observer gets the room broadcast",
+        || async { observer.received() > seen_before },
+    )
+    .await;
+    assert_eq!(
+        observer.received(),
+        seen_before + 1,
+        "only the room broadcast reached a node that owns neither session"
+    );
+
+    // A send by id from yet another process reaches the session on its node.
+    let from_elsewhere = ServerEvent::Whispered {
+        from: 1,
+        user: "observer".to_owned(),
+        text: "routed".to_owned(),
+    };
+    let bo_id = SessionId::from(bo.session);
+    assert_eq!(observer.hub.send(bo_id, from_elsewhere), Ok(()));
+    let got = bo.whispered(Duration::from_secs(10)).await;
+    assert_eq!(got, Some((1, "routed".to_owned())));
+
+    // A room spans nodes: every member hears a line, on every node. Ana (above) and Bo join;
+    // Ana adds Cy, whose session is on the third node, from the first.
     bo.join("lobby").await;
     let (to, room) = (cy.session, "lobby".to_owned());
     ana.send(ClientEvent::Invite { to, room }).await;
@@ -380,6 +419,14 @@ async fn nodes_share_whispers_rooms_and_presence_through_redis_and_survive_its_r
     )
     .await;
     let gone_after = started.elapsed();
+    // A send to a session whose node is gone is handed over, as documented, and lost.
+    let sent = observer.hub.send(
+        SessionId::from(crashed),
+        ServerEvent::Notice {
+            text: "nobody".to_owned(),
+        },
+    );
+    assert_eq!(sent, Ok(()));
     let presence = observer.presence().await;
     assert_eq!(presence.sessions, ids(&[ana.session, bo.session]));
     assert_eq!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use wsgen_generated::chat::Hubs;
-use wsgen_runtime::{RedisBackplane, RedisOptions};
+use wsgen_runtime::{Limits, RedisBackplane, RedisOptions};
 
 /// How a node is set up.
 pub struct NodeConfig {
@@ -19,6 +19,8 @@ pub struct NodeConfig {
     pub prefix: String,
     /// How often presence is written, and how long it lives unwritten.
     pub presence: (Duration, Duration),
+    /// How many messages may wait for each client (`None`: the runtime's default, 256).
+    pub send_queue: Option<usize>,
 }
 
 /// Serves until `shutdown` completes; prints `listening on ws://ADDR` first.
@@ -33,8 +35,13 @@ pub async fn run(
     let hubs = Hubs::with_backplane(&backplane.shared());
     let listener = TcpListener::bind(&config.listen).await?;
     println!("listening on ws://{}", listener.local_addr()?);
+    let mut limits = Limits::default();
+    if let Some(messages) = config.send_queue {
+        limits = limits.with_send_queue(messages);
+    }
     super::server::handlers(&["secret"], 100)
         .into_server_with_hubs(hubs)
+        .limits(limits)
         .serve_with_shutdown(listener, shutdown)
         .await?;
     Ok(())

@@ -7,8 +7,14 @@
 //! [`Hub`](crate::Hub) made with `Hub::new()` is in-process, and [`InProcess`] is the
 //! backplane that says so. [`RedisBackplane`](crate::RedisBackplane) (feature `redis`) uses
 //! Redis pub/sub, as Socket.IO's and SignalR's Redis backplanes do. A NATS backplane would be
-//! another implementation of [`Backplane`]: publish to a subject per hub, subscribe to them, and
-//! keep presence in a JetStream key-value bucket with a TTL.
+//! another implementation of [`Backplane`]: publish broadcasts to a subject per hub and sends by
+//! id to a subject per node, subscribe to them, and keep presence in a JetStream key-value
+//! bucket with a TTL.
+//!
+//! An operation that names one session ([`Target::Session`], [`Target::Join`],
+//! [`Target::Leave`]) needs to reach only the node that has the session; a backplane may carry
+//! it there alone, as the Redis one does, finding the node from the id
+//! ([`SessionId::node`](crate::SessionId::node)).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -107,8 +113,10 @@ pub enum BackplaneError {
 pub trait Backplane: Send + Sync + 'static {
     /// Starts handing what other nodes publish for the hub `hub` to `local`.
     fn attach(&self, hub: &str, local: Weak<dyn LocalHub>);
-    /// Hands an operation to the other nodes; never waits. Returns false when it was dropped
-    /// instead (the way out is full, or there is no other node to carry it to).
+    /// Hands an operation to the other nodes (for an operation on one session, possibly to
+    /// its node only); never waits. Returns true once it is handed over, whether or not a node
+    /// has the session (a send to a session whose node is gone is lost on the way); false when
+    /// it was dropped instead (the way out is full, or there is no other node to carry it to).
     fn publish(&self, hub: &str, target: Target, frame: Option<&Message>) -> bool;
     /// Says that the hub's sessions or rooms changed on this node, so presence catches up.
     fn changed(&self, hub: &str);

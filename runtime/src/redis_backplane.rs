@@ -1,10 +1,25 @@
 //! [`RedisBackplane`] (feature `redis`): hubs across server nodes through Redis pub/sub, in
 //! the manner of Socket.IO's and SignalR's Redis backplanes.
 //!
-//! - Every node publishes a hub operation on the hub's channel, `<prefix>:hub:<hub>`, and
-//!   subscribes to the pattern `<prefix>:hub:*`; a node skips what it published itself (it
-//!   already delivered that to its own sessions). One publishing connection and one subscribing
-//!   connection per node keep the operations of one node in order on every other node.
+//! - Routing. An operation that names one session (a send by id, a join or a leave of a
+//!   session of another node) goes only to the node that owns the session: the session id
+//!   carries its node's tag ([`SessionId::node`]), and every node subscribes to its own channel,
+//!   `<prefix>:node:<tag>` (the tag in five lowercase hex digits), so the owner is known without
+//!   a round trip and no other node sees the operation. A broadcast to a hub or a room goes on
+//!   the hub's channel, `<prefix>:hub:<hub>`, which every node receives through the pattern
+//!   `<prefix>:hub:*`. A node skips what it published itself (it already delivered that to its
+//!   own sessions). Two nodes that drew the same tag share a node channel: each gets the other's
+//!   sends and delivers those whose session it has, so they still reach each other. A send to a
+//!   session whose node is gone reaches no one, as before: `hub.send` says `Ok` once the
+//!   operation is handed over (pub/sub does not tell who received it).
+//! - Batching. One publishing connection and one subscribing connection per node keep the
+//!   operations of one node in order on every other node. The publisher takes what queued up
+//!   while its previous batch was on its way, packs consecutive operations for the same channel
+//!   into one Redis message (at most 64 operations and 64 KiB, or one operation if it is
+//!   bigger), and sends the batch's `PUBLISH`es in one pipeline: under load Redis and the
+//!   receiving node handle one message per run of operations, not one per operation. The
+//!   subscriber lets other tasks run after every 64 operations it delivers, so that the
+//!   sessions' socket tasks drain their queues between runs.
 //! - Presence: every node (named by a random instance id) writes its sessions and rooms per
 //!   hub to `<prefix>:presence:<hub>:<node>:sessions` (a set) and `:rooms` (a hash, room to
 //!   member ids), with a mark of life `:alive`, and adds itself to the hub's set of nodes
@@ -19,10 +34,22 @@
 //!   unreachable, local delivery goes on and what this node publishes is dropped (pub/sub is at
 //!   most once; [`RedisBackplane::stats`] counts it); presence catches up on reconnection.
 //!
-//! The wire form of an operation is one JSON line (the sender's instance, the [`Target`], the
-//! frame's kind) followed by the frame's bytes as they are: a message is encoded once, by the
-//! typed hub on the sending node, and travels unchanged to the sessions of the others.
+//! The wire form of one Redis message: the publishing backplane's instance id and a newline,
+//! then one or more operations, each a JSON header line and then the frame's bytes as they are
+//! (`<instance>\n<header>\n<frame><header>\n<frame>...`). A header:
+//!
+//! ```text
+//! {"hub":"chat.chat.connect","target":{"to":"session","session":4398046511107},"kind":"text","len":52}
+//! ```
+//!
+//! names the hub, the [`Target`] (in its serde form), the frame's kind (`text`, `binary` or
+//! `none`) and the frame's length in bytes, which tells where the next operation starts. A
+//! message is encoded once, by the typed hub on the sending node, and travels unchanged to the
+//! sessions of the others; the receiving node copies a Redis message once and hands each
+//! session a slice of it. Every node of a cluster must speak this form: a node of an older
+//! release (one operation per message, no node channel) cannot share a prefix with these.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -32,12 +59,12 @@ use futures_util::StreamExt;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, watch};
-use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
 use crate::backplane::{
     Attached, Backplane, BackplaneError, BoxFuture, LocalHub, Presence, SharedBackplane, Target,
 };
-use crate::session::{SessionId, random_bits};
+use crate::session::{SessionId, node_tag, random_bits};
 
 /// How a [`RedisBackplane`] is set up.
 #[derive(Debug, Clone)]
@@ -138,21 +165,197 @@ struct Inner {
     _stop: watch::Sender<()>,
 }
 
+/// One operation waiting to be published: its channel, and its header line and frame.
 struct Outgoing {
     channel: String,
-    payload: Vec<u8>,
+    record: Vec<u8>,
 }
 
-/// The header line of a published operation.
-#[derive(Serialize, Deserialize)]
-struct Header {
-    /// The publishing backplane's instance id.
-    from: String,
-    target: Target,
+/// The header line of an operation, as published.
+#[derive(Serialize)]
+struct Header<'a> {
+    hub: &'a str,
+    target: &'a Target,
     kind: Kind,
+    /// The frame's length in bytes.
+    len: usize,
 }
 
-#[derive(Serialize, Deserialize, PartialEq, Eq, Clone, Copy)]
+/// The header line of an operation, as received: borrowed from the message where it can be,
+/// and the target read flat (a [`Target`] read through serde's internally tagged enums would
+/// buffer every field first).
+#[derive(Deserialize)]
+struct ReceivedHeader<'a> {
+    #[serde(borrow)]
+    hub: Cow<'a, str>,
+    #[serde(borrow)]
+    target: ReceivedTarget<'a>,
+    kind: Kind,
+    len: usize,
+}
+
+/// [`Target`]'s fields, flat.
+#[derive(Deserialize)]
+struct ReceivedTarget<'a> {
+    to: To,
+    #[serde(borrow, default)]
+    room: Option<Cow<'a, str>>,
+    #[serde(default)]
+    session: Option<u64>,
+    #[serde(default)]
+    except: Option<u64>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum To {
+    All,
+    Room,
+    Session,
+    Join,
+    Leave,
+}
+
+impl ReceivedTarget<'_> {
+    /// The target, if it has the fields its kind needs.
+    fn target(self) -> Option<Target> {
+        let room = self.room.map(Cow::into_owned);
+        Some(match self.to {
+            To::All => Target::All,
+            To::Room => Target::Room {
+                room: room?,
+                except: self.except,
+            },
+            To::Session => Target::Session {
+                session: self.session?,
+            },
+            To::Join => Target::Join {
+                room: room?,
+                session: self.session?,
+            },
+            To::Leave => Target::Leave {
+                room: room?,
+                session: self.session?,
+            },
+        })
+    }
+}
+
+/// The most bytes of operations packed into one Redis message (one bigger operation goes
+/// alone).
+const MESSAGE_MOST: usize = 64 << 10;
+
+/// The most operations packed into one Redis message, and the most the subscriber delivers
+/// before it lets other tasks run: a session's socket task must get to drain its queue (256
+/// frames by default) between two runs of deliveries, or a burst of sends to one session would
+/// overflow it.
+const MESSAGE_OPS_MOST: usize = 64;
+
+/// The most operations the publisher takes from its queue for one pipeline.
+const BATCH_MOST: usize = 1024;
+
+/// The channel of the node whose process tag is `tag`.
+fn node_channel(prefix: &str, tag: u32) -> String {
+    format!("{prefix}:node:{tag:05x}")
+}
+
+/// The channel of the hub `hub`.
+fn hub_channel(prefix: &str, hub: &str) -> String {
+    format!("{prefix}:hub:{hub}")
+}
+
+/// Where an operation is published: an operation on one session to that session's node,
+/// any other to the hub's channel, which every node receives.
+fn route(prefix: &str, hub: &str, target: &Target) -> String {
+    match target {
+        Target::Session { session }
+        | Target::Join { session, .. }
+        | Target::Leave { session, .. } => node_channel(prefix, SessionId::from(*session).node()),
+        Target::All | Target::Room { .. } => hub_channel(prefix, hub),
+    }
+}
+
+/// An operation's header line and frame, as they follow one another in a Redis message.
+fn record(hub: &str, target: &Target, kind: Kind, frame: &[u8]) -> Vec<u8> {
+    let header = Header {
+        hub,
+        target,
+        kind,
+        len: frame.len(),
+    };
+    let mut record = Vec::with_capacity(96 + hub.len() + frame.len());
+    // A header of plain data always serialises into a vector.
+    let _ = serde_json::to_writer(&mut record, &header);
+    record.push(b'\n');
+    record.extend_from_slice(frame);
+    record
+}
+
+/// Why a received message was not (or not entirely) read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum WireError {
+    #[error("a message without its sender line")]
+    NoSender,
+    #[error("an operation without its header line")]
+    NoHeader,
+    #[error("an operation with a bad header")]
+    BadHeader,
+    #[error("an operation longer than its message")]
+    Truncated,
+    #[error("a text frame that is not UTF-8")]
+    NotUtf8,
+}
+
+/// Hands each operation of a message that `me` did not publish itself to `each` (the hub's
+/// name, the target, the frame), in order, and says how many there were (none when `me`
+/// published it). Stops at the first malformed operation, as nothing after it can be found.
+fn operations(
+    me: &str,
+    payload: &[u8],
+    mut each: impl FnMut(&str, Target, Option<Message>),
+) -> Result<usize, WireError> {
+    let split = payload
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or(WireError::NoSender)?;
+    if payload[..split] == *me.as_bytes() {
+        return Ok(0);
+    }
+    // One copy of the whole message; every frame is a slice of it.
+    let all = Bytes::copy_from_slice(&payload[split + 1..]);
+    let mut at = 0;
+    let mut count = 0;
+    while at < all.len() {
+        let rest = &all[at..];
+        let line = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or(WireError::NoHeader)?;
+        let header: ReceivedHeader<'_> =
+            serde_json::from_slice(&rest[..line]).map_err(|_| WireError::BadHeader)?;
+        let start = at + line + 1;
+        let end = start
+            .checked_add(header.len)
+            .filter(|end| *end <= all.len())
+            .ok_or(WireError::Truncated)?;
+        let frame = match header.kind {
+            Kind::Text => {
+                let text =
+                    Utf8Bytes::try_from(all.slice(start..end)).map_err(|_| WireError::NotUtf8)?;
+                Some(Message::Text(text))
+            }
+            Kind::Binary => Some(Message::Binary(all.slice(start..end))),
+            Kind::None => None,
+        };
+        let target = header.target.target().ok_or(WireError::BadHeader)?;
+        each(header.hub.as_ref(), target, frame);
+        count += 1;
+        at = end;
+    }
+    Ok(count)
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 enum Kind {
     Text,
@@ -239,11 +442,7 @@ impl Inner {
     /// An operation left the queue.
     fn taken(&self, out: &Outgoing) {
         self.queued_bytes
-            .fetch_sub(out.payload.len(), Ordering::Relaxed);
-    }
-
-    fn channel(&self, hub: &str) -> String {
-        format!("{}:hub:{hub}", self.options.prefix)
+            .fetch_sub(out.record.len(), Ordering::Relaxed);
     }
 
     fn presence_key(&self, hub: &str, node: &str, what: &str) -> String {
@@ -277,24 +476,16 @@ impl Backplane for RedisBackplane {
             Some(_) => return false,
             None => (Kind::None, &[]),
         };
-        let header = Header {
-            from: self.inner.instance.clone(),
-            target,
-            kind,
-        };
-        // A header of plain data always serialises.
-        let mut payload = serde_json::to_vec(&header).unwrap_or_default();
-        payload.push(b'\n');
-        payload.extend_from_slice(bytes);
-        let size = payload.len();
+        let record = record(hub, &target, kind, bytes);
+        let size = record.len();
         let queued = &self.inner.queued_bytes;
         if queued.load(Ordering::Relaxed) + size > self.inner.options.queue_bytes {
             self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         let outgoing = Outgoing {
-            channel: self.inner.channel(hub),
-            payload,
+            channel: route(&self.inner.options.prefix, hub, &target),
+            record,
         };
         match self.inner.outgoing.try_send(outgoing) {
             Ok(()) => {
@@ -424,8 +615,8 @@ impl Backoff {
     }
 }
 
-/// Publishes what the hubs hand over, in order, in pipelined batches; drops it while Redis is
-/// unreachable.
+/// Publishes what the hubs hand over, in order, in pipelined batches of messages that each
+/// pack a run of operations for one channel; drops it while Redis is unreachable.
 async fn publisher(
     inner: Weak<Inner>,
     mut receiver: mpsc::Receiver<Outgoing>,
@@ -477,16 +668,17 @@ async fn publisher(
                 },
             };
             let mut batch = vec![first];
-            while batch.len() < 256 {
+            while batch.len() < BATCH_MOST {
                 match receiver.try_recv() {
                     Ok(next) => batch.push(next),
                     Err(_) => break,
                 }
             }
-            let mut pipe = redis::pipe();
-            for out in &batch {
-                pipe.publish(&out.channel, &out.payload).ignore();
-            }
+            let Some(strong) = inner.upgrade() else {
+                return;
+            };
+            let pipe = pipeline(&strong.instance, &batch);
+            drop(strong);
             let result: redis::RedisResult<()> = pipe.query_async(&mut connection).await;
             let Some(strong) = inner.upgrade() else {
                 return;
@@ -507,6 +699,46 @@ async fn publisher(
     }
 }
 
+/// The messages of a batch, by channel, in order: each run of operations for one channel
+/// packed into one message (up to [`MESSAGE_MOST`] bytes and [`MESSAGE_OPS_MOST`]
+/// operations), after the sender line `from`.
+fn pack<'a>(from: &str, batch: &'a [Outgoing]) -> Vec<(&'a str, Vec<u8>)> {
+    let mut messages: Vec<(&str, Vec<u8>)> = Vec::new();
+    // Operations in the last message.
+    let mut count = 0;
+    for out in batch {
+        let joins = match messages.last() {
+            Some((channel, message)) => {
+                *channel == out.channel
+                    && message.len() + out.record.len() <= MESSAGE_MOST
+                    && count < MESSAGE_OPS_MOST
+            }
+            None => false,
+        };
+        if !joins {
+            count = 0;
+            let mut message = Vec::with_capacity(from.len() + 1 + out.record.len());
+            message.extend_from_slice(from.as_bytes());
+            message.push(b'\n');
+            messages.push((out.channel.as_str(), message));
+        }
+        if let Some((_, message)) = messages.last_mut() {
+            message.extend_from_slice(&out.record);
+            count += 1;
+        }
+    }
+    messages
+}
+
+/// The `PUBLISH`es of a batch, in one pipeline (see [`pack`]).
+fn pipeline(from: &str, batch: &[Outgoing]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    for (channel, message) in pack(from, batch) {
+        pipe.publish(channel, message).ignore();
+    }
+    pipe
+}
+
 /// Receives what other nodes publish and delivers it to this node's sessions.
 async fn subscriber(inner: Weak<Inner>, mut stop: watch::Receiver<()>) {
     let mut backoff = Backoff::new();
@@ -515,10 +747,11 @@ async fn subscriber(inner: Weak<Inner>, mut stop: watch::Receiver<()>) {
             return;
         };
         let pattern = format!("{}:hub:*", glob_escape(&strong.options.prefix));
-        let prefix = format!("{}:hub:", strong.options.prefix);
+        let own = node_channel(&strong.options.prefix, node_tag());
         let subscribed = async {
             let mut pubsub = strong.client.get_async_pubsub().await?;
             pubsub.psubscribe(&pattern).await?;
+            pubsub.subscribe(&own).await?;
             redis::RedisResult::Ok(pubsub)
         };
         let subscribed = tokio::time::timeout(strong.options.connect_timeout, subscribed).await;
@@ -554,7 +787,13 @@ async fn subscriber(inner: Weak<Inner>, mut stop: watch::Receiver<()>) {
         // stop deliveries without a word: a ping every few seconds finds it out.
         let mut pings = tokio::time::interval(PING_EVERY);
         pings.tick().await;
+        // Operations delivered since the task last let others run.
+        let mut delivered = 0;
         loop {
+            if delivered >= MESSAGE_OPS_MOST {
+                delivered = 0;
+                tokio::task::yield_now().await;
+            }
             let message = tokio::select! {
                 _ = stop.changed() => return,
                 _ = pings.tick() => {
@@ -574,47 +813,44 @@ async fn subscriber(inner: Weak<Inner>, mut stop: watch::Receiver<()>) {
             let Some(strong) = inner.upgrade() else {
                 return;
             };
-            let channel = message.get_channel_name();
-            if let Some(hub) = channel.strip_prefix(&prefix) {
-                receive(&strong, hub, message.get_payload_bytes());
-            }
+            delivered += receive(
+                &strong,
+                message.get_channel_name(),
+                message.get_payload_bytes(),
+            );
         }
     }
 }
 
-/// Delivers one published operation to the hub it names, unless this node published it.
-fn receive(inner: &Inner, hub: &str, payload: &[u8]) {
-    let Some(split) = payload.iter().position(|b| *b == b'\n') else {
-        tracing::warn!("redis backplane: a message on {hub} without a header; ignored");
-        return;
-    };
-    let Ok(header) = serde_json::from_slice::<Header>(&payload[..split]) else {
-        tracing::warn!("redis backplane: a message on {hub} with a bad header; ignored");
-        return;
-    };
-    if header.from == inner.instance {
-        return;
-    }
-    let body = &payload[split + 1..];
-    let frame = match header.kind {
-        Kind::Text => match std::str::from_utf8(body) {
-            Ok(text) => Some(Message::text(text)),
-            Err(_) => {
-                tracing::warn!("redis backplane: a text message on {hub} is not UTF-8; ignored");
-                return;
+/// Delivers the operations of one message (on `channel`) to the hubs they name, unless this
+/// node published them; says how many it delivered.
+fn receive(inner: &Inner, channel: &str, payload: &[u8]) -> usize {
+    let mut rooms_changed = false;
+    // Consecutive operations mostly name the same hub: look it up once per run.
+    let mut hubs: Option<(String, Vec<Arc<dyn LocalHub>>)> = None;
+    let read = operations(&inner.instance, payload, |hub, target, frame| {
+        inner.stats.received.fetch_add(1, Ordering::Relaxed);
+        let locals = match &mut hubs {
+            Some((name, locals)) if name.as_str() == hub => locals,
+            slot => &mut slot.insert((hub.to_owned(), inner.hubs.named(hub))).1,
+        };
+        if let [local] = locals.as_slice() {
+            local.deliver(&target, frame);
+        } else {
+            for local in locals.iter() {
+                local.deliver(&target, frame.clone());
             }
-        },
-        Kind::Binary => Some(Message::Binary(Bytes::copy_from_slice(body))),
-        Kind::None => None,
-    };
-    inner.stats.received.fetch_add(1, Ordering::Relaxed);
-    for local in inner.hubs.named(hub) {
-        local.deliver(&header.target, frame.clone());
-    }
+        }
+        rooms_changed |= matches!(target, Target::Join { .. } | Target::Leave { .. });
+    });
     // A join or leave asked by another node changed this node's rooms.
-    if matches!(header.target, Target::Join { .. } | Target::Leave { .. }) {
+    if rooms_changed {
         inner.changed.notify_one();
     }
+    read.unwrap_or_else(|error| {
+        tracing::warn!("redis backplane: {error} on {channel}; the rest of the message is ignored");
+        MESSAGE_OPS_MOST
+    })
 }
 
 /// Writes this node's presence when it changes and every `presence_every`.
@@ -710,4 +946,203 @@ async fn write_presence(
         }
     }
     pipe.query_async(connection).await
+}
+
+#[cfg(test)]
+mod tests {
+    //! The wire form without Redis: where operations are routed, how a batch is packed into
+    //! messages, and that the receiving side reads back exactly what was packed.
+
+    use super::*;
+
+    fn out(hub: &str, target: Target, frame: Option<&Message>) -> Outgoing {
+        let (kind, bytes): (Kind, &[u8]) = match frame {
+            Some(Message::Text(text)) => (Kind::Text, text.as_bytes()),
+            Some(Message::Binary(bytes)) => (Kind::Binary, bytes),
+            _ => (Kind::None, &[]),
+        };
+        Outgoing {
+            channel: route("p", hub, &target),
+            record: record(hub, &target, kind, bytes),
+        }
+    }
+
+    /// An operation read back: its hub, target and frame.
+    type Received = (String, Target, Option<Message>);
+
+    fn read(me: &str, message: &[u8]) -> (Vec<Received>, Result<usize, WireError>) {
+        let mut got = Vec::new();
+        let result = operations(me, message, |hub, target, frame| {
+            got.push((hub.to_owned(), target, frame));
+        });
+        (got, result)
+    }
+
+    #[test]
+    fn an_operation_on_one_session_goes_to_the_channel_of_the_node_in_its_id() {
+        // A session id made here carries this process's tag.
+        let here = SessionId::next();
+        assert_eq!(here.node(), node_tag());
+        let session = here.get();
+        let mine = node_channel("p", node_tag());
+        assert_eq!(mine, format!("p:node:{:05x}", node_tag()));
+        for target in [
+            Target::Session { session },
+            Target::Join {
+                room: "r".into(),
+                session,
+            },
+            Target::Leave {
+                room: "r".into(),
+                session,
+            },
+        ] {
+            assert_eq!(route("p", "api.c.e", &target), mine, "{target:?}");
+        }
+        // An id from elsewhere: the tag is its upper 20 bits (bits 33 to 52).
+        let theirs = (0xabcde_u64 << 33) | 42;
+        let target = Target::Session { session: theirs };
+        assert_eq!(route("p", "api.c.e", &target), "p:node:abcde");
+        assert_eq!(node_channel("p", 1), "p:node:00001");
+        // Broadcasts go to the hub's channel, which every node receives.
+        let room = Target::Room {
+            room: "r".into(),
+            except: Some(theirs),
+        };
+        assert_eq!(route("p", "api.c.e", &room), "p:hub:api.c.e");
+        assert_eq!(route("p", "api.c.e", &Target::All), "p:hub:api.c.e");
+    }
+
+    #[test]
+    fn a_batch_packs_runs_for_one_channel_into_one_message_in_order() {
+        let a = (1_u64 << 33) | 7;
+        let b = (2_u64 << 33) | 9;
+        let text = |t: &str| Message::text(t.to_owned());
+        let batch = vec![
+            out("h", Target::Session { session: a }, Some(&text("one"))),
+            out(
+                "h",
+                Target::Session { session: a },
+                Some(&text("two\nlines")),
+            ),
+            out(
+                "g",
+                Target::Join {
+                    room: "r\n\"x\"".into(),
+                    session: a,
+                },
+                None,
+            ),
+            out(
+                "h",
+                Target::All,
+                Some(&Message::Binary(Bytes::from_static(b"\n\0\xff"))),
+            ),
+            out("h", Target::Session { session: b }, Some(&text(""))),
+            out("h", Target::Session { session: a }, Some(&text("three"))),
+        ];
+        let messages = pack("me", &batch);
+        let channels: Vec<&str> = messages.iter().map(|(c, _)| *c).collect();
+        assert_eq!(
+            channels,
+            ["p:node:00001", "p:hub:h", "p:node:00002", "p:node:00001"],
+            "consecutive operations for one channel share a message; order is kept"
+        );
+        let (first, read_first) = read("other", &messages[0].1);
+        assert_eq!(read_first, Ok(3));
+        assert_eq!(
+            first,
+            [
+                (
+                    "h".to_owned(),
+                    Target::Session { session: a },
+                    Some(text("one"))
+                ),
+                (
+                    "h".to_owned(),
+                    Target::Session { session: a },
+                    Some(text("two\nlines"))
+                ),
+                (
+                    "g".to_owned(),
+                    Target::Join {
+                        room: "r\n\"x\"".into(),
+                        session: a
+                    },
+                    None
+                ),
+            ]
+        );
+        let (all, _) = read("other", &messages[1].1);
+        assert_eq!(
+            all,
+            [(
+                "h".to_owned(),
+                Target::All,
+                Some(Message::Binary(Bytes::from_static(b"\n\0\xff")))
+            )]
+        );
+        // What a node published itself it skips.
+        assert_eq!(read("me", &messages[0].1), (Vec::new(), Ok(0)));
+    }
+
+    #[test]
+    fn a_big_run_is_split_at_the_message_size_and_a_bigger_operation_goes_alone() {
+        let session = (3_u64 << 33) | 1;
+        let chunk = Message::text("x".repeat(MESSAGE_MOST / 3));
+        let huge = Message::text("y".repeat(MESSAGE_MOST * 2));
+        let mut batch: Vec<Outgoing> = (0..5)
+            .map(|_| out("h", Target::Session { session }, Some(&chunk)))
+            .collect();
+        batch.insert(2, out("h", Target::Session { session }, Some(&huge)));
+        let messages = pack("me", &batch);
+        let counts: Vec<usize> = messages
+            .iter()
+            .map(|(_, m)| read("other", m).1.unwrap_or(0))
+            .collect();
+        assert_eq!(counts, [2, 1, 2, 1]);
+        // Small operations: at most MESSAGE_OPS_MOST to a message.
+        let small: Vec<Outgoing> = (0..MESSAGE_OPS_MOST * 2 + 1)
+            .map(|_| out("h", Target::Session { session }, Some(&Message::text("s"))))
+            .collect();
+        let counts: Vec<usize> = pack("me", &small)
+            .iter()
+            .map(|(_, m)| read("other", m).1.unwrap_or(0))
+            .collect();
+        assert_eq!(counts, [MESSAGE_OPS_MOST, MESSAGE_OPS_MOST, 1]);
+        assert!(
+            messages
+                .iter()
+                .all(|(_, m)| m.len() <= MESSAGE_MOST + 3 || m.len() > MESSAGE_MOST * 2)
+        );
+    }
+
+    #[test]
+    fn a_malformed_message_is_read_up_to_its_first_bad_operation_without_panicking() {
+        let session = (3_u64 << 33) | 1;
+        let good = out(
+            "h",
+            Target::Session { session },
+            Some(&Message::text("ok".to_owned())),
+        );
+        let mut message = b"other\n".to_vec();
+        message.extend_from_slice(&good.record);
+        for (tail, error) in [
+            (&b"{\"hub\":\"h\""[..], WireError::NoHeader),
+            (&b"not json\n"[..], WireError::BadHeader),
+            (&br#"{"hub":"h","target":{"to":"room"},"kind":"text","len":0}"#[..], WireError::NoHeader),
+            (&b"{\"hub\":\"h\",\"target\":{\"to\":\"room\"},\"kind\":\"text\",\"len\":0}\n"[..], WireError::BadHeader),
+            (&b"{\"hub\":\"h\",\"target\":{\"to\":\"all\"},\"kind\":\"text\",\"len\":99}\nshort"[..], WireError::Truncated),
+            (&b"{\"hub\":\"h\",\"target\":{\"to\":\"all\"},\"kind\":\"text\",\"len\":1}\n\xff"[..], WireError::NotUtf8),
+            (&b"{\"hub\":\"h\",\"target\":{\"to\":\"all\"},\"kind\":\"text\",\"len\":18446744073709551615}\n"[..], WireError::Truncated),
+        ] {
+            let mut bad = message.clone();
+            bad.extend_from_slice(tail);
+            let (got, result) = read("me", &bad);
+            assert_eq!(got.len(), 1, "the good operation before it is delivered");
+            assert_eq!(result, Err(error));
+        }
+        assert_eq!(read("me", b"no sender line").1, Err(WireError::NoSender));
+        assert_eq!(read("me", b"other\n"), (Vec::new(), Ok(0)));
+    }
 }

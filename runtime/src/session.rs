@@ -82,3 +82,22 @@ pub enum SendError {
     #[error("the connection's outbound queue is full")]
     QueueFull,
 }
+
+#[cfg(test)]
+mod tests {
+    //! A session id names its node: backplanes route sends by id with it.
+
+    use super::*;
+
+    #[test]
+    fn an_id_carries_the_tag_of_the_process_that_made_it() {
+        let ids: Vec<SessionId> = (0..1000).map(|_| SessionId::next()).collect();
+        assert!(ids.iter().all(|id| id.node() == node_tag()));
+        assert!(ids.iter().all(|id| id.get() < 1 << 53 && id.get() != 0));
+        assert!(node_tag() > 0 && node_tag() < 1 << 20);
+        // An id from elsewhere (a message, a URL) names the node in its upper 20 bits.
+        let theirs = SessionId::from((0xabcde << 33) | 5);
+        assert_eq!(theirs.node(), 0xabcde);
+        assert_eq!(SessionId::from(5).node(), 0);
+    }
+}

@@ -87,9 +87,9 @@ async fn measure(
             }
             Ok::<(), Failure>(())
         };
-        let (sent, received) = tokio::join!(send, receive);
-        sent?;
-        received?;
+        // Either side failing ends the round: a receiver that gave up adds no permits, so a
+        // sender left waiting for one would wait forever.
+        tokio::try_join!(send, receive)?;
         rates.push(burst as f64 / started.elapsed().as_secs_f64());
     }
     let mut times = Vec::with_capacity(pings);

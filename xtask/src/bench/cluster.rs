@@ -66,6 +66,11 @@ async fn node(
         redis,
         "--prefix",
         prefix,
+        // Room for every whisper of a window: a node reads up to 64 KiB of whispers at once
+        // (hundreds) and queues them for the receiver before its socket task runs, which the
+        // default queue of 256 would take for a slow reader and close.
+        "--send-queue",
+        "4096",
     ];
     let mut child = command(pinned, &binary, &args)
         .stdout(Stdio::piped())

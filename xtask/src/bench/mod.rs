@@ -235,7 +235,7 @@ pub fn cluster_only(root: &Path, quick: bool) -> Result<(), String> {
         "build",
         "--release",
         "-p",
-        "wsgen",
+        "wsgen-cli",
         "--example",
         "chat-node",
     ];
