@@ -180,9 +180,14 @@ impl WsService {
             extensions: parts.extensions,
         };
         let (decided, decision) = oneshot::channel();
+        let handshake = Handshake::Hyper { decided, upgrade };
+        // The task holds the opening (freed once it is over) and then the connection; nothing
+        // that only the upgrade needs stays with it.
+        let upgrading = service.serve(request, handshake, context);
         tokio::spawn(async move {
-            let handshake = Handshake::Hyper { decided, upgrade };
-            service.serve(request, handshake, context).await;
+            if let Some(connection) = upgrading.await {
+                connection.await;
+            }
             drop(slot);
         });
         Box::pin(async move {

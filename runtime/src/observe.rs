@@ -24,7 +24,6 @@ use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
 use std::sync::Once;
 use std::task::Poll;
 use std::time::Instant;
@@ -304,10 +303,16 @@ pub fn in_handler() -> bool {
 
 /// Runs a handler `future`, turning a panic into `None`; while it is polled, a panic is reported
 /// by the hook as an event instead of on stderr.
-pub(crate) async fn guarded<T>(future: impl Future<Output = T>) -> Option<T> {
+///
+/// The handler's future is boxed (once per connection and handler call: `before_upgrade`,
+/// `run`, `on_disconnect`): an `async fn` taking it by value would hold it twice, once as its
+/// argument and once pinned, for as long as it runs.
+pub(crate) fn guarded<T>(
+    future: impl Future<Output = T> + Send,
+) -> impl Future<Output = Option<T>> + Send {
     install_panic_hook();
-    let mut future = pin!(AssertUnwindSafe(future).catch_unwind());
-    std::future::poll_fn(|cx| {
+    let mut future = Box::pin(AssertUnwindSafe(future).catch_unwind());
+    std::future::poll_fn(move |cx| {
         IN_HANDLER.with(|n| n.set(n.get() + 1));
         let polled = future.as_mut().poll(cx);
         IN_HANDLER.with(|n| n.set(n.get().saturating_sub(1)));
@@ -316,5 +321,4 @@ pub(crate) async fn guarded<T>(future: impl Future<Output = T>) -> Option<T> {
             Poll::Pending => Poll::Pending,
         }
     })
-    .await
 }

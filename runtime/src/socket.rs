@@ -114,15 +114,15 @@ pub(crate) struct Stopping {
 pub(crate) type Shutdown = watch::Receiver<Option<Stopping>>;
 
 /// Resolves at the instant `pick` chooses once a graceful shutdown has begun; never before.
-pub(crate) async fn when_stopping(shutdown: &Shutdown, pick: fn(Stopping) -> Instant) {
-    let mut shutdown = shutdown.clone();
+pub(crate) async fn when_stopping(mut shutdown: Shutdown, pick: fn(Stopping) -> Instant) {
     let at = match shutdown.wait_for(Option::is_some).await {
         Ok(stopping) => (*stopping).map(pick),
         // The server is gone without a graceful shutdown: nothing cuts the connection off.
         Err(_) => None,
     };
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        // Boxed: only a shutdown needs the timer, and this future waits in every connection.
+        Some(at) => Box::pin(tokio::time::sleep_until(at)).await,
         None => std::future::pending().await,
     }
 }
@@ -140,11 +140,21 @@ async fn bounded<T>(
     write: impl std::future::Future<Output = Result<T, tungstenite::Error>>,
 ) -> Result<T, tungstenite::Error> {
     // Most writes complete at once (the kernel has room); only one that has to wait needs a
-    // timer, so the clock is not read for the others.
+    // timer, so the clock is not read for the others. The wait is boxed: its timers must not
+    // size every connection's future for a case that is rare.
     let mut write = std::pin::pin!(write);
     if let Some(done) = write.as_mut().now_or_never() {
         return done;
     }
+    Box::pin(wait_for_write(limit, shutdown.clone(), write)).await
+}
+
+/// The slow path of [`bounded`]: the write has to wait for the peer.
+async fn wait_for_write<T>(
+    limit: Duration,
+    shutdown: Shutdown,
+    write: std::pin::Pin<&mut impl std::future::Future<Output = Result<T, tungstenite::Error>>>,
+) -> Result<T, tungstenite::Error> {
     tokio::select! {
         result = tokio::time::timeout(limit, write) => match result {
             Ok(result) => result,
@@ -269,6 +279,11 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         &self.conn
     }
 
+    /// The signal of a graceful shutdown, as this connection sees it.
+    pub(crate) fn shutdown_signal(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
     /// How the connection ended, if it has.
     pub(crate) fn ended(&self) -> Option<Disconnect> {
         self.ended.clone()
@@ -286,7 +301,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             return Err(SocketError::Gone(why.clone()));
         }
         if self.closing.is_some() {
-            return Err(self.finish_close().await);
+            return Err(Box::pin(self.finish_close()).await);
         }
         Ok(())
     }
@@ -432,7 +447,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     async fn handle<T>(&mut self, event: Event<T>) -> Result<Option<Message>, SocketError> {
         match event {
             Event::Push | Event::Extra(_) => Ok(None),
-            Event::Tick => self.tick().await.map(|()| None),
+            // Boxed: timers fire seldom, and a ping's write must not size every receive.
+            Event::Tick => Box::pin(self.tick()).await.map(|()| None),
             Event::Overflow => {
                 let code = self.settings.slow_consumer_code;
                 crate::observe::slow_consumer(self.settings.endpoint, code);
@@ -571,8 +587,6 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         Ok(())
     }
 
-    /// Feeds `frame` into the write buffer after every push queued before it, so that the
-    /// client sees messages in the order the server produced them.
     /// Feeds `frame` at once if nothing is queued before it and the write buffer has room (the
     /// common case), building no future and arming no timer; otherwise hands it back for
     /// [`Socket::feed`].
@@ -592,17 +606,20 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         Ok(Some(frame))
     }
 
+    /// Feeds `frame` into the write buffer after every push queued before it, so that the
+    /// client sees messages in the order the server produced them.
     async fn feed(&mut self, frame: Message) -> Result<(), SocketError> {
         let Some(frame) = self.feed_now(frame)? else {
             return Ok(());
         };
-        let fed = async {
-            self.feed_queued().await?;
-            self.room().await?;
-            self.traffic.outbound(self.settings.endpoint, frame.len());
-            self.ws.start_send_unpin(frame)
-        };
-        if let Err(e) = fed.await {
+        if let Err(e) = self.feed_queued().await {
+            return Err(self.lost(e));
+        }
+        if let Err(e) = self.room().await {
+            return Err(self.lost(e));
+        }
+        self.traffic.outbound(self.settings.endpoint, frame.len());
+        if let Err(e) = self.ws.start_send_unpin(frame) {
             return Err(self.lost(e));
         }
         self.unflushed = true;
@@ -846,7 +863,9 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             self.closing = Some((code, truncate_reason(reason)));
             self.outbox.seal();
         }
-        self.finish_close().await
+        // Boxed: a connection closes once, and the close handshake's state (writes, timers)
+        // must not size the future of every call that may close.
+        Box::pin(self.finish_close()).await
     }
 
     /// Finishes the close begun by [`Socket::close`] (again, if a call was cancelled).
@@ -879,7 +898,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let drain = async { while let Some(Ok(_)) = ws.next().await {} };
             tokio::select! {
                 _ = tokio::time::timeout(self.settings.close_timeout, drain) => {}
-                () = when_stopping(shutdown, |s| s.close_by) => {}
+                () = when_stopping(shutdown.clone(), |s| s.close_by) => {}
             }
         }
         self.end(Disconnect::ServerClosed { code, reason })

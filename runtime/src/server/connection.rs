@@ -23,18 +23,37 @@ use crate::session::SessionId;
 use crate::socket::SocketError;
 use crate::socket::{Settings, Shutdown, Socket, Stop, when_stopping};
 
-type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type BoxFuture<T = ()> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// What every connection task shares: the limits, the allowed origins, and the signal of a
-/// graceful shutdown.
+/// graceful shutdown. One `Arc`: every connection's futures hold it.
 #[derive(Clone)]
-pub(crate) struct Context {
+pub(crate) struct Context(Arc<Shared>);
+
+/// What a [`Context`] points to.
+pub(crate) struct Shared {
     pub(crate) limits: Limits,
-    pub(crate) origins: Option<Arc<[String]>>,
+    pub(crate) origins: Option<Box<[String]>>,
     pub(crate) shutdown: Shutdown,
 }
 
+impl std::ops::Deref for Context {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl Context {
+    pub(crate) fn new(limits: Limits, origins: Option<Box<[String]>>, shutdown: Shutdown) -> Self {
+        Context(Arc::new(Shared {
+            limits,
+            origins,
+            shutdown,
+        }))
+    }
+
     /// The 403 for a browser from an origin not allowed, if that is what this request is.
     pub(crate) fn origin_refusal(&self, headers: &http::HeaderMap) -> Option<Refusal> {
         let (allowed, origin) = (self.origins.as_ref()?, headers.get("origin")?);
@@ -63,12 +82,17 @@ pub(crate) enum Handshake {
 }
 
 pub(crate) trait Service: Send + Sync {
+    /// Decides the upgrade and finishes the handshake; resolves to the connection, to be
+    /// awaited for as long as it lives, or to `None` when the upgrade was refused (the refusal
+    /// has been sent) or the peer went away. Two futures, so that what only the upgrade needs
+    /// (the request, the handshake, the middleware's state) is freed before the connection
+    /// settles in: a future keeps the size of its largest state for its whole life.
     fn serve(
         self: Arc<Self>,
         request: Request,
         handshake: Handshake,
         context: Context,
-    ) -> BoxFuture;
+    ) -> BoxFuture<Option<BoxFuture>>;
 
     /// The endpoint's name, for errors.
     fn name(&self) -> &'static str;
@@ -86,8 +110,8 @@ impl<E: Endpoint> Service for EndpointService<E> {
         request: Request,
         handshake: Handshake,
         context: Context,
-    ) -> BoxFuture {
-        Box::pin(serve_connection(self, request, handshake, context))
+    ) -> BoxFuture<Option<BoxFuture>> {
+        Box::pin(open(self, request, handshake, context))
     }
 
     fn name(&self) -> &'static str {
@@ -213,20 +237,17 @@ impl<E: Endpoint> Drop for Connection<E> {
     }
 }
 
-async fn serve_connection<E: Endpoint>(
+/// The upgrade, and the connection set up after it: its outbox, `Conn`, socket and hub entry.
+async fn open<E: Endpoint>(
     service: Arc<EndpointService<E>>,
     request: Request,
     handshake: Handshake,
     context: Context,
-) {
+) -> Option<BoxFuture> {
     let (endpoint, hub) = (&service.endpoint, &service.hub);
     let limits = endpoint.limits(context.limits);
-    // Boxed, so that the upgrade's state (middleware, the `101`) is freed before the connection
-    // settles in: a task keeps the size of its largest state for its whole life.
     let upgrading = upgrade(endpoint, &request, handshake, limits, &context.shutdown);
-    let Some(Upgraded { ws, params, query }) = Box::pin(upgrading).await else {
-        return;
-    };
+    let Upgraded { ws, params, query } = upgrading.await?;
 
     let close_code = limits.slow_consumer.close_code();
     let outbox = Arc::new(Outbox::new(limits.send_queue, close_code.is_some()));
@@ -253,7 +274,7 @@ async fn serve_connection<E: Endpoint>(
     };
     let socket = Socket::new(ws, outbox, conn, settings, context.shutdown.clone());
     hub.register(socket.conn().sender());
-    let mut connection = Connection {
+    let connection = Connection {
         service: Arc::clone(&service),
         session,
         socket: Some(socket),
@@ -261,29 +282,54 @@ async fn serve_connection<E: Endpoint>(
         done: false,
         since,
     };
+    Some(Box::pin(live(connection)))
+}
+
+/// The connection's life: the handler's run, then the close and `on_disconnect`.
+async fn live<E: Endpoint>(mut connection: Connection<E>) {
     let Some(socket) = connection.socket.as_mut() else {
         return;
     };
+    let endpoint = &connection.service.endpoint;
+    let shutdown = socket.shutdown_signal();
     let state = &mut connection.state;
     // A handler busy in a callback does not see a shutdown on its socket: after the grace
     // period its run is stopped, and the connection closed with 1001 here.
     let outcome = tokio::select! {
         biased;
         outcome = guarded(endpoint.run(socket, state)) => Some(outcome),
-        () = when_stopping(&context.shutdown, |s| s.grace_until) => None,
+        () = when_stopping(shutdown, |s| s.grace_until) => None,
     };
     report_outcome(E::NAME, &outcome);
+    // Boxed: it runs once, and its state (the close handshake, `on_disconnect`) must not size
+    // the future the connection lives in.
+    Box::pin(end(&mut connection, outcome)).await;
+}
+
+/// Closes the connection after the handler's run (`None`: stopped by a shutdown), takes it out
+/// of its hub and runs `on_disconnect`.
+async fn end<E: Endpoint>(
+    connection: &mut Connection<E>,
+    outcome: Option<Option<Result<(), Stop<E::Close>>>>,
+) {
+    let Some(socket) = connection.socket.as_mut() else {
+        return;
+    };
     let why = match outcome {
         Some(outcome) => socket.finish(outcome).await,
         None => socket.shut_down().await,
     };
     socket.end_transport().await;
-    socket.observe_close(&why, since);
-    hub.unregister(session);
+    socket.observe_close(&why, connection.since);
+    connection.service.hub.unregister(connection.session);
     connection.done = true;
     // A panic in on_disconnect has nothing left to close; it must not take the task down.
     let state = connection.state.take();
-    let _ = guarded(endpoint.on_disconnect(socket.conn(), state, why)).await;
+    let disconnected = connection
+        .service
+        .endpoint
+        .on_disconnect(socket.conn(), state, why);
+    let _ = guarded(disconnected).await;
 }
 
 /// How a handler's run ended: `None` stopped by a shutdown, `Some(None)` panicked.

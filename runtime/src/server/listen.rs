@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::http;
 
@@ -54,11 +54,8 @@ impl Server {
     ) -> Result<(Arc<Router>, Context, watch::Sender<Option<Stopping>>), RouterError> {
         self.router.check()?;
         let (stop, stopping) = watch::channel(None);
-        let context = Context {
-            limits: self.limits,
-            origins: self.origins.map(Into::into),
-            shutdown: stopping,
-        };
+        let origins = self.origins.map(Vec::into_boxed_slice);
+        let context = Context::new(self.limits, origins, stopping);
         Ok((Arc::new(self.router), context, stop))
     }
 
@@ -138,12 +135,8 @@ impl Server {
                 Ok((mut stream, _peer)) => match Arc::clone(&slots).try_acquire_owned() {
                     Ok(slot) => {
                         let router = Arc::clone(&router);
-                        let context = context.clone();
-                        let tls = tls.clone();
-                        connections.spawn(async move {
-                            accept(stream, tls, &router, context).await;
-                            drop(slot);
-                        });
+                        let opening = open(stream, tls.clone(), router, context.clone());
+                        connections.spawn(accept(opening, slot));
                     }
                     Err(_) if tls.is_some() => {
                         // A TLS client would read a plain 503 as garbage; dropping the socket
@@ -197,12 +190,45 @@ impl Tls {
     }
 }
 
-async fn accept(stream: TcpStream, tls: Tls, router: &Router, context: Context) {
-    let span = crate::observe::connection_span(stream.peer_addr().ok());
-    tracing::Instrument::instrument(accept_in_span(stream, tls, router, context), span).await;
+/// A connection's task: its opening (boxed, and freed once the connection is upgraded or
+/// refused), then the connection; in its span throughout. It holds little else, as it lives as
+/// long as the connection.
+fn accept(
+    opening: Opening,
+    slot: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send + 'static {
+    let Opening { span, future } = opening;
+    let task = async move {
+        let connection = future.await;
+        if let Some(connection) = connection {
+            connection.await;
+        }
+        drop(slot);
+    };
+    tracing::Instrument::instrument(task, span)
 }
 
-async fn accept_in_span(stream: TcpStream, tls: Tls, router: &Router, context: Context) {
+/// A connection before its upgrade: the TLS handshake, the request head, routing and the
+/// upgrade decision.
+struct Opening {
+    span: tracing::Span,
+    future: BoxFuture<Option<BoxFuture>>,
+}
+
+fn open(stream: TcpStream, tls: Tls, router: Arc<Router>, context: Context) -> Opening {
+    let span = crate::observe::connection_span(stream.peer_addr().ok());
+    Opening {
+        span,
+        future: Box::pin(accept_in_span(stream, tls, router, context)),
+    }
+}
+
+async fn accept_in_span(
+    stream: TcpStream,
+    tls: Tls,
+    router: Arc<Router>,
+    context: Context,
+) -> Option<BoxFuture> {
     let limits = context.limits;
     // Small messages must not wait for Nagle's algorithm; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
@@ -220,29 +246,33 @@ async fn accept_in_span(stream: TcpStream, tls: Tls, router: &Router, context: C
         Tls::None => Io::tcp(stream),
         #[cfg(feature = "tls")]
         Tls::Rustls(acceptor) => {
-            // Boxed, as the head below: the handshake's state must not size the task.
-            let handshake = Box::pin(acceptor.accept(stream));
-            match tokio::time::timeout_at(deadline, handshake).await {
+            match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => Io::tls(Box::new(stream)),
-                Ok(Err(error)) => return crate::observe::tls_failed(&error),
+                Ok(Err(error)) => {
+                    crate::observe::tls_failed(&error);
+                    return None;
+                }
                 Err(_) => {
                     let error = format!("timed out after {:?}", limits.handshake_timeout);
-                    return crate::observe::tls_failed(&error);
+                    crate::observe::tls_failed(&error);
+                    return None;
                 }
             }
         }
     };
-    // Boxed for the same reason as the upgrade: reading the head is over before the connection
-    // starts, and must not size its task.
-    let read = Box::pin(handshake::read_head(&mut stream, limits.max_header_size));
+    let read = handshake::read_head(&mut stream, limits.max_header_size);
     let mut head = match tokio::time::timeout_at(deadline, read).await {
         Ok(Ok(head)) => head,
-        Ok(Err(Some(refusal))) => return handshake::refuse(&mut stream, &refusal).await,
-        Ok(Err(None)) | Err(_) => return,
+        Ok(Err(Some(refusal))) => {
+            handshake::refuse(&mut stream, &refusal).await;
+            return None;
+        }
+        Ok(Err(None)) | Err(_) => return None,
     };
     crate::observe::request(&head.path);
     if let Some(refusal) = context.origin_refusal(&head.headers) {
-        return handshake::refuse(&mut stream, &refusal).await;
+        handshake::refuse(&mut stream, &refusal).await;
+        return None;
     }
     // An unknown path is 404 whatever the request; a served one that is no valid upgrade gets
     // the reason (426 for a plain GET).
@@ -250,8 +280,12 @@ async fn accept_in_span(stream: TcpStream, tls: Tls, router: &Router, context: C
         (None, _) => {
             let refusal = Refusal::new(404, "no WebSocket endpoint at this path");
             handshake::refuse(&mut stream, &refusal).await;
+            None
         }
-        (Some(_), Some(refusal)) => handshake::refuse(&mut stream, &refusal).await,
+        (Some(_), Some(refusal)) => {
+            handshake::refuse(&mut stream, &refusal).await;
+            None
+        }
         (Some((service, params)), None) => {
             let request = Request {
                 path: head.path,

@@ -14,5 +14,5 @@ pub use limits::{Limits, SlowConsumer};
 pub use listen::Server;
 pub use router::{Router, RouterError};
 
-pub(crate) use connection::{Context, Handshake};
+pub(crate) use connection::{BoxFuture, Context, Handshake};
 use connection::{EndpointService, Service};

@@ -89,9 +89,9 @@ messages (2 cores, server and client pinned to one each):
 - **Memory per idle connection** (heap profile with valgrind massif, 1,000 connections): the
   read buffer (8 KiB in every tungstenite server; 1 KiB in the generated one since issue 18,
   whose larger read-ahead is freed while a connection is quiet), the connection task and its
-  state (about 5 KiB: the socket, the handler's future, the hub entry), the request headers
-  kept for `Conn::headers` (0.6 KiB). The hand-written server keeps no headers, no hub entry
-  and no push queue.
+  state (about 5 KiB before target 4 of issue 18: the socket, the handler's future, the hub
+  entry), the request headers kept for `Conn::headers` (0.6 KiB, now one compact buffer). The
+  hand-written server keeps no headers, no hub entry and no push queue.
 - **Latency tails.** Each p99 comes from one paced run per server, and on this machine it moves
   between runs by more than the 10% the target allows: the two full runs after the last runtime
   change gave generated/hand-written p99 ratios from 0.77x to 1.13x across the two rows.
@@ -144,7 +144,7 @@ instructions per 20 B message, 76,423 to 77,538 per 16 KiB message.
 | instructions per echoed 20 B message | 20,969 (1.18x) | 9,694 (0.55x) | 17,745 |
 | instructions per echoed 16 KiB message | 96,720 (1.27x) | 61,355 (0.80x) | 76,881 |
 | `recv` calls per echoed 16 KiB message | 3 | 2 | 3 |
-| memory per idle connection (1,000 / 10,000 connections) | 17.3 / 17.2 KiB | 10.5 / 10.4 KiB | |
+| memory per idle connection (1,000 / 10,000 connections) | 17.3 / 17.2 KiB | 10.5 / 10.4 KiB; 5.6 / 5.2 KiB since target 4 | |
 
 - **The read buffer.** Before every read tungstenite zero-fills the part of its buffer it reads
   into (`FrameCodec::read_in`), up to the whole buffer however little arrives; glibc's
@@ -157,6 +157,19 @@ instructions per 20 B message, 76,423 to 77,538 per 16 KiB message.
   buffer is freed as soon as the socket has nothing more waiting, so an idle connection holds
   only tungstenite's 1 KiB, and the next read-ahead starts at the size the last one reached,
   so a connection whose messages are large reads each in one or two reads.
+- **Idle memory (target 4).** Measured with `cargo xtask idle-memory --server PATH` against the
+  echo example built at a9d65f2 in the same session: 10.6 / 10.6 KiB before, 5.6 / 5.2 KiB
+  after (fastwebsockets: 7.6 KiB). An `async fn` keeps its by-value arguments for its whole
+  life, and a future the size of its largest state: the panic guard around a handler held the
+  handler's future twice (an `async fn` argument, then pinned), and now boxes it once; the
+  shared limits, origins and shutdown signal (about 250 bytes, an argument of three nested
+  futures per connection) are one `Arc`; the opening (TLS, the head, routing, middleware, the
+  `101`) is a boxed future freed once it is over, and the connection's life a future whose only
+  argument is the connection; the close handshake, a timer's ping, a write that has to wait,
+  the end of the connection and the shutdown's timer run boxed, since each is once or seldom;
+  `Conn` keeps the request headers as one buffer of `name:value` lines and builds the
+  `HeaderMap` only when `Conn::headers` is called. Instructions per echoed message in the same
+  session: 9,803 before, 9,696 after (20 B); 61,510 before, 61,435 after (16 KiB).
 - **The outbox** mirrors its length and its overflow flag in atomics: the socket asked for both
   under the queue's lock three times per echoed message; now a push and the pop that takes it
   lock once each, and an empty queue is never locked.
