@@ -75,10 +75,15 @@ impl Bucket {
     /// Takes a token for a message arriving `now`; `false` when the message is over the rate.
     pub(crate) fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.refilled);
-        self.refilled = now;
         // Microseconds times messages per second is millionths of a message: exact, and far
-        // from overflowing (u64 microseconds is 584,000 years; saturating anyway).
+        // from overflowing (u64 microseconds is 584,000 years; saturating anyway). Only the
+        // whole microseconds counted move the clock on: the rest counts with the next message,
+        // so that messages less than a microsecond apart still refill the bucket.
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.refilled = self
+            .refilled
+            .checked_add(std::time::Duration::from_micros(micros))
+            .unwrap_or(now);
         let refill = micros.saturating_mul(u64::from(self.rate.per_second.max(1)));
         let full = u64::from(self.rate.burst.max(1)) * ONE;
         self.tokens = self.tokens.saturating_add(refill).min(full);
@@ -112,6 +117,24 @@ mod tests {
         let later = start + Duration::from_secs(3600);
         assert!((0..3).all(|_| bucket.take(later)));
         assert!(!bucket.take(later));
+    }
+
+    #[test]
+    fn messages_less_than_a_microsecond_apart_still_refill_the_bucket() {
+        // 1,000 per second: in 2.7 ms of messages every 900 ns (a flood over the rate, most
+        // dropped), the ones at 1 ms and 2 ms are within the rate. The fraction of a
+        // microsecond between two messages was dropped each time, so none ever was.
+        let start = Instant::now();
+        let mut bucket = Bucket::new(MessageRate::new(1000, 1));
+        bucket.refilled = start;
+        assert!(bucket.take(start));
+        let mut passed = 0;
+        for i in 1..=3_000u64 {
+            if bucket.take(start + Duration::from_nanos(i * 900)) {
+                passed += 1;
+            }
+        }
+        assert_eq!(passed, 2, "2.7 ms at 1,000 per second refill two messages");
     }
 
     #[test]
