@@ -38,10 +38,8 @@ fn a_set_aside_entry_does_not_make_another_type_uninhabitable() {
 }
 
 #[test]
-#[ignore = "defect: every diagnostic copies its whole source line and finds it by scanning the \
-            text from the start, and the repair re-splits the whole text once per part set \
-            aside: a 120 KB one-line spec with 6,000 unknown keys takes about 2 minutes and \
-            3.3 GB (debug build), a 4 MiB one hours and far more memory than a machine has"]
+// Every diagnostic used to copy its whole source line, and the repair re-split the whole text
+// once per part set aside: this spec took about 2 minutes and 3.3 GB (debug build).
 fn a_long_flow_line_with_many_shape_errors_is_checked_quickly() {
     let parts: Vec<String> = (0..6000).map(|i| format!("T{i}: {{fieldz: 1}}")).collect();
     let spec = format!(
@@ -59,7 +57,9 @@ fn a_long_flow_line_with_many_shape_errors_is_checked_quickly() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    let limit = Duration::from_secs(30);
+    // Well above what it takes now (about 12 s in a debug build on a busy 2-core machine, 0.4 s
+    // in release), well below what it took before.
+    let limit = Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(!status.success());

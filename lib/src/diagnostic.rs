@@ -20,8 +20,27 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it, if there is something to say.
     pub hint: Option<String>,
-    /// The source line the error is on, for the caret display.
+    /// The source line the error is on, for the caret display; for a line longer than 240
+    /// characters, an excerpt of it around the column.
     pub source_line: String,
+    /// How many characters of the line come before `source_line` (0 unless it is an excerpt).
+    pub excerpt_from: usize,
+}
+
+/// Lines longer than this many characters are kept as an excerpt around the column: a spec of
+/// one long line with many errors must not copy the whole line into each of them.
+const EXCERPT: usize = 240;
+/// How many characters before the column an excerpt keeps.
+const EXCERPT_BEFORE: usize = 80;
+
+/// `line` whole, or an excerpt of it around the 1-based `column`, with how many characters
+/// come before the excerpt.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    if line.chars().nth(EXCERPT).is_none() {
+        return (line.to_owned(), 0);
+    }
+    let from = (column - 1).saturating_sub(EXCERPT_BEFORE);
+    (line.chars().skip(from).take(EXCERPT).collect(), from)
 }
 
 impl Diagnostic {
@@ -29,12 +48,13 @@ impl Diagnostic {
         let line = usize::try_from(location.line()).unwrap_or(0).max(1);
         let column = usize::try_from(location.column()).unwrap_or(0).max(1);
         let width = usize::try_from(location.span().len()).unwrap_or(1).max(1);
-        let source_line = source.text.lines().nth(line - 1).unwrap_or("").to_owned();
+        let (source_line, excerpt_from) =
+            excerpt(source.text.lines().nth(line - 1).unwrap_or(""), column);
         // A span that runs past the end of its line (a multi-line value) is underlined to the end.
         let remaining = source_line
             .chars()
             .count()
-            .saturating_sub(column - 1)
+            .saturating_sub(column - 1 - excerpt_from.min(column - 1))
             .max(1);
         Diagnostic {
             file: source.name.clone(),
@@ -44,6 +64,7 @@ impl Diagnostic {
             message: message.into(),
             hint: None,
             source_line,
+            excerpt_from,
         }
     }
 }
@@ -82,12 +103,20 @@ impl Diagnostic {
         };
         let gutter = " ".repeat(self.line.to_string().len());
         let bar = p.paint("1;34", "|");
-        let pad: String = self
-            .source_line
-            .chars()
-            .take(self.column - 1)
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        // An excerpt of a long line is marked with `…` on each side it was cut.
+        let cut = self.excerpt_from > 0;
+        let mut pad: String = if cut { " ".to_owned() } else { String::new() };
+        pad.extend(
+            self.source_line
+                .chars()
+                .take((self.column - 1).saturating_sub(self.excerpt_from))
+                .map(|c| if c == '\t' { '\t' } else { ' ' }),
+        );
+        let shown = if cut {
+            format!("…{}…", self.source_line)
+        } else {
+            self.source_line.clone()
+        };
         let mut out = format!(
             "{}{}\n{gutter}{} {}:{}:{}\n{gutter} {bar}\n{} {bar} {}\n{gutter} {bar} {pad}{}",
             p.paint(level_color, &head),
@@ -97,7 +126,7 @@ impl Diagnostic {
             self.line,
             self.column,
             p.paint("1;34", &self.line.to_string()),
-            self.source_line,
+            shown,
             p.paint(level_color, &"^".repeat(self.width)),
         );
         if let Some(hint) = &self.hint {
@@ -157,4 +186,41 @@ pub(crate) fn did_you_mean<'c>(
         .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_shown_as_an_excerpt_with_the_caret_under_the_culprit() {
+        let line = format!("{}culprit{}", "é".repeat(1_000), "b".repeat(1_000));
+        let (source_line, excerpt_from) = excerpt(&line, 1_001);
+        assert_eq!(excerpt_from, 1_000 - EXCERPT_BEFORE);
+        assert_eq!(source_line.chars().count(), EXCERPT);
+        let d = Diagnostic {
+            file: "t.yaml".to_owned(),
+            line: 2,
+            column: 1_001,
+            width: 7,
+            message: "here".to_owned(),
+            hint: None,
+            source_line,
+            excerpt_from,
+        };
+        let text = d.render(false);
+        assert!(text.contains("t.yaml:2:1001"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let shown = lines
+            .iter()
+            .find(|l| l.contains("culprit"))
+            .expect("the excerpt");
+        let caret = lines.iter().find(|l| l.contains('^')).expect("the caret");
+        assert!(shown.contains('…'), "{text}");
+        // The caret starts under the culprit's first character, counted in characters.
+        let column = |l: &str, pat: &str| l.find(pat).map(|at| l[..at].chars().count());
+        assert_eq!(column(shown, "culprit"), column(caret, "^^^^^^^"), "{text}");
+        // A short line is kept whole.
+        assert_eq!(excerpt("first: 1", 1), ("first: 1".to_owned(), 0));
+    }
 }

@@ -99,9 +99,12 @@ pub struct Position {
     /// How many characters to underline.
     #[serde(skip)]
     pub width: usize,
-    /// The source line, for the caret display.
+    /// The source line (or an excerpt of a long one), for the caret display.
     #[serde(skip)]
     pub source_line: String,
+    /// How many characters of the line come before `source_line`.
+    #[serde(skip)]
+    pub excerpt_from: usize,
 }
 
 impl std::fmt::Display for Position {
@@ -312,6 +315,7 @@ fn render_one(change: &Change, check: &Check, color: bool) -> String {
         message: format!("{} ({})", change.message, change.id()),
         hint: None,
         source_line: change.new.source_line.clone(),
+        excerpt_from: change.new.excerpt_from,
     };
     let mut text = primary.render_as(level, Some(change.code), color);
     text.push_str(&format!(
@@ -501,6 +505,7 @@ impl<'a> Differ<'a> {
             column: d.column,
             width: d.width,
             source_line: d.source_line,
+            excerpt_from: d.excerpt_from,
         }
     }
 

@@ -136,11 +136,8 @@ fn with_semantic(source: &Source, mut errors: Diagnostics) -> Diagnostics {
     let Err(semantic) = validate::lower(&spec, &repaired) else {
         return errors;
     };
-    let waiting: Vec<(usize, usize)> = checked
-        .tainted
-        .iter()
-        .map(|(_, at)| shape::entry_lines(&source.text, *at))
-        .collect();
+    let keys: Vec<_> = checked.tainted.iter().map(|(_, at)| *at).collect();
+    let waiting = shape::entry_lines(&source.text, &keys);
     // What validation says elsewhere about a part set aside may be an artefact of leaving its
     // entries out (a field left out as `optional: maybe` is required, and the type that refers
     // to it was reported as a cycle of required fields): it waits too. Messages name a type as

@@ -48,6 +48,7 @@ pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Source, Error> {
                 message: "the spec is not valid UTF-8".to_owned(),
                 hint: Some("save the file as UTF-8".to_owned()),
                 source_line: prefix[line_start..].to_owned(),
+                excerpt_from: 0,
             }])))
         }
     }

@@ -598,11 +598,16 @@ pub(crate) fn with_parts_set_aside(text: &str, parts: &[(String, Location)]) -> 
 /// it can be told apart.
 pub(crate) const SET_ASIDE_PATH: &str = "/~wsgen";
 
-/// The lines (1-based, inclusive) of the entry whose key is at `at`.
-pub(crate) fn entry_lines(text: &str, at: Location) -> (usize, usize) {
+/// The lines (1-based, inclusive) of each entry whose key is at one of `keys` (the text split
+/// once for all of them).
+pub(crate) fn entry_lines(text: &str, keys: &[Location]) -> Vec<(usize, usize)> {
     let lines: Vec<Vec<char>> = text.split('\n').map(|l| l.chars().collect()).collect();
-    let ((l0, _), (l1, _)) = extent(&lines, at);
-    (l0 + 1, l1 + 1)
+    keys.iter()
+        .map(|at| {
+            let ((l0, _), (l1, _)) = extent(&lines, *at);
+            (l0 + 1, l1 + 1)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -727,7 +732,9 @@ mod tests {
     #[test]
     fn entry_lines_cover_a_block_entry_and_a_flow_one() {
         let text = "t:\n  A:\n    f: 1\n    g: 2\n  B: { h: 1 }\n";
-        assert_eq!(entry_lines(text, key_at(text, "A")), (2, 4));
-        assert_eq!(entry_lines(text, key_at(text, "h")), (5, 5));
+        assert_eq!(
+            entry_lines(text, &[key_at(text, "A"), key_at(text, "h")]),
+            [(2, 4), (5, 5)]
+        );
     }
 }

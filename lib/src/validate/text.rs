@@ -43,6 +43,7 @@ pub(super) fn bidi_controls(source: &Source) -> Vec<Diagnostic> {
                     .chars()
                     .map(|c| if is_bidi_control(c) { '\u{fffd}' } else { c })
                     .collect(),
+                excerpt_from: 0,
             });
         }
     }
