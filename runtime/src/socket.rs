@@ -289,13 +289,13 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         self.ended.clone()
     }
 
-    /// Fails when the connection has ended; finishes a close that a cancelled call began.
     /// Nothing for [`Socket::settle`] to do: the connection neither ended nor is closing. The
     /// per-message paths check this first, so they build no future for the common case.
     fn settled(&self) -> bool {
         self.ended.is_none() && self.closing.is_none()
     }
 
+    /// Fails when the connection has ended; finishes a close that a cancelled call began.
     async fn settle(&mut self) -> Result<(), SocketError> {
         if let Some(why) = &self.ended {
             return Err(SocketError::Gone(why.clone()));

@@ -22,14 +22,20 @@ fn command_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// The version of `name` in Cargo.lock.
+/// The versions of `name` in Cargo.lock (several when dependencies differ: axum brings its own
+/// tokio-tungstenite), newest last.
 fn locked(root: &Path, name: &str) -> String {
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
     let marker = format!("name = \"{name}\"\nversion = \"");
-    lock.find(&marker)
-        .and_then(|at| lock[at + marker.len()..].split('"').next())
-        .unwrap_or("?")
-        .to_owned()
+    let versions: Vec<&str> = lock
+        .match_indices(&marker)
+        .filter_map(|(at, _)| lock[at + marker.len()..].split('"').next())
+        .collect();
+    if versions.is_empty() {
+        "?".to_owned()
+    } else {
+        versions.join(" and ")
+    }
 }
 
 fn rate(v: f64) -> String {
