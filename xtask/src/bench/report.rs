@@ -82,8 +82,8 @@ messages (2 cores, server and client pinned to one each):
   between servers are inside the run-to-run spread (see the min-max in each cell) and cannot be
   told apart on this machine. A machine with more cores gives the client more threads.
 - **Instructions per message** (`cargo xtask callgrind`, user space, server side, 20 B echo on
-  one connection): the generated server 9,694, the hand-written tokio-tungstenite server
-  17,745 (0.55x). About 11,700 of the hand-written server's are tungstenite zero-filling its
+  one connection): the generated server 9,339, the hand-written tokio-tungstenite server
+  17,745 (0.53x). About 11,700 of the hand-written server's are tungstenite zero-filling its
   8 KiB read buffer before every read (`memset`); the generated server gives tungstenite a
   1 KiB buffer and reads more than that ahead, into spare capacity that is never zero-filled
   (see the per-message cost section below). Against the kernel's share above, that is a few
@@ -176,18 +176,19 @@ instructions per 20 B message, 76,423 to 77,538 per 16 KiB message.
   `Conn` keeps the request headers as one buffer of `name:value` lines and builds the
   `HeaderMap` only when `Conn::headers` is called. Instructions per echoed message in the same
   session: 9,803 before, 9,696 after (20 B); 61,510 before, 61,435 after (16 KiB).
-- **Pipelined replies (the 16-in-flight row, 0.77x in the full run above).** With several
+- **Pipelined replies (the 16-in-flight row: 0.77x in the first full run with the faster load
+  client, before the changes below).** With several
   messages waiting, each reply's own work shows: `valgrind --tool=callgrind` on the echo
   example under `cargo xtask load ADDR 100 20 6 16` counted 3,001 instructions per echoed
   message (the hand-written server: about 1,730 without its `memset`, 2,515 with it). Three
   changes since: a frame that has already arrived is taken, and a reply fed into a write buffer
   with room, without building the general path's futures (`Socket::ready_frame`,
   `Socket::feed_now`); and `Frame` holds the frame's own buffer (`Utf8Bytes`, `Bytes`) instead
-  of a copy, so an echo or relay no longer allocates and copies each message twice. Now 2,355
-  per message pipelined, and 9,393 at one in flight (`cargo xtask callgrind`; 9,694 before).
-  Not yet measured by a full run; the remaining gap to the hand-written server is the
-  connection task's own bookkeeping per message (keepalive and idle timers, traffic counts, the
-  rate check, the shutdown and outbox checks).
+  of a copy, so an echo or relay no longer allocates and copies each message twice. Now 2,268
+  per message pipelined, and 9,339 at one in flight (`cargo xtask callgrind`; 9,694 before);
+  the row is within the spread of the hand-written server in the tables above. What remains
+  above the hand-written server's count is the connection task's own bookkeeping per message
+  (keepalive and idle timers, traffic counts, the rate check, the shutdown and outbox checks).
 - **The outbox** mirrors its length and its overflow flag in atomics: the socket asked for both
   under the queue's lock three times per echoed message; now a push and the pop that takes it
   lock once each, and an empty queue is never locked.
