@@ -35,7 +35,7 @@ const EXCERPT_BEFORE: usize = 80;
 
 /// `line` whole, or an excerpt of it around the 1-based `column`, with how many characters
 /// come before the excerpt.
-fn excerpt(line: &str, column: usize) -> (String, usize) {
+pub(crate) fn excerpt(line: &str, column: usize) -> (String, usize) {
     if line.chars().nth(EXCERPT).is_none() {
         return (line.to_owned(), 0);
     }
@@ -222,5 +222,41 @@ mod tests {
         assert_eq!(column(shown, "culprit"), column(caret, "^^^^^^^"), "{text}");
         // A short line is kept whole.
         assert_eq!(excerpt("first: 1", 1), ("first: 1".to_owned(), 0));
+    }
+
+    fn shown_line(line: &str, column: usize) -> String {
+        let (source_line, excerpt_from) = excerpt(line, column);
+        let d = Diagnostic {
+            file: "t.yaml".to_owned(),
+            line: 1,
+            column,
+            width: 1,
+            message: "here".to_owned(),
+            hint: None,
+            source_line,
+            excerpt_from,
+        };
+        let text = d.render(false);
+        text.lines()
+            .find(|l| l.starts_with("1 |"))
+            .expect("the source line")
+            .to_owned()
+    }
+
+    #[test]
+    #[ignore = "defect: an excerpt is marked with `…` on both sides or on neither (by excerpt_from > 0), not on each side it was cut; the Diagnostic does not keep whether the line goes on after the excerpt"]
+    fn an_excerpt_is_marked_on_each_side_it_was_cut_and_only_there() {
+        let line = format!("{}X{}", "a".repeat(500), "b".repeat(500));
+        // Column near the start: only the end is cut.
+        let start = shown_line(&line, 3);
+        assert!(!start.contains("|…"), "{start}");
+        assert!(start.ends_with('…'), "the cut end is not marked: {start}");
+        // Column near the end: the excerpt runs to the end of the line, only the start is cut.
+        let end = shown_line(&line, 1_000);
+        assert!(end.contains("| …"), "{end}");
+        assert!(
+            !end.ends_with('…'),
+            "the end of the line is marked as cut: {end}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Text the generated code holds: string literals, and the characters no name or doc may carry.
 
-use crate::diagnostic::{Diagnostic, Source};
+use crate::diagnostic::{Diagnostic, Source, excerpt};
 
 /// The bidirectional controls that can make text read differently from how it compiles
 /// ("Trojan Source"); rustc refuses them in literals and comments.
@@ -24,11 +24,20 @@ pub(super) fn literal(s: &str) -> String {
 pub(super) fn bidi_controls(source: &Source) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     for (index, line) in source.text.lines().enumerate() {
+        if !line.chars().any(is_bidi_control) {
+            continue;
+        }
+        // The line as shown, made once: each diagnostic keeps an excerpt of it.
+        let shown: String = line
+            .chars()
+            .map(|c| if is_bidi_control(c) { '\u{fffd}' } else { c })
+            .collect();
         for (column, c) in line
             .chars()
             .enumerate()
             .filter(|(_, c)| is_bidi_control(*c))
         {
+            let (source_line, excerpt_from) = excerpt(&shown, column + 1);
             found.push(Diagnostic {
                 file: source.name.clone(),
                 line: index + 1,
@@ -39,11 +48,8 @@ pub(super) fn bidi_controls(source: &Source) -> Vec<Diagnostic> {
                     u32::from(c)
                 ),
                 hint: Some("remove it; if a string must hold it, write it as an escape in a double-quoted string, such as \"\\u202E\"".to_owned()),
-                source_line: line
-                    .chars()
-                    .map(|c| if is_bidi_control(c) { '\u{fffd}' } else { c })
-                    .collect(),
-                excerpt_from: 0,
+                source_line,
+                excerpt_from,
             });
         }
     }
@@ -80,5 +86,36 @@ mod tests {
         assert!(is_bidi_control('\u{2066}') && !is_bidi_control('a'));
         assert_eq!(literal_raw("a\rb"), "\"a\\rb\"");
         assert_eq!(literal_raw("^a\"#$"), "r##\"^a\"#$\"##");
+    }
+
+    #[test]
+    fn bidi_controls_on_a_long_line_keep_an_excerpt_not_the_whole_line() {
+        // A one-line spec with many bidi controls: each diagnostic must keep an excerpt (as every
+        // other diagnostic does since the excerpt change), not a copy of the whole line, which
+        // makes `check` quadratic in time and memory on such a file.
+        let line = format!("{}\u{202E}{}", "a".repeat(1_000), "b".repeat(1_000));
+        let source = Source {
+            name: "t.yaml".to_owned(),
+            text: format!("first: 1\n{line}\n"),
+        };
+        let found = bidi_controls(&source);
+        assert_eq!(found.len(), 1);
+        let d = &found[0];
+        assert_eq!((d.line, d.column), (2, 1_001));
+        assert!(
+            d.source_line.chars().count() <= 240,
+            "{}",
+            d.source_line.len()
+        );
+        // The caret still sits under the (replaced) control character.
+        let text = d.render(false);
+        let lines: Vec<&str> = text.lines().collect();
+        let shown = lines
+            .iter()
+            .find(|l| l.contains('\u{fffd}'))
+            .expect("the excerpt");
+        let caret = lines.iter().find(|l| l.contains('^')).expect("the caret");
+        let column = |l: &str, c: char| l.find(c).map(|at| l[..at].chars().count());
+        assert_eq!(column(shown, '\u{fffd}'), column(caret, '^'), "{text}");
     }
 }
