@@ -225,14 +225,10 @@ struct Traffic {
 /// Name of the span every client connection runs in.
 pub const CLIENT_SPAN: &str = "ws_client";
 
-/// An envelope read without building a `serde_json::Value`: its status and its body as written.
-#[derive(serde::Deserialize)]
-struct Envelope<'a> {
-    #[serde(rename = "statusCode")]
-    status: serde_json::Number,
-    #[serde(borrow)]
-    body: Option<&'a serde_json::value::RawValue>,
-}
+/// An envelope read without building a `serde_json::Value`: its keys, each with its value as
+/// written. A map, not a struct: of duplicate keys the last counts (as in `Value` and
+/// JSON.parse), and `"body": null` is a body like any other.
+type Envelope<'a> = std::collections::HashMap<String, &'a serde_json::value::RawValue>;
 
 /// The URL for logs: without its query, which may carry credentials.
 fn loggable(url: &str) -> &str {
@@ -530,15 +526,16 @@ impl<Tx: WireMessage, Rx: WireMessage, C: CloseCondition> Client<Tx, Rx, C> {
             // path above does, skipping what the body's type does not read, so that spacing
             // never changes the outcome.
             return match &message {
-                Message::Text(text) => match serde_json::from_str::<Envelope<'_>>(text) {
-                    Ok(Envelope {
-                        status,
-                        body: Some(body),
-                    }) if status.as_f64() == Some(200.0) => {
-                        Ok(Rx::decode(Message::text(body.get()))?)
+                Message::Text(text) => {
+                    let envelope = serde_json::from_str::<Envelope<'_>>(text).ok();
+                    let field = |key| envelope.as_ref().and_then(|e| e.get(key));
+                    let status = field("statusCode")
+                        .and_then(|s| serde_json::from_str::<serde_json::Number>(s.get()).ok());
+                    match (status.and_then(|s| s.as_f64()), field("body")) {
+                        (Some(200.0), Some(body)) => Ok(Rx::decode(Message::text(body.get()))?),
+                        _ => Err(envelope_error()),
                     }
-                    _ => Err(envelope_error()),
-                },
+                }
                 _ => Err(envelope_error()),
             };
         };
