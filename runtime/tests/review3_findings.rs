@@ -162,3 +162,91 @@ fn a_small_frame_does_not_keep_a_large_read_buffer_alive() {
         "a 1-byte frame keeps an allocation of at least 16 KiB alive"
     );
 }
+
+/// Answers each message with a push (through the connection's queue) and then a reply, or
+/// only a reply if `pushes` is false.
+struct PushThenReply {
+    pushes: bool,
+}
+
+impl wsgen_runtime::codegen::Endpoint for PushThenReply {
+    type Receive = String;
+    type Send = String;
+    type Close = NoClose;
+    type Params = ();
+    type Query = ();
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), wsgen_runtime::Stop<NoClose>> {
+        while let Ok(message) = socket.recv().await {
+            if self.pushes {
+                let _ = socket.conn().send(format!("push {message}"));
+            }
+            socket.reply(format!("reply {message}")).await?;
+        }
+        Ok(())
+    }
+    async fn on_disconnect(
+        &self,
+        _conn: &wsgen_runtime::codegen::ConnOf<Self>,
+        _state: Option<()>,
+        _why: wsgen_runtime::Disconnect,
+    ) {
+    }
+}
+
+/// Sends `count` messages `0..count` in one write.
+async fn burst(ws: &mut common::Raw, count: usize) {
+    for n in 0..count {
+        ws.feed(Message::text(n.to_string())).await.unwrap();
+    }
+    within(ws.flush()).await.unwrap();
+}
+
+#[tokio::test]
+async fn what_held_a_burst_taken_on_the_fast_path_keeps_pushes_before_their_replies() {
+    use futures_util::StreamExt;
+    use wsgen_runtime::{Limits, Router};
+    let running = common::start(
+        Router::new().route("/p", PushThenReply { pushes: true }),
+        Limits::DEFAULT,
+    )
+    .await;
+    let mut ws = common::raw(&running.url, "/p").await;
+    // More than MAX_STREAK (32) frames, all waiting at once: most are taken on the fast path.
+    burst(&mut ws, 100).await;
+    for n in 0..100 {
+        for kind in ["push", "reply"] {
+            match within(ws.next()).await {
+                Some(Ok(Message::Text(text))) => assert_eq!(text.as_str(), format!("{kind} {n}")),
+                other => panic!("expected {kind} {n}, got {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn what_held_a_burst_over_the_message_rate_is_refused_on_the_fast_path() {
+    use futures_util::StreamExt;
+    use wsgen_runtime::{Limits, MessageRate, Router};
+    let limits = Limits::DEFAULT.with_message_rate(Some(MessageRate::new(1, 3)));
+    let running = common::start(
+        Router::new().route("/p", PushThenReply { pushes: false }),
+        limits,
+    )
+    .await;
+    let mut ws = common::raw(&running.url, "/p").await;
+    burst(&mut ws, 50).await;
+    let mut replies = 0;
+    let code = loop {
+        match within(ws.next()).await {
+            Some(Ok(Message::Text(_))) => replies += 1,
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            other => panic!("expected replies then a close, got {other:?}"),
+        }
+    };
+    assert_eq!((replies, code), (3, Some(1008)));
+}
