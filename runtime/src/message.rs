@@ -290,12 +290,23 @@ impl<T: JsonMessage> WireMessage for T {
 /// relay sends back or forwards what it received without copying it. Build one with
 /// [`Frame::text`] or [`Frame::binary`] from a `String`, a `&'static str`, a `Vec<u8>` and the
 /// like; read a text frame as a `&str` through [`Utf8Bytes::as_str`] (or `Deref`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Frame {
     /// A text frame.
     Text(Utf8Bytes),
     /// A binary frame.
     Binary(Bytes),
+}
+
+/// A text frame shows as its text (`Text("héllo")`), as when it held a `String`, not as the
+/// escaped bytes of its buffer.
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Frame::Text(text) => f.debug_tuple("Text").field(&text.as_str()).finish(),
+            Frame::Binary(bytes) => f.debug_tuple("Binary").field(bytes).finish(),
+        }
+    }
 }
 
 impl Frame {

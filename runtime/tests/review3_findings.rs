@@ -250,3 +250,23 @@ async fn what_held_a_burst_over_the_message_rate_is_refused_on_the_fast_path() {
     };
     assert_eq!((replies, code), (3, Some(1008)));
 }
+
+#[test]
+fn a_text_frame_debugs_as_its_text() {
+    // `Frame::Text` held a `String`, shown as the text; as a `Utf8Bytes` its derived Debug is
+    // `Utf8Bytes(b"h\xc3\xa9llo")`: bytes, escaped, in what `Socket::expect` reports (and cuts
+    // to 64 characters) and what handlers log.
+    use wsgen_runtime::Frame;
+    assert_eq!(format!("{:?}", Frame::text("héllo")), r#"Text("héllo")"#);
+    assert_eq!(
+        format!("{:?}", Frame::binary(vec![1u8, 2])),
+        r#"Binary(b"\x01\x02")"#
+    );
+    // What held: equality and clones compare the contents, whatever buffer they are in.
+    assert_eq!(Frame::text(String::from("a")), Frame::text("a"));
+    assert_eq!(
+        Frame::binary(vec![1u8]).clone(),
+        Frame::binary(&b"\x01"[..])
+    );
+    assert_ne!(Frame::text("a"), Frame::binary(&b"a"[..]));
+}
