@@ -270,3 +270,115 @@ fn a_text_frame_debugs_as_its_text() {
     );
     assert_ne!(Frame::text("a"), Frame::binary(&b"a"[..]));
 }
+
+/// Answers each message with 32 KiB.
+struct BigReply;
+
+impl wsgen_runtime::codegen::Endpoint for BigReply {
+    type Receive = String;
+    type Send = String;
+    type Close = NoClose;
+    type Params = ();
+    type Query = ();
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), wsgen_runtime::Stop<NoClose>> {
+        while let Ok(message) = socket.recv().await {
+            socket
+                .reply(format!("{message} {}", "x".repeat(32 * 1024)))
+                .await?;
+        }
+        Ok(())
+    }
+    async fn on_disconnect(
+        &self,
+        _conn: &wsgen_runtime::codegen::ConnOf<Self>,
+        _state: Option<()>,
+        _why: wsgen_runtime::Disconnect,
+    ) {
+    }
+}
+
+#[tokio::test]
+async fn what_held_replies_blocked_on_a_full_socket_go_on_once_the_client_reads() {
+    // The write buffer and the kernel's fill while the client does not read, so `feed_now`
+    // polls write readiness with a no-op waker and gets Pending; the slow path must register a
+    // real wakeup: once the client reads, every reply arrives, well within the write timeout.
+    use futures_util::StreamExt;
+    use wsgen_runtime::{Limits, Router};
+    let running = common::start(Router::new().route("/b", BigReply), Limits::DEFAULT).await;
+    let mut ws = common::raw(&running.url, "/b").await;
+    let count = 300;
+    burst(&mut ws, count).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    for n in 0..count {
+        match within(ws.next()).await {
+            Some(Ok(Message::Text(text))) => {
+                assert!(text.as_str().starts_with(&format!("{n} ")), "reply {n}")
+            }
+            other => panic!("expected reply {n}, got {other:?}"),
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// Answers each message after `pause`.
+struct SlowReply {
+    pause: std::time::Duration,
+}
+
+impl wsgen_runtime::codegen::Endpoint for SlowReply {
+    type Receive = String;
+    type Send = String;
+    type Close = NoClose;
+    type Params = ();
+    type Query = ();
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), wsgen_runtime::Stop<NoClose>> {
+        while let Ok(message) = socket.recv().await {
+            tokio::time::sleep(self.pause).await;
+            socket.reply(message).await?;
+        }
+        Ok(())
+    }
+    async fn on_disconnect(
+        &self,
+        _conn: &wsgen_runtime::codegen::ConnOf<Self>,
+        _state: Option<()>,
+        _why: wsgen_runtime::Disconnect,
+    ) {
+    }
+}
+
+#[tokio::test]
+async fn what_held_a_frame_taken_on_the_fast_path_restarts_the_idle_timer() {
+    // "0" wakes the socket (idle deadline 600 ms); "1" has arrived by the time the handler asks
+    // again at 300 ms and is taken on the fast path, which must push the deadline to 900 ms:
+    // "2", sent at 700 ms, is then answered rather than the connection closed as idle.
+    use futures_util::{SinkExt, StreamExt};
+    use std::time::Duration;
+    use wsgen_runtime::{Limits, Router};
+    let limits = Limits::DEFAULT.with_idle_timeout(Some(Duration::from_millis(600)));
+    let endpoint = SlowReply {
+        pause: Duration::from_millis(300),
+    };
+    let running = common::start(Router::new().route("/s", endpoint), limits).await;
+    let mut ws = common::raw(&running.url, "/s").await;
+    burst(&mut ws, 2).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    within(ws.send(Message::text("2"))).await.unwrap();
+    for n in 0..3 {
+        match within(ws.next()).await {
+            Some(Ok(Message::Text(text))) => assert_eq!(text.as_str(), n.to_string()),
+            other => panic!("expected reply {n}, got {other:?}"),
+        }
+    }
+}
