@@ -40,7 +40,13 @@ pub(crate) fn excerpt(line: &str, column: usize) -> (String, usize) {
         return (line.to_owned(), 0);
     }
     let from = (column - 1).saturating_sub(EXCERPT_BEFORE);
-    (line.chars().skip(from).take(EXCERPT).collect(), from)
+    let mut kept: String = line.chars().skip(from).take(EXCERPT).collect();
+    // A line that goes on after the excerpt is marked where it was cut; the start's mark is
+    // added when rendering (`excerpt_from > 0`), so that columns within stay as they are.
+    if line.chars().nth(from + EXCERPT).is_some() {
+        kept.push('…');
+    }
+    (kept, from)
 }
 
 impl Diagnostic {
@@ -113,7 +119,7 @@ impl Diagnostic {
                 .map(|c| if c == '\t' { '\t' } else { ' ' }),
         );
         let shown = if cut {
-            format!("…{}…", self.source_line)
+            format!("…{}", self.source_line)
         } else {
             self.source_line.clone()
         };
@@ -197,7 +203,9 @@ mod tests {
         let line = format!("{}culprit{}", "é".repeat(1_000), "b".repeat(1_000));
         let (source_line, excerpt_from) = excerpt(&line, 1_001);
         assert_eq!(excerpt_from, 1_000 - EXCERPT_BEFORE);
-        assert_eq!(source_line.chars().count(), EXCERPT);
+        // The excerpt, and its mark where the line goes on.
+        assert_eq!(source_line.chars().count(), EXCERPT + 1);
+        assert!(source_line.ends_with('…'));
         let d = Diagnostic {
             file: "t.yaml".to_owned(),
             line: 2,
@@ -244,7 +252,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "defect: an excerpt is marked with `…` on both sides or on neither (by excerpt_from > 0), not on each side it was cut; the Diagnostic does not keep whether the line goes on after the excerpt"]
     fn an_excerpt_is_marked_on_each_side_it_was_cut_and_only_there() {
         let line = format!("{}X{}", "a".repeat(500), "b".repeat(500));
         // Column near the start: only the end is cut.

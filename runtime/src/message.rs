@@ -287,7 +287,9 @@ impl<T: JsonMessage> WireMessage for T {
 /// `Message`): the spec's `frame` type.
 ///
 /// The payload is the frame's own buffer (shared, reference counted), not a copy: an echo or a
-/// relay sends back or forwards what it received without copying it. Build one with
+/// relay sends back or forwards what it received without copying it. Being a slice of the
+/// buffer it was read into, a small frame kept for long (a history, a queue for a slow peer)
+/// can keep a larger read buffer alive: keep [`Frame::detach`]ed frames instead. Build one with
 /// [`Frame::text`] or [`Frame::binary`] from a `String`, a `&'static str`, a `Vec<u8>` and the
 /// like; read a text frame as a `&str` through [`Utf8Bytes::as_str`] (or `Deref`).
 #[derive(Clone, PartialEq, Eq)]
@@ -318,6 +320,16 @@ impl Frame {
     /// A binary frame.
     pub fn binary(bytes: impl Into<Bytes>) -> Self {
         Frame::Binary(bytes.into())
+    }
+
+    /// The same frame in a buffer of its own size, for a frame kept long after it was read
+    /// (one copy).
+    #[must_use]
+    pub fn detach(self) -> Self {
+        match self {
+            Frame::Text(text) => Frame::Text(text.as_str().to_owned().into()),
+            Frame::Binary(bytes) => Frame::Binary(Bytes::copy_from_slice(&bytes)),
+        }
     }
 }
 
