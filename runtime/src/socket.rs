@@ -580,10 +580,16 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let Some(pushed) = self.outbox.pop() else {
                 break;
             };
-            self.traffic.outbound(self.settings.endpoint, pushed.len());
-            self.ws.start_send_unpin(pushed)?;
-            self.unflushed = true;
+            self.put(pushed)?;
         }
+        Ok(())
+    }
+
+    /// Hands `frame` to the write buffer once it has room, counting it.
+    fn put(&mut self, frame: Message) -> Result<(), tungstenite::Error> {
+        self.traffic.outbound(self.settings.endpoint, frame.len());
+        self.ws.start_send_unpin(frame)?;
+        self.unflushed = true;
         Ok(())
     }
 
@@ -596,12 +602,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         }
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         if let std::task::Poll::Ready(Ok(())) = self.ws.poll_ready_unpin(&mut cx) {
-            self.traffic.outbound(self.settings.endpoint, frame.len());
-            if let Err(e) = self.ws.start_send_unpin(frame) {
-                return Err(self.lost(e));
-            }
-            self.unflushed = true;
-            return Ok(None);
+            return match self.put(frame) {
+                Ok(()) => Ok(None),
+                Err(e) => Err(self.lost(e)),
+            };
         }
         Ok(Some(frame))
     }
@@ -618,12 +622,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         if let Err(e) = self.room().await {
             return Err(self.lost(e));
         }
-        self.traffic.outbound(self.settings.endpoint, frame.len());
-        if let Err(e) = self.ws.start_send_unpin(frame) {
-            return Err(self.lost(e));
-        }
-        self.unflushed = true;
-        Ok(())
+        self.put(frame).map_err(|e| self.lost(e))
     }
 
     /// Sends one message now.
