@@ -199,7 +199,7 @@ pub fn run(root: &Path, server: Option<&Path>) -> Result<Vec<IdleMemory>, String
             if !status.success() {
                 return Err("building the echo server failed".to_owned());
             }
-            root.join("target/release/examples/echo-server")
+            crate::target_dir(root).join("release/examples/echo-server")
         }
     };
     // The client side holds as many sockets as the server.

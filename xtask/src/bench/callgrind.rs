@@ -121,10 +121,7 @@ async fn count(
 
 /// Measures, then saves or checks.
 pub fn run(root: &Path, options: &Options) -> Result<(), String> {
-    // Where cargo builds: `CARGO_TARGET_DIR` when it is set.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    let target = crate::target_dir(root);
     if std::process::Command::new("valgrind")
         .arg("--version")
         .output()

@@ -58,7 +58,7 @@ async fn node(
     redis: &str,
     prefix: &str,
 ) -> Result<(Child, String), String> {
-    let binary = root.join("target/release/examples/chat-node");
+    let binary = crate::target_dir(root).join("release/examples/chat-node");
     let args = [
         "--listen",
         "127.0.0.1:0",
@@ -146,7 +146,7 @@ pub async fn run(root: &Path, quick: bool, pinned: bool) -> Result<ClusterResult
     } else {
         (20_000, 5, 2_000)
     };
-    let load = root.join("target/release/whisper-load");
+    let load = crate::target_dir(root).join("release/whisper-load");
     let shape = [burst.to_string(), rounds.to_string(), pings.to_string()];
     let output = Command::new(&load)
         .args([&url_a, &url_b])

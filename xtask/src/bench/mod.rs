@@ -171,7 +171,7 @@ fn pin_to_core_1() -> bool {
 }
 
 fn servers(root: &Path, pinned: bool) -> Vec<Server> {
-    let release = root.join("target/release");
+    let release = crate::target_dir(root).join("release");
     let pin = |mut command: Vec<String>| {
         if pinned {
             command.splice(
@@ -527,7 +527,7 @@ fn generator_speed(
     let path = dir.join("big.yaml");
     std::fs::write(&path, big_spec(1_000)).map_err(|e| e.to_string())?;
     let out = dir.join("big-out");
-    let binary = root.join("target/release/wsgen");
+    let binary = crate::target_dir(root).join("release/wsgen");
     let mut times = Vec::new();
     for _ in 0..3 {
         // Start from nothing, so every run writes.
