@@ -27,6 +27,7 @@ mod session;
 mod signal;
 mod socket;
 mod split;
+mod stopping;
 mod validate;
 
 pub use backplane::{

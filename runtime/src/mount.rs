@@ -8,14 +8,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{Semaphore, oneshot};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::http::{self, HeaderValue, Method, StatusCode, header};
 
 use crate::handshake;
 use crate::request::{Refusal, Request};
 use crate::server::{Context, Handshake, Router, RouterError, Server};
-use crate::socket::Stopping;
+use crate::stopping::Trigger;
 
 /// The endpoints of a [`Server`] as a `tower::Service<http::Request<B>>`, for a hyper server
 /// (with upgrades enabled, as `hyper_util`'s auto builder and `axum::serve` have them) or any
@@ -39,7 +39,7 @@ struct Shared {
     context: Context,
     slots: Arc<Semaphore>,
     /// Kept so that connections see no shutdown: the host server's own shutdown ends them.
-    _stop: watch::Sender<Option<Stopping>>,
+    _stop: Trigger,
 }
 
 type ResponseFuture =

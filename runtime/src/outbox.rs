@@ -5,13 +5,15 @@
 //!
 //! The socket asks whether anything is queued, and whether the queue overflowed, several times
 //! per message it handles; both answers are mirrored in atomics, so that only a push and the pop
-//! that takes it lock the queue.
+//! that takes it lock the queue. The socket's waker is kept in an `AtomicWaker`: it registers
+//! it at each wait (no lock; no clone while it is the same waker), and a push, an overflow or
+//! a graceful shutdown (see `stopping`) wakes it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::session::SendError;
@@ -32,8 +34,9 @@ pub(crate) struct Outbox {
     /// A push found the queue full under a policy that closes the connection (set under the
     /// lock, once).
     overflowed: AtomicBool,
-    /// Wakes the socket: something was pushed, or the queue overflowed.
-    ready: Notify,
+    /// The socket's waker: woken when something is pushed, the queue overflows, or a graceful
+    /// shutdown begins.
+    waker: AtomicWaker,
     capacity: usize,
     /// Whether a full queue closes the connection (else the push just fails).
     close_when_full: bool,
@@ -45,7 +48,7 @@ impl Outbox {
             state: Mutex::new(State::default()),
             queued: AtomicUsize::new(0),
             overflowed: AtomicBool::new(false),
-            ready: Notify::new(),
+            waker: AtomicWaker::new(),
             capacity: capacity.max(1),
             close_when_full,
         }
@@ -65,14 +68,14 @@ impl Outbox {
         if state.queue.len() >= self.capacity {
             if self.close_when_full && !self.overflowed.swap(true, Ordering::AcqRel) {
                 drop(state);
-                self.ready.notify_one();
+                self.waker.wake();
             }
             return Err(SendError::QueueFull);
         }
         state.queue.push_back(message);
         self.queued.store(state.queue.len(), Ordering::Release);
         drop(state);
-        self.ready.notify_one();
+        self.waker.wake();
         Ok(())
     }
 
@@ -114,16 +117,22 @@ impl Outbox {
         self.queued.store(0, Ordering::Release);
     }
 
-    /// Waits until something was pushed or the queue overflowed since the last wake-up (a
-    /// push that came while nobody waited is not lost: `Notify` keeps one permit).
-    pub(crate) async fn ready(&self) {
-        self.ready.notified().await;
+    /// Registers the waker of the socket's wait. Level-triggered: the socket registers, then
+    /// looks at the queue, so a push that came just before the registration is not missed.
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    /// Wakes the socket's wait, if one is registered (a graceful shutdown does this).
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn pushes_are_bounded_ordered_and_refused_after_close() {
@@ -143,15 +152,35 @@ mod tests {
         assert_eq!(outbox.push(Message::text("e")), Err(SendError::Closed));
     }
 
-    #[tokio::test]
-    async fn a_full_queue_under_a_closing_policy_wakes_the_socket() {
+    /// A waker that counts its wake-ups in `count`.
+    pub(crate) fn counting_waker(count: &Arc<AtomicUsize>) -> std::task::Waker {
+        struct Counting(Arc<AtomicUsize>);
+        impl std::task::Wake for Counting {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        std::task::Waker::from(Arc::new(Counting(Arc::clone(count))))
+    }
+
+    #[test]
+    fn a_push_and_an_overflow_under_a_closing_policy_wake_the_socket() {
+        let woken = Arc::new(AtomicUsize::new(0));
         let outbox = Outbox::new(1, true);
+        outbox.register(&counting_waker(&woken));
         assert_eq!(outbox.push(Message::text("a")), Ok(()));
-        outbox.ready().await; // the push's permit
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "the push wakes the socket");
+        // A wake-up takes the waker: the socket registers again before it next waits.
+        outbox.register(&counting_waker(&woken));
         assert_eq!(outbox.push(Message::text("b")), Err(SendError::QueueFull));
-        tokio::time::timeout(std::time::Duration::from_secs(1), outbox.ready())
-            .await
-            .expect("the overflow wakes the socket");
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            2,
+            "the overflow wakes the socket"
+        );
         assert!(outbox.overflowed());
+        outbox.register(&counting_waker(&woken));
+        assert_eq!(outbox.push(Message::text("c")), Err(SendError::QueueFull));
+        assert_eq!(woken.load(Ordering::SeqCst), 2, "an overflow wakes once");
     }
 }

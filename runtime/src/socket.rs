@@ -7,11 +7,11 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::io::Io;
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -23,6 +23,7 @@ use crate::conn::Conn;
 use crate::message::{DecodeError, WireMessage, envelope_errors};
 use crate::outbox::Outbox;
 use crate::sender::encode_for;
+use crate::stopping::{Enrolment, Shutdown};
 
 /// Ping keepalive: a ping every `every`; no frame from the peer within `timeout` after a ping
 /// ends the connection as lost.
@@ -99,34 +100,6 @@ pub(crate) struct Settings {
 /// How many frames that are already waiting are handled before replies are flushed anyway.
 const MAX_STREAK: u32 = 32;
 
-/// A graceful shutdown in progress, as every connection task sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stopping {
-    /// Until when a handler busy in a callback (not waiting on its socket) may go on before
-    /// its run is stopped and the connection closed with 1001.
-    pub grace_until: Instant,
-    /// When writes and close handshakes are cut off, so that every connection has ended
-    /// before the server's shutdown timeout.
-    pub close_by: Instant,
-}
-
-/// The signal of a graceful shutdown: `None` until one begins.
-pub(crate) type Shutdown = watch::Receiver<Option<Stopping>>;
-
-/// Resolves at the instant `pick` chooses once a graceful shutdown has begun; never before.
-pub(crate) async fn when_stopping(mut shutdown: Shutdown, pick: fn(Stopping) -> Instant) {
-    let at = match shutdown.wait_for(Option::is_some).await {
-        Ok(stopping) => (*stopping).map(pick),
-        // The server is gone without a graceful shutdown: nothing cuts the connection off.
-        Err(_) => None,
-    };
-    match at {
-        // Boxed: only a shutdown needs the timer, and this future waits in every connection.
-        Some(at) => Box::pin(tokio::time::sleep_until(at)).await,
-        None => std::future::pending().await,
-    }
-}
-
 fn io_error(detail: String) -> tungstenite::Error {
     tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, detail))
 }
@@ -163,7 +136,7 @@ async fn wait_for_write<T>(
                 Err(io_error(format!("the peer took no data for {limit:?}")))
             }
         },
-        () = when_stopping(shutdown, |s| s.close_by) => Err(io_error(
+        () = shutdown.when(|s| s.close_by) => Err(io_error(
             "the peer took no data before the server shut down".to_owned(),
         )),
     }
@@ -198,7 +171,8 @@ pub struct Socket<R, S, P = (), Q = ()> {
     pong_deadline: Option<Instant>,
     /// When the connection counts as idle unless a frame arrives first.
     idle_deadline: Option<Instant>,
-    shutdown: Shutdown,
+    /// The graceful-shutdown signal, with this connection's outbox enrolled to be woken by it.
+    shutdown: Enrolment,
     /// Messages and bytes each way, for the close event and the metrics.
     traffic: crate::observe::Traffic,
     /// The client's message rate, if the endpoint limits it.
@@ -224,6 +198,31 @@ enum Event<T> {
     Overflow,
     /// What the caller waited for besides the socket (the next item of a forwarded stream).
     Extra(T),
+}
+
+/// Ready when a graceful shutdown has begun, or (unless pushes are held) something is queued or
+/// the queue overflowed. The waker goes to the outbox, which a push and the shutdown both wake:
+/// one registration, and no lock, per wait. It is registered before the checks, so nothing
+/// that happens between them is missed.
+fn woken<'a, T>(
+    outbox: &'a Outbox,
+    shutdown: &'a Shutdown,
+    holding: bool,
+) -> impl std::future::Future<Output = Event<T>> + 'a {
+    std::future::poll_fn(move |cx| {
+        outbox.register(cx.waker());
+        if shutdown.begun() {
+            Poll::Ready(Event::Shutdown)
+        } else if holding {
+            Poll::Pending
+        } else if outbox.overflowed() {
+            Poll::Ready(Event::Overflow)
+        } else if !outbox.is_empty() {
+            Poll::Ready(Event::Push)
+        } else {
+            Poll::Pending
+        }
+    })
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -253,6 +252,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         let next_ping = settings.keepalive.map(|k| Instant::now() + k.every);
         let idle_deadline = settings.idle_timeout.map(|idle| Instant::now() + idle);
         let bucket = settings.message_rate.map(crate::rate::Bucket::new);
+        let shutdown = shutdown.enrol(&outbox);
         Socket {
             ws,
             outbox,
@@ -281,7 +281,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// The signal of a graceful shutdown, as this connection sees it.
     pub(crate) fn shutdown_signal(&self) -> Shutdown {
-        self.shutdown.clone()
+        Shutdown::clone(&self.shutdown)
     }
 
     /// How the connection ended, if it has.
@@ -514,10 +514,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         // Shutdown and the outbox first: a client that never pauses must not starve them.
         tokio::select! {
             biased;
-            _ = self.shutdown.wait_for(Option::is_some) => Event::Shutdown,
-            () = self.outbox.ready(), if !self.holding => {
-                if self.outbox.overflowed() { Event::Overflow } else { Event::Push }
-            }
+            event = woken(&self.outbox, &self.shutdown, self.holding) => event,
             frame = self.ws.next(), if read => Event::Frame(frame),
             () = timer => Event::Tick,
             value = extra => Event::Extra(value),
@@ -897,7 +894,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let drain = async { while let Some(Ok(_)) = ws.next().await {} };
             tokio::select! {
                 _ = tokio::time::timeout(self.settings.close_timeout, drain) => {}
-                () = when_stopping(shutdown.clone(), |s| s.close_by) => {}
+                () = shutdown.when(|s| s.close_by) => {}
             }
         }
         self.end(Disconnect::ServerClosed { code, reason })

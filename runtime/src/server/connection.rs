@@ -21,7 +21,8 @@ use crate::request::{FromRequest, Refusal, Request};
 use crate::sender::Sender;
 use crate::session::SessionId;
 use crate::socket::SocketError;
-use crate::socket::{Settings, Shutdown, Socket, Stop, when_stopping};
+use crate::socket::{Settings, Socket, Stop};
+use crate::stopping::Shutdown;
 
 pub(crate) type BoxFuture<T = ()> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -141,7 +142,7 @@ async fn decide<E: Endpoint>(
         None => return Err(Refusal::new(500, "internal error")),
     }
     // A shutdown that began while the middleware ran: the server takes no new connection.
-    if shutdown.borrow().is_some() {
+    if shutdown.stopping().is_some() {
         return Err(Refusal::new(503, "the server is shutting down"));
     }
     Ok((params, query))
@@ -298,7 +299,7 @@ async fn live<E: Endpoint>(mut connection: Connection<E>) {
     let outcome = tokio::select! {
         biased;
         outcome = guarded(endpoint.run(socket, state)) => Some(outcome),
-        () = when_stopping(shutdown, |s| s.grace_until) => None,
+        () = shutdown.when(|s| s.grace_until) => None,
     };
     report_outcome(E::NAME, &outcome);
     // Boxed: it runs once, and its state (the close handshake, `on_disconnect`) must not size

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::http;
 
@@ -13,7 +13,7 @@ use super::*;
 use crate::handshake;
 use crate::io::Io;
 use crate::request::{Refusal, Request};
-use crate::socket::Stopping;
+use crate::stopping::{Stopping, Trigger};
 
 /// A WebSocket server over a [`Router`].
 #[derive(Debug)]
@@ -48,12 +48,9 @@ impl Server {
     }
 
     /// The router, what its connections share, and the sender of the shutdown signal.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn into_parts(
-        mut self,
-    ) -> Result<(Arc<Router>, Context, watch::Sender<Option<Stopping>>), RouterError> {
+    pub(crate) fn into_parts(mut self) -> Result<(Arc<Router>, Context, Trigger), RouterError> {
         self.router.check()?;
-        let (stop, stopping) = watch::channel(None);
+        let (stop, stopping) = Trigger::new();
         let origins = self.origins.map(Vec::into_boxed_slice);
         let context = Context::new(self.limits, origins, stopping);
         Ok((Arc::new(self.router), context, stop))
@@ -159,10 +156,10 @@ impl Server {
         drop(listener);
         let now = tokio::time::Instant::now();
         let timeout = limits.shutdown_timeout;
-        let _ = stop.send(Some(Stopping {
+        stop.begin(Stopping {
             grace_until: now + timeout / 2,
             close_by: now + timeout.mul_f64(0.9),
-        }));
+        });
         let drained = async { while connections.join_next().await.is_some() {} };
         if tokio::time::timeout(limits.shutdown_timeout, drained)
             .await
