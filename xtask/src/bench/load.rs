@@ -124,6 +124,46 @@ async fn connect(addr: &str, payload: Payload) -> std::io::Result<(TcpStream, Ve
     Ok((stream, buffer))
 }
 
+/// What a connection has read and not yet taken: reads land in the spare capacity of one
+/// buffer (never zero-filled), and taken frames are skipped over rather than moved out, so a
+/// reply costs no copy; the buffer is compacted only when it runs out of room.
+struct Inbox {
+    bytes: Vec<u8>,
+    /// The first byte not yet taken.
+    start: usize,
+}
+
+impl Inbox {
+    fn new(left_over: Vec<u8>) -> Self {
+        let mut bytes = left_over;
+        bytes.reserve(64 * 1024);
+        Inbox { bytes, start: 0 }
+    }
+
+    /// Reads what has arrived (0 at the end of the stream).
+    async fn read(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
+        if self.start == self.bytes.len() {
+            self.bytes.clear();
+            self.start = 0;
+        } else if self.bytes.capacity() - self.bytes.len() < 16 * 1024 {
+            self.bytes.drain(..self.start);
+            self.start = 0;
+            self.bytes.reserve(64 * 1024);
+        }
+        stream.read_buf(&mut self.bytes).await
+    }
+
+    /// Takes every complete frame that has arrived; says how many.
+    fn take_frames(&mut self) -> u64 {
+        let mut frames = 0;
+        while let Some(len) = frame_len(&self.bytes[self.start..]) {
+            self.start += len;
+            frames += 1;
+        }
+        frames
+    }
+}
+
 /// Drives one connection until `deadline`: closed loop with `in_flight` outstanding, or paced
 /// at one message every `interval`.
 async fn drive(
@@ -134,13 +174,15 @@ async fn drive(
     deadline: Instant,
     mask: [u8; 4],
 ) -> std::io::Result<Tally> {
-    let (mut stream, mut buffer) = connect(&addr, payload).await?;
+    let (mut stream, left_over) = connect(&addr, payload).await?;
+    let mut inbox = Inbox::new(left_over);
     let frame = payload.frame(mask);
     let mut tally = Tally::default();
     let mut sent_at: VecDeque<Instant> = VecDeque::new();
-    let mut chunk = vec![0u8; 64 * 1024];
     let mut batch = Vec::with_capacity(frame.len() * in_flight);
-    let measure = interval.is_some();
+    // One timer for the whole run: armed once, not once per read.
+    let end = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(end);
     match interval {
         None => {
             for _ in 0..in_flight {
@@ -149,25 +191,23 @@ async fn drive(
             stream.write_all(&batch).await?;
             loop {
                 let n = tokio::select! {
-                    read = stream.read(&mut chunk) => read?,
-                    () = tokio::time::sleep_until(deadline.into()) => return Ok(tally),
+                    biased;
+                    read = inbox.read(&mut stream) => read?,
+                    () = &mut end => return Ok(tally),
                 };
                 if n == 0 {
                     return Ok(tally);
                 }
-                buffer.extend_from_slice(&chunk[..n]);
-                batch.clear();
-                let mut used = 0;
-                while let Some(len) = frame_len(&buffer[used..]) {
-                    used += len;
-                    tally.replies += 1;
-                    batch.extend_from_slice(&frame);
-                }
-                buffer.drain(..used);
+                let replies = inbox.take_frames();
+                tally.replies += replies;
                 if Instant::now() >= deadline {
                     return Ok(tally);
                 }
-                if !batch.is_empty() {
+                if replies > 0 {
+                    batch.clear();
+                    for _ in 0..replies {
+                        batch.extend_from_slice(&frame);
+                    }
                     stream.write_all(&batch).await?;
                 }
             }
@@ -181,24 +221,19 @@ async fn drive(
                         sent_at.push_back(Instant::now());
                         stream.write_all(&frame).await?;
                     }
-                    read = stream.read(&mut chunk) => {
-                        let n = read?;
-                        if n == 0 {
+                    read = inbox.read(&mut stream) => {
+                        if read? == 0 {
                             return Ok(tally);
                         }
                         let now = Instant::now();
-                        buffer.extend_from_slice(&chunk[..n]);
-                        let mut used = 0;
-                        while let Some(len) = frame_len(&buffer[used..]) {
-                            used += len;
+                        for _ in 0..inbox.take_frames() {
                             tally.replies += 1;
-                            if let (true, Some(at)) = (measure, sent_at.pop_front()) {
+                            if let Some(at) = sent_at.pop_front() {
                                 tally.latencies.push(now - at);
                             }
                         }
-                        buffer.drain(..used);
                     }
-                    () = tokio::time::sleep_until(deadline.into()) => return Ok(tally),
+                    () = &mut end => return Ok(tally),
                 }
             }
         }
