@@ -106,7 +106,11 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
             let mut fast = data.clone();
             super::unmask(&mut fast, mask);
-            let slow: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+            let slow: Vec<u8> = data
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
             assert_eq!(fast, slow, "length {len}");
         }
     }
