@@ -16,10 +16,13 @@
 //! [`Limits::read_buffer`](crate::Limits::read_buffer) bytes, twice as many after every read
 //! that fills them, up to [`MAX_READ_AHEAD`] (or the read buffer, if larger). Once the stream
 //! has nothing more for now (a read came back short, or would wait) and every byte has been
-//! handed on, the buffer is freed and reads go straight into tungstenite's buffer again: an
-//! idle connection holds none of it. The next read-ahead starts at the size the last one
-//! reached (halved after a read that used less than a quarter of it), so that on a connection
-//! whose messages are large each takes a read or two.
+//! handed on, the buffer is freed: an idle connection holds none of it. Reading ahead goes on
+//! (a new buffer for the next read, allocated once the stream has data) until a read brings
+//! no more than tungstenite's buffer would have taken; then reads go straight into
+//! tungstenite's buffer again. So a connection whose messages are a little larger than
+//! tungstenite's buffer reads each in one system call, not two. The next read-ahead starts at
+//! the size the last one reached (halved after a read that used less than a quarter of it), so
+//! that on a connection whose messages are large each takes a read or two.
 
 use std::future::Future;
 use std::io;
@@ -73,6 +76,12 @@ struct ReadAhead {
     next: usize,
     /// The largest size.
     max: usize,
+    /// What the reader's buffer took when reading ahead began: a read-ahead that brings no
+    /// more than this ends it (except the first, which brings the rest of what filled the
+    /// reader's buffer).
+    reader: usize,
+    /// Reading ahead has just begun: the next read is the first.
+    began: bool,
     /// The last read from the stream came back short: it had no more for now.
     drained: bool,
 }
@@ -93,17 +102,22 @@ impl ReadAhead {
             self.buf.clear();
             self.pos = 0;
             if self.drained {
-                self.release();
+                self.free();
             }
         }
     }
 
-    /// Frees the buffer; reads go straight into the reader's buffer again.
-    fn release(&mut self) {
+    /// Frees the buffer (reading ahead goes on, into a new one, if `size` says so).
+    fn free(&mut self) {
         self.buf = Vec::new();
         self.pos = 0;
-        self.size = 0;
         self.drained = false;
+    }
+
+    /// Frees the buffer; reads go straight into the reader's buffer again.
+    fn release(&mut self) {
+        self.free();
+        self.size = 0;
     }
 }
 
@@ -147,6 +161,10 @@ impl Io {
         ahead.buf.clear();
         ahead.pos = 0;
         if ahead.buf.capacity() < ahead.size {
+            // A connection waiting for its client allocates nothing until there is data.
+            if let Stream::Tcp(stream) = &self.stream {
+                ready!(stream.poll_read_ready(cx))?;
+            }
             // Nothing to keep: a new allocation rather than a reallocation that copies.
             ahead.buf = Vec::with_capacity(ahead.size);
         }
@@ -155,7 +173,7 @@ impl Io {
         match read.poll(cx) {
             Poll::Pending => {
                 // The connection is quiet: it keeps no buffer while it waits.
-                ahead.release();
+                ahead.free();
                 Poll::Pending
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -168,7 +186,13 @@ impl Io {
                     if n < asked / 4 {
                         ahead.next = (ahead.next / 2).max(ahead.first);
                     }
+                    if n <= ahead.reader && !ahead.began {
+                        // The reader's own buffer would have taken it all: read straight
+                        // into it again once this is handed on.
+                        ahead.size = 0;
+                    }
                 }
+                ahead.began = false;
                 Poll::Ready(Ok(n))
             }
         }
@@ -194,6 +218,8 @@ impl AsyncRead for Io {
                 if out.remaining() == 0 && this.ahead.first > 0 {
                     // The stream had at least as much as the reader took: read ahead.
                     this.ahead.size = this.ahead.next.max(wanted);
+                    this.ahead.reader = wanted;
+                    this.ahead.began = true;
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -353,15 +379,16 @@ mod tests {
             0,
             "a quiet connection keeps no buffer"
         );
-        assert_eq!(io.ahead.size, 0, "reads go straight to the reader again");
+        assert!(io.ahead.size > 0, "reading ahead goes on");
         assert!(
             io.ahead.next >= MAX_READ_AHEAD / 2,
             "the next read-ahead starts large"
         );
-        // A small message is read straight into the reader's buffer.
+        // A message the reader's buffer takes whole ends reading ahead.
         peer.write_all(&data[..20]).await.expect("write");
         read_all(&mut io, 0, 20, 1024).await;
         assert_eq!(io.ahead.buf.capacity(), 0);
+        assert_eq!(io.ahead.size, 0, "reads go straight to the reader again");
         // The end of the stream is the end, with or without reading ahead.
         let next = io.ahead.next;
         peer.write_all(&data[..5000]).await.expect("write");
@@ -373,6 +400,79 @@ mod tests {
             "a read that used less than a quarter halves the next one"
         );
         assert_eq!(io.read(&mut out).await.expect("read"), 0);
+    }
+
+    /// A stream that counts the reads that brought data.
+    struct Counting {
+        inner: tokio::io::DuplexStream,
+        reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl AsyncRead for Counting {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+            if buf.filled().len() > before {
+                self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Counting {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_a_little_larger_than_the_reader_take_one_read_each() {
+        let (mut peer, stream) = tokio::io::duplex(64 * 1024);
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut io = Io::boxed(Box::new(Counting {
+            inner: stream,
+            reads: std::sync::Arc::clone(&reads),
+        }));
+        io.read_ahead(8 * 1024);
+        // A 1 KiB text message with its 8-byte header, read by a 1 KiB reader.
+        let data: Vec<u8> = (0..1032).map(|i| (i % 251) as u8).collect();
+        let mut per_message = Vec::new();
+        for _ in 0..10 {
+            let before = reads.load(std::sync::atomic::Ordering::SeqCst);
+            // One message at a time, as a client waiting for each reply sends them.
+            peer.write_all(&data).await.expect("write");
+            read_all(&mut io, 0, data.len(), 1024).await;
+            let mut out = [0u8; 1];
+            let quiet =
+                tokio::time::timeout(std::time::Duration::from_millis(5), io.read(&mut out)).await;
+            assert!(quiet.is_err(), "nothing more was sent");
+            assert_eq!(
+                io.ahead.buf.capacity(),
+                0,
+                "no buffer is kept between messages"
+            );
+            per_message.push(reads.load(std::sync::atomic::Ordering::SeqCst) - before);
+        }
+        // The first fills the reader's buffer and starts reading ahead; each later one is
+        // read in one read (it took two before reading ahead went on between messages).
+        assert_eq!(per_message[0], 2, "{per_message:?}");
+        assert!(per_message[1..].iter().all(|&n| n == 1), "{per_message:?}");
     }
 
     #[tokio::test]
