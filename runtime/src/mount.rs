@@ -238,3 +238,136 @@ impl Server {
         Ok(app)
     }
 }
+
+#[cfg(all(test, feature = "axum"))]
+mod enrolment_tests {
+    use super::*;
+    use crate::close::{Disconnect, NoClose};
+    use crate::server::{ConnOf, Endpoint, SocketOf};
+    use crate::socket::Stop;
+    use futures_util::{SinkExt, StreamExt};
+    use std::time::Duration;
+    use tokio_tungstenite::tungstenite::Message;
+
+    struct Echo;
+    impl Endpoint for Echo {
+        type Receive = String;
+        type Send = String;
+        type Close = NoClose;
+        type Params = ();
+        type Query = ();
+        type State = ();
+        async fn run(
+            &self,
+            socket: &mut SocketOf<Self>,
+            _: &mut Option<()>,
+        ) -> Result<(), Stop<NoClose>> {
+            loop {
+                let m = socket.recv().await?;
+                match m.as_str() {
+                    "panic" => panic!("asked to"),
+                    "bye" => return Ok(()),
+                    "flood" => {
+                        for i in 0..10_000 {
+                            if socket.conn().send(format!("{i}")).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                socket.send(m).await?;
+            }
+        }
+        async fn on_disconnect(&self, _: &ConnOf<Self>, _: Option<()>, _: Disconnect) {}
+    }
+
+    async fn close_code<
+        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    >(
+        ws: &mut S,
+    ) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .expect("timed out")
+            {
+                Some(Ok(Message::Close(f))) => {
+                    return Some(f.map(|f| u16::from(f.code)).unwrap_or(1005));
+                }
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mounted_connections_leave_the_shutdown_enrolment_and_close_with_1001_when_the_service_goes()
+     {
+        let server = Server::new(crate::server::Router::new().route("/echo", Echo));
+        let service = server.into_service().unwrap();
+        let shutdown = service.shared.context.shutdown.clone();
+        let app = axum::Router::new().route_service("/echo", service.clone());
+        drop(service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/echo", listener.local_addr().unwrap());
+        let serving = tokio::spawn(async move { axum::serve(listener, app).await });
+        for round in 0..3 {
+            let mut clients = Vec::new();
+            for _ in 0..20 {
+                let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+                ws.send(Message::text("x")).await.unwrap();
+                assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("x"));
+                clients.push(ws);
+            }
+            assert_eq!(shutdown.enrolled_count(), 20, "round {round}");
+            for mut ws in clients {
+                ws.close(None).await.unwrap();
+                while let Some(Ok(_)) = ws.next().await {}
+            }
+            for _ in 0..200 {
+                if shutdown.enrolled_count() == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(
+                shutdown.enrolled_count(),
+                0,
+                "round {round}: ended connections leave"
+            );
+        }
+        // Other ends: the handler returns, panics, the client vanishes, a slow consumer.
+        for word in ["bye", "panic", "vanish", "flood"] {
+            let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+            if word == "vanish" {
+                drop(ws);
+            } else {
+                ws.send(Message::text(word)).await.unwrap();
+                if word == "flood" {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                while let Ok(Some(Ok(_))) =
+                    tokio::time::timeout(Duration::from_secs(3), ws.next()).await
+                {}
+            }
+        }
+        for _ in 0..300 {
+            if shutdown.enrolled_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(shutdown.enrolled_count(), 0, "every end leaves");
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        ws.send(Message::text("x")).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("x"));
+        serving.abort();
+        let _ = serving.await;
+        assert_eq!(
+            close_code(&mut ws).await,
+            Some(1001),
+            "the service dropped: 1001 as before"
+        );
+    }
+}

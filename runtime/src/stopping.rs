@@ -168,7 +168,21 @@ impl std::ops::Deref for Enrolment {
 
 impl Drop for Enrolment {
     fn drop(&mut self) {
-        self.shutdown.shared.enrolled().outboxes.remove(&self.key);
+        let mut enrolled = self.shutdown.shared.enrolled();
+        let outboxes = &mut enrolled.outboxes;
+        outboxes.remove(&self.key);
+        // After a peak of connections, give most of the map back.
+        if outboxes.capacity() > 1024 && outboxes.len() < outboxes.capacity() / 4 {
+            outboxes.shrink_to(outboxes.len() * 2);
+        }
+    }
+}
+
+#[cfg(test)]
+impl Shutdown {
+    /// How many outboxes are enrolled: the connections that are open.
+    pub(crate) fn enrolled_count(&self) -> usize {
+        self.shared.enrolled().outboxes.len()
     }
 }
 
