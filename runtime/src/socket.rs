@@ -200,6 +200,14 @@ enum Event<T> {
     Extra(T),
 }
 
+/// Polls once with the task's own waker and returns what the poll said, without waiting. Unlike
+/// `now_or_never` (a no-op waker), a poll that says `Pending` leaves the task's waker where it
+/// was registered, so the wait that follows finds it there instead of cloning it back in (at
+/// most a spurious wake-up comes of it).
+async fn poll_once<T>(mut poll: impl FnMut(&mut std::task::Context<'_>) -> Poll<T>) -> Poll<T> {
+    std::future::poll_fn(|cx| Poll::Ready(poll(cx))).await
+}
+
 /// Ready when a graceful shutdown has begun, or (unless pushes are held) something is queued or
 /// the queue overflowed. The waker goes to the outbox, which a push and the shutdown both wake:
 /// one registration, and no lock, per wait. It is registered before the checks, so nothing
@@ -373,7 +381,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 let event = self.next_event(pending()).await?;
                 self.handle(event).await?
             } else {
-                match self.ready_frame() {
+                match self.ready_frame().await {
                     Some(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => {
                         self.alive();
                         Some(message)
@@ -403,7 +411,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         if !self.holding && self.outbox.overflowed() {
             return Ok(Event::Overflow);
         }
-        if let Some(frame) = self.ready_frame() {
+        if let Some(frame) = self.ready_frame().await {
             return Ok(Event::Frame(frame));
         }
         self.flush_and_wait(extra).await
@@ -431,9 +439,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// ended; `None` (and the streak starts again) when nothing is waiting or a data message
     /// waits for the handler (no more frames are read then).
     #[allow(clippy::option_option)]
-    fn ready_frame(&mut self) -> Option<Option<Result<Message, tungstenite::Error>>> {
+    async fn ready_frame(&mut self) -> Option<Option<Result<Message, tungstenite::Error>>> {
         if self.pending.is_none() && self.streak < MAX_STREAK {
-            if let Some(frame) = self.ws.next().now_or_never() {
+            let ws = &mut self.ws;
+            if let Poll::Ready(frame) = poll_once(|cx| ws.poll_next_unpin(cx)).await {
                 self.streak += 1;
                 return Some(frame);
             }
