@@ -302,7 +302,7 @@ pub fn markdown(root: &Path, r: &Results) -> String {
     } else {
         let _ = writeln!(
             md,
-            "**Load client check:** in every row the plain TCP echo was at least 1.1x the fastest server and the generated and tokio-tungstenite servers kept their core at least 90% busy, so the load client does not bound the servers.\n"
+            "**Load client check:** in every row the generated and tokio-tungstenite servers kept their core at least 90% busy (table below), and the plain TCP echo was either clearly faster than the fastest server or busy too: the servers, not the load client, set the pace.\n"
         );
     }
     let _ = writeln!(
@@ -445,7 +445,7 @@ pub fn markdown(root: &Path, r: &Results) -> String {
     let mark = |ok: bool| if ok { "met" } else { "NOT met" };
     // Where a speed target is missed inside what this machine can resolve, say so next to the
     // verdict.
-    let throughput_why = if worst < 0.97 && overlap && r.client_note.is_some() {
+    let throughput_why = if worst < 1.0 && overlap && r.client_note.is_some() {
         "; the load client bounds these rows and the two servers' samples overlap, so the gap is within this machine's run-to-run spread (see \"What bounds these numbers\")"
     } else {
         ""
@@ -456,12 +456,6 @@ pub fn markdown(root: &Path, r: &Results) -> String {
         ""
     };
     let _ = writeln!(md, "| target | measured | |\n|---|---|---|");
-    let _ = writeln!(
-        md,
-        "| generated >= 0.97x tokio-tungstenite msg/s in every row | worst row {worst:.3}x | {}{} |",
-        mark(worst >= 0.97),
-        throughput_why
-    );
     let _ = writeln!(
         md,
         "| issue 18: generated >= 1.0x tokio-tungstenite msg/s in every row | worst row {worst:.3}x | {}{} |",
