@@ -64,9 +64,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9003".to_owned());
     let listener = TcpListener::bind(&addr).await?;
+    // Before the address is printed: a SIGTERM right after it must find the handler.
+    let shutdown = wsgen_runtime::shutdown_signal();
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app()?)
-        .with_graceful_shutdown(wsgen_runtime::shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
 }

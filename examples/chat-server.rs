@@ -24,6 +24,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
     observe::logs();
     let listener = TcpListener::bind(&addr).await?;
+    // Before the address is printed: a SIGTERM right after it must find the handler.
+    let shutdown = wsgen_runtime::shutdown_signal();
     if let Some(metrics) = observe::metrics().await? {
         eprintln!("metrics on http://{metrics}/metrics");
     }
@@ -34,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     server::handlers(&["secret", "guest"], 50)
         .into_server()
-        .serve_with_shutdown(listener, wsgen_runtime::shutdown_signal())
+        .serve_with_shutdown(listener, shutdown)
         .await?;
     Ok(())
 }

@@ -25,13 +25,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:9002".to_owned());
     observe::logs();
     let listener = TcpListener::bind(&addr).await?;
+    // Before the address is printed: a SIGTERM right after it must find the handler.
+    let shutdown = wsgen_runtime::shutdown_signal();
     println!("listening on ws://{}", listener.local_addr()?);
     if let Some(metrics) = observe::metrics().await? {
         println!("metrics on http://{metrics}/metrics");
     }
     server::handlers()
         .into_server()
-        .serve_with_shutdown(listener, wsgen_runtime::shutdown_signal())
+        .serve_with_shutdown(listener, shutdown)
         .await?;
     Ok(())
 }

@@ -71,8 +71,10 @@ where
     F: Fn(TcpStream) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    // Before `listen` prints the address: a SIGTERM right after it must find the handler.
+    let terminated = wsgen_runtime::shutdown_signal();
     let listener = listen().await?;
-    until_terminated(async {
+    until_terminated(terminated, async {
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
@@ -84,10 +86,13 @@ where
 
 /// Runs `serve` until it fails or the process gets SIGTERM or Ctrl-C (how the bench stops a
 /// server so that it exits normally, as valgrind needs to write its counts).
-async fn until_terminated(serve: impl Future<Output = std::io::Result<()>>) -> std::io::Result<()> {
+async fn until_terminated(
+    terminated: impl Future<Output = ()>,
+    serve: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
     tokio::select! {
         result = serve => result,
-        () = wsgen_runtime::shutdown_signal() => Ok(()),
+        () = terminated => Ok(()),
     }
 }
 

@@ -12,28 +12,48 @@
 /// # }
 /// ```
 ///
+/// The handlers are installed when this is called (inside a Tokio runtime), not when the future
+/// is first polled: call it before announcing that the server is up (printing its address,
+/// reporting ready), so that a SIGTERM sent right after that stops the server gracefully
+/// instead of killing it with the default action. Called outside a runtime, it installs them
+/// when first polled.
+///
 /// If a signal handler cannot be installed (rare: the OS refused it), that signal is not
 /// waited for; with neither available the future never completes, as a server without a
 /// stop signal would run.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = || {
+            (
+                signal(SignalKind::interrupt()).ok(),
+                signal(SignalKind::terminate()).ok(),
+            )
+        };
+        let installed = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|_| install());
+        async move {
+            let (interrupt, terminate) = installed.unwrap_or_else(install);
+            let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {}
+                () = wait(terminate) => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }

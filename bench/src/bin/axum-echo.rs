@@ -16,6 +16,8 @@ static SESSIONS: AtomicU64 = AtomicU64::new(1);
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Before `listen` prints the address: a SIGTERM right after it must find the handler.
+    let shutdown = wsgen_runtime::shutdown_signal();
     let listener = wsgen_bench::listen().await?.tap_io(|tcp| {
         // Small messages must not wait for Nagle's algorithm; a failure only costs latency.
         let _ = tcp.set_nodelay(true);
@@ -24,7 +26,7 @@ async fn main() -> std::io::Result<()> {
         .route("/echo/json", any(|ws| upgrade(ws, true)))
         .route("/echo/{path}", any(|ws| upgrade(ws, false)));
     axum::serve(listener, app)
-        .with_graceful_shutdown(wsgen_runtime::shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
 }
 

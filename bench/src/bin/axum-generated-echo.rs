@@ -9,6 +9,8 @@ use axum::serve::ListenerExt;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Before `listen` prints the address: a SIGTERM right after it must find the handler.
+    let shutdown = wsgen_runtime::shutdown_signal();
     let listener = wsgen_bench::listen().await?.tap_io(|tcp| {
         // Small messages must not wait for Nagle's algorithm; a failure only costs latency.
         let _ = tcp.set_nodelay(true);
@@ -18,6 +20,6 @@ async fn main() -> std::io::Result<()> {
         .into_axum()
         .map_err(std::io::Error::other)?;
     axum::serve(listener, app)
-        .with_graceful_shutdown(wsgen_runtime::shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
 }
