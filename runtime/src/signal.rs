@@ -12,11 +12,17 @@
 /// # }
 /// ```
 ///
-/// The handlers are installed when this is called (inside a Tokio runtime), not when the future
+/// The handlers are installed when this is called inside a Tokio runtime, not when the future
 /// is first polled: call it before announcing that the server is up (printing its address,
 /// reporting ready), so that a SIGTERM sent right after that stops the server gracefully
 /// instead of killing it with the default action. Called outside a runtime, it installs them
 /// when first polled.
+///
+/// As with `tokio::signal`, an installed handler stays for the life of the process: once this
+/// has been called (in a runtime), SIGINT and SIGTERM no longer stop the process by default,
+/// even if the future is dropped without completing. Call it where the server will await it.
+/// The runtime needs its I/O driver (`#[tokio::main]` has it; a builder needs `enable_io` or
+/// `enable_all`), as `tokio::signal` does: without one this panics.
 ///
 /// If a signal handler cannot be installed (rare: the OS refused it), that signal is not
 /// waited for; with neither available the future never completes, as a server without a
