@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{NoClose, start, within};
 use tokio::sync::oneshot;
-use wsgen_runtime::codegen::{ConnOf, Endpoint, SocketOf};
 use wsgen_runtime::{
-    Client, ClientError, ConnectOptions, Disconnect, Limits, Router, SendError, Sender,
-    SlowConsumer, Stop,
+    Client, ClientError, ConnectOptions, Limits, Router, SendError, Sender, SlowConsumer,
 };
 
 /// A small deterministic generator (xorshift64*).
@@ -66,65 +64,52 @@ impl Chaos {
     }
 }
 
-impl Endpoint for Chaos {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), Stop<NoClose>> {
-        let mut rng = Rng(self.seed);
-        // Pushes start before the handshake is done: they must wait for its answer.
-        if let Some(out) = self.sender.lock().unwrap().take() {
-            let _ = out.send(socket.conn().sender());
-        }
-        let mut shaken = false;
-        for _ in 0..100_000 {
-            let handshake = socket.handshake("HELLO", "READY");
-            if let Ok(done) = tokio::time::timeout(rng.tiny(), handshake).await {
-                done?;
-                shaken = true;
-                break;
-            }
-        }
-        assert!(shaken, "the handshake completed");
-        // Bounded: the client sends `done` long before.
-        for _ in 0..10_000_000 {
-            // A busy moment: the client's writes back up.
-            if rng.below(100) == 0 {
-                tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
-            }
-            let message = match rng.below(3) {
-                0 => match tokio::time::timeout(rng.tiny(), socket.recv()).await {
-                    Ok(received) => received?,
-                    Err(_) => continue,
-                },
-                1 => match tokio::time::timeout(rng.tiny(), socket.next()).await {
-                    Ok(Some(message)) => message,
-                    Ok(None) => return Ok(()),
-                    Err(_) => continue,
-                },
-                _ => {
-                    let timer = tokio::time::sleep(rng.tiny());
-                    tokio::select! {
-                        received = socket.recv() => received?,
-                        () = timer => continue,
-                    }
-                }
-            };
-            if self.record(&message) {
-                return Ok(());
-            }
-        }
-        Ok(())
+common::string_endpoint!(Chaos, |this, socket| {
+    let mut rng = Rng(this.seed);
+    // Pushes start before the handshake is done: they must wait for its answer.
+    if let Some(out) = this.sender.lock().unwrap().take() {
+        let _ = out.send(socket.conn().sender());
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
-}
+    let mut shaken = false;
+    for _ in 0..100_000 {
+        let handshake = socket.handshake("HELLO", "READY");
+        if let Ok(done) = tokio::time::timeout(rng.tiny(), handshake).await {
+            done?;
+            shaken = true;
+            break;
+        }
+    }
+    assert!(shaken, "the handshake completed");
+    // Bounded: the client sends `done` long before.
+    for _ in 0..10_000_000 {
+        // A busy moment: the client's writes back up.
+        if rng.below(100) == 0 {
+            tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
+        }
+        let message = match rng.below(3) {
+            0 => match tokio::time::timeout(rng.tiny(), socket.recv()).await {
+                Ok(received) => received?,
+                Err(_) => continue,
+            },
+            1 => match tokio::time::timeout(rng.tiny(), socket.next()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => return Ok(()),
+                Err(_) => continue,
+            },
+            _ => {
+                let timer = tokio::time::sleep(rng.tiny());
+                tokio::select! {
+                    received = socket.recv() => received?,
+                    () = timer => continue,
+                }
+            }
+        };
+        if this.record(&message) {
+            return Ok(());
+        }
+    }
+    Ok(())
+});
 
 /// Pushes `p<n>` for every n, retrying while the queue is full; returns how many were
 /// acknowledged.

@@ -197,34 +197,15 @@ struct PushThenReply {
     pushes: bool,
 }
 
-impl wsgen_runtime::codegen::Endpoint for PushThenReply {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), wsgen_runtime::Stop<NoClose>> {
-        while let Ok(message) = socket.recv().await {
-            if self.pushes {
-                let _ = socket.conn().send(format!("push {message}"));
-            }
-            socket.reply(format!("reply {message}")).await?;
+common::string_endpoint!(PushThenReply, |this, socket| {
+    while let Ok(message) = socket.recv().await {
+        if this.pushes {
+            let _ = socket.conn().send(format!("push {message}"));
         }
-        Ok(())
+        socket.reply(format!("reply {message}")).await?;
     }
-    async fn on_disconnect(
-        &self,
-        _conn: &wsgen_runtime::codegen::ConnOf<Self>,
-        _state: Option<()>,
-        _why: wsgen_runtime::Disconnect,
-    ) {
-    }
-}
+    Ok(())
+});
 
 /// Sends `count` messages `0..count` in one write.
 async fn burst(ws: &mut common::Raw, count: usize) {
@@ -302,33 +283,14 @@ fn a_text_frame_debugs_as_its_text() {
 /// Answers each message with 32 KiB.
 struct BigReply;
 
-impl wsgen_runtime::codegen::Endpoint for BigReply {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), wsgen_runtime::Stop<NoClose>> {
-        while let Ok(message) = socket.recv().await {
-            socket
-                .reply(format!("{message} {}", "x".repeat(32 * 1024)))
-                .await?;
-        }
-        Ok(())
+common::string_endpoint!(BigReply, |_this, socket| {
+    while let Ok(message) = socket.recv().await {
+        socket
+            .reply(format!("{message} {}", "x".repeat(32 * 1024)))
+            .await?;
     }
-    async fn on_disconnect(
-        &self,
-        _conn: &wsgen_runtime::codegen::ConnOf<Self>,
-        _state: Option<()>,
-        _why: wsgen_runtime::Disconnect,
-    ) {
-    }
-}
+    Ok(())
+});
 
 #[tokio::test]
 async fn what_held_replies_blocked_on_a_full_socket_go_on_once_the_client_reads() {
@@ -359,32 +321,13 @@ struct SlowReply {
     pause: std::time::Duration,
 }
 
-impl wsgen_runtime::codegen::Endpoint for SlowReply {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), wsgen_runtime::Stop<NoClose>> {
-        while let Ok(message) = socket.recv().await {
-            tokio::time::sleep(self.pause).await;
-            socket.reply(message).await?;
-        }
-        Ok(())
+common::string_endpoint!(SlowReply, |this, socket| {
+    while let Ok(message) = socket.recv().await {
+        tokio::time::sleep(this.pause).await;
+        socket.reply(message).await?;
     }
-    async fn on_disconnect(
-        &self,
-        _conn: &wsgen_runtime::codegen::ConnOf<Self>,
-        _state: Option<()>,
-        _why: wsgen_runtime::Disconnect,
-    ) {
-    }
-}
+    Ok(())
+});
 
 #[tokio::test]
 async fn what_held_a_frame_taken_on_the_fast_path_restarts_the_idle_timer() {

@@ -46,39 +46,20 @@ struct ForwardThenReceive {
     got: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
-impl wsgen_runtime::codegen::Endpoint for ForwardThenReceive {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), wsgen_runtime::Stop<NoClose>> {
-        let Some(items) = self.items.lock().unwrap().take() else {
-            return Ok(());
-        };
-        let stream = futures_util::stream::unfold(items, |mut items| async move {
-            items.recv().await.map(|item| (item, items))
-        });
-        socket.forward(stream).await?;
-        for _ in 0..100 {
-            let message = socket.recv().await?;
-            let _ = self.got.send(message);
-        }
-        Ok(())
+common::string_endpoint!(ForwardThenReceive, |this, socket| {
+    let Some(items) = this.items.lock().unwrap().take() else {
+        return Ok(());
+    };
+    let stream = futures_util::stream::unfold(items, |mut items| async move {
+        items.recv().await.map(|item| (item, items))
+    });
+    socket.forward(stream).await?;
+    for _ in 0..100 {
+        let message = socket.recv().await?;
+        let _ = this.got.send(message);
     }
-    async fn on_disconnect(
-        &self,
-        _conn: &wsgen_runtime::codegen::ConnOf<Self>,
-        _state: Option<()>,
-        _why: wsgen_runtime::Disconnect,
-    ) {
-    }
-}
+    Ok(())
+});
 
 #[tokio::test]
 async fn a_message_that_arrives_during_forward_counts_against_the_message_rate() {

@@ -92,33 +92,18 @@ struct Impatient {
     sender: Mutex<Option<oneshot::Sender<Sender<String>>>>,
 }
 
-impl Endpoint for Impatient {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), Stop<NoClose>> {
-        if let Some(out) = self.sender.lock().unwrap().take() {
-            let _ = out.send(socket.conn().sender());
-        }
-        // Bounded: the test ends the connection long before.
-        for _ in 0..100_000 {
-            if let Ok(received) =
-                tokio::time::timeout(Duration::from_millis(20), socket.recv()).await
-            {
-                received?;
-            }
-        }
-        Ok(())
+common::string_endpoint!(Impatient, |this, socket| {
+    if let Some(out) = this.sender.lock().unwrap().take() {
+        let _ = out.send(socket.conn().sender());
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
-}
+    // Bounded: the test ends the connection long before.
+    for _ in 0..100_000 {
+        if let Ok(received) = tokio::time::timeout(Duration::from_millis(20), socket.recv()).await {
+            received?;
+        }
+    }
+    Ok(())
+});
 
 #[tokio::test]
 async fn cancelling_recv_loses_no_acknowledged_push() {
@@ -181,26 +166,13 @@ async fn cancelling_recv_loses_no_acknowledged_push() {
 /// Gives the protocol handshake 50 ms, then receives anyway.
 struct GivesUp;
 
-impl Endpoint for GivesUp {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), Stop<NoClose>> {
-        let handshake = socket.handshake("HELLO", "READY");
-        let _ = tokio::time::timeout(Duration::from_millis(50), handshake).await;
-        loop {
-            let _ = socket.recv().await?;
-        }
+common::string_endpoint!(GivesUp, |_this, socket| {
+    let handshake = socket.handshake("HELLO", "READY");
+    let _ = tokio::time::timeout(Duration::from_millis(50), handshake).await;
+    loop {
+        let _ = socket.recv().await?;
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
-}
+});
 
 #[tokio::test]
 async fn a_cancelled_handshake_does_not_hold_pushes_back() {
@@ -222,26 +194,13 @@ struct Closes {
     sender: Mutex<Option<oneshot::Sender<Sender<String>>>>,
 }
 
-impl Endpoint for Closes {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), Stop<NoClose>> {
-        if let Some(out) = self.sender.lock().unwrap().take() {
-            let _ = out.send(socket.conn().sender());
-        }
-        let _ = socket.recv().await?;
-        Ok(())
+common::string_endpoint!(Closes, |this, socket| {
+    if let Some(out) = this.sender.lock().unwrap().take() {
+        let _ = out.send(socket.conn().sender());
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
-}
+    let _ = socket.recv().await?;
+    Ok(())
+});
 
 #[tokio::test]
 async fn a_push_during_the_close_handshake_is_refused() {

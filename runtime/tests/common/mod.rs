@@ -117,3 +117,38 @@ pub async fn eventually(mut check: impl FnMut() -> bool) {
     })
     .await;
 }
+
+/// Implements `Endpoint` for a test endpoint that receives and sends `String`s and has no close
+/// conditions, inputs or state, and nothing to do when a connection ends: only its `run`
+/// differs from test to test. `string_endpoint!(Echo, |this, socket| { .. })` gives the body
+/// the endpoint as `this` and the socket as `socket`.
+#[allow(unused_macros)]
+macro_rules! string_endpoint {
+    ($endpoint:ty, |$this:ident, $socket:ident| $body:block) => {
+        impl wsgen_runtime::codegen::Endpoint for $endpoint {
+            type Receive = String;
+            type Send = String;
+            type Close = wsgen_runtime::NoClose;
+            type Params = ();
+            type Query = ();
+            type State = ();
+            async fn run(
+                &self,
+                $socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
+                _state: &mut Option<()>,
+            ) -> Result<(), wsgen_runtime::Stop<wsgen_runtime::NoClose>> {
+                let $this = self;
+                $body
+            }
+            async fn on_disconnect(
+                &self,
+                _conn: &wsgen_runtime::codegen::ConnOf<Self>,
+                _state: Option<()>,
+                _why: wsgen_runtime::Disconnect,
+            ) {
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use string_endpoint;
