@@ -29,6 +29,7 @@ mod socket;
 mod split;
 mod stopping;
 mod validate;
+mod websocket;
 
 pub use backplane::{
     Backplane, BackplaneError, BoxFuture, InProcess, LocalHub, Presence, SharedBackplane, Target,

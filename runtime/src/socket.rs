@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::io::Io;
+use crate::websocket::WebSocket;
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -152,7 +151,7 @@ async fn wait_for_write<T>(
 /// [`Sender`](crate::Sender) or the hub acknowledged with `Ok`: a push leaves the outbound queue
 /// only in the same step that hands it to the connection's write buffer.
 pub struct Socket<R, S, P = (), Q = ()> {
-    ws: WebSocketStream<Io>,
+    ws: WebSocket,
     outbox: Arc<Outbox>,
     conn: Conn<S, P, Q>,
     settings: Settings,
@@ -251,7 +250,7 @@ fn truncate_reason(reason: &str) -> String {
 
 impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     pub(crate) fn new(
-        ws: WebSocketStream<Io>,
+        ws: WebSocket,
         outbox: Arc<Outbox>,
         conn: Conn<S, P, Q>,
         settings: Settings,

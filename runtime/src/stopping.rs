@@ -178,7 +178,7 @@ impl Drop for Enrolment {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "axum"))]
 impl Shutdown {
     /// How many outboxes are enrolled: the connections that are open.
     pub(crate) fn enrolled_count(&self) -> usize {

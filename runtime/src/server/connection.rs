@@ -5,9 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio_tungstenite::WebSocketStream;
+use crate::websocket::WebSocket;
 use tokio_tungstenite::tungstenite::http;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::*;
 use crate::close::Disconnect;
@@ -122,7 +121,7 @@ impl<E: Endpoint> Service for EndpointService<E> {
 
 /// What a successful upgrade hands to the connection.
 struct Upgraded<E: Endpoint> {
-    ws: WebSocketStream<Io>,
+    ws: WebSocket,
     params: E::Params,
     query: E::Query,
 }
@@ -158,7 +157,7 @@ async fn upgrade<E: Endpoint>(
     shutdown: &Shutdown,
 ) -> Option<Upgraded<E>> {
     let decision = decide(endpoint, request, shutdown).await;
-    let config = Some(limits.websocket_config());
+    let config = limits.websocket_config();
     match handshake {
         Handshake::Raw {
             mut stream,
@@ -174,8 +173,7 @@ async fn upgrade<E: Endpoint>(
             };
             handshake::accept(&mut stream, &key).await.ok()?;
             stream.read_ahead(limits.read_buffer);
-            let ws =
-                WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await;
+            let ws = WebSocket::server(stream, leftover, config);
             Some(Upgraded { ws, params, query })
         }
         #[cfg(feature = "tower")]
@@ -191,7 +189,7 @@ async fn upgrade<E: Endpoint>(
             let upgraded = upgrade.await.ok()?;
             let mut io = Io::boxed(Box::new(hyper_util::rt::TokioIo::new(upgraded)));
             io.read_ahead(limits.read_buffer);
-            let ws = WebSocketStream::from_raw_socket(io, Role::Server, config).await;
+            let ws = WebSocket::server(io, Vec::new(), config);
             Some(Upgraded { ws, params, query })
         }
     }

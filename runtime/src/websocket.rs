@@ -1,0 +1,313 @@
+//! The WebSocket protocol over a server connection's [`Io`]: tungstenite's `WebSocketContext`
+//! driven with the polling task's own context, as a `Stream` of messages and a `Sink` for them.
+//!
+//! tokio-tungstenite's `WebSocketStream` does the same job for any stream, and the client still
+//! uses it. On the server's per-message path it costs work that one task driving one
+//! connection does not need: its `AllowStd` keeps a waker proxy per direction, registers the
+//! task's waker in it on every poll (an atomic exchange, and a clone when the waker differs
+//! from the last one), and reaches the socket through a second `Context` built on the proxy.
+//! Here the task's context is lent to the socket for the length of one call ([`Bridge`]),
+//! so a poll registers nothing unless the socket has to wait, and then registers the task's
+//! waker with tokio directly. The protocol itself (framing, masking, UTF-8, limits, pings and
+//! the close handshake) stays tungstenite's.
+//!
+//! The `Stream` and `Sink` behave as `WebSocketStream`'s do: the stream ends after the close
+//! handshake or a fatal error has been returned once; `start_send` buffers and reports a
+//! write that would block as accepted, leaving `poll_ready` to flush it; `poll_close` drives
+//! the close handshake's write to completion.
+
+use std::io::{self, Read, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use futures_util::{Sink, Stream};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::protocol::{
+    CloseFrame, Role, WebSocketConfig, WebSocketContext,
+};
+use tokio_tungstenite::tungstenite::{Error, Message};
+
+use crate::io::Io;
+
+/// One server connection after its handshake: the protocol state and the transport.
+pub(crate) struct WebSocket {
+    context: WebSocketContext,
+    io: Io,
+    /// A close or a fatal error has been returned: the stream yields nothing more.
+    ended: bool,
+    /// A close frame has been queued and its write would have blocked.
+    closing: bool,
+    /// The write buffer probably takes another frame: `false` once a write would have blocked,
+    /// until a flush has gone through.
+    ready: bool,
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("ended", &self.ended)
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The transport as tungstenite's blocking `Read` and `Write`, for the length of one call: a
+/// poll that is not ready becomes `WouldBlock`, with the task's waker registered by the poll.
+struct Bridge<'a, 'b> {
+    io: &'a mut Io,
+    cx: &'a mut Context<'b>,
+}
+
+fn would_block<T>(poll: Poll<io::Result<T>>) -> io::Result<T> {
+    match poll {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
+impl Read for Bridge<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        would_block(Pin::new(&mut *self.io).poll_read(self.cx, &mut buf))?;
+        Ok(buf.filled().len())
+    }
+}
+
+impl Write for Bridge<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        would_block(Pin::new(&mut *self.io).poll_write(self.cx, buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        would_block(Pin::new(&mut *self.io).poll_flush(self.cx))
+    }
+}
+
+/// A tungstenite result as a poll: `WouldBlock` is `Pending` (the waker was registered).
+fn pending_on_block<T>(result: Result<T, Error>) -> Poll<Result<T, Error>> {
+    match result {
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+        other => Poll::Ready(other),
+    }
+}
+
+impl WebSocket {
+    /// The connection after the server's handshake; `leftover` is what the client sent after
+    /// its request, already read.
+    pub(crate) fn server(io: Io, leftover: Vec<u8>, config: WebSocketConfig) -> Self {
+        let context = if leftover.is_empty() {
+            WebSocketContext::new(Role::Server, Some(config))
+        } else {
+            WebSocketContext::from_partially_read(leftover, Role::Server, Some(config))
+        };
+        WebSocket {
+            context,
+            io,
+            ended: false,
+            closing: false,
+            ready: true,
+        }
+    }
+
+    /// Runs one tungstenite call with the task's context lent to the transport.
+    fn with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        call: impl FnOnce(&mut WebSocketContext, &mut Bridge<'_, '_>) -> T,
+    ) -> T {
+        let mut bridge = Bridge {
+            io: &mut self.io,
+            cx,
+        };
+        call(&mut self.context, &mut bridge)
+    }
+
+    /// The transport, to shut it down at the end.
+    pub(crate) fn get_mut(&mut self) -> &mut Io {
+        &mut self.io
+    }
+
+    /// Sends a close frame and flushes it.
+    pub(crate) async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        futures_util::SinkExt::send(self, Message::Close(frame)).await
+    }
+}
+
+impl Stream for WebSocket {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match std::task::ready!(pending_on_block(self.with(cx, |ws, io| ws.read(io)))) {
+            Ok(message) => Poll::Ready(Some(Ok(message))),
+            Err(e) => {
+                self.ended = true;
+                if matches!(e, Error::AlreadyClosed | Error::ConnectionClosed) {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Err(e)))
+                }
+            }
+        }
+    }
+}
+
+impl Sink<Message> for WebSocket {
+    type Error = Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.ready {
+            return Poll::Ready(Ok(()));
+        }
+        // A write blocked: flush the blockage away first.
+        let flushed = std::task::ready!(pending_on_block(self.with(cx, |ws, io| ws.flush(io))));
+        self.ready = true;
+        Poll::Ready(flushed)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        // No task context here: a write that would block leaves its bytes buffered and
+        // `poll_ready` (which has a context) to flush them before the next frame.
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.with(&mut cx, |ws, io| ws.write(io, item)) {
+            Ok(()) => {
+                self.ready = true;
+                Ok(())
+            }
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                // The frame was taken; the buffer has to drain before the next one.
+                self.ready = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.ready = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let flushed = std::task::ready!(pending_on_block(self.with(cx, |ws, io| ws.flush(io))));
+        self.ready = true;
+        match flushed {
+            // The close handshake has just completed: flushed, not an error.
+            Err(Error::ConnectionClosed) => Poll::Ready(Ok(())),
+            other => Poll::Ready(other),
+        }
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.ready = true;
+        let closing = self.closing;
+        let result = self.with(cx, |ws, io| {
+            if closing {
+                // The close frame is queued: drive its write to completion.
+                ws.flush(io)
+            } else {
+                ws.close(io, None)
+            }
+        });
+        match result {
+            Ok(()) | Err(Error::ConnectionClosed) => Poll::Ready(Ok(())),
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.closing = true;
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::WebSocketStream;
+
+    /// A served connection over an in-memory pipe of `capacity` bytes each way, and a client
+    /// (tokio-tungstenite's) on the other end.
+    async fn pair(capacity: usize) -> (WebSocket, WebSocketStream<tokio::io::DuplexStream>) {
+        let (server, client) = tokio::io::duplex(capacity);
+        let config = WebSocketConfig::default().write_buffer_size(0);
+        let server = WebSocket::server(Io::boxed(Box::new(server)), Vec::new(), config);
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn a_frame_that_arrives_in_pieces_is_read_once_it_is_whole() {
+        let (server_io, mut client) = tokio::io::duplex(1024);
+        let mut server = WebSocket::server(
+            Io::boxed(Box::new(server_io)),
+            Vec::new(),
+            WebSocketConfig::default(),
+        );
+        // A masked text frame "hello" (mask 1,2,3,4), written in two pieces.
+        let mut frame = vec![0x81, 0x85, 1, 2, 3, 4];
+        frame.extend(
+            b"hello"
+                .iter()
+                .zip([1u8, 2, 3, 4].iter().cycle())
+                .map(|(b, m)| b ^ m),
+        );
+        client.write_all(&frame[..4]).await.unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut server).poll_next(&mut cx).is_pending());
+        client.write_all(&frame[4..]).await.unwrap();
+        let message = tokio::time::timeout(std::time::Duration::from_secs(5), server.next())
+            .await
+            .expect("the second piece wakes the reader");
+        assert_eq!(message.unwrap().unwrap(), Message::text("hello"));
+    }
+
+    #[tokio::test]
+    async fn a_write_that_would_block_is_finished_by_poll_ready_when_the_peer_reads() {
+        // 1 KiB pipes and no write buffer: a frame goes to the pipe as it is fed, and a 4 KiB
+        // one fills it while the client is not reading, so `start_send` (which has no task
+        // context) leaves the rest for `poll_ready`.
+        let (mut server, mut client) = pair(1024).await;
+        let big = "x".repeat(4096);
+        let feed = async {
+            for _ in 0..3 {
+                // Each feed after the first waits in `poll_ready` for the write the one before
+                // left blocked: the task's waker must be registered there, or this hangs.
+                server.feed(Message::text(big.clone())).await?;
+            }
+            server.flush().await
+        };
+        let read = async {
+            let mut received = Vec::new();
+            for _ in 0..3 {
+                received.push(client.next().await.unwrap().unwrap());
+            }
+            received
+        };
+        let (fed, received) = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            tokio::join!(feed, read)
+        })
+        .await
+        .expect("the blocked writes are finished once the client reads");
+        fed.unwrap();
+        assert_eq!(received, vec![Message::text(big.clone()); 3]);
+    }
+
+    #[tokio::test]
+    async fn the_close_handshake_ends_the_stream() {
+        let (mut server, mut client) = pair(1024).await;
+        client.send(Message::text("last")).await.unwrap();
+        client.close(None).await.unwrap();
+        assert_eq!(server.next().await.unwrap().unwrap(), Message::text("last"));
+        assert!(matches!(server.next().await, Some(Ok(Message::Close(_)))));
+        // tungstenite queued the echo of the close: flushing it completes the handshake.
+        server.flush().await.unwrap();
+        assert!(server.next().await.is_none());
+        assert!(server.next().await.is_none(), "the stream stays ended");
+        assert!(matches!(
+            client.next().await,
+            Some(Ok(Message::Close(_))) | None
+        ));
+    }
+}
