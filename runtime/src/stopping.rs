@@ -9,8 +9,10 @@
 //! handshake, a handler busy in a callback) are rare, and use a `watch` channel as before.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Poll, Waker};
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -90,6 +92,9 @@ impl Trigger {
 
     /// Begins the graceful shutdown: every connection sees it, now or at its next wait.
     pub(crate) fn begin(&self, stopping: Stopping) {
+        // `begun` before the deadlines: a task the channel wakes must find it set (see
+        // `Shutdown::when`).
+        self.shared.begun.store(true, Ordering::SeqCst);
         self.shared.deadlines.send_replace(Some(stopping));
         self.shared.wake_all();
     }
@@ -121,7 +126,34 @@ impl Shutdown {
 
     /// Resolves at the instant `pick` chooses once a graceful shutdown has begun; never before
     /// (nor when the server is gone without one: nothing cuts the connection off then).
+    ///
+    /// The connection task polls this at every wake-up (it races the handler's run against
+    /// the grace period), so after its first poll it looks at the deadlines' channel again
+    /// only once the shutdown has begun (one atomic load) or it is polled with another waker.
+    /// A poll of the channel's waiting future takes the lock its waiters share, which every
+    /// connection of the server would otherwise take once per message. Nothing is missed:
+    /// the waiting future stays registered with the last waker, and `begun` is set before the
+    /// channel wakes it.
     pub(crate) async fn when(&self, pick: fn(Stopping) -> Instant) {
+        let mut deadline = std::pin::pin!(self.deadline(pick));
+        let mut polled_with: Option<Waker> = None;
+        std::future::poll_fn(|cx| {
+            let same_waker = polled_with
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()));
+            if same_waker && !self.begun() {
+                return Poll::Pending;
+            }
+            if !same_waker {
+                polled_with = Some(cx.waker().clone());
+            }
+            deadline.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// [`Shutdown::when`]'s wait, polled whenever it is.
+    async fn deadline(&self, pick: fn(Stopping) -> Instant) {
         let mut deadlines = self.shared.deadlines.subscribe();
         let at = match deadlines.wait_for(Option::is_some).await {
             Ok(stopping) => (*stopping).map(pick),
@@ -262,5 +294,71 @@ mod tests {
         waiting.await.expect("the wait ends");
         assert!(Instant::now() >= stopping.grace_until);
         assert!(Instant::now() < stopping.close_by);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_polled_again_with_another_waker_wakes_that_one() {
+        let (trigger, shutdown) = Trigger::new();
+        let mut when = Box::pin(shutdown.when(|s| s.grace_until));
+        let first = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let second = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let first_waker = crate::outbox::tests::counting_waker(&first);
+        let second_waker = crate::outbox::tests::counting_waker(&second);
+        assert!(
+            when.as_mut()
+                .poll(&mut std::task::Context::from_waker(&first_waker))
+                .is_pending()
+        );
+        assert!(
+            when.as_mut()
+                .poll(&mut std::task::Context::from_waker(&second_waker))
+                .is_pending()
+        );
+        trigger.begin(stopping());
+        assert_eq!(
+            second.load(Ordering::SeqCst),
+            1,
+            "the waker of the last poll is woken"
+        );
+        // Woken, the future looks at the channel again and arms the grace timer.
+        assert!(
+            when.as_mut()
+                .poll(&mut std::task::Context::from_waker(&second_waker))
+                .is_pending()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            when.as_mut()
+                .poll(&mut std::task::Context::from_waker(&second_waker))
+                .is_ready()
+        );
+    }
+
+    #[tokio::test]
+    async fn when_is_woken_by_a_shutdown_after_many_quiet_polls() {
+        let (trigger, shutdown) = Trigger::new();
+        let woken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let waker = crate::outbox::tests::counting_waker(&woken);
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut when = Box::pin(shutdown.when(|s| s.grace_until));
+        for _ in 0..100 {
+            assert!(when.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(woken.load(Ordering::SeqCst), 0);
+        trigger.begin(Stopping {
+            grace_until: Instant::now(),
+            close_by: Instant::now(),
+        });
+        assert!(
+            woken.load(Ordering::SeqCst) >= 1,
+            "the shutdown wakes the waiting task"
+        );
+        // The grace period has already run out: the next poll (or the one after the timer's
+        // wake-up) resolves.
+        let resolved = tokio::time::timeout(
+            Duration::from_secs(5),
+            std::future::poll_fn(|cx| when.as_mut().poll(cx)),
+        );
+        assert!(resolved.await.is_ok());
     }
 }
