@@ -211,25 +211,24 @@ async fn poll_once<T>(mut poll: impl FnMut(&mut std::task::Context<'_>) -> Poll<
 /// the queue overflowed. The waker goes to the outbox, which a push and the shutdown both wake:
 /// one registration, and no lock, per wait. It is registered before the checks, so nothing
 /// that happens between them is missed.
-fn woken<'a, T>(
-    outbox: &'a Outbox,
-    shutdown: &'a Shutdown,
+fn woken<T>(
+    outbox: &Outbox,
+    shutdown: &Shutdown,
     holding: bool,
-) -> impl std::future::Future<Output = Event<T>> + 'a {
-    std::future::poll_fn(move |cx| {
-        outbox.register(cx.waker());
-        if shutdown.begun() {
-            Poll::Ready(Event::Shutdown)
-        } else if holding {
-            Poll::Pending
-        } else if outbox.overflowed() {
-            Poll::Ready(Event::Overflow)
-        } else if !outbox.is_empty() {
-            Poll::Ready(Event::Push)
-        } else {
-            Poll::Pending
-        }
-    })
+    cx: &mut std::task::Context<'_>,
+) -> Poll<Event<T>> {
+    outbox.register(cx.waker());
+    if shutdown.begun() {
+        Poll::Ready(Event::Shutdown)
+    } else if holding {
+        Poll::Pending
+    } else if outbox.overflowed() {
+        Poll::Ready(Event::Overflow)
+    } else if !outbox.is_empty() {
+        Poll::Ready(Event::Push)
+    } else {
+        Poll::Pending
+    }
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -386,10 +385,16 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                         Some(message)
                     }
                     Some(frame) => self.handle(Event::<()>::Frame(frame)).await?,
-                    None => {
-                        let event = self.flush_and_wait(pending()).await?;
-                        self.handle(event).await?
-                    }
+                    None => match self.flush_and_wait(pending()).await? {
+                        // The common wake-up: the client's next message.
+                        Event::Frame(Some(Ok(
+                            message @ (Message::Text(_) | Message::Binary(_)),
+                        ))) => {
+                            self.alive();
+                            Some(message)
+                        }
+                        event => self.handle(event).await?,
+                    },
                 }
             };
             if let Some(message) = message {
@@ -502,7 +507,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     }
 
     /// Waits for whatever happens next: a shutdown, a full queue, a push, a frame (if `read`),
-    /// a timer, or `extra`.
+    /// a timer, or `extra`; asked in that order at every wake-up, so that a client that never
+    /// pauses does not starve the shutdown or the queue.
     async fn wait<T>(
         &mut self,
         extra: impl std::future::Future<Output = T>,
@@ -512,21 +518,32 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             .into_iter()
             .flatten()
             .min();
-        // No timer is built when none is due (no keepalive, no idle timeout).
-        let timer = async {
-            match wake_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
+        // No timer is built when none is due (no keepalive, no idle timeout). Boxed: the wait
+        // is in every connection's future, and most connections arm no timer.
+        let mut timer = wake_at.map(|at| Box::pin(tokio::time::sleep_until(at)));
+        let mut extra = std::pin::pin!(extra);
+        let (outbox, shutdown, holding, ws) =
+            (&self.outbox, &self.shutdown, self.holding, &mut self.ws);
+        // One poll function rather than `tokio::select!`: this runs at every wake-up of every
+        // connection, and the branches need no bookkeeping (each is polled again until one is
+        // ready; none is fused).
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(event) = woken(outbox, shutdown, holding, cx) {
+                return Poll::Ready(event);
             }
-        };
-        // Shutdown and the outbox first: a client that never pauses must not starve them.
-        tokio::select! {
-            biased;
-            event = woken(&self.outbox, &self.shutdown, self.holding) => event,
-            frame = self.ws.next(), if read => Event::Frame(frame),
-            () = timer => Event::Tick,
-            value = extra => Event::Extra(value),
-        }
+            if read {
+                if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Frame(frame));
+                }
+            }
+            if let Some(timer) = timer.as_mut() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Tick);
+                }
+            }
+            extra.as_mut().poll(cx).map(Event::Extra)
+        })
+        .await
     }
 
     /// A timer fired: the idle timeout, a ping to send, or a pong that did not come.
