@@ -199,11 +199,11 @@ enum Event<T> {
     Extra(T),
 }
 
-/// Polls once with the task's own waker and returns what the poll said, without waiting. Unlike
-/// `now_or_never` (a no-op waker), a poll that says `Pending` leaves the task's waker where it
-/// was registered, so the wait that follows finds it there instead of cloning it back in (at
-/// most a spurious wake-up comes of it).
-async fn poll_once<T>(mut poll: impl FnMut(&mut std::task::Context<'_>) -> Poll<T>) -> Poll<T> {
+/// Runs `poll` once with the task's own context and returns what it said, without waiting.
+/// Unlike `now_or_never` (a no-op waker), a poll that was not ready leaves the task's waker
+/// where it was registered, so the wait that follows finds it there instead of cloning it back
+/// in (at most a spurious wake-up comes of it).
+async fn poll_once<T>(mut poll: impl FnMut(&mut std::task::Context<'_>) -> T) -> T {
     std::future::poll_fn(|cx| Poll::Ready(poll(cx))).await
 }
 
@@ -379,7 +379,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                 let event = self.next_event(pending()).await?;
                 self.handle(event).await?
             } else {
-                match self.ready_frame().await {
+                match poll_once(|cx| self.ready_frame(cx)).await {
                     Some(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => {
                         self.alive();
                         Some(message)
@@ -415,7 +415,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         if !self.holding && self.outbox.overflowed() {
             return Ok(Event::Overflow);
         }
-        if let Some(frame) = self.ready_frame().await {
+        if let Some(frame) = poll_once(|cx| self.ready_frame(cx)).await {
             return Ok(Event::Frame(frame));
         }
         self.flush_and_wait(extra).await
@@ -443,10 +443,12 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// ended; `None` (and the streak starts again) when nothing is waiting or a data message
     /// waits for the handler (no more frames are read then).
     #[allow(clippy::option_option)]
-    async fn ready_frame(&mut self) -> Option<Option<Result<Message, tungstenite::Error>>> {
+    fn ready_frame(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> Option<Option<Result<Message, tungstenite::Error>>> {
         if self.pending.is_none() && self.streak < MAX_STREAK {
-            let ws = &mut self.ws;
-            if let Poll::Ready(frame) = poll_once(|cx| ws.poll_next_unpin(cx)).await {
+            if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
                 self.streak += 1;
                 return Some(frame);
             }

@@ -135,7 +135,10 @@ impl Shutdown {
     /// the waiting future stays registered with the last waker, and `begun` is set before the
     /// channel wakes it.
     pub(crate) async fn when(&self, pick: fn(Stopping) -> Instant) {
-        let mut deadline = std::pin::pin!(self.deadline(pick));
+        // Unconstrained: a poll that finds the task's cooperative budget spent (the handler
+        // raced against this used it up) would return `Pending` without registering with the
+        // channel, and the polls after it are skipped.
+        let mut deadline = std::pin::pin!(tokio::task::unconstrained(self.deadline(pick)));
         let mut polled_with: Option<Waker> = None;
         std::future::poll_fn(|cx| {
             let same_waker = polled_with
@@ -294,6 +297,37 @@ mod tests {
         waiting.await.expect("the wait ends");
         assert!(Instant::now() >= stopping.grace_until);
         assert!(Instant::now() < stopping.close_by);
+    }
+
+    /// The first poll of `when` can find the task's cooperative budget spent (the handler it
+    /// is raced against used it up): the channel's wait must register all the same, since
+    /// the polls after it are skipped until the shutdown begins.
+    #[tokio::test]
+    async fn when_first_polled_with_the_coop_budget_spent_still_sees_the_shutdown() {
+        let (trigger, shutdown) = Trigger::new();
+        let waiting = tokio::spawn(async move {
+            let mut when = std::pin::pin!(shutdown.when(|s| s.grace_until));
+            std::future::poll_fn(|cx| {
+                // Spend the budget (as 128 ready channel receives would), then poll `when`
+                // for the first time in the same task poll.
+                while std::pin::pin!(tokio::task::consume_budget())
+                    .poll(cx)
+                    .is_ready()
+                {}
+                assert!(when.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            when.await;
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = Instant::now();
+        trigger.begin(Stopping {
+            grace_until: now,
+            close_by: now,
+        });
+        let ended = tokio::time::timeout(Duration::from_secs(2), waiting).await;
+        assert!(ended.is_ok(), "the shutdown never woke the waiting task");
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Ends, NoClose, Running, close_code, eventually, raw, start, within};
+use common::{Ends, NoClose, Running, close_code, eventually, raw, start, string_endpoint, within};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 use wsgen_runtime::codegen::{ConnOf, Endpoint, SocketOf};
@@ -316,4 +316,43 @@ async fn an_aborted_connection_task_still_leaves_its_hub_and_runs_on_disconnect(
     running.server.abort();
     assert!(matches!(ends.once().await, Disconnect::Lost { .. }));
     assert!(hub.is_empty(), "the session left its hub");
+}
+
+/// A handler that, before it ever touches its socket, drains a tokio channel that is already
+/// full (as one loading its initial state from an actor would), then is busy for a minute.
+/// Draining spends the task's cooperative budget in the handler's very first poll, the poll
+/// in which the connection task also first polls the grace period's wait.
+struct LoadsThenBusy {
+    busy: Arc<AtomicBool>,
+}
+
+string_endpoint!(LoadsThenBusy, |this, _socket| {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(512);
+    for i in 0..300 {
+        tx.try_send(i).expect("the channel has room");
+    }
+    drop(tx);
+    let mut sum = 0u64;
+    while let Some(i) = rx.recv().await {
+        sum += u64::from(i);
+    }
+    assert_eq!(sum, 299 * 300 / 2);
+    this.busy.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    Ok(())
+});
+
+#[tokio::test]
+async fn shutdown_closes_a_busy_handler_whose_first_poll_used_up_the_cooperative_budget() {
+    let busy = Arc::new(AtomicBool::new(false));
+    let endpoint = LoadsThenBusy {
+        busy: Arc::clone(&busy),
+    };
+    let mut running = start(Router::new().route("/busy", endpoint), limits()).await;
+    let mut ws = raw(&running.url, "/busy").await;
+    eventually(|| busy.load(Ordering::SeqCst)).await;
+    stop(&mut running).await;
+    // The grace period runs out while the handler sleeps: the connection is closed with 1001,
+    // not aborted at the shutdown timeout without a close frame.
+    assert_eq!(close_code(&mut ws).await, Some(1001));
 }
