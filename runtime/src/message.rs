@@ -238,15 +238,34 @@ impl<T: JsonMessage> JsonMessage for Box<T> {
     }
 }
 
+/// A JSON message's payload: a text frame's (UTF-8 already checked by the protocol, so the
+/// parser does not check its strings again) or a binary frame's.
+#[derive(Clone, Copy)]
+enum Json<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
 /// Parses a JSON message into `T`. The plain parser runs first; only a message that fails is
 /// parsed again with its path tracked, to say where it failed.
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let plain = match serde_json::from_slice::<T>(bytes) {
+fn parse_json<T: DeserializeOwned>(json: Json<'_>) -> Result<T, DecodeError> {
+    let parsed = match json {
+        Json::Text(text) => serde_json::from_str::<T>(text),
+        Json::Bytes(bytes) => serde_json::from_slice::<T>(bytes),
+    };
+    let plain = match parsed {
         Ok(value) => return Ok(value),
         Err(plain) => plain,
     };
-    let mut tracked = serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(&mut tracked) {
+    let tracked = match json {
+        Json::Text(text) => {
+            serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(text))
+        }
+        Json::Bytes(bytes) => serde_path_to_error::deserialize::<_, T>(
+            &mut serde_json::Deserializer::from_slice(bytes),
+        ),
+    };
+    match tracked {
         Err(error) => Err(DecodeError::Rejected(decode_errors(error))),
         // Only the plain parser checks what follows the value (`{"a": 1} and more`).
         Ok(_) => Err(DecodeError::Rejected(vec![FieldError {
@@ -261,8 +280,8 @@ impl<T: JsonMessage> WireMessage for T {
     const JSON: bool = true;
     fn decode(message: Message) -> Result<Self, DecodeError> {
         let value: T = match &message {
-            Message::Text(text) => parse_json(text.as_bytes())?,
-            Message::Binary(bytes) => parse_json(bytes)?,
+            Message::Text(text) => parse_json(Json::Text(text))?,
+            Message::Binary(bytes) => parse_json(Json::Bytes(bytes))?,
             other => {
                 return Err(DecodeError::WrongFrame {
                     expected: "text",

@@ -70,17 +70,19 @@ impl Validator {
         });
     }
 
-    /// At least `min` characters.
+    /// At least `min` characters. A character is one to four bytes, so the length in bytes
+    /// settles most strings without counting their characters.
     pub fn min_length(&mut self, field: &str, value: &str, min: usize) {
-        if value.chars().count() < min {
+        if value.len() / 4 < min && value.chars().count() < min {
             let msg = format!("String should have at least {min} characters");
             self.fail(field, "string_too_short", msg);
         }
     }
 
-    /// At most `max` characters.
+    /// At most `max` characters (as [`Validator::min_length`], counted only when the length
+    /// in bytes does not settle it).
     pub fn max_length(&mut self, field: &str, value: &str, max: usize) {
-        if value.chars().count() > max {
+        if value.len() > max && value.chars().count() > max {
             let msg = format!("String should have at most {max} characters");
             self.fail(field, "string_too_long", msg);
         }
@@ -331,5 +333,32 @@ mod tests {
         let errors = decode_errors(error);
         assert_eq!(errors[0].loc, ["inner", "name"]);
         assert_eq!(errors[0].kind, "invalid_type");
+    }
+
+    #[test]
+    fn lengths_count_characters_not_bytes_at_every_boundary() {
+        // One-, two-, three- and four-byte characters: the length in bytes settles some
+        // strings, the others are counted; every answer must be the character count's.
+        for unit in ["a", "é", "€", "😀"] {
+            for chars in 0..=6 {
+                let value = unit.repeat(chars);
+                for limit in 0..=7 {
+                    let mut v = Validator::new();
+                    v.min_length("f", &value, limit);
+                    assert_eq!(
+                        v.finish().is_err(),
+                        chars < limit,
+                        "min_length {limit} of {chars} x {unit:?}"
+                    );
+                    let mut v = Validator::new();
+                    v.max_length("f", &value, limit);
+                    assert_eq!(
+                        v.finish().is_err(),
+                        chars > limit,
+                        "max_length {limit} of {chars} x {unit:?}"
+                    );
+                }
+            }
+        }
     }
 }

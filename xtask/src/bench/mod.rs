@@ -512,8 +512,9 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
     Ok((cells, latencies, memory))
 }
 
-/// `cargo xtask load ADDR CONNECTIONS BYTES SECONDS [IN_FLIGHT]`: the bench's load client alone
-/// against a server that is already running (text echo on `/echo/raw`), for profiling it.
+/// `cargo xtask load ADDR CONNECTIONS BYTES SECONDS [IN_FLIGHT] [json]`: the bench's load client
+/// alone against a server that is already running (text echo on `/echo/raw`, or with `json` the
+/// JSON DTO row's notes to `/echo/json`), for profiling it.
 pub fn load_only(args: &[&str]) -> Result<(), String> {
     let number = |i: usize, default: usize| -> Result<usize, String> {
         args.get(i).map_or(Ok(default), |v| {
@@ -522,7 +523,7 @@ pub fn load_only(args: &[&str]) -> Result<(), String> {
     };
     let addr = args
         .first()
-        .ok_or("usage: cargo xtask load ADDR [CONNECTIONS] [BYTES] [SECONDS] [IN_FLIGHT]")?;
+        .ok_or("usage: cargo xtask load ADDR [CONNECTIONS] [BYTES] [SECONDS] [IN_FLIGHT] [json]")?;
     let (connections, bytes, seconds, in_flight) = (
         number(1, 100)?,
         number(2, 20)?,
@@ -535,7 +536,11 @@ pub fn load_only(args: &[&str]) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let run = runtime.block_on(load::run(
         addr,
-        Payload::Text(bytes),
+        match args.get(5) {
+            None => Payload::Text(bytes),
+            Some(&"json") => Payload::Json(bytes),
+            Some(other) => return Err(format!("not a payload kind: {other} (json or nothing)")),
+        },
         connections,
         in_flight,
         None,

@@ -204,7 +204,17 @@ instructions per 20 B message, 76,423 to 77,538 per 16 KiB message.
   arrived is polled with the task's own waker: 8,171 instructions at one in flight, about 2,300
   pipelined against 1,722 for the hand-written server without its `memset`. What is left is
   spread over the per-message steps (receive, decode, the handler's future, the reply, the
-  waker registrations), none above about 40 instructions, and the row stays below parity.
+  waker registrations), none above about 40 instructions. Three changes since, each counted by
+  callgrind with 100 connections: the server drives tungstenite's `WebSocketContext` with the
+  task's own context instead of through tokio-tungstenite's `WebSocketStream`, whose
+  `AllowStd` registers the task's waker in a proxy at every poll (`runtime/src/websocket.rs`;
+  pipelined, about 2,200 instructions per message before, 2,000 after); the grace period's
+  wait in the connection task polls its `watch` again only once a shutdown has begun, instead
+  of taking the channel's lock at every wake-up; and the socket's wait is one poll function
+  instead of `tokio::select!`, with the frame it returns taken directly (one at a time: 5,865,
+  5,665, then 5,370 instructions per message; pipelined 1,937). The hand-written server counts
+  about 1,740 pipelined and 4,750 one at a time without its `memset`, and 2,390 and 24,900
+  with it.
 - **The outbox** mirrors its length and its overflow flag in atomics: the socket asked for both
   under the queue's lock three times per echoed message; now a push and the pop that takes it
   lock once each, and an empty queue is never locked.
