@@ -508,9 +508,11 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         }
     }
 
-    /// Waits for whatever happens next: a shutdown, a full queue, a push, a frame (if `read`),
-    /// a timer, or `extra`; asked in that order at every wake-up, so that a client that never
-    /// pauses does not starve the shutdown or the queue.
+    /// Waits for whatever happens next: a shutdown, a full queue, a push, a timer, `extra`, or
+    /// a frame (if `read`); asked in that order at every wake-up, so that a client that never
+    /// pauses starves none of them (frames that have already arrived are also taken before
+    /// this wait, up to `MAX_STREAK` in a row). The timer goes before `extra`: a forwarded
+    /// stream that is always ready must not starve the keepalive and the idle timeout.
     async fn wait<T>(
         &mut self,
         extra: impl std::future::Future<Output = T>,
@@ -533,23 +535,33 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             if let Poll::Ready(event) = woken(outbox, shutdown, holding, cx) {
                 return Poll::Ready(event);
             }
-            if read {
-                if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
-                    return Poll::Ready(Event::Frame(frame));
-                }
-            }
             if let Some(timer) = timer.as_mut() {
                 if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Event::Tick);
                 }
             }
-            extra.as_mut().poll(cx).map(Event::Extra)
+            if let Poll::Ready(value) = extra.as_mut().poll(cx) {
+                return Poll::Ready(Event::Extra(value));
+            }
+            if read {
+                if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Frame(frame));
+                }
+            }
+            Poll::Pending
         })
         .await
     }
 
     /// A timer fired: the idle timeout, a ping to send, or a pong that did not come.
     async fn tick(&mut self) -> Result<(), SocketError> {
+        if self.pending.is_some() {
+            // A data message arrived and waits for the handler (no more frames are read until
+            // it is taken): the peer is alive, however long the handler takes, and its pong is
+            // not read before that message is taken.
+            self.alive();
+            return Ok(());
+        }
         if self.idle_deadline.is_some_and(|at| at <= Instant::now()) {
             crate::observe::idle_timeout();
             return Err(self.close(1001, "idle timeout").await);
@@ -557,12 +569,6 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         let Some(keepalive) = self.settings.keepalive else {
             return Ok(());
         };
-        if self.pending.is_some() {
-            // A data message arrived and waits for the handler: the peer is alive, and its
-            // pong is not read before that message is taken.
-            self.alive();
-            return Ok(());
-        }
         let ping_at = self.pong_deadline.or(self.next_ping);
         if ping_at.is_none_or(|at| at > Instant::now()) {
             return Ok(());
