@@ -83,7 +83,7 @@ messages (2 cores, server and client pinned to one each):
   and arms one timer per run: it drives the TCP echo at over 5x its old rate. The load client
   check above says, row by row, whether the client may still bound a row: when the generated or
   the hand-written server did not keep its core busy, or the TCP echo was no faster than the
-  fastest server while not busy itself. With every server at 94-99% of its core, the servers
+  fastest server while not busy itself. With every server at 90-100% of its core, the servers
   set the pace, and the rows above tell them apart.
 - **Instructions per message** (`cargo xtask callgrind`, user space, server side, 20 B echo on
   one connection): the generated server 6,807, the hand-written tokio-tungstenite server
