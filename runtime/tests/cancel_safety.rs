@@ -1,17 +1,20 @@
 //! Cancel safety under load, randomized (deterministic seeds): a server handler that cancels
 //! `handshake`, `recv` and `next` at random points (timeouts of random tiny durations and
 //! `select!` against a timer) while a background task pushes thousands of messages, and a typed
-//! client that cancels its own `send` and `recv` at random points. Every message acknowledged
-//! with `Ok` (a push, a client send) must arrive exactly once and in order; a message whose
-//! send was cancelled may arrive or not, but never twice.
+//! client that cancels its own `send` and `recv` at random points; and a handler that cancels
+//! `forward` and `recv` at random points. Every message acknowledged with `Ok` (a push, a
+//! client send) must arrive exactly once and in order; a message whose send was cancelled may
+//! arrive or not, but never twice (forwarded items may be lost: documented).
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{NoClose, start, within};
+use common::{NoClose, raw, start, within};
+use futures_util::{SinkExt, StreamExt};
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
 use wsgen_runtime::{
     Client, ClientError, ConnectOptions, Limits, Router, SendError, Sender, SlowConsumer,
 };
@@ -259,5 +262,126 @@ async fn round(seed: u64) {
 async fn no_acknowledged_message_is_lost_or_duplicated_under_random_cancellation() {
     for seed in [0x5EED_0001, 0x5EED_0002, 0x5EED_0003, 0x5EED_0004] {
         round(seed).await;
+    }
+}
+
+/// Cancels `forward` (of streams of 0 to 39 items, some pausing) and `recv` at random points.
+struct ForwardChaos {
+    seed: u64,
+    sender: Mutex<Option<oneshot::Sender<Sender<String>>>>,
+    received: Arc<Mutex<Vec<u64>>>,
+}
+
+common::string_endpoint!(ForwardChaos, |this, socket| {
+    let mut rng = Rng(this.seed);
+    if let Some(out) = this.sender.lock().unwrap().take() {
+        let _ = out.send(socket.conn().sender());
+    }
+    for _ in 0..10_000_000u64 {
+        let message = match rng.below(3) {
+            0 => {
+                let k = rng.below(40);
+                let pause = rng.below(2) == 0;
+                let stream = futures_util::stream::unfold(0u64, move |i| async move {
+                    if i == k {
+                        return None;
+                    }
+                    if pause && i % 5 == 0 {
+                        tokio::time::sleep(Duration::from_micros(300)).await;
+                    }
+                    Some((format!("i{i}"), i + 1))
+                });
+                let _ = tokio::time::timeout(rng.tiny(), socket.forward(stream)).await;
+                continue;
+            }
+            1 => match tokio::time::timeout(rng.tiny(), socket.recv()).await {
+                Ok(received) => received?,
+                Err(_) => continue,
+            },
+            _ => socket.recv().await?,
+        };
+        if message == "done" {
+            return Ok(());
+        }
+        let n = message.strip_prefix('c').unwrap().parse().unwrap();
+        this.received.lock().unwrap().push(n);
+    }
+    Ok(())
+});
+
+/// Client messages per round of the forward test.
+const SENDS: u64 = 1_000;
+
+async fn forward_round(seed: u64) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let (out, sender) = oneshot::channel();
+    let chaos = ForwardChaos {
+        seed,
+        sender: Mutex::new(Some(out)),
+        received: Arc::clone(&received),
+    };
+    let limits = Limits::DEFAULT
+        .with_slow_consumer(SlowConsumer::Reject)
+        .with_send_queue(64);
+    let running = start(Router::new().route("/c", chaos), limits).await;
+    let ws = raw(&running.url, "/c").await;
+    let sender = within(sender).await.unwrap();
+    let pusher = tokio::spawn(push_all(sender));
+    let (mut tx, mut rx) = ws.split();
+    let mut rng = Rng(seed ^ 0xABCD);
+    let writer = tokio::spawn(async move {
+        for n in 0..SENDS {
+            tx.send(Message::text(format!("c{n}"))).await.unwrap();
+            if rng.below(20) == 0 {
+                tokio::time::sleep(Duration::from_millis(rng.below(5))).await;
+            }
+        }
+        tx
+    });
+    let mut pushes = Vec::new();
+    let started = Instant::now();
+    while (pushes.len() as u64) < PUSHES {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} pushes",
+            pushes.len()
+        );
+        match within(rx.next()).await {
+            Some(Ok(Message::Text(t))) => {
+                if let Some(n) = t.strip_prefix('p').and_then(|rest| rest.split(' ').next()) {
+                    pushes.push(n.parse::<u64>().unwrap());
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("round {seed}: {other:?}"),
+        }
+    }
+    assert_eq!(within(pusher).await.unwrap(), PUSHES);
+    assert_eq!(
+        pushes,
+        (0..PUSHES).collect::<Vec<_>>(),
+        "round {seed}: pushes"
+    );
+    let mut tx = within(writer).await.unwrap();
+    tx.send(Message::text("done")).await.unwrap();
+    // Drain until the server closes.
+    loop {
+        match within(rx.next()).await {
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    let received = received.lock().unwrap().clone();
+    assert_eq!(
+        received,
+        (0..SENDS).collect::<Vec<_>>(),
+        "round {seed}: client messages"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_message_lost_when_forward_and_recv_are_cancelled_at_random() {
+    for seed in [1, 2, 3, 4] {
+        forward_round(seed).await;
     }
 }
