@@ -522,9 +522,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             .into_iter()
             .flatten()
             .min();
-        // No timer is built when none is due (no keepalive, no idle timeout). Boxed: the wait
-        // is in every connection's future, and most connections arm no timer.
-        let mut timer = wake_at.map(|at| Box::pin(tokio::time::sleep_until(at)));
+        // No timer is built when none is due (no keepalive, no idle timeout).
+        let mut timer = std::pin::pin!(wake_at.map(tokio::time::sleep_until));
         let mut extra = std::pin::pin!(extra);
         let (outbox, shutdown, holding, ws) =
             (&self.outbox, &self.shutdown, self.holding, &mut self.ws);
@@ -535,8 +534,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             if let Poll::Ready(event) = woken(outbox, shutdown, holding, cx) {
                 return Poll::Ready(event);
             }
-            if let Some(timer) = timer.as_mut() {
-                if timer.as_mut().poll(cx).is_ready() {
+            if let Some(timer) = timer.as_mut().as_pin_mut() {
+                if timer.poll(cx).is_ready() {
                     return Poll::Ready(Event::Tick);
                 }
             }
