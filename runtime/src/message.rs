@@ -238,34 +238,21 @@ impl<T: JsonMessage> JsonMessage for Box<T> {
     }
 }
 
-/// A JSON message's payload: a text frame's (UTF-8 already checked by the protocol, so the
-/// parser does not check its strings again) or a binary frame's.
-#[derive(Clone, Copy)]
-enum Json<'a> {
-    Text(&'a str),
-    Bytes(&'a [u8]),
-}
-
-/// Parses a JSON message into `T`. The plain parser runs first; only a message that fails is
-/// parsed again with its path tracked, to say where it failed.
-fn parse_json<T: DeserializeOwned>(json: Json<'_>) -> Result<T, DecodeError> {
-    let parsed = match json {
-        Json::Text(text) => serde_json::from_str::<T>(text),
-        Json::Bytes(bytes) => serde_json::from_slice::<T>(bytes),
-    };
-    let plain = match parsed {
+/// Parses a JSON message into `T` from the deserializer `read` makes: over a text frame's
+/// `str` (UTF-8 already checked by the protocol, so its strings are not checked again) or a
+/// binary frame's bytes. The plain parser runs first; only a message that fails is parsed again
+/// with its path tracked, to say where it failed.
+fn parse_json<'de, T, R>(read: impl Fn() -> serde_json::Deserializer<R>) -> Result<T, DecodeError>
+where
+    T: DeserializeOwned,
+    R: serde_json::de::Read<'de>,
+{
+    let mut plain = read();
+    let plain = match T::deserialize(&mut plain).and_then(|value| plain.end().map(|()| value)) {
         Ok(value) => return Ok(value),
         Err(plain) => plain,
     };
-    let tracked = match json {
-        Json::Text(text) => {
-            serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(text))
-        }
-        Json::Bytes(bytes) => serde_path_to_error::deserialize::<_, T>(
-            &mut serde_json::Deserializer::from_slice(bytes),
-        ),
-    };
-    match tracked {
+    match serde_path_to_error::deserialize::<_, T>(&mut read()) {
         Err(error) => Err(DecodeError::Rejected(decode_errors(error))),
         // Only the plain parser checks what follows the value (`{"a": 1} and more`).
         Ok(_) => Err(DecodeError::Rejected(vec![FieldError {
@@ -280,8 +267,8 @@ impl<T: JsonMessage> WireMessage for T {
     const JSON: bool = true;
     fn decode(message: Message) -> Result<Self, DecodeError> {
         let value: T = match &message {
-            Message::Text(text) => parse_json(Json::Text(text))?,
-            Message::Binary(bytes) => parse_json(Json::Bytes(bytes))?,
+            Message::Text(text) => parse_json(|| serde_json::Deserializer::from_str(text))?,
+            Message::Binary(bytes) => parse_json(|| serde_json::Deserializer::from_slice(bytes))?,
             other => {
                 return Err(DecodeError::WrongFrame {
                     expected: "text",

@@ -372,30 +372,22 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         }
         loop {
             // A data frame that has already arrived is taken without building the futures
-            // of the general path (the common case while a client sends in bursts).
-            let pending = std::future::pending::<()>;
-            let message = if !self.holding && self.outbox.overflowed() {
+            // of the general path (the common case while a client sends in bursts): this is
+            // `next_event` written out, so that it adds no layer to every receive.
+            let event = if !self.holding && self.outbox.overflowed() {
                 // A full queue first.
-                let event = self.next_event(pending()).await?;
-                self.handle(event).await?
+                Event::Overflow
+            } else if let Some(frame) = poll_once(|cx| self.ready_frame(cx)).await {
+                Event::Frame(frame)
             } else {
-                match poll_once(|cx| self.ready_frame(cx)).await {
-                    Some(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => {
-                        self.alive();
-                        Some(message)
-                    }
-                    Some(frame) => self.handle(Event::<()>::Frame(frame)).await?,
-                    None => match self.flush_and_wait(pending()).await? {
-                        // The common wake-up: the client's next message.
-                        Event::Frame(Some(Ok(
-                            message @ (Message::Text(_) | Message::Binary(_)),
-                        ))) => {
-                            self.alive();
-                            Some(message)
-                        }
-                        event => self.handle(event).await?,
-                    },
+                self.flush_and_wait(std::future::pending::<()>()).await?
+            };
+            let message = match event {
+                Event::Frame(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => {
+                    self.alive();
+                    Some(message)
                 }
+                event => self.handle(event).await?,
             };
             if let Some(message) = message {
                 self.traffic.inbound(self.settings.endpoint, message.len());

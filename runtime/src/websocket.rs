@@ -42,15 +42,6 @@ pub(crate) struct WebSocket {
     ready: bool,
 }
 
-impl std::fmt::Debug for WebSocket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebSocket")
-            .field("ended", &self.ended)
-            .field("closing", &self.closing)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The transport as tungstenite's blocking `Read` and `Write`, for the length of one call: a
 /// poll that is not ready becomes `WouldBlock`, with the task's waker registered by the poll.
 struct Bridge<'a, 'b> {
@@ -95,13 +86,9 @@ impl WebSocket {
     /// The connection after the server's handshake; `leftover` is what the client sent after
     /// its request, already read.
     pub(crate) fn server(io: Io, leftover: Vec<u8>, config: WebSocketConfig) -> Self {
-        let context = if leftover.is_empty() {
-            WebSocketContext::new(Role::Server, Some(config))
-        } else {
-            WebSocketContext::from_partially_read(leftover, Role::Server, Some(config))
-        };
         WebSocket {
-            context,
+            // With nothing left over, the same as `WebSocketContext::new`.
+            context: WebSocketContext::from_partially_read(leftover, Role::Server, Some(config)),
             io,
             ended: false,
             closing: false,

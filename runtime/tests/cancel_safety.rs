@@ -51,10 +51,25 @@ const PADDING: usize = 2 * 1024;
 struct Chaos {
     seed: u64,
     sender: Mutex<Option<oneshot::Sender<Sender<String>>>>,
-    received: Arc<Mutex<Vec<u64>>>,
+    received: Received,
 }
 
+/// The numbers of the client messages a handler received, in order.
+type Received = Arc<Mutex<Vec<u64>>>;
+
 impl Chaos {
+    /// A handler for round `seed`, the sender it will hand out, and what it will record.
+    fn new(seed: u64) -> (Self, oneshot::Receiver<Sender<String>>, Received) {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (out, sender) = oneshot::channel();
+        let chaos = Chaos {
+            seed,
+            sender: Mutex::new(Some(out)),
+            received: Arc::clone(&received),
+        };
+        (chaos, sender, received)
+    }
+
     fn record(&self, message: &str) -> bool {
         if message == "done" {
             return true;
@@ -136,13 +151,7 @@ async fn push_all(sender: Sender<String>) -> u64 {
 }
 
 async fn round(seed: u64) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let (out, sender) = oneshot::channel();
-    let chaos = Chaos {
-        seed,
-        sender: Mutex::new(Some(out)),
-        received: Arc::clone(&received),
-    };
+    let (chaos, sender, received) = Chaos::new(seed);
     let limits = Limits::DEFAULT
         .with_slow_consumer(SlowConsumer::Reject)
         .with_send_queue(64)
@@ -266,13 +275,10 @@ async fn no_acknowledged_message_is_lost_or_duplicated_under_random_cancellation
 }
 
 /// Cancels `forward` (of streams of 0 to 39 items, some pausing) and `recv` at random points.
-struct ForwardChaos {
-    seed: u64,
-    sender: Mutex<Option<oneshot::Sender<Sender<String>>>>,
-    received: Arc<Mutex<Vec<u64>>>,
-}
+struct ForwardChaos(Chaos);
 
 common::string_endpoint!(ForwardChaos, |this, socket| {
+    let this = &this.0;
     let mut rng = Rng(this.seed);
     if let Some(out) = this.sender.lock().unwrap().take() {
         let _ = out.send(socket.conn().sender());
@@ -300,11 +306,9 @@ common::string_endpoint!(ForwardChaos, |this, socket| {
             },
             _ => socket.recv().await?,
         };
-        if message == "done" {
+        if this.record(&message) {
             return Ok(());
         }
-        let n = message.strip_prefix('c').unwrap().parse().unwrap();
-        this.received.lock().unwrap().push(n);
     }
     Ok(())
 });
@@ -313,13 +317,8 @@ common::string_endpoint!(ForwardChaos, |this, socket| {
 const SENDS: u64 = 1_000;
 
 async fn forward_round(seed: u64) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let (out, sender) = oneshot::channel();
-    let chaos = ForwardChaos {
-        seed,
-        sender: Mutex::new(Some(out)),
-        received: Arc::clone(&received),
-    };
+    let (chaos, sender, received) = Chaos::new(seed);
+    let chaos = ForwardChaos(chaos);
     let limits = Limits::DEFAULT
         .with_slow_consumer(SlowConsumer::Reject)
         .with_send_queue(64);
