@@ -25,9 +25,8 @@ pub fn draw(results: &Results) -> Result<String, String> {
         .position(|s| *s == "tokio-tungstenite")
         .ok_or("no tokio-tungstenite baseline")?;
     let ratio = |r: usize, s: usize| -> Option<f64> {
-        let base = results.cells[r][baseline].as_ref()?.median();
-        let cell = results.cells[r][s].as_ref()?.median();
-        (base > 0.0).then(|| cell / base)
+        let base = results.cells[r][baseline].as_ref()?;
+        Some(results.cells[r][s].as_ref()?.paired(base)?.median)
     };
     let max = (0..ROWS.len())
         .flat_map(|r| (0..results.servers.len()).filter_map(move |s| ratio(r, s)))
@@ -46,7 +45,7 @@ pub fn draw(results: &Results) -> Result<String, String> {
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         svg,
-        r#"<text x="10" y="20" font-size="14">Messages per second relative to hand-written tokio-tungstenite (= 1.0), median{}</text>"#,
+        r#"<text x="10" y="20" font-size="14">Messages per second relative to hand-written tokio-tungstenite (= 1.0), median of the per-round ratios{}</text>"#,
         if results.quick { " (quick run)" } else { "" }
     );
     // Grid lines at each whole ratio.

@@ -5,7 +5,9 @@
 //! best practice; fastwebsockets; a plain TCP echo with the same framing (the machine's limit);
 //! starlette + uvicorn from PyPI; the generated echo mounted in axum; and a hand-written echo on
 //! axum's own `extract::ws`. Each row of the matrix runs every server in turn, sample
-//! after sample (A B A B), after a warm-up; cells report the median and the min-max. Then
+//! after sample, the order reversed every other round (A B B A), after a warm-up; cells report
+//! the median and the min-max, and the ratios of two servers are the median of the ratios of
+//! their samples taken side by side in each round (see [`Cell::paired`]). Then
 //! latency at half of peak load, memory per idle connection, and the generator's own speed.
 //! Results go to BENCHMARKS.md (tables) and bench/chart.svg (drawn here, with plotters).
 
@@ -84,6 +86,30 @@ pub const ROWS: [Row; 6] = [
     },
 ];
 
+/// The median of `values` (sorted in place); `None` if there are none.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        n if n % 2 == 1 => Some(values[n / 2]),
+        n => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// Samples per cell and seconds per sample: one short sample in quick mode.
+pub fn sampling(quick: bool) -> (usize, f64) {
+    if quick { (1, 0.5) } else { (7, 2.0) }
+}
+
+/// A ratio of two servers in one row, taken round by round: its median and its min-max.
+#[derive(Debug, Clone, Copy)]
+pub struct Paired {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
 /// Samples of one server in one row: messages per second.
 #[derive(Debug, Clone, Default)]
 pub struct Cell {
@@ -95,13 +121,7 @@ pub struct Cell {
 
 impl Cell {
     pub fn median(&self) -> f64 {
-        let mut s = self.samples.clone();
-        s.sort_by(f64::total_cmp);
-        match s.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => s[n / 2],
-            n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-        }
+        median(&mut self.samples.clone()).unwrap_or(0.0)
     }
     pub fn min(&self) -> f64 {
         self.samples.iter().copied().fold(f64::INFINITY, f64::min)
@@ -110,11 +130,28 @@ impl Cell {
         self.samples.iter().copied().fold(0.0, f64::max)
     }
 
+    /// This server against `other`, sample by sample: the two servers of a pair run back to
+    /// back in each round, so their ratio in one round is untouched by the machine speeding up
+    /// or slowing down between rounds (steal time here moves every server's rate by tens of
+    /// percent over a minute). `None` without samples.
+    pub fn paired(&self, other: &Cell) -> Option<Paired> {
+        let mut ratios: Vec<f64> = self
+            .samples
+            .iter()
+            .zip(&other.samples)
+            .filter(|(_, b)| **b > 0.0)
+            .map(|(a, b)| a / b)
+            .collect();
+        Some(Paired {
+            median: median(&mut ratios)?,
+            min: *ratios.first()?,
+            max: *ratios.last()?,
+        })
+    }
+
     /// The median share of its core the server used, if it was measured.
     pub fn busy(&self) -> Option<f64> {
-        let mut s = self.busy.clone();
-        s.sort_by(f64::total_cmp);
-        s.get(s.len() / 2).copied()
+        median(&mut self.busy.clone())
     }
 }
 
@@ -397,7 +434,7 @@ type Measured = (
 );
 
 async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, String> {
-    let (samples, seconds) = if quick { (1, 0.5) } else { (5, 2.0) };
+    let (samples, seconds) = sampling(quick);
     let duration = Duration::from_secs_f64(seconds);
     let mut running = Vec::new();
     for server in servers {
@@ -423,8 +460,15 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
                 .await?;
             }
         }
-        for _ in 0..samples {
-            for (s, server) in servers.iter().enumerate() {
+        for round in 0..samples {
+            // Every other round runs the servers in the opposite order, so that neither of two
+            // neighbours always runs right after the other (A B B A).
+            let mut order: Vec<usize> = (0..servers.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for s in order {
+                let server = &servers[s];
                 if !takes(server) {
                     continue;
                 }
