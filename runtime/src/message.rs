@@ -340,6 +340,7 @@ impl Frame {
 }
 
 impl WireMessage for Frame {
+    #[inline]
     fn decode(message: Message) -> Result<Self, DecodeError> {
         match message {
             Message::Text(text) => Ok(Frame::Text(text)),
@@ -350,6 +351,7 @@ impl WireMessage for Frame {
             }),
         }
     }
+    #[inline]
     fn encode(self) -> Message {
         match self {
             Frame::Text(text) => Message::Text(text),
