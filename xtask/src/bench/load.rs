@@ -245,6 +245,8 @@ async fn drive(
 pub struct Run {
     /// Replies per second, over all connections.
     pub rate: f64,
+    /// Replies, over all connections.
+    pub replies: u64,
     /// Round-trip times, sorted (paced runs only).
     pub latencies: Vec<Duration>,
 }
@@ -295,6 +297,7 @@ pub async fn run(
         run.latencies.extend(tally.latencies);
     }
     let elapsed = started.elapsed().as_secs_f64().max(1e-3);
+    run.replies = replies;
     run.rate = replies as f64 / elapsed;
     run.latencies.sort();
     Ok(run)

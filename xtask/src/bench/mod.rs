@@ -87,7 +87,7 @@ pub const ROWS: [Row; 6] = [
 ];
 
 /// The median of `values` (sorted in place); `None` if there are none.
-fn median(values: &mut [f64]) -> Option<f64> {
+pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {
@@ -108,6 +108,17 @@ pub struct Paired {
     pub median: f64,
     pub min: f64,
     pub max: f64,
+}
+
+impl Paired {
+    /// The median and min-max of per-round ratios; `None` without any.
+    fn of(mut ratios: Vec<f64>) -> Option<Paired> {
+        Some(Paired {
+            median: median(&mut ratios)?,
+            min: *ratios.first()?,
+            max: *ratios.last()?,
+        })
+    }
 }
 
 /// Samples of one server in one row: messages per second.
@@ -135,18 +146,14 @@ impl Cell {
     /// or slowing down between rounds (steal time here moves every server's rate by tens of
     /// percent over a minute). `None` without samples.
     pub fn paired(&self, other: &Cell) -> Option<Paired> {
-        let mut ratios: Vec<f64> = self
-            .samples
-            .iter()
-            .zip(&other.samples)
-            .filter(|(_, b)| **b > 0.0)
-            .map(|(a, b)| a / b)
-            .collect();
-        Some(Paired {
-            median: median(&mut ratios)?,
-            min: *ratios.first()?,
-            max: *ratios.last()?,
-        })
+        Paired::of(
+            self.samples
+                .iter()
+                .zip(&other.samples)
+                .filter(|(_, b)| **b > 0.0)
+                .map(|(a, b)| a / b)
+                .collect(),
+        )
     }
 
     /// The median share of its core the server used, if it was measured.
@@ -186,6 +193,8 @@ pub struct Results {
     pub servers: Vec<&'static str>,
     /// `cells[row][server]`; `None` where a server does not do the row.
     pub cells: Vec<Vec<Option<Cell>>>,
+    /// Per row: the generated server and tokio-tungstenite loaded at the same time.
+    pub efficiency: Vec<Efficiency>,
     pub latencies: Vec<Latency>,
     pub memory: Vec<(&'static str, idle::IdleMemory)>,
     pub generator: Duration,
@@ -352,7 +361,8 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (cells, latencies, memory) = runtime.block_on(measure_servers(&servers, quick))?;
+    let (cells, efficiency, latencies, memory) =
+        runtime.block_on(measure_servers(&servers, quick))?;
     // A failure across nodes (Redis, a node process) costs only its own section.
     let cluster = runtime.block_on(cluster::run(root, quick, pinned));
     if let Err(error) = &cluster {
@@ -410,6 +420,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         pinned,
         servers: servers.iter().map(|s| s.name).collect(),
         cells,
+        efficiency,
         latencies,
         memory,
         generator,
@@ -429,9 +440,75 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
 
 type Measured = (
     Vec<Vec<Option<Cell>>>,
+    Vec<Efficiency>,
     Vec<Latency>,
     Vec<(&'static str, idle::IdleMemory)>,
 );
+
+/// CPU time per echoed message of the generated server and tokio-tungstenite, both loaded at
+/// the same time, in rounds (one row).
+#[derive(Debug, Clone, Default)]
+pub struct Efficiency {
+    /// Microseconds of CPU per message in each round: (generated, tokio-tungstenite).
+    pub rounds: Vec<(f64, f64)>,
+}
+
+impl Efficiency {
+    /// tokio-tungstenite's CPU per message over the generated server's, round by round (above
+    /// 1.0: the generated server does the same work with less CPU).
+    pub fn ratio(&self) -> Option<Paired> {
+        Paired::of(self.rounds.iter().map(|(g, b)| b / g).collect())
+    }
+}
+
+/// Loads the generated server and tokio-tungstenite (servers 0 and 1) at the same time, both on
+/// the servers' core, and divides each one's CPU time by the messages it echoed. The two see
+/// the same machine at the same moment, so the ratio is untouched by the drift between
+/// samples that the throughput rows have to average out; it compares work per message, not
+/// the rate one server reaches alone.
+async fn side_by_side(
+    running: &[(tokio::process::Child, String)],
+    quick: bool,
+) -> Result<Vec<Efficiency>, String> {
+    let (rounds, seconds) = if quick { (1, 0.5) } else { (3, 3.0) };
+    let duration = Duration::from_secs_f64(seconds);
+    let mut rows = Vec::new();
+    for row in ROWS {
+        eprintln!("bench: side by side, {}", row.label);
+        let mut efficiency = Efficiency::default();
+        for _ in 0..rounds {
+            let pids = [running[0].0.id(), running[1].0.id()];
+            let before = pids.map(|p| p.and_then(cpu_time));
+            let load = |s: usize| {
+                load::run(
+                    &running[s].1,
+                    row.payload,
+                    row.connections,
+                    row.in_flight,
+                    None,
+                    duration,
+                )
+            };
+            let (generated, baseline) = tokio::join!(load(0), load(1));
+            let (generated, baseline) = (generated?, baseline?);
+            let after = pids.map(|p| p.and_then(cpu_time));
+            let per_message = |s: usize, replies: u64| match (before[s], after[s]) {
+                (Some(b), Some(a)) if replies > 0 => {
+                    Some((a - b).as_secs_f64() * 1e6 / replies as f64)
+                }
+                _ => None,
+            };
+            if let (Some(g), Some(b)) = (
+                per_message(0, generated.replies),
+                per_message(1, baseline.replies),
+            ) {
+                efficiency.rounds.push((g, b));
+            }
+        }
+        rows.push(efficiency);
+    }
+    Ok(rows)
+}
 
 async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, String> {
     let (samples, seconds) = sampling(quick);
@@ -494,6 +571,7 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
             }
         }
     }
+    let efficiency = side_by_side(&running, quick).await?;
     // Latency at half of peak: the same offered load for the Rust servers (half the slower of
     // generated and tokio-tungstenite), half its own peak for Python.
     let mut latencies = Vec::new();
@@ -553,7 +631,7 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
             memory.push((server.name, measured?));
         }
     }
-    Ok((cells, latencies, memory))
+    Ok((cells, efficiency, latencies, memory))
 }
 
 /// `cargo xtask load ADDR CONNECTIONS BYTES SECONDS [IN_FLIGHT] [json]`: the bench's load client

@@ -324,6 +324,7 @@ pub fn markdown(root: &Path, r: &Results) -> String {
         md,
         "\n![messages per second relative to tokio-tungstenite](bench/chart.svg)\n"
     );
+    md.push_str(&side_by_side_section(r));
     if let Some(note) = &r.client_note {
         let _ = writeln!(md, "**Load client check:** {note}\n");
     } else {
@@ -664,10 +665,48 @@ pub fn cluster_section(c: &super::cluster::ClusterResults) -> String {
 /// Server `a` against server `b` in row `i`, round by round: "median (min-max)".
 fn paired(r: &Results, i: usize, a: usize, b: usize) -> String {
     match (&r.cells[i][a], &r.cells[i][b]) {
-        (Some(a), Some(b)) => match a.paired(b) {
-            Some(p) => format!("{:.3} ({:.2}-{:.2})", p.median, p.min, p.max),
-            None => "n/a".to_owned(),
-        },
+        (Some(a), Some(b)) => show(a.paired(b)),
         _ => "n/a".to_owned(),
     }
+}
+
+/// A ratio taken round by round: "median (min-max)".
+fn show(ratio: Option<super::Paired>) -> String {
+    ratio.map_or("n/a".to_owned(), |p| {
+        format!("{:.3} ({:.2}-{:.2})", p.median, p.min, p.max)
+    })
+}
+
+/// CPU per message of the generated server and tokio-tungstenite, loaded at the same time.
+fn side_by_side_section(r: &Results) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "**Side by side.** The generated server and tokio-tungstenite loaded at the same time, both on the servers' core, \
+         each by its own connections from the load client: CPU time (user and system, `/proc/PID/task/*/schedstat`) per echoed \
+         message, median of {} round(s). Both see the same machine at the same moment, so their ratio is free of the drift \
+         between samples that the table above has to outvote; it compares the work per message, not the rate a server \
+         reaches alone.\n",
+        if r.quick { 1 } else { 3 }
+    );
+    let _ = writeln!(
+        md,
+        "| row | generated µs/msg | tokio-tungstenite µs/msg | tokio-tungstenite / generated |\n|---|---:|---:|---:|"
+    );
+    for (row, efficiency) in ROWS.iter().zip(&r.efficiency) {
+        let us = |pick: fn(&(f64, f64)) -> f64| {
+            super::median(&mut efficiency.rounds.iter().map(pick).collect::<Vec<_>>())
+                .map_or("n/a".to_owned(), |v| format!("{v:.2}"))
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            row.label,
+            us(|r| r.0),
+            us(|r| r.1),
+            show(efficiency.ratio())
+        );
+    }
+    md.push('\n');
+    md
 }
