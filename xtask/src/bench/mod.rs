@@ -102,6 +102,11 @@ pub fn sampling(quick: bool) -> (usize, f64) {
     if quick { (1, 0.5) } else { (7, 2.0) }
 }
 
+/// Rounds and seconds per round of the side-by-side measurement ([`side_by_side`]).
+pub fn side_by_side_sampling(quick: bool) -> (usize, f64) {
+    if quick { (1, 0.5) } else { (5, 3.0) }
+}
+
 /// A ratio of two servers in one row, taken round by round: its median and its min-max.
 #[derive(Debug, Clone, Copy)]
 pub struct Paired {
@@ -470,7 +475,7 @@ async fn side_by_side(
     running: &[(tokio::process::Child, String)],
     quick: bool,
 ) -> Result<Vec<Efficiency>, String> {
-    let (rounds, seconds) = if quick { (1, 0.5) } else { (3, 3.0) };
+    let (rounds, seconds) = side_by_side_sampling(quick);
     let duration = Duration::from_secs_f64(seconds);
     let mut rows = Vec::new();
     for row in ROWS {

@@ -684,10 +684,11 @@ fn side_by_side_section(r: &Results) -> String {
         md,
         "**Side by side.** The generated server and tokio-tungstenite loaded at the same time, both on the servers' core, \
          each by its own connections from the load client: CPU time (user and system, `/proc/PID/task/*/schedstat`) per echoed \
-         message, median of {} round(s). Both see the same machine at the same moment, so their ratio is free of the drift \
+         message, median of {} round(s) of {} s. Both see the same machine at the same moment, so their ratio is free of the drift \
          between samples that the table above has to outvote; it compares the work per message, not the rate a server \
          reaches alone.\n",
-        if r.quick { 1 } else { 3 }
+        super::side_by_side_sampling(r.quick).0,
+        super::side_by_side_sampling(r.quick).1
     );
     let _ = writeln!(
         md,
