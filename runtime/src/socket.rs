@@ -377,19 +377,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             let event = if !self.holding && self.outbox.overflowed() {
                 // A full queue first.
                 Event::Overflow
+            } else if let Some(frame) = poll_once(|cx| self.ready_frame(cx)).await {
+                Event::Frame(frame)
             } else {
-                match poll_once(|cx| self.ready_frame(cx)).await {
-                    Some(Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))))
-                        if self.bucket.is_none() =>
-                    {
-                        // The common case, taken here without wrapping it in an event.
-                        self.alive();
-                        self.traffic.inbound(self.settings.endpoint, message.len());
-                        return Ok(message);
-                    }
-                    Some(frame) => Event::Frame(frame),
-                    None => self.flush_and_wait(std::future::pending::<()>()).await?,
-                }
+                self.flush_and_wait(std::future::pending::<()>()).await?
             };
             let message = match event {
                 Event::Frame(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => {
