@@ -16,7 +16,11 @@
 //! [`Limits::read_buffer`](crate::Limits::read_buffer) bytes, twice as many after every read
 //! that fills them, up to [`MAX_READ_AHEAD`] (or the read buffer, if larger). Once the stream
 //! has nothing more for now (a read came back short, or would wait) and every byte has been
-//! handed on, the buffer is freed: an idle connection holds none of it. Reading ahead goes on
+//! handed on, the buffer is freed: an idle connection holds none of it. Freed means kept as
+//! its thread's spare (one per thread, at most [`MAX_READ_AHEAD`] bytes), which the next
+//! connection of that thread to read ahead with a buffer of that size takes instead of
+//! allocating: a thread whose connections each send one larger message at a time reuses one
+//! buffer, still in cache, instead of allocating and freeing one per message. Reading ahead goes on
 //! (a new buffer for the next read, allocated once the stream has data) until a read brings
 //! no more than tungstenite's buffer would have taken; then reads go straight into
 //! tungstenite's buffer again. So a connection whose messages are a little larger than
@@ -24,6 +28,7 @@
 //! the size the last one reached (halved after a read that used less than a quarter of it), so
 //! that on a connection whose messages are large each takes a read or two.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -86,6 +91,33 @@ struct ReadAhead {
     drained: bool,
 }
 
+thread_local! {
+    /// The read-ahead buffer a connection of this thread gave back last, emptied: the next one
+    /// that reads ahead with a buffer of that size takes it instead of allocating one.
+    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// An empty buffer of `size` bytes' capacity: this thread's spare if it has that size, else a
+/// new one (the spare stays for another size).
+fn buffer(size: usize) -> Vec<u8> {
+    let spare = SPARE.try_with(Cell::take).unwrap_or_default();
+    if spare.capacity() == size {
+        return spare;
+    }
+    let _ = SPARE.try_with(|slot| slot.set(spare));
+    Vec::with_capacity(size)
+}
+
+/// Keeps `buf` as this thread's spare (freeing the one before); one larger than
+/// [`MAX_READ_AHEAD`] is freed instead, so that a thread keeps at most that much.
+fn give_back(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > MAX_READ_AHEAD {
+        return;
+    }
+    buf.clear();
+    let _ = SPARE.try_with(|slot| slot.set(buf));
+}
+
 impl ReadAhead {
     fn is_empty(&self) -> bool {
         self.pos == self.buf.len()
@@ -107,9 +139,10 @@ impl ReadAhead {
         }
     }
 
-    /// Frees the buffer (reading ahead goes on, into a new one, if `size` says so).
+    /// Frees the buffer, as this thread's spare (reading ahead goes on, into a new one, if
+    /// `size` says so).
     fn free(&mut self) {
-        self.buf = Vec::new();
+        give_back(std::mem::take(&mut self.buf));
         self.pos = 0;
         self.drained = false;
     }
@@ -165,8 +198,8 @@ impl Io {
             if let Stream::Tcp(stream) = &self.stream {
                 ready!(stream.poll_read_ready(cx))?;
             }
-            // Nothing to keep: a new allocation rather than a reallocation that copies.
-            ahead.buf = Vec::with_capacity(ahead.size);
+            // Nothing to keep: another buffer rather than a reallocation that copies.
+            give_back(std::mem::replace(&mut ahead.buf, buffer(ahead.size)));
         }
         let asked = ahead.buf.capacity();
         let read = std::pin::pin!(self.stream.read_buf(&mut ahead.buf));
@@ -400,6 +433,81 @@ mod tests {
             "a read that used less than a quarter halves the next one"
         );
         assert_eq!(io.read(&mut out).await.expect("read"), 0);
+    }
+
+    /// The capacity of this thread's spare read-ahead buffer.
+    fn spare() -> usize {
+        SPARE.with(|slot| {
+            let spare = slot.take();
+            let capacity = spare.capacity();
+            slot.set(spare);
+            capacity
+        })
+    }
+
+    #[test]
+    fn a_buffer_given_back_serves_the_next_read_ahead_of_its_size_on_this_thread() {
+        let mut given = Vec::with_capacity(8 * 1024);
+        given.extend_from_slice(b"stale");
+        let at = given.as_ptr();
+        give_back(given);
+        assert_eq!(spare(), 8 * 1024);
+        // Another size gets a new buffer and leaves the spare where it is.
+        let other = buffer(16 * 1024);
+        assert_eq!(other.capacity(), 16 * 1024);
+        assert_ne!(other.as_ptr(), at);
+        assert_eq!(spare(), 8 * 1024);
+        let same = buffer(8 * 1024);
+        assert_eq!(same.as_ptr(), at, "the spare is reused");
+        assert!(same.is_empty(), "and handed out empty");
+        assert_eq!(spare(), 0, "and is gone from the slot");
+        // Giving back replaces the spare; one larger than a read-ahead ever is not kept.
+        give_back(other);
+        assert_eq!(spare(), 16 * 1024);
+        give_back(Vec::with_capacity(MAX_READ_AHEAD + 1));
+        assert_eq!(spare(), 16 * 1024);
+        give_back(Vec::new());
+        assert_eq!(spare(), 16 * 1024);
+    }
+
+    #[tokio::test]
+    async fn a_quiet_connection_gives_its_buffer_to_the_next_one_that_reads_ahead() {
+        let data: Vec<u8> = (0..20_000).map(|i| (i % 251) as u8).collect();
+        let mut ends = Vec::new();
+        for _ in 0..2 {
+            let (peer, stream) = tokio::io::duplex(64 * 1024);
+            let mut io = Io::boxed(Box::new(stream));
+            io.read_ahead(8 * 1024);
+            ends.push((peer, io));
+        }
+        let [(mut peer_a, mut a), (mut peer_b, mut b)] = <[_; 2]>::try_from(ends)
+            .map_err(|_| "two")
+            .expect("two connections");
+        // A reads ahead (its reader's buffer is 1 KiB), then goes quiet.
+        peer_a.write_all(&data[..3000]).await.expect("write");
+        read_all(&mut a, 0, 3000, 1024).await;
+        let mut out = [0u8; 16];
+        let quiet =
+            tokio::time::timeout(std::time::Duration::from_millis(20), a.read(&mut out)).await;
+        assert!(quiet.is_err(), "nothing was sent");
+        assert_eq!(
+            a.ahead.buf.capacity(),
+            0,
+            "a quiet connection keeps no buffer"
+        );
+        let size = spare();
+        assert!(
+            size >= 8 * 1024,
+            "its buffer is this thread's spare ({size})"
+        );
+        // B reads ahead with a buffer of that size: it takes the spare, allocating nothing.
+        peer_b.write_all(&data[..1024]).await.expect("write");
+        read_all(&mut b, 0, 1024, 1024).await;
+        peer_b.write_all(&data[1024..]).await.expect("write");
+        read_all(&mut b, 1024, 1024 + 512, 512).await;
+        assert_eq!(b.ahead.buf.capacity(), size);
+        assert_eq!(spare(), 0, "B took the spare");
+        read_all(&mut b, 1024 + 512, data.len(), 1024).await;
     }
 
     /// A stream that counts the reads that brought data.
