@@ -6,9 +6,10 @@
 //! starlette + uvicorn from PyPI; the generated echo mounted in axum; and a hand-written echo on
 //! axum's own `extract::ws`. Each row of the matrix runs every server in turn, sample
 //! after sample, the order reversed every other round (A B B A), after a warm-up; cells report
-//! the median and the min-max, and the ratios of two servers are the median of the ratios of
-//! their samples taken side by side in each round (see [`Cell::paired`]). Then
-//! latency at half of peak load, memory per idle connection, and the generator's own speed.
+//! the median and the min-max, and the ratio of two servers is the median of their ratios per
+//! A B B A block of two rounds (see [`Cell::paired`]). Then the generated server and
+//! tokio-tungstenite loaded at the same time (CPU per message, [`side_by_side`]), latency at
+//! half of peak load, memory per idle connection, and the generator's own speed.
 //! Results go to BENCHMARKS.md (tables) and bench/chart.svg (drawn here, with plotters).
 
 pub mod callgrind;
@@ -45,6 +46,24 @@ pub struct Row {
     pub payload: Payload,
     pub connections: usize,
     pub in_flight: usize,
+}
+
+impl Row {
+    /// This row's load against the server at `addr`, closed loop, for `duration`.
+    fn run(
+        &self,
+        addr: &str,
+        duration: Duration,
+    ) -> impl std::future::Future<Output = Result<load::Run, String>> {
+        load::run(
+            addr,
+            self.payload,
+            self.connections,
+            self.in_flight,
+            None,
+            duration,
+        )
+    }
 }
 
 pub const ROWS: [Row; 6] = [
@@ -99,7 +118,8 @@ pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
 
 /// Samples per cell and seconds per sample: one short sample in quick mode.
 pub fn sampling(quick: bool) -> (usize, f64) {
-    if quick { (1, 0.5) } else { (7, 2.0) }
+    // Even: every A B B A block of two rounds is whole.
+    if quick { (1, 0.5) } else { (8, 2.0) }
 }
 
 /// Rounds and seconds per round of the side-by-side measurement ([`side_by_side`]).
@@ -107,21 +127,32 @@ pub fn side_by_side_sampling(quick: bool) -> (usize, f64) {
     if quick { (1, 0.5) } else { (5, 3.0) }
 }
 
-/// A ratio of two servers in one row, taken round by round: its median and its min-max.
+/// A ratio of two servers in one row, taken block by block or round by round: its median, its
+/// min-max, and how many of the ratios were above 1.0.
 #[derive(Debug, Clone, Copy)]
 pub struct Paired {
     pub median: f64,
     pub min: f64,
     pub max: f64,
+    /// Ratios above 1.0, of `count`.
+    pub above: usize,
+    pub count: usize,
 }
 
 impl Paired {
-    /// The median and min-max of per-round ratios; `None` without any.
-    fn of(mut ratios: Vec<f64>) -> Option<Paired> {
+    /// The median and min-max of `ratios`, leaving out any that is not a finite positive
+    /// number; `None` without any.
+    fn of(ratios: impl IntoIterator<Item = f64>) -> Option<Paired> {
+        let mut ratios: Vec<f64> = ratios
+            .into_iter()
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .collect();
         Some(Paired {
             median: median(&mut ratios)?,
             min: *ratios.first()?,
             max: *ratios.last()?,
+            above: ratios.iter().filter(|r| **r > 1.0).count(),
+            count: ratios.len(),
         })
     }
 }
@@ -146,19 +177,24 @@ impl Cell {
         self.samples.iter().copied().fold(0.0, f64::max)
     }
 
-    /// This server against `other`, sample by sample: the two servers of a pair run back to
-    /// back in each round, so their ratio in one round is untouched by the machine speeding up
-    /// or slowing down between rounds (steal time here moves every server's rate by tens of
-    /// percent over a minute). `None` without samples.
+    /// This server against `other`, block by block: two servers run seconds apart in each
+    /// round, so their ratio in one round is little moved by the machine speeding up or slowing
+    /// down between rounds (steal time here moves every server's rate by tens of percent over a
+    /// minute). One ratio per A B B A block (a round in each order): the geometric mean of its
+    /// two rounds' ratios, which cancels an effect of the order and a steady drift within the
+    /// block, where the median of an odd number of single rounds would side with one order.
+    /// `None` without samples.
     pub fn paired(&self, other: &Cell) -> Option<Paired> {
-        Paired::of(
-            self.samples
-                .iter()
-                .zip(&other.samples)
-                .filter(|(_, b)| **b > 0.0)
-                .map(|(a, b)| a / b)
-                .collect(),
-        )
+        let ratios: Vec<f64> = self
+            .samples
+            .iter()
+            .zip(&other.samples)
+            .map(|(a, b)| a / b)
+            .collect();
+        Paired::of(ratios.chunks(2).map(|block| {
+            let logs: f64 = block.iter().map(|r| r.ln()).sum();
+            (logs / block.len() as f64).exp()
+        }))
     }
 
     /// The median share of its core the server used, if it was measured.
@@ -179,6 +215,12 @@ fn cpu_time(pid: u32) -> Option<Duration> {
         total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
     }
     Some(Duration::from_nanos(total))
+}
+
+/// The CPU time used between two readings of [`cpu_time`]; `None` without both, or when it went
+/// backwards (a thread exited in between and took its CPU time with it).
+fn cpu_between(before: Option<Duration>, after: Option<Duration>) -> Option<Duration> {
+    after?.checked_sub(before?)
 }
 
 /// Latency of one server at a fixed offered load.
@@ -462,7 +504,7 @@ impl Efficiency {
     /// tokio-tungstenite's CPU per message over the generated server's, round by round (above
     /// 1.0: the generated server does the same work with less CPU).
     pub fn ratio(&self) -> Option<Paired> {
-        Paired::of(self.rounds.iter().map(|(g, b)| b / g).collect())
+        Paired::of(self.rounds.iter().map(|(g, b)| b / g))
     }
 }
 
@@ -484,24 +526,15 @@ async fn side_by_side(
         for _ in 0..rounds {
             let pids = [running[0].0.id(), running[1].0.id()];
             let before = pids.map(|p| p.and_then(cpu_time));
-            let load = |s: usize| {
-                load::run(
-                    &running[s].1,
-                    row.payload,
-                    row.connections,
-                    row.in_flight,
-                    None,
-                    duration,
-                )
-            };
-            let (generated, baseline) = tokio::join!(load(0), load(1));
+            let (generated, baseline) = tokio::join!(
+                row.run(&running[0].1, duration),
+                row.run(&running[1].1, duration)
+            );
             let (generated, baseline) = (generated?, baseline?);
             let after = pids.map(|p| p.and_then(cpu_time));
-            let per_message = |s: usize, replies: u64| match (before[s], after[s]) {
-                (Some(b), Some(a)) if replies > 0 => {
-                    Some((a - b).as_secs_f64() * 1e6 / replies as f64)
-                }
-                _ => None,
+            let per_message = |s: usize, replies: u64| {
+                let used = cpu_between(before[s], after[s]).filter(|d| !d.is_zero())?;
+                (replies > 0).then(|| used.as_secs_f64() * 1e6 / replies as f64)
             };
             if let (Some(g), Some(b)) = (
                 per_message(0, generated.replies),
@@ -531,15 +564,7 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
         // Warm-up: one short run each.
         for (s, server) in servers.iter().enumerate() {
             if takes(server) {
-                load::run(
-                    &running[s].1,
-                    row.payload,
-                    row.connections,
-                    row.in_flight,
-                    None,
-                    Duration::from_millis(300),
-                )
-                .await?;
+                row.run(&running[s].1, Duration::from_millis(300)).await?;
             }
         }
         for round in 0..samples {
@@ -557,21 +582,12 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
                 let pid = running[s].0.id();
                 let before = pid.and_then(cpu_time);
                 let started = std::time::Instant::now();
-                let run = load::run(
-                    &running[s].1,
-                    row.payload,
-                    row.connections,
-                    row.in_flight,
-                    None,
-                    duration,
-                )
-                .await?;
+                let run = row.run(&running[s].1, duration).await?;
                 let wall = started.elapsed().as_secs_f64();
                 let cell = cells[r][s].get_or_insert_with(Cell::default);
                 cell.samples.push(run.rate);
-                if let (Some(before), Some(after)) = (before, pid.and_then(cpu_time)) {
-                    cell.busy
-                        .push((after - before).as_secs_f64() / wall.max(1e-3));
+                if let Some(used) = cpu_between(before, pid.and_then(cpu_time)) {
+                    cell.busy.push(used.as_secs_f64() / wall.max(1e-3));
                 }
             }
         }
@@ -766,4 +782,88 @@ fn noop_build(root: &Path) -> Result<(Duration, bool), String> {
     let fresh =
         log.contains("Fresh wsgen-example-build-rs") && !log.contains("build-script-build`");
     Ok((elapsed, fresh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays the order of `measure_servers` for a row that `n` servers take: each sample is
+    /// `rate(start time in s, position in its round)`.
+    fn replay(n: usize, rate: impl Fn(f64, usize) -> f64) -> Vec<Cell> {
+        let (samples, seconds) = sampling(false);
+        let mut cells = vec![Cell::default(); n];
+        let mut t = 0.0;
+        for round in 0..samples {
+            let mut order: Vec<usize> = (0..n).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for (position, s) in order.into_iter().enumerate() {
+                cells[s].samples.push(rate(t, position));
+                // `load::run` keeps 200 ms for replies still on their way.
+                t += seconds + 0.2;
+            }
+        }
+        cells
+    }
+
+    #[test]
+    fn equal_servers_come_out_level_whatever_their_order_in_a_round() {
+        // Whichever runs later in a round gets 4% more.
+        let cells = replay(7, |_, position| 100_000.0 * (1.0 + 0.04 * position as f64));
+        let ratio = cells[0].paired(&cells[1]).expect("samples");
+        assert!((ratio.median - 1.0).abs() < 0.005, "{ratio:?}");
+        assert_eq!(ratio.count, sampling(false).0 / 2, "one ratio per block");
+    }
+
+    #[test]
+    fn equal_servers_come_out_level_while_the_machine_drifts() {
+        // The machine speeds up by 20% a minute; servers 0 and 6 run 13 s apart in a round.
+        let cells = replay(7, |t, _| 100_000.0 * (1.0 + 0.2 * t / 60.0));
+        let ratio = cells[0].paired(&cells[6]).expect("samples");
+        assert!((ratio.median - 1.0).abs() < 0.005, "{ratio:?}");
+    }
+
+    #[test]
+    fn a_server_ahead_in_every_round_is_ahead_by_that_much() {
+        let cells = replay(1, |t, _| 1.0 + 0.1 * (t / 5.0).sin());
+        let faster = Cell {
+            samples: cells[0].samples.iter().map(|s| s * 1.25).collect(),
+            busy: Vec::new(),
+        };
+        let ratio = faster.paired(&cells[0]).expect("samples");
+        assert!((ratio.median - 1.25).abs() < 1e-9, "{ratio:?}");
+        assert_eq!(ratio.above, ratio.count);
+        assert!(cells[0].paired(&faster).expect("samples").above == 0);
+    }
+
+    #[test]
+    fn ratios_that_are_not_finite_positive_numbers_are_left_out() {
+        let efficiency = Efficiency {
+            rounds: vec![(0.0, 0.0), (2.0, 0.0), (2.0, 3.0), (f64::NAN, 1.0)],
+        };
+        let ratio = efficiency.ratio().expect("one good round");
+        assert_eq!((ratio.median, ratio.count, ratio.above), (1.5, 1, 1));
+        assert!(
+            Efficiency {
+                rounds: vec![(0.0, 0.0)]
+            }
+            .ratio()
+            .is_none()
+        );
+        let silent = Cell {
+            samples: vec![0.0, 0.0],
+            busy: Vec::new(),
+        };
+        assert!(silent.paired(&silent).is_none());
+    }
+
+    #[test]
+    fn cpu_time_that_went_backwards_is_no_reading() {
+        let (one, two) = (Duration::from_secs(1), Duration::from_secs(2));
+        assert_eq!(cpu_between(Some(one), Some(two)), Some(one));
+        assert_eq!(cpu_between(Some(two), Some(one)), None);
+        assert_eq!(cpu_between(None, Some(two)), None);
+    }
 }
