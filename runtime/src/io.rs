@@ -21,7 +21,9 @@
 //! connection of that thread to read ahead with a buffer of that size takes instead of
 //! allocating: a thread whose connections each send one larger message at a time reuses one
 //! buffer, still in cache, instead of allocating and freeing one per message. Reading ahead goes on
-//! (a new buffer for the next read, allocated once the stream has data) until a read brings
+//! (into a buffer taken for the next read: on the standalone server's TCP stream once the
+//! stream has data; on a TLS or boxed stream, which cannot say so, before the read, and given
+//! back if the read would wait) until a read brings
 //! no more than tungstenite's buffer would have taken; then reads go straight into
 //! tungstenite's buffer again. So a connection whose messages are a little larger than
 //! tungstenite's buffer reads each in one system call, not two. The next read-ahead starts at
