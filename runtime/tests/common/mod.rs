@@ -9,6 +9,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
+// Not every test file names it.
+#[allow(unused_imports)]
 pub use wsgen_runtime::NoClose;
 use wsgen_runtime::{Disconnect, Limits, Router, RouterError, Server};
 
