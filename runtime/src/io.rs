@@ -392,6 +392,18 @@ mod tests {
         assert_eq!(got, total);
     }
 
+    /// Reads with nothing sent: the read waits, and meanwhile the connection keeps no buffer.
+    async fn goes_quiet(io: &mut Io) {
+        let mut out = [0u8; 16];
+        let read = tokio::time::timeout(std::time::Duration::from_millis(20), io.read(&mut out));
+        assert!(read.await.is_err(), "nothing was sent");
+        assert_eq!(
+            io.ahead.buf.capacity(),
+            0,
+            "a quiet connection keeps no buffer"
+        );
+    }
+
     #[tokio::test]
     async fn reads_ahead_while_data_waits_and_frees_the_buffer_when_quiet() {
         let (mut peer, stream) = tokio::io::duplex(256 * 1024);
@@ -405,15 +417,7 @@ mod tests {
         assert_eq!(io.ahead.next, MAX_READ_AHEAD);
         read_all(&mut io, 100_000, data.len(), 1024).await;
         // Nothing more is waiting: the next read finds that out and frees the buffer.
-        let mut out = [0u8; 16];
-        let pending =
-            tokio::time::timeout(std::time::Duration::from_millis(20), io.read(&mut out)).await;
-        assert!(pending.is_err(), "nothing was sent");
-        assert_eq!(
-            io.ahead.buf.capacity(),
-            0,
-            "a quiet connection keeps no buffer"
-        );
+        goes_quiet(&mut io).await;
         assert!(io.ahead.size > 0, "reading ahead goes on");
         assert!(
             io.ahead.next >= MAX_READ_AHEAD / 2,
@@ -434,7 +438,7 @@ mod tests {
             next / 2,
             "a read that used less than a quarter halves the next one"
         );
-        assert_eq!(io.read(&mut out).await.expect("read"), 0);
+        assert_eq!(io.read(&mut [0u8; 16]).await.expect("read"), 0);
     }
 
     /// The capacity of this thread's spare read-ahead buffer.
@@ -488,15 +492,7 @@ mod tests {
         // A reads ahead (its reader's buffer is 1 KiB), then goes quiet.
         peer_a.write_all(&data[..3000]).await.expect("write");
         read_all(&mut a, 0, 3000, 1024).await;
-        let mut out = [0u8; 16];
-        let quiet =
-            tokio::time::timeout(std::time::Duration::from_millis(20), a.read(&mut out)).await;
-        assert!(quiet.is_err(), "nothing was sent");
-        assert_eq!(
-            a.ahead.buf.capacity(),
-            0,
-            "a quiet connection keeps no buffer"
-        );
+        goes_quiet(&mut a).await;
         let size = spare();
         assert!(
             size >= 8 * 1024,
