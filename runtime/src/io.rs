@@ -14,21 +14,23 @@
 //! capacity of a buffer of our own (never zero-filled), and handed on from there: a read that
 //! fills tungstenite's buffer makes the next reads from the stream ask for
 //! [`Limits::read_buffer`](crate::Limits::read_buffer) bytes, twice as many after every read
-//! that fills them, up to [`MAX_READ_AHEAD`] (or the read buffer, if larger). Once the stream
-//! has nothing more for now (a read came back short, or would wait) and every byte has been
-//! handed on, the buffer is freed: an idle connection holds none of it. Freed means kept as
-//! its thread's spare (one per thread, at most [`MAX_READ_AHEAD`] bytes), which the next
-//! connection of that thread to read ahead with a buffer of that size takes instead of
-//! allocating: a thread whose connections each send one larger message at a time reuses one
-//! buffer, still in cache, instead of allocating and freeing one per message. Reading ahead goes on
-//! (into a buffer taken for the next read: on the standalone server's TCP stream once the
-//! stream has data; on a TLS or boxed stream, which cannot say so, before the read, and given
-//! back if the read would wait) until a read brings
-//! no more than tungstenite's buffer would have taken; then reads go straight into
-//! tungstenite's buffer again. So a connection whose messages are a little larger than
-//! tungstenite's buffer reads each in one system call, not two. The next read-ahead starts at
-//! the size the last one reached (halved after a read that used less than a quarter of it), so
-//! that on a connection whose messages are large each takes a read or two.
+//! that fills them, up to [`MAX_READ_AHEAD`] (or the read buffer, if larger).
+//!
+//! Once the stream has nothing more for now (a read came back short, or would wait) and every
+//! byte has been handed on, the buffer is freed: an idle connection holds none of it. Freed
+//! means kept as its thread's spare (one per thread, at most [`MAX_READ_AHEAD`] bytes), which
+//! the next connection of that thread to read ahead with a buffer of that size takes instead
+//! of allocating: a thread whose connections each send one larger message at a time reuses
+//! one buffer, still in cache, instead of allocating and freeing one per message.
+//!
+//! Reading ahead goes on (into a buffer taken for the next read: on the standalone server's
+//! TCP stream once the stream has data; on a TLS or boxed stream, which cannot say so, before
+//! the read, and given back if the read would wait) until a read brings no more than
+//! tungstenite's buffer would have taken; then reads go straight into tungstenite's buffer
+//! again. So a connection whose messages are a little larger than tungstenite's buffer reads
+//! each in one system call, not two. The next read-ahead starts at the size the last one
+//! reached (halved after a read that used less than a quarter of it), so that on a connection
+//! whose messages are large each takes a read or two.
 
 use std::cell::Cell;
 use std::future::Future;

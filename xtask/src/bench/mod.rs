@@ -116,6 +116,16 @@ pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     }
 }
 
+/// The order the servers run in, in round `round` of a row: every other round the opposite
+/// way, so that neither of two neighbours always runs right after the other (A B B A).
+fn round_order(servers: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..servers).collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
 /// Samples per cell and seconds per sample: one short sample in quick mode.
 pub fn sampling(quick: bool) -> (usize, f64) {
     // Even: every A B B A block of two rounds is whole.
@@ -568,13 +578,7 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
             }
         }
         for round in 0..samples {
-            // Every other round runs the servers in the opposite order, so that neither of two
-            // neighbours always runs right after the other (A B B A).
-            let mut order: Vec<usize> = (0..servers.len()).collect();
-            if round % 2 == 1 {
-                order.reverse();
-            }
-            for s in order {
+            for s in round_order(servers.len(), round) {
                 let server = &servers[s];
                 if !takes(server) {
                     continue;
@@ -795,11 +799,7 @@ mod tests {
         let mut cells = vec![Cell::default(); n];
         let mut t = 0.0;
         for round in 0..samples {
-            let mut order: Vec<usize> = (0..n).collect();
-            if round % 2 == 1 {
-                order.reverse();
-            }
-            for (position, s) in order.into_iter().enumerate() {
+            for (position, s) in round_order(n, round).into_iter().enumerate() {
                 cells[s].samples.push(rate(t, position));
                 // `load::run` keeps 200 ms for replies still on their way.
                 t += seconds + 0.2;
