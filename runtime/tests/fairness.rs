@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Ends, NoClose, close_code, eventually, raw, start, string_endpoint, within};
+use common::{Ends, close_code, eventually, raw, start, string_endpoint, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-use wsgen_runtime::codegen::{ConnOf, Endpoint, SocketOf};
-use wsgen_runtime::{Disconnect, Hub, Keepalive, Limits, Router, Stop};
+use wsgen_runtime::{Disconnect, Hub, Keepalive, Limits, Router};
 
 /// Receives forever, answering nothing.
 struct Sink;
@@ -80,31 +79,20 @@ struct Endless {
     ends: Ends,
 }
 
-impl Endpoint for Endless {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    const KEEPALIVE: Option<Keepalive> = Some(Keepalive {
+string_endpoint!(
+    Endless,
+    records,
+    keepalive = Keepalive {
         every: Duration::from_millis(200),
         timeout: Duration::from_secs(5),
-    });
-    async fn run(
-        &self,
-        socket: &mut SocketOf<Self>,
-        _: &mut Option<()>,
-    ) -> Result<(), Stop<NoClose>> {
+    },
+    |_this, socket| {
         socket
             .forward(futures_util::stream::repeat("x".to_owned()))
             .await?;
         Ok(())
     }
-    async fn on_disconnect(&self, _: &ConnOf<Self>, _: Option<()>, why: Disconnect) {
-        self.ends.push(why);
-    }
-}
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarding_an_always_ready_stream_still_pings_pushes_and_shuts_down() {

@@ -141,25 +141,10 @@ struct OneShot {
     ends: Ends,
 }
 
-impl Endpoint for OneShot {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), Stop<NoClose>> {
-        let _ = socket.recv().await?;
-        Ok(())
-    }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
-        self.ends.push(why);
-    }
-}
+string_endpoint!(OneShot, records, |_this, socket| {
+    let _ = socket.recv().await?;
+    Ok(())
+});
 
 #[tokio::test]
 async fn shutdown_cuts_off_a_close_waiting_for_a_silent_peer() {
@@ -283,26 +268,11 @@ struct Waits {
     ends: Ends,
 }
 
-impl Endpoint for Waits {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), Stop<NoClose>> {
-        loop {
-            let _ = socket.recv().await?;
-        }
+string_endpoint!(Waits, records, |_this, socket| {
+    loop {
+        let _ = socket.recv().await?;
     }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
-        self.ends.push(why);
-    }
-}
+});
 
 #[tokio::test]
 async fn an_aborted_connection_task_still_leaves_its_hub_and_runs_on_disconnect() {

@@ -8,12 +8,11 @@ mod common;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{Ends, NoClose, close_code, eventually, raw, start, within};
+use common::{Ends, close_code, eventually, raw, start, string_endpoint, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
-use wsgen_runtime::codegen::{ConnOf, Endpoint, SocketOf};
-use wsgen_runtime::{Disconnect, Hub, Limits, Router, SendError, Sender, SlowConsumer, Stop};
+use wsgen_runtime::{Disconnect, Hub, Limits, Router, SendError, Sender, SlowConsumer};
 
 /// Forwards what the test puts in a channel.
 struct Relay {
@@ -21,31 +20,16 @@ struct Relay {
     ends: Ends,
 }
 
-impl Endpoint for Relay {
-    type Receive = String;
-    type Send = String;
-    type Close = NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    async fn run(
-        &self,
-        socket: &mut SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), Stop<NoClose>> {
-        let Some(items) = self.items.lock().unwrap().take() else {
-            return Ok(());
-        };
-        let stream = futures_util::stream::unfold(items, |mut items| async move {
-            items.recv().await.map(|item| (item, items))
-        });
-        socket.forward(stream).await?;
-        Ok(())
-    }
-    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, why: Disconnect) {
-        self.ends.push(why);
-    }
-}
+string_endpoint!(Relay, records, |this, socket| {
+    let Some(items) = this.items.lock().unwrap().take() else {
+        return Ok(());
+    };
+    let stream = futures_util::stream::unfold(items, |mut items| async move {
+        items.recv().await.map(|item| (item, items))
+    });
+    socket.forward(stream).await?;
+    Ok(())
+});
 
 /// The next message that is not a pong.
 async fn next(ws: &mut common::Raw) -> Message {

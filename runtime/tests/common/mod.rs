@@ -121,12 +121,41 @@ pub async fn eventually(mut check: impl FnMut() -> bool) {
 }
 
 /// Implements `Endpoint` for a test endpoint that receives and sends `String`s and has no close
-/// conditions, inputs or state, and nothing to do when a connection ends: only its `run`
-/// differs from test to test. `string_endpoint!(Echo, |this, socket| { .. })` gives the body
-/// the endpoint as `this` and the socket as `socket`.
+/// conditions, inputs or state: only its `run` differs from test to test.
+/// `string_endpoint!(Echo, |this, socket| { .. })` gives the body the endpoint as `this` and the
+/// socket as `socket`, and does nothing when a connection ends. With `records` the endpoint's
+/// `ends: Ends` field records every `on_disconnect`, and `records, keepalive = ..` also sets
+/// its `KEEPALIVE`.
 #[allow(unused_macros)]
 macro_rules! string_endpoint {
     ($endpoint:ty, |$this:ident, $socket:ident| $body:block) => {
+        $crate::common::string_endpoint!(
+            @impl $endpoint,
+            None,
+            |_this, _why| {},
+            |$this, $socket| $body
+        );
+    };
+    ($endpoint:ty, records, |$this:ident, $socket:ident| $body:block) => {
+        $crate::common::string_endpoint!(
+            @impl $endpoint,
+            None,
+            |this, why| { this.ends.push(why) },
+            |$this, $socket| $body
+        );
+    };
+    (
+        $endpoint:ty, records, keepalive = $keepalive:expr, |$this:ident, $socket:ident| $body:block
+    ) => {
+        $crate::common::string_endpoint!(
+            @impl $endpoint,
+            Some($keepalive),
+            |this, why| { this.ends.push(why) },
+            |$this, $socket| $body
+        );
+    };
+    (@impl $endpoint:ty, $keepalive:expr, |$ended:ident, $why:ident| $disconnect:block,
+        |$this:ident, $socket:ident| $body:block) => {
         impl wsgen_runtime::codegen::Endpoint for $endpoint {
             type Receive = String;
             type Send = String;
@@ -134,6 +163,7 @@ macro_rules! string_endpoint {
             type Params = ();
             type Query = ();
             type State = ();
+            const KEEPALIVE: Option<wsgen_runtime::Keepalive> = $keepalive;
             async fn run(
                 &self,
                 $socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
@@ -146,8 +176,10 @@ macro_rules! string_endpoint {
                 &self,
                 _conn: &wsgen_runtime::codegen::ConnOf<Self>,
                 _state: Option<()>,
-                _why: wsgen_runtime::Disconnect,
+                $why: wsgen_runtime::Disconnect,
             ) {
+                let $ended = self;
+                $disconnect
             }
         }
     };
