@@ -107,8 +107,9 @@ messages (2 cores, server and client pinned to one each):
   56-byte `Message`) about six times, 10 to 20 instructions a move. Returning a frame that has
   already arrived straight out of `recv_frame` saved three of them and about 2% of the
   pipelined row's CPU, but cost the JSON row 5% (both measured side by side, three rounds
-  each, before and after), so it was left out; marking `Frame`'s conversions `#[inline]` kept
-  the pipelined gain alone.
+  each, before and after; a fresh start of the same two binaries moves such a ratio by 2-4%,
+  so that is near the edge of what one comparison shows), so it was left out; marking
+  `Frame`'s conversions `#[inline]` kept the pipelined gain alone.
 - **fastwebsockets in the pipelined row** writes each frame with its own system call (no write
   batching); the generated server and the hand-written one feed replies into a buffer and flush
   once per burst of ready messages, which is why both are far ahead there.
