@@ -6,8 +6,9 @@
 //! the socket writes queued pushes, answers pings and keeps the connection alive.
 
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use crate::websocket::WebSocket;
@@ -21,6 +22,7 @@ use crate::close::{CloseCondition, Disconnect, NoClose};
 use crate::conn::Conn;
 use crate::message::{DecodeError, WireMessage, envelope_errors};
 use crate::outbox::Outbox;
+use crate::rate::RateExceeded;
 use crate::sender::encode_for;
 use crate::stopping::{Enrolment, Shutdown};
 
@@ -125,7 +127,7 @@ async fn bounded<T>(
 async fn wait_for_write<T>(
     limit: Duration,
     shutdown: Shutdown,
-    write: std::pin::Pin<&mut impl std::future::Future<Output = Result<T, tungstenite::Error>>>,
+    write: Pin<&mut impl std::future::Future<Output = Result<T, tungstenite::Error>>>,
 ) -> Result<T, tungstenite::Error> {
     tokio::select! {
         result = tokio::time::timeout(limit, write) => match result {
@@ -170,6 +172,9 @@ pub struct Socket<R, S, P = (), Q = ()> {
     pong_deadline: Option<Instant>,
     /// When the connection counts as idle unless a frame arrives first.
     idle_deadline: Option<Instant>,
+    /// The one timer of the keepalive and the idle timeout, made the first time a deadline
+    /// is set (see [`Socket::poll_timer`]).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The graceful-shutdown signal, with this connection's outbox enrolled to be woken by it.
     shutdown: Enrolment,
     /// Messages and bytes each way, for the close event and the metrics.
@@ -199,11 +204,25 @@ enum Event<T> {
     Extra(T),
 }
 
+/// Where the general path of [`Socket::recv`] starts, from what its fast path met.
+enum Detour {
+    /// From the beginning: the socket has to settle, or a write has to wait.
+    Start,
+    /// An event the fast path does not handle.
+    Event(Event<()>),
+    /// A data message that does not decode: the endpoint's policy applies.
+    Invalid(DecodeError),
+    /// The connection is to be closed with this code and reason.
+    Close(u16, &'static str),
+    /// The connection has ended.
+    Failed(SocketError),
+}
+
 /// Runs `poll` once with the task's own context and returns what it said, without waiting.
 /// Unlike `now_or_never` (a no-op waker), a poll that was not ready leaves the task's waker
 /// where it was registered, so the wait that follows finds it there instead of cloning it back
 /// in (at most a spurious wake-up comes of it).
-async fn poll_once<T>(mut poll: impl FnMut(&mut std::task::Context<'_>) -> T) -> T {
+async fn poll_once<T>(mut poll: impl FnMut(&mut Context<'_>) -> T) -> T {
     std::future::poll_fn(|cx| Poll::Ready(poll(cx))).await
 }
 
@@ -215,7 +234,7 @@ fn woken<T>(
     outbox: &Outbox,
     shutdown: &Shutdown,
     holding: bool,
-    cx: &mut std::task::Context<'_>,
+    cx: &mut Context<'_>,
 ) -> Poll<Event<T>> {
     outbox.register(cx.waker());
     if shutdown.begun() {
@@ -273,6 +292,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             next_ping,
             pong_deadline: None,
             idle_deadline,
+            timer: None,
             shutdown,
             traffic: crate::observe::Traffic::default(),
             bucket,
@@ -335,18 +355,133 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// timeout), no message from the client is lost and no acknowledged push is dropped; the
     /// next call goes on where this one stopped.
     pub async fn recv(&mut self) -> Result<R, SocketError> {
+        let detour = match std::future::poll_fn(|cx| self.poll_recv(cx)).await {
+            Ok(value) => return Ok(value),
+            Err(Detour::Failed(error)) => return Err(error),
+            Err(detour) => detour,
+        };
+        // Boxed: the general path's state (closes, timers, waiting writes) must not size the
+        // future of every receive, which the fast path serves nearly always.
+        Box::pin(self.recv_general(detour)).await
+    }
+
+    /// The fast path of [`Socket::recv`], with no future of its own: takes a data message
+    /// that has arrived (or arrives while this polls), writes what is queued if the socket
+    /// takes it at once, and waits; pings and pongs are taken on the way. Whatever needs more
+    /// (a write that has to wait, a close, a timer, a full queue, a shutdown, an invalid
+    /// message) is returned as the [`Detour`] that [`Socket::recv_general`] starts from.
+    ///
+    /// Every return leaves the socket as a cancelled receive would: a `Pending` holds nothing,
+    /// and what a detour carries has already left the socket for good (an event to handle).
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<R, Detour>> {
+        if !self.settled() {
+            return Poll::Ready(Err(Detour::Start));
+        }
+        // Set on every call: a cancelled handshake must not hold pushes back afterwards.
+        self.holding = false;
         loop {
-            let message = self.recv_frame(false).await?;
+            let message = match self.pending.take() {
+                // Counted (and rate limited) when `forward` took it.
+                Some(message) => message,
+                None => {
+                    let message = ready!(self.poll_data(cx))?;
+                    self.traffic.inbound(self.settings.endpoint, message.len());
+                    match self.over_rate() {
+                        None => message,
+                        Some(RateExceeded::Drop) => continue,
+                        Some(RateExceeded::Close) => {
+                            return Poll::Ready(Err(Detour::Close(1008, "message rate exceeded")));
+                        }
+                    }
+                }
+            };
+            return Poll::Ready(R::decode(message).map_err(Detour::Invalid));
+        }
+    }
+
+    /// The next data message for [`Socket::poll_recv`]: a frame that has already arrived, or
+    /// (after what is queued has been written) whatever happens first, as
+    /// [`Socket::next_event`] does.
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Message, Detour>> {
+        loop {
+            let frame = if self.outbox.overflowed() {
+                return Poll::Ready(Err(Detour::Event(Event::Overflow)));
+            } else if let Some(frame) = self.ready_frame(cx) {
+                frame
+            } else {
+                self.write_ready(cx)?;
+                let mut nothing = std::future::pending::<()>();
+                match ready!(self.poll_wait(cx, Pin::new(&mut nothing), true)) {
+                    Event::Frame(frame) => frame,
+                    event => return Poll::Ready(Err(Detour::Event(event))),
+                }
+            };
+            match frame {
+                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                    self.alive();
+                    return Poll::Ready(Ok(message));
+                }
+                // tungstenite answers pings itself; pongs only prove liveness (as `handle`).
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => self.alive(),
+                frame => return Poll::Ready(Err(Detour::Event(Event::Frame(frame)))),
+            }
+        }
+    }
+
+    /// Writes what is queued as far as the socket takes it without waiting, as
+    /// [`Socket::write_queued`] would; a write that has to wait is a detour (the general path
+    /// bounds the wait).
+    fn write_ready(&mut self, cx: &mut Context<'_>) -> Result<(), Detour> {
+        while !self.outbox.is_empty() {
+            match self.ws.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(Detour::Failed(self.lost(e))),
+                Poll::Pending => return Err(Detour::Start),
+            }
+            let Some(pushed) = self.outbox.pop() else {
+                break;
+            };
+            if let Err(e) = self.put(pushed) {
+                return Err(Detour::Failed(self.lost(e)));
+            }
+        }
+        if self.unflushed {
+            match self.ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(e)) => return Err(Detour::Failed(self.lost(e))),
+                Poll::Pending => return Err(Detour::Start),
+            }
+        }
+        Ok(())
+    }
+
+    /// The general path of [`Socket::recv`], from where its fast path stopped.
+    async fn recv_general(&mut self, detour: Detour) -> Result<R, SocketError> {
+        let mut first = match detour {
+            Detour::Start => None,
+            Detour::Event(event) => Some(event),
+            Detour::Invalid(error) => {
+                self.invalid(&error).await?;
+                None
+            }
+            Detour::Close(code, reason) => return Err(self.close(code, reason).await),
+            Detour::Failed(error) => return Err(error),
+        };
+        loop {
+            let message = self.recv_frame(false, first.take()).await?;
             match R::decode(message) {
                 Ok(value) => return Ok(value),
-                Err(e) => match self.observe_invalid(&e) {
-                    OnInvalid::Drop => continue,
-                    OnInvalid::Reply => self.feed(envelope_errors(&e.field_errors())).await?,
-                    OnInvalid::Close => {
-                        return Err(self.close(e.close_code(), &e.to_string()).await);
-                    }
-                },
+                Err(error) => self.invalid(&error).await?,
             }
+        }
+    }
+
+    /// Applies the endpoint's policy to a message that does not decode: `Ok` to read on.
+    async fn invalid(&mut self, error: &DecodeError) -> Result<(), SocketError> {
+        match self.observe_invalid(error) {
+            OnInvalid::Drop => Ok(()),
+            OnInvalid::Reply => self.feed(envelope_errors(&error.field_errors())).await,
+            OnInvalid::Close => Err(self.close(error.close_code(), &error.to_string()).await),
         }
     }
 
@@ -361,20 +496,30 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     }
 
     /// The next data frame (text or binary), undecoded; `hold` keeps pushes in the queue.
-    async fn recv_frame(&mut self, hold: bool) -> Result<Message, SocketError> {
+    /// `first` is an event taken already (by [`Socket::poll_recv`]), handled before anything
+    /// else.
+    async fn recv_frame(
+        &mut self,
+        hold: bool,
+        mut first: Option<Event<()>>,
+    ) -> Result<Message, SocketError> {
         if !self.settled() {
             self.settle().await?;
         }
         // Set on every call: a cancelled handshake must not hold pushes back afterwards.
         self.holding = hold;
-        if let Some(message) = self.pending.take() {
-            return Ok(message);
+        if first.is_none() {
+            if let Some(message) = self.pending.take() {
+                return Ok(message);
+            }
         }
         loop {
             // A data frame that has already arrived is taken without building the futures
             // of the general path (the common case while a client sends in bursts): this is
             // `next_event` written out, so that it adds no layer to every receive.
-            let event = if !self.holding && self.outbox.overflowed() {
+            let event = if let Some(event) = first.take() {
+                event
+            } else if !self.holding && self.outbox.overflowed() {
                 // A full queue first.
                 Event::Overflow
             } else if let Some(frame) = poll_once(|cx| self.ready_frame(cx)).await {
@@ -391,7 +536,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             };
             if let Some(message) = message {
                 self.traffic.inbound(self.settings.endpoint, message.len());
-                if self.bucket.is_none() || self.within_rate().await? {
+                if self.within_rate().await? {
                     return Ok(message);
                 }
             }
@@ -437,7 +582,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     #[allow(clippy::option_option)]
     fn ready_frame(
         &mut self,
-        cx: &mut std::task::Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Option<Option<Result<Message, tungstenite::Error>>> {
         if self.pending.is_none() && self.streak < MAX_STREAK {
             if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
@@ -501,47 +646,66 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     }
 
     /// Waits for whatever happens next: a shutdown, a full queue, a push, a timer, `extra`, or
-    /// a frame (if `read`); asked in that order at every wake-up, so that a client that never
-    /// pauses starves none of them (frames that have already arrived are also taken before
-    /// this wait, up to `MAX_STREAK` in a row). The timer goes before `extra`: a forwarded
-    /// stream that is always ready must not starve the keepalive and the idle timeout.
+    /// a frame (if `read`); see [`Socket::poll_wait`].
     async fn wait<T>(
         &mut self,
         extra: impl std::future::Future<Output = T>,
         read: bool,
     ) -> Event<T> {
-        let wake_at = [self.pong_deadline.or(self.next_ping), self.idle_deadline]
+        let mut extra = std::pin::pin!(extra);
+        std::future::poll_fn(|cx| self.poll_wait(cx, extra.as_mut(), read)).await
+    }
+
+    /// Whatever has happened: a shutdown, a full queue, a push, a timer, `extra`, or a frame
+    /// (if `read`); asked in that order at every wake-up, so that a client that never pauses
+    /// starves none of them (frames that have already arrived are also taken before this
+    /// wait, up to `MAX_STREAK` in a row). The timer goes before `extra`: a forwarded stream
+    /// that is always ready must not starve the keepalive and the idle timeout. One poll
+    /// function rather than `tokio::select!`: this runs at every wake-up of every connection,
+    /// and the branches need no bookkeeping (each is polled again until one is ready).
+    fn poll_wait<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        extra: Pin<&mut impl std::future::Future<Output = T>>,
+        read: bool,
+    ) -> Poll<Event<T>> {
+        if let Poll::Ready(event) = woken(&self.outbox, &self.shutdown, self.holding, cx) {
+            return Poll::Ready(event);
+        }
+        if self.poll_timer(cx).is_ready() {
+            return Poll::Ready(Event::Tick);
+        }
+        if let Poll::Ready(value) = extra.poll(cx) {
+            return Poll::Ready(Event::Extra(value));
+        }
+        if read {
+            if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
+                return Poll::Ready(Event::Frame(frame));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Ready when the earliest deadline of the keepalive and the idle timeout may have passed
+    /// ([`Socket::tick`] checks which, if any, has). One timer per connection, set again only
+    /// when it has fired or a deadline came before it: deadlines only move later while frames
+    /// arrive, so a receive neither registers nor moves a timer (one that fires early finds
+    /// nothing due, and is set to the next deadline).
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let due = [self.pong_deadline.or(self.next_ping), self.idle_deadline]
             .into_iter()
             .flatten()
             .min();
-        // No timer is built when none is due (no keepalive, no idle timeout).
-        let mut timer = std::pin::pin!(wake_at.map(tokio::time::sleep_until));
-        let mut extra = std::pin::pin!(extra);
-        let (outbox, shutdown, holding, ws) =
-            (&self.outbox, &self.shutdown, self.holding, &mut self.ws);
-        // One poll function rather than `tokio::select!`: this runs at every wake-up of every
-        // connection, and the branches need no bookkeeping (each is polled again until one is
-        // ready; none is fused).
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(event) = woken(outbox, shutdown, holding, cx) {
-                return Poll::Ready(event);
-            }
-            if let Some(timer) = timer.as_mut().as_pin_mut() {
-                if timer.poll(cx).is_ready() {
-                    return Poll::Ready(Event::Tick);
-                }
-            }
-            if let Poll::Ready(value) = extra.as_mut().poll(cx) {
-                return Poll::Ready(Event::Extra(value));
-            }
-            if read {
-                if let Poll::Ready(frame) = ws.poll_next_unpin(cx) {
-                    return Poll::Ready(Event::Frame(frame));
-                }
-            }
-            Poll::Pending
-        })
-        .await
+        let Some(at) = due else {
+            return Poll::Pending;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if timer.is_elapsed() || timer.deadline() > at {
+            timer.as_mut().reset(at);
+        }
+        timer.as_mut().poll(cx)
     }
 
     /// A timer fired: the idle timeout, a ping to send, or a pong that did not come.
@@ -621,8 +785,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         if !self.outbox.is_empty() {
             return Ok(Some(frame));
         }
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        if let std::task::Poll::Ready(Ok(())) = self.ws.poll_ready_unpin(&mut cx) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        if let Poll::Ready(Ok(())) = self.ws.poll_ready_unpin(&mut cx) {
             return match self.put(frame) {
                 Ok(()) => Ok(None),
                 Err(e) => Err(self.lost(e)),
@@ -818,7 +982,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         code: u16,
         reason: &str,
     ) -> Result<(), SocketError> {
-        let message = self.recv_frame(true).await;
+        let message = self.recv_frame(true, None).await;
         self.holding = false;
         let message = message?;
         match &message {
@@ -961,20 +1125,23 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// Whether a data message that just arrived is within the client's message rate; one over
     /// it is dropped (`Ok(false)`) or closes the connection with 1008, as the rate says.
     async fn within_rate(&mut self) -> Result<bool, SocketError> {
-        let Some(bucket) = self.bucket.as_mut() else {
-            return Ok(true);
-        };
+        match self.over_rate() {
+            None => Ok(true),
+            Some(RateExceeded::Drop) => Ok(false),
+            Some(RateExceeded::Close) => Err(self.close(1008, "message rate exceeded").await),
+        }
+    }
+
+    /// `None` when a data message that just arrived is within the client's message rate (or
+    /// the endpoint has none); otherwise what the rate says to do with it, reported here.
+    fn over_rate(&mut self) -> Option<RateExceeded> {
+        let bucket = self.bucket.as_mut()?;
         if bucket.take(Instant::now()) {
-            return Ok(true);
+            return None;
         }
         let exceeded = bucket.exceeded();
         crate::observe::over_rate(self.settings.endpoint, exceeded);
-        match exceeded {
-            crate::rate::RateExceeded::Drop => Ok(false),
-            crate::rate::RateExceeded::Close => {
-                Err(self.close(1008, "message rate exceeded").await)
-            }
-        }
+        Some(exceeded)
     }
 
     /// Reports an invalid message; returns the policy.
