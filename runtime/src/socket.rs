@@ -218,6 +218,17 @@ enum Detour {
     Failed(SocketError),
 }
 
+/// What [`Socket::ready_frame`] found.
+enum Arrived {
+    /// A frame that had arrived, or the end of the stream (`None`).
+    Frame(Option<Result<Message, tungstenite::Error>>),
+    /// Nothing had: the socket was polled with the task's context, and wakes it when a frame
+    /// comes.
+    Nothing,
+    /// The socket was not polled.
+    Unpolled,
+}
+
 /// Runs `poll` once with the task's own context and returns what it said, without waiting.
 /// Unlike `now_or_never` (a no-op waker), a poll that was not ready leaves the task's waker
 /// where it was registered, so the wait that follows finds it there instead of cloning it back
@@ -404,16 +415,23 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// [`Socket::next_event`] does.
     fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Message, Detour>> {
         loop {
-            let frame = if self.outbox.overflowed() {
+            if self.outbox.overflowed() {
                 return Poll::Ready(Err(Detour::Event(Event::Overflow)));
-            } else if let Some(frame) = self.ready_frame(cx) {
-                frame
-            } else {
-                self.write_ready(cx)?;
-                let mut nothing = std::future::pending::<()>();
-                match ready!(self.poll_wait(cx, Pin::new(&mut nothing), true)) {
-                    Event::Frame(frame) => frame,
-                    event => return Poll::Ready(Err(Detour::Event(event))),
+            }
+            let frame = match self.ready_frame(cx) {
+                Arrived::Frame(frame) => frame,
+                arrived => {
+                    self.write_ready(cx)?;
+                    // A socket that was just polled with this context has registered it for
+                    // the next frame, and writing changed nothing on the reading side (a write
+                    // that had to wait is a detour): polling it again would only repeat a read
+                    // that would block.
+                    let read = matches!(arrived, Arrived::Unpolled);
+                    let mut nothing = std::future::pending::<()>();
+                    match ready!(self.poll_wait(cx, Pin::new(&mut nothing), read)) {
+                        Event::Frame(frame) => frame,
+                        event => return Poll::Ready(Err(Detour::Event(event))),
+                    }
                 }
             };
             match frame {
@@ -522,7 +540,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             } else if !self.holding && self.outbox.overflowed() {
                 // A full queue first.
                 Event::Overflow
-            } else if let Some(frame) = poll_once(|cx| self.ready_frame(cx)).await {
+            } else if let Arrived::Frame(frame) = poll_once(|cx| self.ready_frame(cx)).await {
                 Event::Frame(frame)
             } else {
                 self.flush_and_wait(std::future::pending::<()>()).await?
@@ -552,7 +570,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         if !self.holding && self.outbox.overflowed() {
             return Ok(Event::Overflow);
         }
-        if let Some(frame) = poll_once(|cx| self.ready_frame(cx)).await {
+        if let Arrived::Frame(frame) = poll_once(|cx| self.ready_frame(cx)).await {
             return Ok(Event::Frame(frame));
         }
         self.flush_and_wait(extra).await
@@ -576,22 +594,25 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
 
     /// A frame that has already arrived, taken before anything is flushed so that the replies
     /// to a burst leave in one write; at most `MAX_STREAK` in a row, so that a client that never
-    /// pauses still gets its replies and pushes promptly. `Some(None)` when the stream has
-    /// ended; `None` (and the streak starts again) when nothing is waiting or a data message
-    /// waits for the handler (no more frames are read then).
-    #[allow(clippy::option_option)]
-    fn ready_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Option<Option<Result<Message, tungstenite::Error>>> {
-        if self.pending.is_none() && self.streak < MAX_STREAK {
-            if let Poll::Ready(frame) = self.ws.poll_next_unpin(cx) {
+    /// pauses still gets its replies and pushes promptly. [`Arrived::Frame`] holds `None` when
+    /// the stream has ended; otherwise (and the streak starts again) the socket was polled and
+    /// had nothing, or was not polled: a streak ended, or a data message waits for the handler
+    /// (no more frames are read then).
+    fn ready_frame(&mut self, cx: &mut Context<'_>) -> Arrived {
+        if self.pending.is_some() || self.streak >= MAX_STREAK {
+            self.streak = 0;
+            return Arrived::Unpolled;
+        }
+        match self.ws.poll_next_unpin(cx) {
+            Poll::Ready(frame) => {
                 self.streak += 1;
-                return Some(frame);
+                Arrived::Frame(frame)
+            }
+            Poll::Pending => {
+                self.streak = 0;
+                Arrived::Nothing
             }
         }
-        self.streak = 0;
-        None
     }
 
     /// Handles an event; a data frame is returned, and an event that ends the connection is
