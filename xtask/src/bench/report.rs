@@ -86,30 +86,37 @@ messages (2 cores, server and client pinned to one each):
   fastest server while not busy itself. With every server at 90-100% of its core, the servers
   set the pace, and the rows above tell them apart.
 - **Instructions per message** (`cargo xtask callgrind`, user space, server side, 20 B echo on
-  one connection): the generated server 6,807, the hand-written tokio-tungstenite server
-  17,734 (0.38x). About 11,700 of the hand-written server's are tungstenite zero-filling its
+  one connection): the generated server 5,730, the hand-written tokio-tungstenite server
+  17,746 (0.32x). About 11,700 of the hand-written server's are tungstenite zero-filling its
   8 KiB read buffer before every read (`memset`); the generated server gives tungstenite a
   1 KiB buffer and reads more than that ahead, into spare capacity that is never zero-filled
   (see the per-message cost section below). Against the kernel's share above, that is a few
   percent of the server's CPU per message. `bench/callgrind.txt` records the count; `cargo xtask
   callgrind` fails when it grows by more than 10%.
-- **Where the generated server still spends more** (perf and callgrind, the generated and the
-  hand-written server loaded at the same time on one core; see \"Side by side\"): in the
-  pipelined row the generated server's user time per message is about a third above the
-  hand-written one's and its kernel time about a tenth, with 17% more instructions (2,046
-  against 1,751 per message, the hand-written server's `memset` aside): the async layers a
-  message passes (`recv`, the socket's wait, `reply`) and the moves of the message through them.
-  The rest is cache misses: a connection's future is nested (its life, the handler's run,
-  `recv`, the socket's wait), each layer's state in its own cache line of a 1.9 KB future, and
-  a wake-up walks them all after the kernel's networking has evicted them; in the one-at-a-time
-  row 73% of the samples in the connection's outermost future fall on the load of its state.
-  The hand-written loop is one future. Callgrind, line by line: `recv` moves each message (a
-  56-byte `Message`) about six times, 10 to 20 instructions a move. Returning a frame that has
-  already arrived straight out of `recv_frame` saved three of them and about 2% of the
-  pipelined row's CPU, but cost the JSON row 5% (both measured side by side, three rounds
-  each, before and after; a fresh start of the same two binaries moves such a ratio by 2-4%,
-  so that is near the edge of what one comparison shows), so it was left out; marking
-  `Frame`'s conversions `#[inline]` kept the pipelined gain alone.
+- **Where the generated server spent more, and what changed** (perf and callgrind, the
+  generated and the hand-written server loaded at the same time on one core; see \"Side by
+  side\"). Until the last session of issue 18 a message passed four nested futures (`recv`,
+  `recv_frame`, the flush, the socket's wait), each with its state in its own cache line of the
+  connection's future, moving the 56-byte `Message` through each, and cost two reads that
+  would block (one before the flush, one in the wait); the one-at-a-time rows were 2-4% behind
+  the hand-written server's CPU per message and the pipelined row 8%. A receive is now a plain
+  poll function with the rare paths boxed aside (docs/design.md), and the socket is not read
+  again after a flush in the same poll. Measured side by side, before against after: 2-4% less
+  CPU per message one at a time and 8% pipelined; callgrind 6,807 to 5,730 instructions per
+  message. What is left is spread thin: the connection's life and the panic guard around the
+  handler are two more futures a wake-up passes (a cache miss each), and a message larger than
+  tungstenite's 1 KiB buffer is copied once out of the read-ahead (the hand-written server
+  zero-fills 8 KiB before every read instead). Laying the socket's fields out by use
+  (`repr(C)`, hot fields first) measured neutral and was left out.
+- **The JSON row follows code placement.** A quarter of either server's user time in that row
+  is serde_json's loop that checks each byte of a string for escapes: the same code in both
+  binaries, placed wherever the linker puts it. In the build measured while working on this,
+  the generated binary's copy of the loop straddled a 64-byte boundary and the hand-written
+  binary's did not, and perf put 44% more samples per message in it; that was the row's whole
+  gap. Both rebuilt with loops aligned to 64 bytes (`RUSTFLAGS=\"-C llvm-args=-align-loops=64\"`),
+  the side-by-side ratio went from 0.95-0.97 (three rounds) to 0.97-1.01 (five rounds, mean
+  0.994). Any change to either binary can move the loop, so this row moves by a few percent
+  from build to build whatever the runtime does; the tables use the default build.
 - **fastwebsockets in the pipelined row** writes each frame with its own system call (no write
   batching); the generated server and the hand-written one feed replies into a buffer and flush
   once per burst of ready messages, which is why both are far ahead there.
