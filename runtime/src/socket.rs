@@ -107,8 +107,12 @@ fn io_error(detail: String) -> tungstenite::Error {
 
 /// Runs a write, failing it when the peer has not taken the bytes within `limit` (a client that
 /// stopped reading must not hold its connection task forever), or when a graceful shutdown
-/// runs out of time.
+/// runs out of time. `until` is the connection's deadline for the write that is waiting: set
+/// when a write first has to wait and kept when the call is cancelled, so that a handler
+/// cancelling its receives more often than `limit` does not start the limit again each time;
+/// cleared once a write completes.
 async fn bounded<T>(
+    until: &mut Option<Instant>,
     limit: Duration,
     shutdown: &Shutdown,
     write: impl std::future::Future<Output = Result<T, tungstenite::Error>>,
@@ -118,19 +122,24 @@ async fn bounded<T>(
     // size every connection's future for a case that is rare.
     let mut write = std::pin::pin!(write);
     if let Some(done) = write.as_mut().now_or_never() {
+        *until = None;
         return done;
     }
-    Box::pin(wait_for_write(limit, shutdown.clone(), write)).await
+    let at = *until.get_or_insert_with(|| Instant::now() + limit);
+    let done = Box::pin(wait_for_write(at, limit, shutdown.clone(), write)).await;
+    *until = None;
+    done
 }
 
-/// The slow path of [`bounded`]: the write has to wait for the peer.
+/// The slow path of [`bounded`]: the write has to wait for the peer, at most until `at`.
 async fn wait_for_write<T>(
+    at: Instant,
     limit: Duration,
     shutdown: Shutdown,
     write: Pin<&mut impl std::future::Future<Output = Result<T, tungstenite::Error>>>,
 ) -> Result<T, tungstenite::Error> {
     tokio::select! {
-        result = tokio::time::timeout(limit, write) => match result {
+        result = tokio::time::timeout_at(at, write) => match result {
             Ok(result) => result,
             Err(_) => {
                 crate::observe::write_timeout(limit);
@@ -175,6 +184,11 @@ pub struct Socket<R, S, P = (), Q = ()> {
     /// The one timer of the keepalive and the idle timeout, made the first time a deadline
     /// is set (see [`Socket::poll_timer`]).
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// When the write that is waiting for the peer times out (see [`bounded`]).
+    write_until: Option<Instant>,
+    /// When the close handshake stops waiting for the peer's close frame: kept, like
+    /// `write_until`, when a call that was closing is cancelled.
+    close_until: Option<Instant>,
     /// The graceful-shutdown signal, with this connection's outbox enrolled to be woken by it.
     shutdown: Enrolment,
     /// Messages and bytes each way, for the close event and the metrics.
@@ -206,8 +220,11 @@ enum Event<T> {
 
 /// Where the general path of [`Socket::recv`] starts, from what its fast path met.
 enum Detour {
-    /// From the beginning: the socket has to settle, or a write has to wait.
+    /// From the beginning: the socket has to settle.
     Start,
+    /// A write has to wait for the peer: it goes first, under the write timeout, before
+    /// anything more is read.
+    Flush,
     /// An event the fast path does not handle.
     Event(Event<()>),
     /// A data message that does not decode: the endpoint's policy applies.
@@ -304,6 +321,8 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             pong_deadline: None,
             idle_deadline,
             timer: None,
+            write_until: None,
+            close_until: None,
             shutdown,
             traffic: crate::observe::Traffic::default(),
             bucket,
@@ -439,22 +458,23 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                     self.alive();
                     return Poll::Ready(Ok(message));
                 }
-                // tungstenite answers pings itself; pongs only prove liveness (as `handle`).
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => self.alive(),
+                Some(Ok(control @ (Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {
+                    self.control(&control)
+                }
                 frame => return Poll::Ready(Err(Detour::Event(Event::Frame(frame)))),
             }
         }
     }
 
     /// Writes what is queued as far as the socket takes it without waiting, as
-    /// [`Socket::write_queued`] would; a write that has to wait is a detour (the general path
-    /// bounds the wait).
+    /// [`Socket::write_queued`] would; a write that has to wait is [`Detour::Flush`], which the
+    /// general path finishes (under the write timeout) before it reads again.
     fn write_ready(&mut self, cx: &mut Context<'_>) -> Result<(), Detour> {
         while !self.outbox.is_empty() {
             match self.ws.poll_ready_unpin(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Err(Detour::Failed(self.lost(e))),
-                Poll::Pending => return Err(Detour::Start),
+                Poll::Pending => return Err(Detour::Flush),
             }
             let Some(pushed) = self.outbox.pop() else {
                 break;
@@ -467,7 +487,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             match self.ws.poll_flush_unpin(cx) {
                 Poll::Ready(Ok(())) => self.unflushed = false,
                 Poll::Ready(Err(e)) => return Err(Detour::Failed(self.lost(e))),
-                Poll::Pending => return Err(Detour::Start),
+                Poll::Pending => return Err(Detour::Flush),
             }
         }
         Ok(())
@@ -477,6 +497,10 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     async fn recv_general(&mut self, detour: Detour) -> Result<R, SocketError> {
         let mut first = match detour {
             Detour::Start => None,
+            // As `recv_frame` does once no frame is waiting: what is queued goes out before
+            // anything more is read, so a client that sends without pause and never reads
+            // is still held to the write timeout.
+            Detour::Flush => Some(self.flush_and_wait(std::future::pending::<()>()).await?),
             Detour::Event(event) => Some(event),
             Detour::Invalid(error) => {
                 self.invalid(&error).await?;
@@ -584,10 +608,20 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     ) -> Result<Event<T>, SocketError> {
         // While a data message waits for the handler, no more frames are read.
         let read = self.pending.is_none();
-        if !self.holding && (self.unflushed || !self.outbox.is_empty()) {
-            if let Err(e) = self.write_queued().await {
-                return Err(self.lost(e));
+        let written = if self.holding {
+            // Pushes wait for the handshake's answer; the socket's own writes (pongs) do not.
+            if self.unflushed {
+                self.flush().await
+            } else {
+                Ok(())
             }
+        } else if self.unflushed || !self.outbox.is_empty() {
+            self.write_queued().await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = written {
+            return Err(self.lost(e));
         }
         Ok(self.wait(extra, read).await)
     }
@@ -633,25 +667,43 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             Event::Frame(None) => Err(self.lost("the connection closed without a close frame")),
             Event::Frame(Some(Err(e))) => Err(self.read_failed(e).await),
             Event::Frame(Some(Ok(message))) => {
-                // Any frame shows the peer is alive.
-                self.alive();
                 match message {
-                    Message::Text(_) | Message::Binary(_) => Ok(Some(message)),
+                    Message::Text(_) | Message::Binary(_) => {
+                        self.alive();
+                        Ok(Some(message))
+                    }
                     Message::Close(frame) => {
                         let gone = self.end(Disconnect::ClientClosed {
                             code: frame.as_ref().map(|f| u16::from(f.code)),
                             reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
                         });
                         // tungstenite has queued the echo of the close frame; send it.
-                        let _ =
-                            bounded(self.settings.write_timeout, &self.shutdown, self.ws.flush())
-                                .await;
+                        let _ = bounded(
+                            &mut self.write_until,
+                            self.settings.write_timeout,
+                            &self.shutdown,
+                            self.ws.flush(),
+                        )
+                        .await;
                         Err(gone)
                     }
-                    // tungstenite answers pings itself; pongs only prove liveness.
-                    _ => Ok(None),
+                    control => {
+                        self.control(&control);
+                        Ok(None)
+                    }
                 }
             }
+        }
+    }
+
+    /// A ping, a pong or a raw frame arrived. It shows the peer is alive. tungstenite answers
+    /// a ping itself, queueing the pong in the write buffer: that write is flushed with the
+    /// next batch, under the write timeout like any other, so that a client that sends pings
+    /// and reads nothing is dropped instead of filling the buffer with pongs.
+    fn control(&mut self, frame: &Message) {
+        self.alive();
+        if let Message::Ping(_) = frame {
+            self.unflushed = true;
         }
     }
 
@@ -757,6 +809,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             )));
         }
         if let Err(e) = bounded(
+            &mut self.write_until,
             self.settings.write_timeout,
             &self.shutdown,
             self.ws.send(Message::Ping(Default::default())),
@@ -775,7 +828,13 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     async fn room(&mut self) -> Result<(), tungstenite::Error> {
         let ws = &mut self.ws;
         let ready = std::future::poll_fn(|cx| ws.poll_ready_unpin(cx));
-        bounded(self.settings.write_timeout, &self.shutdown, ready).await
+        bounded(
+            &mut self.write_until,
+            self.settings.write_timeout,
+            &self.shutdown,
+            ready,
+        )
+        .await
     }
 
     /// Moves every queued push into the write buffer. A push leaves the queue only in the same
@@ -1035,7 +1094,18 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// Feeds every queued push, then flushes once.
     async fn write_queued(&mut self) -> Result<(), tungstenite::Error> {
         self.feed_queued().await?;
-        bounded(self.settings.write_timeout, &self.shutdown, self.ws.flush()).await?;
+        self.flush().await
+    }
+
+    /// Writes what is in the write buffer, under the write timeout.
+    async fn flush(&mut self) -> Result<(), tungstenite::Error> {
+        bounded(
+            &mut self.write_until,
+            self.settings.write_timeout,
+            &self.shutdown,
+            self.ws.flush(),
+        )
+        .await?;
         self.unflushed = false;
         Ok(())
     }
@@ -1092,6 +1162,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         };
         let shutdown = &self.shutdown;
         if bounded(
+            &mut self.write_until,
             self.settings.write_timeout,
             shutdown,
             self.ws.close(Some(frame)),
@@ -1099,10 +1170,13 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         .await
         .is_ok()
         {
+            let until = *self
+                .close_until
+                .get_or_insert_with(|| Instant::now() + self.settings.close_timeout);
             let ws = &mut self.ws;
             let drain = async { while let Some(Ok(_)) = ws.next().await {} };
             tokio::select! {
-                _ = tokio::time::timeout(self.settings.close_timeout, drain) => {}
+                _ = tokio::time::timeout_at(until, drain) => {}
                 () = shutdown.when(|s| s.close_by) => {}
             }
         }
