@@ -65,7 +65,8 @@ pub struct Limits {
     /// How long the server waits for the peer's close frame after sending its own.
     pub close_timeout: Duration,
     /// How long a write may wait for a peer that is not reading before the connection is
-    /// treated as lost.
+    /// treated as lost: counted from when the write first had to wait, through receives that
+    /// a handler cancels meanwhile, and for the pongs that answer a client's pings too.
     pub write_timeout: Duration,
     /// TCP keepalive probes, so that a peer that vanished without a FIN is noticed even on
     /// endpoints without a `ping` (`None` leaves the OS default, usually off).
