@@ -13,7 +13,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Ends, close_code, raw, start, string_endpoint, within};
+use common::{CpuWatch, Ends, close_code, next_text, raw, start, string_endpoint, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
@@ -61,18 +61,41 @@ string_endpoint!(Recorder, records, |this, socket| {
     }
 });
 
-/// A close frame in the middle of a burst: the messages before it are delivered once, in
-/// order, the ones after it never, and the connection ends as closed by the client.
-#[tokio::test]
-async fn a_close_in_the_middle_of_a_burst() {
+/// A [`Recorder`] served at `/r`, a raw client connected to it, and what it records.
+struct Recording {
+    running: common::Running,
+    ws: common::Raw,
+    ends: Ends,
+    got: Arc<Mutex<Vec<String>>>,
+}
+
+async fn recording(limits: Limits) -> Recording {
     let ends = Ends::default();
     let got = Arc::new(Mutex::new(Vec::new()));
     let endpoint = Recorder {
         ends: ends.clone(),
         got: got.clone(),
     };
-    let running = start(Router::new().route("/r", endpoint), Limits::DEFAULT).await;
-    let mut ws = raw(&running.url, "/r").await;
+    let running = start(Router::new().route("/r", endpoint), limits).await;
+    let ws = raw(&running.url, "/r").await;
+    Recording {
+        running,
+        ws,
+        ends,
+        got,
+    }
+}
+
+/// A close frame in the middle of a burst: the messages before it are delivered once, in
+/// order, the ones after it never, and the connection ends as closed by the client.
+#[tokio::test]
+async fn a_close_in_the_middle_of_a_burst() {
+    let Recording {
+        running: _running,
+        mut ws,
+        ends,
+        got,
+    } = recording(Limits::DEFAULT).await;
     let mut bytes = Vec::new();
     for n in 0..40 {
         bytes.extend(frame(0x9, true, b"p"));
@@ -99,14 +122,12 @@ async fn a_close_in_the_middle_of_a_burst() {
 /// Invalid UTF-8 after valid messages: those are delivered, then 1007.
 #[tokio::test]
 async fn invalid_utf8_in_a_burst() {
-    let ends = Ends::default();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let endpoint = Recorder {
-        ends: ends.clone(),
-        got: got.clone(),
-    };
-    let running = start(Router::new().route("/r", endpoint), Limits::DEFAULT).await;
-    let mut ws = raw(&running.url, "/r").await;
+    let Recording {
+        running: _running,
+        mut ws,
+        ends,
+        got,
+    } = recording(Limits::DEFAULT).await;
     let mut bytes = Vec::new();
     for n in 0..5 {
         bytes.extend(frame(0x1, true, format!("m{n}").as_bytes()));
@@ -124,14 +145,11 @@ async fn invalid_utf8_in_a_burst() {
 /// fragments, is delivered whole and echoed.
 #[tokio::test]
 async fn a_fragmented_message_arriving_byte_by_byte() {
-    let ends = Ends::default();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let endpoint = Recorder {
-        ends: ends.clone(),
-        got: got.clone(),
-    };
-    let running = start(Router::new().route("/r", endpoint), Limits::DEFAULT).await;
-    let mut ws = raw(&running.url, "/r").await;
+    let Recording {
+        running: _running,
+        mut ws,
+        ..
+    } = recording(Limits::DEFAULT).await;
     let mut bytes = frame(0x1, false, b"hel");
     bytes.extend(frame(0x9, true, b"x"));
     bytes.extend(frame(0x0, false, b"lo "));
@@ -141,16 +159,7 @@ async fn a_fragmented_message_arriving_byte_by_byte() {
         within(tcp(&mut ws).write_all(&[byte])).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    loop {
-        match within(ws.next()).await {
-            Some(Ok(Message::Text(text))) => {
-                assert_eq!(text.as_str(), "echo hello world");
-                break;
-            }
-            Some(Ok(Message::Pong(_))) => {}
-            other => panic!("expected the echo, got {other:?}"),
-        }
-    }
+    assert_eq!(next_text(&mut ws).await, "echo hello world");
 }
 
 /// Hands out its sender, then echoes as [`Recorder`], with each receive under a short timeout
@@ -271,17 +280,6 @@ async fn pings_while_the_servers_writes_are_blocked_and_recv_is_cancelled() {
     pings_while_blocked(true).await;
 }
 
-/// CPU time this thread has used (ticks of 10 ms), as in `timers.rs`.
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat") + 2..]
-        .split(' ')
-        .collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    Duration::from_millis(ticks * 10)
-}
-
 /// How a handler receives: plainly, under a short timeout, or in `select!` against an
 /// interval that does nothing.
 #[derive(Clone, Copy, Debug)]
@@ -290,6 +288,33 @@ enum Style {
     Timeout,
     Select,
 }
+
+/// One test per [`Style`] for each scenario (`scenario::plain`, `scenario::timeout`,
+/// `scenario::select`).
+macro_rules! in_every_style {
+    ($($scenario:ident),*) => {$(
+        mod $scenario {
+            use super::Style;
+
+            #[tokio::test]
+            async fn plain() {
+                super::$scenario(Style::Plain).await;
+            }
+
+            #[tokio::test]
+            async fn timeout() {
+                super::$scenario(Style::Timeout).await;
+            }
+
+            #[tokio::test]
+            async fn select() {
+                super::$scenario(Style::Select).await;
+            }
+        }
+    )*};
+}
+
+in_every_style!(unanswered_pings, answered_pings, idle_after_traffic);
 
 struct Styled {
     ends: Ends,
@@ -302,26 +327,32 @@ string_endpoint!(
         every: Duration::from_millis(150),
         timeout: Duration::from_millis(150),
     },
-    |this, socket| {
-        let mut interval = tokio::time::interval(Duration::from_millis(7));
-        loop {
-            let message = match this.style {
-                Style::Plain => socket.recv().await?,
-                Style::Timeout => {
-                    match tokio::time::timeout(Duration::from_millis(3), socket.recv()).await {
-                        Ok(message) => message?,
-                        Err(_) => continue,
-                    }
-                }
-                Style::Select => tokio::select! {
-                    message = socket.recv() => message?,
-                    _ = interval.tick() => continue,
-                },
-            };
-            socket.reply(message).await?;
-        }
-    }
+    |this, socket| { echo_in_style(this.style, socket).await }
 );
+
+/// Echoes every message, receiving in `style`.
+async fn echo_in_style(
+    style: Style,
+    socket: &mut wsgen_runtime::codegen::SocketOf<Styled>,
+) -> Result<(), wsgen_runtime::Stop<wsgen_runtime::NoClose>> {
+    let mut interval = tokio::time::interval(Duration::from_millis(7));
+    loop {
+        let message = match style {
+            Style::Plain => socket.recv().await?,
+            Style::Timeout => {
+                match tokio::time::timeout(Duration::from_millis(3), socket.recv()).await {
+                    Ok(message) => message?,
+                    Err(_) => continue,
+                }
+            }
+            Style::Select => tokio::select! {
+                message = socket.recv() => message?,
+                _ = interval.tick() => continue,
+            },
+        };
+        socket.reply(message).await?;
+    }
+}
 
 /// A client that never reads (so never answers a ping) is lost one interval plus one timeout
 /// after its last frame, whatever the handler's style; the task waits meanwhile.
@@ -333,7 +364,7 @@ async fn unanswered_pings(style: Style) {
     };
     let running = start(Router::new().route("/s", endpoint), Limits::DEFAULT).await;
     let mut ws = raw(&running.url, "/s").await;
-    let (cpu, started) = (thread_cpu(), Instant::now());
+    let (watch, started) = (CpuWatch::start(), Instant::now());
     within(ws.send(Message::text("hi"))).await.unwrap();
     let why = within(async {
         loop {
@@ -350,23 +381,7 @@ async fn unanswered_pings(style: Style) {
         took >= Duration::from_millis(280) && took < Duration::from_millis(900),
         "{style:?}: lost after {took:?}, expected about 300 ms"
     );
-    let used = thread_cpu().saturating_sub(cpu);
-    assert!(used < took / 2, "{style:?}: {used:?} CPU in {took:?}");
-}
-
-#[tokio::test]
-async fn unanswered_pings_plain() {
-    unanswered_pings(Style::Plain).await;
-}
-
-#[tokio::test]
-async fn unanswered_pings_timeout() {
-    unanswered_pings(Style::Timeout).await;
-}
-
-#[tokio::test]
-async fn unanswered_pings_select() {
-    unanswered_pings(Style::Select).await;
+    watch.assert_waited(&format!("{style:?}: unanswered pings"));
 }
 
 /// A client that answers pings (it reads) stays connected for 1.5 s under every style, and its
@@ -379,7 +394,7 @@ async fn answered_pings(style: Style) {
     };
     let running = start(Router::new().route("/s", endpoint), Limits::DEFAULT).await;
     let mut ws = raw(&running.url, "/s").await;
-    let (cpu, started) = (thread_cpu(), Instant::now());
+    let watch = CpuWatch::start();
     let mut pings = 0;
     let listening = tokio::time::timeout(Duration::from_millis(1500), async {
         while let Some(frame) = ws.next().await {
@@ -394,36 +409,28 @@ async fn answered_pings(style: Style) {
         pings >= 4,
         "{style:?}: only {pings} pings in 1.5 s at one per 150 ms"
     );
-    let used = thread_cpu().saturating_sub(cpu);
-    let wall = started.elapsed();
-    assert!(used < wall / 2, "{style:?}: {used:?} CPU in {wall:?}");
+    watch.assert_waited(&format!("{style:?}: answered pings"));
     assert!(ends.all().is_empty(), "{style:?}: {:?}", ends.all());
     within(ws.send(Message::text("still"))).await.unwrap();
-    loop {
-        match within(ws.next()).await {
-            Some(Ok(Message::Text(t))) => {
-                assert_eq!(t.as_str(), "still");
-                break;
-            }
-            Some(Ok(Message::Ping(_))) => {}
-            other => panic!("{style:?}: expected the echo, got {other:?}"),
-        }
+    assert_eq!(next_text(&mut ws).await, "still");
+}
+
+/// A queue that takes every push and never closes a slow consumer, and a write timeout of
+/// 300 ms: only the write timeout can end a client that stops reading.
+fn only_the_write_timeout() -> Limits {
+    Limits::DEFAULT
+        .with_send_queue(10_000)
+        .with_slow_consumer(SlowConsumer::Reject)
+        .with_write_timeout(Duration::from_millis(300))
+}
+
+/// Queues 400 pushes of 32 KiB: far more than the socket buffers hold, so the server's writes
+/// have to wait for a client that does not read.
+fn push_more_than_the_socket_holds(sender: &Sender<String>) {
+    let padding = "z".repeat(32 * 1024);
+    for n in 0..400 {
+        sender.send(format!("push {n} {padding}")).unwrap();
     }
-}
-
-#[tokio::test]
-async fn answered_pings_plain() {
-    answered_pings(Style::Plain).await;
-}
-
-#[tokio::test]
-async fn answered_pings_timeout() {
-    answered_pings(Style::Timeout).await;
-}
-
-#[tokio::test]
-async fn answered_pings_select() {
-    answered_pings(Style::Select).await;
 }
 
 /// Hands out its sender, then receives forever, answering nothing.
@@ -457,10 +464,7 @@ async fn a_flooding_client_that_never_reads_is_dropped_after_the_write_timeout()
         ends: ends.clone(),
         sender: Mutex::new(Some(out)),
     };
-    let limits = Limits::DEFAULT
-        .with_send_queue(10_000)
-        .with_slow_consumer(SlowConsumer::Reject)
-        .with_write_timeout(Duration::from_millis(300));
+    let limits = only_the_write_timeout();
     let running = start(Router::new().route("/f", endpoint), limits).await;
     // A raw TCP client with a small receive buffer, WebSocket handshake done, then raw frames.
     let addr = running.url.strip_prefix("ws://").unwrap().to_owned();
@@ -483,20 +487,9 @@ async fn a_flooding_client_that_never_reads_is_dropped_after_the_write_timeout()
     let flood = tokio::spawn(async move { while write.write_all(&batch).await.is_ok() {} });
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Far more than the socket buffers hold: the server's writes have to wait.
-    let padding = "z".repeat(32 * 1024);
-    for n in 0..400 {
-        sender.send(format!("push {n} {padding}")).unwrap();
-    }
+    push_more_than_the_socket_holds(&sender);
     let started = Instant::now();
-    let why = loop {
-        if let Some(why) = ends.all().first() {
-            break Some(why.clone());
-        }
-        if started.elapsed() > Duration::from_secs(5) {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let why = ends.first_within(Duration::from_secs(5)).await;
     flood.abort();
     let took = started.elapsed();
     let pushed_ok = sender.send("probe".to_owned()).is_ok();
@@ -592,7 +585,7 @@ async fn forward_holding_a_message_under_a_keepalive_waits() {
     let limits = Limits::DEFAULT.with_idle_timeout(Some(Duration::from_millis(120)));
     let running = start(Router::new().route("/f", endpoint), limits).await;
     let mut ws = raw(&running.url, "/f").await;
-    let (cpu, started) = (thread_cpu(), Instant::now());
+    let watch = CpuWatch::start();
     within(ws.send(Message::text("held"))).await.unwrap();
     let mut items = 0;
     loop {
@@ -607,9 +600,7 @@ async fn forward_holding_a_message_under_a_keepalive_waits() {
         }
     }
     assert_eq!(items, 4);
-    let wall = started.elapsed();
-    let used = thread_cpu().saturating_sub(cpu);
-    assert!(used < wall / 3, "{used:?} CPU in {wall:?}");
+    watch.assert_waited("forward holding a message");
 }
 
 /// Echoes text; a binary frame does not decode as a `String` and gets the endpoint's policy
@@ -617,23 +608,14 @@ async fn forward_holding_a_message_under_a_keepalive_waits() {
 struct Replies {
     cancel: bool,
 }
-impl wsgen_runtime::codegen::Endpoint for Replies {
-    type Receive = String;
-    type Send = String;
-    type Close = wsgen_runtime::NoClose;
-    type Params = ();
-    type Query = ();
-    type State = ();
-    const ON_INVALID: wsgen_runtime::codegen::OnInvalid = wsgen_runtime::codegen::OnInvalid::Reply;
-    async fn run(
-        &self,
-        socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
-        _state: &mut Option<()>,
-    ) -> Result<(), wsgen_runtime::Stop<wsgen_runtime::NoClose>> {
+string_endpoint!(
+    Replies,
+    on_invalid = wsgen_runtime::codegen::OnInvalid::Reply,
+    |this, socket| {
         let mut n = 0u64;
         loop {
             n += 1;
-            let message = if self.cancel {
+            let message = if this.cancel {
                 let limit = Duration::from_micros(n * 7919 % 500);
                 match tokio::time::timeout(limit, socket.recv()).await {
                     Ok(message) => message?,
@@ -645,14 +627,7 @@ impl wsgen_runtime::codegen::Endpoint for Replies {
             socket.reply(format!("echo {message}")).await?;
         }
     }
-    async fn on_disconnect(
-        &self,
-        _conn: &wsgen_runtime::codegen::ConnOf<Self>,
-        _state: Option<()>,
-        _why: Disconnect,
-    ) {
-    }
-}
+);
 
 async fn invalid_replies(cancel: bool) {
     let running = start(
@@ -727,27 +702,13 @@ async fn a_client_that_stops_reading_is_dropped_even_if_receives_are_cancelled()
         ends: ends.clone(),
         sender: Mutex::new(Some(out)),
     };
-    let limits = Limits::DEFAULT
-        .with_send_queue(10_000)
-        .with_slow_consumer(SlowConsumer::Reject)
-        .with_write_timeout(Duration::from_millis(300));
+    let limits = only_the_write_timeout();
     let running = start(Router::new().route("/t", endpoint), limits).await;
     let _ws = small_buffer_client(&running.url, "/t").await;
     let sender = within(sender).await.unwrap();
-    let padding = "z".repeat(32 * 1024);
-    for n in 0..400 {
-        sender.send(format!("push {n} {padding}")).unwrap();
-    }
+    push_more_than_the_socket_holds(&sender);
     let started = Instant::now();
-    let why = loop {
-        if let Some(why) = ends.all().first() {
-            break Some(why.clone());
-        }
-        if started.elapsed() > Duration::from_secs(4) {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let why = ends.first_within(Duration::from_secs(4)).await;
     assert!(
         matches!(why, Some(Disconnect::Lost { .. })),
         "a client that has read nothing for {:?} (write timeout 300 ms) is still connected: {why:?}",
@@ -759,14 +720,12 @@ async fn a_client_that_stops_reading_is_dropped_even_if_receives_are_cancelled()
 /// delivered whole; one byte more closes with 1009.
 #[tokio::test]
 async fn messages_at_the_size_limit() {
-    let ends = Ends::default();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let endpoint = Recorder {
-        ends: ends.clone(),
-        got: got.clone(),
-    };
-    let running = start(Router::new().route("/r", endpoint), Limits::DEFAULT).await;
-    let mut ws = raw(&running.url, "/r").await;
+    let Recording {
+        running: _running,
+        mut ws,
+        ends,
+        got,
+    } = recording(Limits::DEFAULT).await;
     let limit = Limits::DEFAULT.max_message_size;
     let text = "a".repeat(limit);
     let (first, rest) = text.as_bytes().split_at(limit / 2);
@@ -794,14 +753,12 @@ async fn protocol_errors_after_a_burst() {
         ("fragmented ping", frame(0x9, false, b"x")),
     ];
     for (what, bad) in bad {
-        let ends = Ends::default();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let endpoint = Recorder {
-            ends: ends.clone(),
-            got: got.clone(),
-        };
-        let running = start(Router::new().route("/r", endpoint), Limits::DEFAULT).await;
-        let mut ws = raw(&running.url, "/r").await;
+        let Recording {
+            running: _running,
+            mut ws,
+            ends,
+            got,
+        } = recording(Limits::DEFAULT).await;
         let mut bytes = Vec::new();
         for n in 0..40 {
             bytes.extend(frame(0x9, true, b""));
@@ -850,16 +807,7 @@ async fn over_the_rate_messages_are_dropped_once_and_pings_do_not_count() {
     assert_eq!(echoes, expected);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     within(ws.send(Message::text("later"))).await.unwrap();
-    loop {
-        match within(ws.next()).await {
-            Some(Ok(Message::Text(t))) => {
-                assert_eq!(t.as_str(), "echo later");
-                break;
-            }
-            Some(Ok(Message::Pong(_))) => {}
-            other => panic!("{other:?}"),
-        }
-    }
+    assert_eq!(next_text(&mut ws).await, "echo later");
     assert!(ends.all().is_empty());
 }
 
@@ -956,23 +904,7 @@ struct StyledQuiet {
     style: Style,
 }
 string_endpoint!(StyledQuiet, records, |this, socket| {
-    let mut interval = tokio::time::interval(Duration::from_millis(7));
-    loop {
-        let message = match this.style {
-            Style::Plain => socket.recv().await?,
-            Style::Timeout => {
-                match tokio::time::timeout(Duration::from_millis(3), socket.recv()).await {
-                    Ok(message) => message?,
-                    Err(_) => continue,
-                }
-            }
-            Style::Select => tokio::select! {
-                message = socket.recv() => message?,
-                _ = interval.tick() => continue,
-            },
-        };
-        socket.reply(message).await?;
-    }
+    echo_in_style(this.style, socket).await
 });
 
 /// Messages every 60 ms for 600 ms, then silence: closed with 1001 one idle timeout (250 ms)
@@ -987,7 +919,7 @@ async fn idle_after_traffic(style: Style) {
     let limits = Limits::DEFAULT.with_idle_timeout(Some(idle));
     let running = start(Router::new().route("/q", endpoint), limits).await;
     let mut ws = raw(&running.url, "/q").await;
-    let (cpu, started) = (thread_cpu(), Instant::now());
+    let watch = CpuWatch::start();
     let mut last = Instant::now();
     for i in 0..10 {
         last = Instant::now();
@@ -1002,26 +934,9 @@ async fn idle_after_traffic(style: Style) {
     }
     assert_eq!(close_code(&mut ws).await, Some(1001), "{style:?}");
     let quiet = last.elapsed();
-    let wall = started.elapsed();
-    let used = thread_cpu().saturating_sub(cpu);
-    assert!(used < wall / 3, "{style:?}: {used:?} CPU in {wall:?}");
+    watch.assert_waited(&format!("{style:?}: idle after traffic"));
     assert!(
         quiet >= idle - Duration::from_millis(20) && quiet < idle + Duration::from_millis(500),
         "{style:?}: closed {quiet:?} after the last message (idle timeout {idle:?})"
     );
-}
-
-#[tokio::test]
-async fn idle_after_traffic_plain() {
-    idle_after_traffic(Style::Plain).await;
-}
-
-#[tokio::test]
-async fn idle_after_traffic_timeout() {
-    idle_after_traffic(Style::Timeout).await;
-}
-
-#[tokio::test]
-async fn idle_after_traffic_select() {
-    idle_after_traffic(Style::Select).await;
 }

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Ends, close_code, raw, start, string_endpoint, within};
+use common::{CpuWatch, Ends, close_code, raw, start, string_endpoint, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use wsgen_runtime::{Disconnect, Keepalive, Limits, Router};
@@ -45,30 +45,6 @@ string_endpoint!(
     }
 );
 
-/// CPU time this thread has used, in the kernel's ticks of 10 ms: a test's runtime (one thread,
-/// as `#[tokio::test]` makes it) runs the server and the client on this thread, so a connection
-/// task that spins instead of waiting shows here as about as much CPU time as wall time.
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
-    // The fields after the command name (which is in parentheses and may hold spaces).
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat") + 2..]
-        .split(' ')
-        .collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    Duration::from_millis(ticks * 10)
-}
-
-/// Fails when the connection task used more than a third of `wall` in CPU time since `since`
-/// (a spinning task uses nearly all of it; waiting uses next to none).
-fn assert_waited(since: Duration, wall: Duration, what: &str) {
-    let used = thread_cpu().saturating_sub(since);
-    assert!(
-        used < wall / 3,
-        "{what}: {used:?} of CPU time in {wall:?}: the connection task spins instead of waiting"
-    );
-}
-
 /// A client that sends a message every 100 ms for a second, each echoed, is never idle under a
 /// 300 ms idle timeout; once it stops, it is closed with 1001 one idle timeout after its last
 /// message, not sooner (a timer left at an earlier deadline) and not never (a later deadline
@@ -81,7 +57,7 @@ async fn the_idle_timeout_counts_from_the_last_frame() {
     let limits = Limits::DEFAULT.with_idle_timeout(Some(idle));
     let running = start(Router::new().route("/echo", endpoint), limits).await;
     let mut ws = raw(&running.url, "/echo").await;
-    let (cpu, started) = (thread_cpu(), Instant::now());
+    let watch = CpuWatch::start();
     let mut last = Instant::now();
     for i in 0..10 {
         let text = format!("m{i}");
@@ -95,7 +71,7 @@ async fn the_idle_timeout_counts_from_the_last_frame() {
     }
     assert_eq!(close_code(&mut ws).await, Some(1001));
     let quiet = last.elapsed();
-    assert_waited(cpu, started.elapsed(), "messages every 100 ms, then quiet");
+    watch.assert_waited("messages every 100 ms, then quiet");
     // Answer the close and hang up, so that the server need not wait its close timeout.
     let _ = within(ws.flush()).await;
     drop(ws);
@@ -146,7 +122,7 @@ async fn pings_start_one_interval_after_the_last_message_and_answered_pings_keep
         "pinged {first_ping:?} after the last message, within the 200 ms interval"
     );
     // Reading answers each ping; four more intervals pass with the connection open.
-    let (cpu, started) = (thread_cpu(), Instant::now());
+    let watch = CpuWatch::start();
     let mut pings = 0;
     let listening = tokio::time::timeout(Duration::from_millis(900), async {
         while let Some(frame) = ws.next().await {
@@ -161,7 +137,7 @@ async fn pings_start_one_interval_after_the_last_message_and_answered_pings_keep
         "the connection ended while pings were answered"
     );
     assert!(pings >= 2, "only {pings} pings in 900 ms at one per 200 ms");
-    assert_waited(cpu, started.elapsed(), "pings answered for 900 ms");
+    watch.assert_waited("pings answered for 900 ms");
     assert!(ends.all().is_empty(), "ended: {:?}", ends.all());
     within(ws.send(Message::text("still here"))).await.unwrap();
     match within(ws.next()).await {

@@ -81,6 +81,18 @@ pub async fn close_code(ws: &mut Raw) -> Option<u16> {
     }
 }
 
+/// The next text message the server sends, pings and pongs skipped; fails on anything else.
+pub async fn next_text(ws: &mut Raw) -> String {
+    use futures_util::StreamExt;
+    loop {
+        match within(ws.next()).await {
+            Some(Ok(Message::Text(text))) => return text.as_str().to_owned(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
+
 /// Every `on_disconnect` call.
 #[derive(Clone, Default)]
 pub struct Ends(Arc<Mutex<Vec<Disconnect>>>);
@@ -92,6 +104,20 @@ impl Ends {
 
     pub fn all(&self) -> Vec<Disconnect> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// The first `on_disconnect`, if one comes within `limit`.
+    pub async fn first_within(&self, limit: Duration) -> Option<Disconnect> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(why) = self.all().first() {
+                return Some(why.clone());
+            }
+            if started.elapsed() > limit {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits (bounded) for the first `on_disconnect`, then a little longer to catch a second;
@@ -110,6 +136,46 @@ impl Ends {
     }
 }
 
+/// CPU time against wall time since it started, on this thread. A `#[tokio::test]` runtime
+/// has one thread, which runs both the server and the client: a connection task that spins
+/// instead of waiting shows as about as much CPU time as wall time.
+pub struct CpuWatch {
+    cpu: Duration,
+    wall: std::time::Instant,
+}
+
+impl CpuWatch {
+    pub fn start() -> Self {
+        CpuWatch {
+            cpu: thread_cpu(),
+            wall: std::time::Instant::now(),
+        }
+    }
+
+    /// Fails when this thread used half the wall time since the start or more in CPU time (a
+    /// spinning task uses nearly all of it; waiting uses next to none).
+    pub fn assert_waited(&self, what: &str) {
+        let used = thread_cpu().saturating_sub(self.cpu);
+        let wall = self.wall.elapsed();
+        assert!(
+            used < wall / 2,
+            "{what}: {used:?} of CPU time in {wall:?}: the connection task spins instead of waiting"
+        );
+    }
+}
+
+/// CPU time this thread has used, in the kernel's ticks of 10 ms.
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat") + 2..]
+        .split(' ')
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
+}
+
 /// Waits (bounded) until `check` holds.
 pub async fn eventually(mut check: impl FnMut() -> bool) {
     within(async {
@@ -125,13 +191,23 @@ pub async fn eventually(mut check: impl FnMut() -> bool) {
 /// `string_endpoint!(Echo, |this, socket| { .. })` gives the body the endpoint as `this` and the
 /// socket as `socket`, and does nothing when a connection ends. With `records` the endpoint's
 /// `ends: Ends` field records every `on_disconnect`, and `records, keepalive = ..` also sets
-/// its `KEEPALIVE`.
+/// its `KEEPALIVE`; `on_invalid = ..` sets its `ON_INVALID`.
 #[allow(unused_macros)]
 macro_rules! string_endpoint {
     ($endpoint:ty, |$this:ident, $socket:ident| $body:block) => {
         $crate::common::string_endpoint!(
             @impl $endpoint,
             None,
+            wsgen_runtime::codegen::OnInvalid::Close,
+            |_this, _why| {},
+            |$this, $socket| $body
+        );
+    };
+    ($endpoint:ty, on_invalid = $on_invalid:expr, |$this:ident, $socket:ident| $body:block) => {
+        $crate::common::string_endpoint!(
+            @impl $endpoint,
+            None,
+            $on_invalid,
             |_this, _why| {},
             |$this, $socket| $body
         );
@@ -140,6 +216,7 @@ macro_rules! string_endpoint {
         $crate::common::string_endpoint!(
             @impl $endpoint,
             None,
+            wsgen_runtime::codegen::OnInvalid::Close,
             |this, why| { this.ends.push(why) },
             |$this, $socket| $body
         );
@@ -150,11 +227,12 @@ macro_rules! string_endpoint {
         $crate::common::string_endpoint!(
             @impl $endpoint,
             Some($keepalive),
+            wsgen_runtime::codegen::OnInvalid::Close,
             |this, why| { this.ends.push(why) },
             |$this, $socket| $body
         );
     };
-    (@impl $endpoint:ty, $keepalive:expr, |$ended:ident, $why:ident| $disconnect:block,
+    (@impl $endpoint:ty, $keepalive:expr, $on_invalid:expr, |$ended:ident, $why:ident| $disconnect:block,
         |$this:ident, $socket:ident| $body:block) => {
         impl wsgen_runtime::codegen::Endpoint for $endpoint {
             type Receive = String;
@@ -164,6 +242,7 @@ macro_rules! string_endpoint {
             type Query = ();
             type State = ();
             const KEEPALIVE: Option<wsgen_runtime::Keepalive> = $keepalive;
+            const ON_INVALID: wsgen_runtime::codegen::OnInvalid = $on_invalid;
             async fn run(
                 &self,
                 $socket: &mut wsgen_runtime::codegen::SocketOf<Self>,
