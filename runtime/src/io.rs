@@ -66,6 +66,9 @@ enum Stream {
 pub(crate) struct Io {
     stream: Stream,
     ahead: ReadAhead,
+    /// Bytes written to the stream so far: whether the peer took anything since a write began
+    /// to wait (the socket's write timeout).
+    written: u64,
 }
 
 /// Bytes read from the stream ahead of the reader.
@@ -180,6 +183,19 @@ impl Io {
         Io {
             stream,
             ahead: ReadAhead::default(),
+            written: 0,
+        }
+    }
+
+    /// Bytes written to the stream so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Counts what a write wrote.
+    fn count(&mut self, polled: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = polled {
+            self.written = self.written.wrapping_add(*n as u64);
         }
     }
 
@@ -348,7 +364,10 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let io = self.get_mut();
+        let polled = Pin::new(&mut io.stream).poll_write(cx, buf);
+        io.count(&polled);
+        polled
     }
 
     fn poll_write_vectored(
@@ -356,7 +375,10 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let io = self.get_mut();
+        let polled = Pin::new(&mut io.stream).poll_write_vectored(cx, bufs);
+        io.count(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -105,14 +105,18 @@ fn io_error(detail: String) -> tungstenite::Error {
     tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, detail))
 }
 
-/// Runs a write, failing it when the peer has not taken the bytes within `limit` (a client that
-/// stopped reading must not hold its connection task forever), or when a graceful shutdown
-/// runs out of time. `until` is the connection's deadline for the write that is waiting: set
-/// when a write first has to wait and kept when the call is cancelled, so that a handler
-/// cancelling its receives more often than `limit` does not start the limit again each time;
-/// cleared once a write completes.
+/// Runs a write, failing it when the peer has taken no data for `limit` (a client that stopped
+/// reading must not hold its connection task forever), or when a graceful shutdown runs out of
+/// time.
+///
+/// `until` is the connection's deadline for a write that waits, with how many bytes the socket
+/// had written (`written`) when it was set. It outlives a cancelled call: a handler that cancels
+/// its receives more often than `limit` must not start the limit again each time. A deadline
+/// set before the socket last wrote anything is over, so a peer that reads, however slowly,
+/// gets the whole `limit` for each wait.
 async fn bounded<T>(
-    until: &mut Option<Instant>,
+    until: &mut Option<(Instant, u64)>,
+    written: u64,
     limit: Duration,
     shutdown: &Shutdown,
     write: impl std::future::Future<Output = Result<T, tungstenite::Error>>,
@@ -122,13 +126,17 @@ async fn bounded<T>(
     // size every connection's future for a case that is rare.
     let mut write = std::pin::pin!(write);
     if let Some(done) = write.as_mut().now_or_never() {
-        *until = None;
         return done;
     }
-    let at = *until.get_or_insert_with(|| Instant::now() + limit);
-    let done = Box::pin(wait_for_write(at, limit, shutdown.clone(), write)).await;
-    *until = None;
-    done
+    let at = match *until {
+        Some((at, mark)) if mark == written => at,
+        _ => {
+            let at = Instant::now() + limit;
+            *until = Some((at, written));
+            at
+        }
+    };
+    Box::pin(wait_for_write(at, limit, shutdown.clone(), write)).await
 }
 
 /// The slow path of [`bounded`]: the write has to wait for the peer, at most until `at`.
@@ -184,8 +192,9 @@ pub struct Socket<R, S, P = (), Q = ()> {
     /// The one timer of the keepalive and the idle timeout, made the first time a deadline
     /// is set (see [`Socket::poll_timer`]).
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// When the write that is waiting for the peer times out (see [`bounded`]).
-    write_until: Option<Instant>,
+    /// When a write that is waiting for the peer times out, and the socket's count of bytes
+    /// written when that wait began (see [`bounded`]).
+    write_until: Option<(Instant, u64)>,
     /// When the close handshake stops waiting for the peer's close frame: kept, like
     /// `write_until`, when a call that was closing is cancelled.
     close_until: Option<Instant>,
@@ -680,6 +689,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                         // tungstenite has queued the echo of the close frame; send it.
                         let _ = bounded(
                             &mut self.write_until,
+                            self.ws.written(),
                             self.settings.write_timeout,
                             &self.shutdown,
                             self.ws.flush(),
@@ -810,6 +820,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         }
         if let Err(e) = bounded(
             &mut self.write_until,
+            self.ws.written(),
             self.settings.write_timeout,
             &self.shutdown,
             self.ws.send(Message::Ping(Default::default())),
@@ -826,10 +837,12 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     /// Waits (a bounded time) until the write buffer takes another frame. Cancel safe: nothing
     /// is taken from anywhere while it waits.
     async fn room(&mut self) -> Result<(), tungstenite::Error> {
+        let written = self.ws.written();
         let ws = &mut self.ws;
         let ready = std::future::poll_fn(|cx| ws.poll_ready_unpin(cx));
         bounded(
             &mut self.write_until,
+            written,
             self.settings.write_timeout,
             &self.shutdown,
             ready,
@@ -1101,6 +1114,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
     async fn flush(&mut self) -> Result<(), tungstenite::Error> {
         bounded(
             &mut self.write_until,
+            self.ws.written(),
             self.settings.write_timeout,
             &self.shutdown,
             self.ws.flush(),
@@ -1163,6 +1177,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         let shutdown = &self.shutdown;
         if bounded(
             &mut self.write_until,
+            self.ws.written(),
             self.settings.write_timeout,
             shutdown,
             self.ws.close(Some(frame)),

@@ -109,6 +109,11 @@ impl WebSocket {
         call(&mut self.context, &mut bridge)
     }
 
+    /// Bytes written to the transport so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.io.written()
+    }
+
     /// The transport, to shut it down at the end.
     pub(crate) fn get_mut(&mut self) -> &mut Io {
         &mut self.io

@@ -6,7 +6,8 @@
 //! reads escaped the write timeout (the fast path read on after a write that had to wait);
 //! receives cancelled more often than the write timeout started it again each time; and pings
 //! from a client that never reads filled the write buffer with pongs without bound (before
-//! the protocol handshake too).
+//! the protocol handshake too). A fourth came with the fix of the second: the deadline of a
+//! cancelled wait outlived it and dropped a client that had read everything since.
 
 mod common;
 
@@ -939,4 +940,66 @@ async fn idle_after_traffic(style: Style) {
         quiet >= idle - Duration::from_millis(20) && quiet < idle + Duration::from_millis(500),
         "{style:?}: closed {quiet:?} after the last message (idle timeout {idle:?})"
     );
+}
+
+/// Hands out its sender; receives once under a 100 ms timeout, does a second of other work, then
+/// receives for good, answering nothing.
+struct StallingSink {
+    ends: Ends,
+    sender: Mutex<Option<oneshot::Sender<Sender<String>>>>,
+}
+string_endpoint!(StallingSink, records, |this, socket| {
+    if let Some(out) = this.sender.lock().unwrap().take() {
+        let _ = out.send(socket.conn().sender());
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(100), socket.recv()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    loop {
+        socket.recv().await?;
+    }
+});
+
+/// Reads the `count` pushes the server sends, in order.
+async fn read_pushes(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    count: usize,
+) {
+    for n in 0..count {
+        let text = match within(ws.next()).await {
+            Some(Ok(Message::Text(text))) => text,
+            other => panic!("push {n}: {other:?}"),
+        };
+        assert!(
+            text.starts_with(&format!("push {n} ")),
+            "push {n} out of order"
+        );
+    }
+}
+
+/// A write that had to wait, whose receive was cancelled, for a client that then read
+/// everything: the deadline of that wait must not outlive it. When the handler receives again a
+/// second later and the socket's writes have to wait again (there is more queued than the
+/// socket buffers hold) while the client reads all along, the old deadline, long past, must not
+/// drop the connection.
+#[tokio::test]
+async fn a_cancelled_writes_deadline_does_not_drop_a_client_that_reads() {
+    let ends = Ends::default();
+    let (out, sender) = oneshot::channel();
+    let endpoint = StallingSink {
+        ends: ends.clone(),
+        sender: Mutex::new(Some(out)),
+    };
+    let running = start(
+        Router::new().route("/s", endpoint),
+        only_the_write_timeout(),
+    )
+    .await;
+    let mut ws = small_buffer_client(&running.url, "/s").await;
+    let sender = within(sender).await.unwrap();
+    push_more_than_the_socket_holds(&sender);
+    // Not reading yet: the handler's first receive writes until the socket is full, waits, and
+    // is cancelled by its timeout.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    read_pushes(&mut ws, 400).await;
+    assert!(ends.all().is_empty(), "{:?}", ends.all());
 }

@@ -65,8 +65,9 @@ pub struct Limits {
     /// How long the server waits for the peer's close frame after sending its own.
     pub close_timeout: Duration,
     /// How long a write may wait for a peer that is not reading before the connection is
-    /// treated as lost: counted from when the write first had to wait, through receives that
-    /// a handler cancels meanwhile, and for the pongs that answer a client's pings too.
+    /// treated as lost. A wait cut short by a receive that the handler cancelled goes on
+    /// counting in the next call unless the peer took data meanwhile; the pongs that answer a
+    /// client's pings count as writes too.
     pub write_timeout: Duration,
     /// TCP keepalive probes, so that a peer that vanished without a FIN is noticed even on
     /// endpoints without a `ping` (`None` leaves the OS default, usually off).
