@@ -14,39 +14,15 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{CpuWatch, Ends, close_code, next_text, raw, start, string_endpoint, within};
+use common::{
+    CpuWatch, Ends, close_code, masked_frame, next_text, raw, small_buffer_client, start,
+    string_endpoint, tcp, within,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use wsgen_runtime::{Disconnect, Keepalive, Limits, Router, Sender, SlowConsumer};
-
-/// A masked client frame: `opcode`, `fin`, `payload`.
-fn frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
-    let len = payload.len();
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= 0xFFFF {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    let mask = [0x11u8, 0x22, 0x33, 0x44];
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
-/// The raw TCP stream under a tokio-tungstenite client, to write hand-made frames.
-fn tcp(ws: &mut common::Raw) -> &mut tokio::net::TcpStream {
-    match ws.get_mut() {
-        tokio_tungstenite::MaybeTlsStream::Plain(stream) => stream,
-        _ => unreachable!("plain ws://"),
-    }
-}
 
 /// Records every message received, in order, and echoes it.
 #[derive(Default)]
@@ -99,11 +75,11 @@ async fn a_close_in_the_middle_of_a_burst() {
     } = recording(Limits::DEFAULT).await;
     let mut bytes = Vec::new();
     for n in 0..40 {
-        bytes.extend(frame(0x9, true, b"p"));
-        bytes.extend(frame(0x1, true, format!("m{n}").as_bytes()));
+        bytes.extend(masked_frame(0x9, true, b"p"));
+        bytes.extend(masked_frame(0x1, true, format!("m{n}").as_bytes()));
     }
-    bytes.extend(frame(0x8, true, &[0x03, 0xE8]));
-    bytes.extend(frame(0x1, true, b"after"));
+    bytes.extend(masked_frame(0x8, true, &[0x03, 0xE8]));
+    bytes.extend(masked_frame(0x1, true, b"after"));
     within(tcp(&mut ws).write_all(&bytes)).await.unwrap();
     let why = ends.once().await;
     assert!(
@@ -131,10 +107,10 @@ async fn invalid_utf8_in_a_burst() {
     } = recording(Limits::DEFAULT).await;
     let mut bytes = Vec::new();
     for n in 0..5 {
-        bytes.extend(frame(0x1, true, format!("m{n}").as_bytes()));
+        bytes.extend(masked_frame(0x1, true, format!("m{n}").as_bytes()));
     }
-    bytes.extend(frame(0x1, true, &[0xff, 0xfe]));
-    bytes.extend(frame(0x1, true, b"after"));
+    bytes.extend(masked_frame(0x1, true, &[0xff, 0xfe]));
+    bytes.extend(masked_frame(0x1, true, b"after"));
     within(tcp(&mut ws).write_all(&bytes)).await.unwrap();
     assert_eq!(close_code(&mut ws).await, Some(1007));
     let _ = ends.once().await;
@@ -151,11 +127,11 @@ async fn a_fragmented_message_arriving_byte_by_byte() {
         mut ws,
         ..
     } = recording(Limits::DEFAULT).await;
-    let mut bytes = frame(0x1, false, b"hel");
-    bytes.extend(frame(0x9, true, b"x"));
-    bytes.extend(frame(0x0, false, b"lo "));
-    bytes.extend(frame(0xA, true, b"y"));
-    bytes.extend(frame(0x0, true, b"world"));
+    let mut bytes = masked_frame(0x1, false, b"hel");
+    bytes.extend(masked_frame(0x9, true, b"x"));
+    bytes.extend(masked_frame(0x0, false, b"lo "));
+    bytes.extend(masked_frame(0xA, true, b"y"));
+    bytes.extend(masked_frame(0x0, true, b"world"));
     for byte in bytes {
         within(tcp(&mut ws).write_all(&[byte])).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -187,24 +163,6 @@ string_endpoint!(Pushed, |this, socket| {
         socket.reply(format!("echo {message}")).await?;
     }
 });
-
-/// A client with a small receive buffer.
-async fn small_buffer_client(
-    url: &str,
-    path: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
-    let addr = url.strip_prefix("ws://").unwrap();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = within(socket.connect(addr.parse().unwrap())).await.unwrap();
-    within(tokio_tungstenite::client_async(
-        format!("{url}{path}"),
-        stream,
-    ))
-    .await
-    .unwrap()
-    .0
-}
 
 async fn pings_while_blocked(cancel: bool) {
     const PUSHES: usize = 300;
@@ -482,7 +440,7 @@ async fn a_flooding_client_that_never_reads_is_dropped_after_the_write_timeout()
     let (_read, mut write) = stream.into_split();
     let mut batch = Vec::new();
     for _ in 0..4096 {
-        batch.extend(frame(0x1, true, b"x"));
+        batch.extend(masked_frame(0x1, true, b"x"));
     }
     // Never reads; writes frames back to back until the server hangs up.
     let flood = tokio::spawn(async move { while write.write_all(&batch).await.is_ok() {} });
@@ -640,14 +598,14 @@ async fn invalid_replies(cancel: bool) {
     let mut bytes = Vec::new();
     let mut expected = Vec::new();
     for n in 0..200 {
-        bytes.extend(frame(0x1, true, format!("m{n}").as_bytes()));
+        bytes.extend(masked_frame(0x1, true, format!("m{n}").as_bytes()));
         expected.push(format!("echo m{n}"));
         if n % 3 == 0 {
-            bytes.extend(frame(0x2, true, b"\x00\x01"));
+            bytes.extend(masked_frame(0x2, true, b"\x00\x01"));
             expected.push("error".to_owned());
         }
         if n % 5 == 0 {
-            bytes.extend(frame(0x9, true, b""));
+            bytes.extend(masked_frame(0x9, true, b""));
         }
     }
     within(tcp(&mut ws).write_all(&bytes)).await.unwrap();
@@ -730,10 +688,10 @@ async fn messages_at_the_size_limit() {
     let limit = Limits::DEFAULT.max_message_size;
     let text = "a".repeat(limit);
     let (first, rest) = text.as_bytes().split_at(limit / 2);
-    let mut bytes = frame(0x1, false, first);
-    bytes.extend(frame(0x9, true, b"p"));
-    bytes.extend(frame(0x0, true, rest));
-    bytes.extend(frame(0x1, true, "b".repeat(limit + 1).as_bytes()));
+    let mut bytes = masked_frame(0x1, false, first);
+    bytes.extend(masked_frame(0x9, true, b"p"));
+    bytes.extend(masked_frame(0x0, true, rest));
+    bytes.extend(masked_frame(0x1, true, "b".repeat(limit + 1).as_bytes()));
     within(tcp(&mut ws).write_all(&bytes)).await.unwrap();
     assert_eq!(close_code(&mut ws).await, Some(1009));
     let _ = ends.once().await;
@@ -747,11 +705,11 @@ async fn messages_at_the_size_limit() {
 #[tokio::test]
 async fn protocol_errors_after_a_burst() {
     let bad: Vec<(&str, Vec<u8>)> = vec![
-        ("oversized ping", frame(0x9, true, &[0u8; 126])),
-        ("reserved opcode", frame(0x3, true, b"x")),
+        ("oversized ping", masked_frame(0x9, true, &[0u8; 126])),
+        ("reserved opcode", masked_frame(0x3, true, b"x")),
         ("unmasked", vec![0x81, 0x01, b'x']),
-        ("lone continuation", frame(0x0, true, b"x")),
-        ("fragmented ping", frame(0x9, false, b"x")),
+        ("lone continuation", masked_frame(0x0, true, b"x")),
+        ("fragmented ping", masked_frame(0x9, false, b"x")),
     ];
     for (what, bad) in bad {
         let Recording {
@@ -762,11 +720,11 @@ async fn protocol_errors_after_a_burst() {
         } = recording(Limits::DEFAULT).await;
         let mut bytes = Vec::new();
         for n in 0..40 {
-            bytes.extend(frame(0x9, true, b""));
-            bytes.extend(frame(0x1, true, format!("m{n}").as_bytes()));
+            bytes.extend(masked_frame(0x9, true, b""));
+            bytes.extend(masked_frame(0x1, true, format!("m{n}").as_bytes()));
         }
         bytes.extend(bad);
-        bytes.extend(frame(0x1, true, b"after"));
+        bytes.extend(masked_frame(0x1, true, b"after"));
         within(tcp(&mut ws).write_all(&bytes)).await.unwrap();
         assert_eq!(close_code(&mut ws).await, Some(1002), "{what}");
         let _ = ends.once().await;
@@ -792,8 +750,8 @@ async fn over_the_rate_messages_are_dropped_once_and_pings_do_not_count() {
     let mut ws = raw(&running.url, "/r").await;
     let mut bytes = Vec::new();
     for n in 0..100 {
-        bytes.extend(frame(0x9, true, b""));
-        bytes.extend(frame(0x1, true, format!("m{n}").as_bytes()));
+        bytes.extend(masked_frame(0x9, true, b""));
+        bytes.extend(masked_frame(0x1, true, format!("m{n}").as_bytes()));
     }
     within(tcp(&mut ws).write_all(&bytes)).await.unwrap();
     let mut echoes = Vec::new();
@@ -839,7 +797,7 @@ async fn flood_pings(router: Router, path: &str, ends: &Ends) {
     let (_read, mut write) = stream.into_split();
     let mut batch = Vec::new();
     for _ in 0..1000 {
-        batch.extend(frame(0x9, true, &[7u8; 125]));
+        batch.extend(masked_frame(0x9, true, &[7u8; 125]));
     }
     let before = rss();
     let started = Instant::now();
@@ -940,66 +898,4 @@ async fn idle_after_traffic(style: Style) {
         quiet >= idle - Duration::from_millis(20) && quiet < idle + Duration::from_millis(500),
         "{style:?}: closed {quiet:?} after the last message (idle timeout {idle:?})"
     );
-}
-
-/// Hands out its sender; receives once under a 100 ms timeout, does a second of other work, then
-/// receives for good, answering nothing.
-struct StallingSink {
-    ends: Ends,
-    sender: Mutex<Option<oneshot::Sender<Sender<String>>>>,
-}
-string_endpoint!(StallingSink, records, |this, socket| {
-    if let Some(out) = this.sender.lock().unwrap().take() {
-        let _ = out.send(socket.conn().sender());
-    }
-    let _ = tokio::time::timeout(Duration::from_millis(100), socket.recv()).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    loop {
-        socket.recv().await?;
-    }
-});
-
-/// Reads the `count` pushes the server sends, in order.
-async fn read_pushes(
-    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-    count: usize,
-) {
-    for n in 0..count {
-        let text = match within(ws.next()).await {
-            Some(Ok(Message::Text(text))) => text,
-            other => panic!("push {n}: {other:?}"),
-        };
-        assert!(
-            text.starts_with(&format!("push {n} ")),
-            "push {n} out of order"
-        );
-    }
-}
-
-/// A write that had to wait, whose receive was cancelled, for a client that then read
-/// everything: the deadline of that wait must not outlive it. When the handler receives again a
-/// second later and the socket's writes have to wait again (there is more queued than the
-/// socket buffers hold) while the client reads all along, the old deadline, long past, must not
-/// drop the connection.
-#[tokio::test]
-async fn a_cancelled_writes_deadline_does_not_drop_a_client_that_reads() {
-    let ends = Ends::default();
-    let (out, sender) = oneshot::channel();
-    let endpoint = StallingSink {
-        ends: ends.clone(),
-        sender: Mutex::new(Some(out)),
-    };
-    let running = start(
-        Router::new().route("/s", endpoint),
-        only_the_write_timeout(),
-    )
-    .await;
-    let mut ws = small_buffer_client(&running.url, "/s").await;
-    let sender = within(sender).await.unwrap();
-    push_more_than_the_socket_holds(&sender);
-    // Not reading yet: the handler's first receive writes until the socket is full, waits, and
-    // is cancelled by its timeout.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    read_pushes(&mut ws, 400).await;
-    assert!(ends.all().is_empty(), "{:?}", ends.all());
 }

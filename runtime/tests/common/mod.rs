@@ -67,6 +67,49 @@ pub async fn raw(url: &str, path: &str) -> Raw {
         .0
 }
 
+/// A raw TCP client with a 4 KiB receive buffer, connected to `url` + `path`: the server's
+/// writes have to wait as soon as a little is left unread.
+pub async fn small_buffer_client(url: &str, path: &str) -> Raw {
+    let addr = url.strip_prefix("ws://").unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = within(socket.connect(addr.parse().unwrap())).await.unwrap();
+    within(tokio_tungstenite::client_async(
+        format!("{url}{path}"),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    ))
+    .await
+    .unwrap()
+    .0
+}
+
+/// A client's frame as bytes: `opcode`, `fin`, `payload`, masked.
+pub fn masked_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+    let len = payload.len();
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= 0xFFFF {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    let mask = [0x11u8, 0x22, 0x33, 0x44];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// The raw TCP stream under a client, to write hand-made frames.
+pub fn tcp(ws: &mut Raw) -> &mut tokio::net::TcpStream {
+    match ws.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Plain(stream) => stream,
+        _ => unreachable!("plain ws://"),
+    }
+}
+
 /// The close code the server sends next, data messages skipped; `None` if the connection
 /// ended without a close frame.
 pub async fn close_code(ws: &mut Raw) -> Option<u16> {
