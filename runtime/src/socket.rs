@@ -263,30 +263,6 @@ async fn poll_once<T>(mut poll: impl FnMut(&mut Context<'_>) -> T) -> T {
     std::future::poll_fn(|cx| Poll::Ready(poll(cx))).await
 }
 
-/// Ready when a graceful shutdown has begun, or (unless pushes are held) something is queued or
-/// the queue overflowed. The waker goes to the outbox, which a push and the shutdown both wake:
-/// one registration, and no lock, per wait. It is registered before the checks, so nothing
-/// that happens between them is missed.
-fn woken<T>(
-    outbox: &Outbox,
-    shutdown: &Shutdown,
-    holding: bool,
-    cx: &mut Context<'_>,
-) -> Poll<Event<T>> {
-    outbox.register(cx.waker());
-    if shutdown.begun() {
-        Poll::Ready(Event::Shutdown)
-    } else if holding {
-        Poll::Pending
-    } else if outbox.overflowed() {
-        Poll::Ready(Event::Overflow)
-    } else if !outbox.is_empty() {
-        Poll::Ready(Event::Push)
-    } else {
-        Poll::Pending
-    }
-}
-
 fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
@@ -752,7 +728,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
         extra: Pin<&mut impl std::future::Future<Output = T>>,
         read: bool,
     ) -> Poll<Event<T>> {
-        if let Poll::Ready(event) = woken(&self.outbox, &self.shutdown, self.holding, cx) {
+        if let Poll::Ready(event) = self.woken(cx) {
             return Poll::Ready(event);
         }
         if self.poll_timer(cx).is_ready() {
@@ -767,6 +743,25 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
             }
         }
         Poll::Pending
+    }
+
+    /// Ready when a graceful shutdown has begun, or (unless pushes are held) something is
+    /// queued or the queue overflowed. The waker goes to the outbox, which a push and the
+    /// shutdown both wake: one registration, and no lock, per wait. It is registered before
+    /// the checks, so nothing that happens between them is missed.
+    fn woken<T>(&self, cx: &mut Context<'_>) -> Poll<Event<T>> {
+        self.outbox.register(cx.waker());
+        if self.shutdown.begun() {
+            Poll::Ready(Event::Shutdown)
+        } else if self.holding {
+            Poll::Pending
+        } else if self.outbox.overflowed() {
+            Poll::Ready(Event::Overflow)
+        } else if !self.outbox.is_empty() {
+            Poll::Ready(Event::Push)
+        } else {
+            Poll::Pending
+        }
     }
 
     /// Ready when the earliest deadline of the keepalive and the idle timeout may have passed

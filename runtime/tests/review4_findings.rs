@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    CpuWatch, Ends, close_code, masked_frame, next_text, raw, small_buffer_client, start,
-    string_endpoint, tcp, within,
+    CpuWatch, Ends, close_code, masked_frame, next_text, push_padded, raw, small_buffer_client,
+    start, string_endpoint, tcp, within,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -37,6 +37,16 @@ string_endpoint!(Recorder, records, |this, socket| {
         socket.reply(format!("echo {message}")).await?;
     }
 });
+
+/// `count` text messages `m0`, `m1`, …, each after a ping, as one client's bytes.
+fn pings_and_messages(count: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for n in 0..count {
+        bytes.extend(masked_frame(0x9, true, b"p"));
+        bytes.extend(masked_frame(0x1, true, format!("m{n}").as_bytes()));
+    }
+    bytes
+}
 
 /// A [`Recorder`] served at `/r`, a raw client connected to it, and what it records.
 struct Recording {
@@ -73,11 +83,7 @@ async fn a_close_in_the_middle_of_a_burst() {
         ends,
         got,
     } = recording(Limits::DEFAULT).await;
-    let mut bytes = Vec::new();
-    for n in 0..40 {
-        bytes.extend(masked_frame(0x9, true, b"p"));
-        bytes.extend(masked_frame(0x1, true, format!("m{n}").as_bytes()));
-    }
+    let mut bytes = pings_and_messages(40);
     bytes.extend(masked_frame(0x8, true, &[0x03, 0xE8]));
     bytes.extend(masked_frame(0x1, true, b"after"));
     within(tcp(&mut ws).write_all(&bytes)).await.unwrap();
@@ -180,10 +186,7 @@ async fn pings_while_blocked(cancel: bool) {
     let running = start(Router::new().route("/p", endpoint), limits).await;
     let mut ws = small_buffer_client(&running.url, "/p").await;
     let sender = within(sender).await.unwrap();
-    let padding = "z".repeat(32 * 1024);
-    for n in 0..PUSHES {
-        sender.send(format!("push {n} {padding}")).unwrap();
-    }
+    push_padded(&sender, PUSHES);
     // The client does not read: the server's writes back up. Meanwhile it pings and sends.
     tokio::time::sleep(Duration::from_millis(300)).await;
     for n in 0..20 {
@@ -383,15 +386,6 @@ fn only_the_write_timeout() -> Limits {
         .with_write_timeout(Duration::from_millis(300))
 }
 
-/// Queues 400 pushes of 32 KiB: far more than the socket buffers hold, so the server's writes
-/// have to wait for a client that does not read.
-fn push_more_than_the_socket_holds(sender: &Sender<String>) {
-    let padding = "z".repeat(32 * 1024);
-    for n in 0..400 {
-        sender.send(format!("push {n} {padding}")).unwrap();
-    }
-}
-
 /// Hands out its sender, then receives forever, answering nothing.
 struct PushedSink {
     ends: Ends,
@@ -446,7 +440,7 @@ async fn a_flooding_client_that_never_reads_is_dropped_after_the_write_timeout()
     let flood = tokio::spawn(async move { while write.write_all(&batch).await.is_ok() {} });
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Far more than the socket buffers hold: the server's writes have to wait.
-    push_more_than_the_socket_holds(&sender);
+    push_padded(&sender, 400);
     let started = Instant::now();
     let why = ends.first_within(Duration::from_secs(5)).await;
     flood.abort();
@@ -665,7 +659,7 @@ async fn a_client_that_stops_reading_is_dropped_even_if_receives_are_cancelled()
     let running = start(Router::new().route("/t", endpoint), limits).await;
     let _ws = small_buffer_client(&running.url, "/t").await;
     let sender = within(sender).await.unwrap();
-    push_more_than_the_socket_holds(&sender);
+    push_padded(&sender, 400);
     let started = Instant::now();
     let why = ends.first_within(Duration::from_secs(4)).await;
     assert!(
@@ -718,11 +712,7 @@ async fn protocol_errors_after_a_burst() {
             ends,
             got,
         } = recording(Limits::DEFAULT).await;
-        let mut bytes = Vec::new();
-        for n in 0..40 {
-            bytes.extend(masked_frame(0x9, true, b""));
-            bytes.extend(masked_frame(0x1, true, format!("m{n}").as_bytes()));
-        }
+        let mut bytes = pings_and_messages(40);
         bytes.extend(bad);
         bytes.extend(masked_frame(0x1, true, b"after"));
         within(tcp(&mut ws).write_all(&bytes)).await.unwrap();
@@ -748,11 +738,7 @@ async fn over_the_rate_messages_are_dropped_once_and_pings_do_not_count() {
         .with_message_rate(Some(MessageRate::new(1, 5).on_exceeded(RateExceeded::Drop)));
     let running = start(Router::new().route("/r", endpoint), limits).await;
     let mut ws = raw(&running.url, "/r").await;
-    let mut bytes = Vec::new();
-    for n in 0..100 {
-        bytes.extend(masked_frame(0x9, true, b""));
-        bytes.extend(masked_frame(0x1, true, format!("m{n}").as_bytes()));
-    }
+    let bytes = pings_and_messages(100);
     within(tcp(&mut ws).write_all(&bytes)).await.unwrap();
     let mut echoes = Vec::new();
     while echoes.len() < 5 {

@@ -8,7 +8,9 @@ mod common;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{Ends, masked_frame, raw, small_buffer_client, start, string_endpoint, tcp, within};
+use common::{
+    Ends, masked_frame, push_padded, raw, small_buffer_client, start, string_endpoint, tcp, within,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
@@ -192,10 +194,7 @@ async fn a_slow_but_steady_reader_is_kept_when_receives_are_cancelled() {
         other => panic!("{other:?}"),
     };
     const PUSHES: usize = 400;
-    let padding = "z".repeat(32 * 1024);
-    for n in 0..PUSHES {
-        sender.send(format!("push {n} {padding}")).unwrap();
-    }
+    push_padded(&sender, PUSHES);
     let started = std::time::Instant::now();
     for n in 0..PUSHES {
         tokio::time::sleep(Duration::from_millis(5)).await;

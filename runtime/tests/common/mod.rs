@@ -83,6 +83,15 @@ pub async fn small_buffer_client(url: &str, path: &str) -> Raw {
     .0
 }
 
+/// Queues `count` pushes of 32 KiB, `push {n} zzz…`: a few are more than the socket buffers
+/// hold, so the server's writes have to wait for a client that does not read.
+pub fn push_padded(sender: &wsgen_runtime::Sender<String>, count: usize) {
+    let padding = "z".repeat(32 * 1024);
+    for n in 0..count {
+        sender.send(format!("push {n} {padding}")).unwrap();
+    }
+}
+
 /// A client's frame as bytes: `opcode`, `fin`, `payload`, masked.
 pub fn masked_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
