@@ -142,6 +142,62 @@ mod generated {
                 _ => {}
             }
         }
+
+        fn deserialize_tag_first<'de, D>(
+            deserializer: D,
+        ) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            wsgen_runtime::codegen::tag_first(deserializer)
+        }
+    }
+
+    impl wsgen_runtime::codegen::TaggedUnion for ClientEvent {
+        const TAG: &'static str = "type";
+
+        fn variant<'de, D>(tag: &str, fields: D) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            let variant = match tag {
+                "join" => {
+                    Self::Join(wsgen_runtime::serde::Deserialize::deserialize(fields)?)
+                }
+                "say" => {
+                    Self::Say(wsgen_runtime::serde::Deserialize::deserialize(fields)?)
+                }
+                "leave" => {
+                    Self::Leave(wsgen_runtime::serde::Deserialize::deserialize(fields)?)
+                }
+                "whisper" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct WhisperFields {
+                        to: u64,
+                        text: String,
+                    }
+                    let WhisperFields { to, text } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Whisper { to, text }
+                }
+                "invite" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct InviteFields {
+                        to: u64,
+                        room: String,
+                    }
+                    let InviteFields { to, room } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Invite { to, room }
+                }
+                _ => return Ok(None),
+            };
+            Ok(Some(variant))
+        }
     }
 
     /// A line said in a room.
@@ -195,7 +251,102 @@ mod generated {
         Whispered { from: u64, user: String, text: String },
     }
 
-    impl wsgen_runtime::codegen::JsonMessage for ServerEvent {}
+    impl wsgen_runtime::codegen::JsonMessage for ServerEvent {
+        fn deserialize_tag_first<'de, D>(
+            deserializer: D,
+        ) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            wsgen_runtime::codegen::tag_first(deserializer)
+        }
+    }
+
+    impl wsgen_runtime::codegen::TaggedUnion for ServerEvent {
+        const TAG: &'static str = "type";
+
+        fn variant<'de, D>(tag: &str, fields: D) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            let variant = match tag {
+                "welcome" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct WelcomeFields {
+                        session: u64,
+                        user: String,
+                    }
+                    let WelcomeFields { session, user } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Welcome { session, user }
+                }
+                "joined" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct JoinedFields {
+                        room: String,
+                        user: String,
+                        members: u32,
+                    }
+                    let JoinedFields { room, user, members } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Joined {
+                        room,
+                        user,
+                        members,
+                    }
+                }
+                "left" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct LeftFields {
+                        room: String,
+                        user: String,
+                    }
+                    let LeftFields { room, user } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Left { room, user }
+                }
+                "line" => {
+                    Self::Line(wsgen_runtime::serde::Deserialize::deserialize(fields)?)
+                }
+                "notice" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct NoticeFields {
+                        text: String,
+                    }
+                    let NoticeFields { text } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Notice { text }
+                }
+                "whispered" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct WhisperedFields {
+                        from: u64,
+                        user: String,
+                        text: String,
+                    }
+                    let WhisperedFields { from, user, text } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Whispered {
+                        from,
+                        user,
+                        text,
+                    }
+                }
+                _ => return Ok(None),
+            };
+            Ok(Some(variant))
+        }
+    }
 
     /// The query parameters of `chat.connect`; a missing or malformed one refuses the upgrade
     /// with HTTP 400.

@@ -84,6 +84,40 @@ mod generated {
                 _ => {}
             }
         }
+
+        fn deserialize_tag_first<'de, D>(
+            deserializer: D,
+        ) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            wsgen_runtime::codegen::tag_first(deserializer)
+        }
+    }
+
+    impl wsgen_runtime::codegen::TaggedUnion for Command {
+        const TAG: &'static str = "type";
+
+        fn variant<'de, D>(tag: &str, fields: D) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            let variant = match tag {
+                "note" => {
+                    Self::Note(wsgen_runtime::serde::Deserialize::deserialize(fields)?)
+                }
+                "push" => {
+                    Self::Push(wsgen_runtime::serde::Deserialize::deserialize(fields)?)
+                }
+                "bye" => {
+                    fields
+                        .deserialize_ignored_any(wsgen_runtime::serde::de::IgnoredAny)?;
+                    Self::Bye
+                }
+                _ => return Ok(None),
+            };
+            Ok(Some(variant))
+        }
     }
 
     /// What `echo.json` sends.
@@ -115,6 +149,65 @@ mod generated {
             if let Self::Note(value) = self {
                 wsgen_runtime::codegen::JsonMessage::validate(value, v);
             }
+        }
+
+        fn deserialize_tag_first<'de, D>(
+            deserializer: D,
+        ) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            wsgen_runtime::codegen::tag_first(deserializer)
+        }
+    }
+
+    impl wsgen_runtime::codegen::TaggedUnion for Event {
+        const TAG: &'static str = "type";
+
+        fn variant<'de, D>(tag: &str, fields: D) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            let variant = match tag {
+                "welcome" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct WelcomeFields {
+                        session: u64,
+                    }
+                    let WelcomeFields { session } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Welcome { session }
+                }
+                "note" => {
+                    Self::Note(wsgen_runtime::serde::Deserialize::deserialize(fields)?)
+                }
+                "pushed" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct PushedFields {
+                        count: u32,
+                    }
+                    let PushedFields { count } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Pushed { count }
+                }
+                "tick" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct TickFields {
+                        n: u32,
+                    }
+                    let TickFields { n } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Tick { n }
+                }
+                _ => return Ok(None),
+            };
+            Ok(Some(variant))
         }
     }
 

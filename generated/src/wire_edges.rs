@@ -56,6 +56,43 @@ mod generated {
                 wsgen_runtime::codegen::JsonMessage::validate(value, v);
             }
         }
+
+        fn deserialize_tag_first<'de, D>(
+            deserializer: D,
+        ) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            wsgen_runtime::codegen::tag_first(deserializer)
+        }
+    }
+
+    impl wsgen_runtime::codegen::TaggedUnion for Shape {
+        const TAG: &'static str = "kind";
+
+        fn variant<'de, D>(tag: &str, fields: D) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            let variant = match tag {
+                "tagged" => {
+                    Self::Tagged(wsgen_runtime::serde::Deserialize::deserialize(fields)?)
+                }
+                "plain" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct PlainFields {
+                        label: String,
+                    }
+                    let PlainFields { label } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Plain { label }
+                }
+                _ => return Ok(None),
+            };
+            Ok(Some(variant))
+        }
     }
 
     /// Tags held every way a field can hold them.

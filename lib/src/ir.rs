@@ -192,6 +192,9 @@ pub struct VariantIr {
     pub newtype: String,
     /// Inline fields (empty for unit and newtype variants).
     pub fields: Vec<FieldIr>,
+    /// For inline fields, the private struct the union's one-pass reader reads them into
+    /// (`WelcomeFields`), named apart from every spec type (empty otherwise).
+    pub fields_struct: String,
     /// Whether the carried type has validation rules.
     pub validates: bool,
 }

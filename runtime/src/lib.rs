@@ -28,6 +28,7 @@ mod signal;
 mod socket;
 mod split;
 mod stopping;
+mod tagged;
 mod validate;
 mod websocket;
 
@@ -65,6 +66,7 @@ pub mod codegen {
     pub use crate::request::{FromRequest, QueryString, path_segment};
     pub use crate::server::{ConnOf, Endpoint, SocketOf};
     pub use crate::socket::OnInvalid;
+    pub use crate::tagged::{TaggedUnion, tag_first};
     pub use crate::validate::{JsonMessage, Nested, Pattern, Validator};
 }
 

@@ -240,13 +240,21 @@ impl<T: JsonMessage> JsonMessage for Box<T> {
 
 /// Parses a JSON message into `T` from the deserializer `read` makes: over a text frame's
 /// `str` (UTF-8 already checked by the protocol, so its strings are not checked again) or a
-/// binary frame's bytes. The plain parser runs first; only a message that fails is parsed again
-/// with its path tracked, to say where it failed.
+/// binary frame's bytes. A union with its tag first is read in one pass
+/// ([`JsonMessage::deserialize_tag_first`]); anything else, and anything that fails there, goes
+/// to the plain parser (`Deserialize`). Only a message that fails that is parsed again with its
+/// path tracked, to say where it failed.
 fn parse_json<'de, T, R>(read: impl Fn() -> serde_json::Deserializer<R>) -> Result<T, DecodeError>
 where
-    T: DeserializeOwned,
+    T: JsonMessage,
     R: serde_json::de::Read<'de>,
 {
+    let mut tag_first = read();
+    if let Ok(Some(value)) = T::deserialize_tag_first(&mut tag_first) {
+        if tag_first.end().is_ok() {
+            return Ok(value);
+        }
+    }
     let mut plain = read();
     let plain = match T::deserialize(&mut plain).and_then(|value| plain.end().map(|()| value)) {
         Ok(value) => return Ok(value),

@@ -6,6 +6,7 @@ use std::fmt::Display;
 use std::sync::OnceLock;
 
 use regex::Regex;
+use serde::Deserializer;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -181,6 +182,17 @@ pub trait JsonMessage: Serialize + DeserializeOwned + Send + 'static {
     /// Checks the spec's rules, reporting each broken one to `validator`.
     fn validate(&self, validator: &mut Validator) {
         let _ = validator;
+    }
+
+    /// Reads a message in one pass where `Deserialize` would buffer it: generated unions read
+    /// an object whose tag comes first this way (the `tag_first` helper). `Ok(None)`, or an
+    /// error, sends the message to `Deserialize`, which decides; types without a faster way
+    /// keep this default and go there directly.
+    fn deserialize_tag_first<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Self>, D::Error> {
+        let _ = deserializer;
+        Ok(None)
     }
 }
 

@@ -22,7 +22,63 @@ mod generated {
         Refunded { id: u64 },
     }
 
-    impl wsgen_runtime::codegen::JsonMessage for Event {}
+    impl wsgen_runtime::codegen::JsonMessage for Event {
+        fn deserialize_tag_first<'de, D>(
+            deserializer: D,
+        ) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            wsgen_runtime::codegen::tag_first(deserializer)
+        }
+    }
+
+    impl wsgen_runtime::codegen::TaggedUnion for Event {
+        const TAG: &'static str = "type";
+
+        fn variant<'de, D>(tag: &str, fields: D) -> Result<Option<Self>, D::Error>
+        where
+            D: wsgen_runtime::serde::Deserializer<'de>,
+        {
+            let variant = match tag {
+                "opened" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct OpenedFields {
+                        id: u64,
+                    }
+                    let OpenedFields { id } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Opened { id }
+                }
+                "closed" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct ClosedFields {
+                        id: u64,
+                    }
+                    let ClosedFields { id } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Closed { id }
+                }
+                "refunded" => {
+                    #[derive(wsgen_runtime::serde::Deserialize)]
+                    #[serde(crate = "wsgen_runtime::serde")]
+                    struct RefundedFields {
+                        id: u64,
+                    }
+                    let RefundedFields { id } = wsgen_runtime::serde::Deserialize::deserialize(
+                        fields,
+                    )?;
+                    Self::Refunded { id }
+                }
+                _ => return Ok(None),
+            };
+            Ok(Some(variant))
+        }
+    }
 
     /// How `shop.feed` closes a connection: it declares no close conditions, so its handler
     /// ends normally or by a socket error.

@@ -116,6 +116,7 @@ impl Lowerer<'_> {
                     docs: Vec::new(),
                     newtype: String::new(),
                     fields: Vec::new(),
+                    fields_struct: String::new(),
                     validates: false,
                 });
             }
@@ -152,6 +153,7 @@ impl Lowerer<'_> {
                     docs: Vec::new(),
                     newtype: String::new(),
                     fields: Vec::new(),
+                    fields_struct: String::new(),
                     validates: false,
                 };
                 match variant {
@@ -193,6 +195,9 @@ impl Lowerer<'_> {
                     VariantDef::Inline(inline) => {
                         out.docs = doc_lines(inline.docs.as_ref());
                         out.fields = self.fields(&type_name.value, Some(index), &inline.fields);
+                        if !out.fields.is_empty() {
+                            out.fields_struct = self.fields_struct(&out.ident);
+                        }
                     }
                 }
                 if let Some(clash) = out.fields.iter().find(|f| f.wire_name == tag) {
@@ -212,6 +217,21 @@ impl Lowerer<'_> {
             ir.fields = self.fields(&type_name.value, None, fields);
         }
         ir
+    }
+
+    /// The name of the private struct that a union's one-pass reader reads the inline fields
+    /// of `variant` into: `{variant}Fields`, numbered on when a spec type has that name (the
+    /// struct's field types may name that type).
+    fn fields_struct(&self, variant: &str) -> String {
+        let taken = |name: &String| self.types.values().any(|ident| ident == name);
+        let variant = variant.trim_start_matches("r#");
+        let mut name = format!("{variant}Fields");
+        let mut n = 1;
+        while taken(&name) {
+            n += 1;
+            name = format!("{variant}Fields{n}");
+        }
+        name
     }
 
     /// Lowers the fields of a struct or of an inline union variant.
