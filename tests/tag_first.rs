@@ -65,6 +65,12 @@ fn an_object_with_its_tag_first_is_read_in_one_pass_to_what_the_derived_parser_r
         (r#"{"\u0074ype":"bye"}"#, Command::Bye),
     ];
     for (text, expected) in commands {
+        // A boxed message (a recursive type sent whole) reads as what it holds.
+        assert_eq!(
+            one_pass::<Box<Command>>(text).as_deref(),
+            Some(&expected),
+            "{text}"
+        );
         assert_eq!(
             one_pass::<Command>(text).as_ref(),
             Some(&expected),

@@ -231,10 +231,16 @@ impl WireMessage for serde_json::Value {
     }
 }
 
-/// A boxed message (a recursive field) validates as what it holds.
+/// A boxed message (a recursive field) validates, and is read, as what it holds.
 impl<T: JsonMessage> JsonMessage for Box<T> {
     fn validate(&self, validator: &mut Validator) {
         (**self).validate(validator);
+    }
+
+    fn deserialize_tag_first<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Self>, D::Error> {
+        T::deserialize_tag_first(deserializer).map(|value| value.map(Box::new))
     }
 }
 
