@@ -144,6 +144,10 @@ pub struct TypeIr {
     pub variants: Vec<VariantIr>,
     /// A union's tag field, as a string literal.
     pub tag_lit: String,
+    /// The name of the deserializer's type parameter in a union's one-pass reader: `D`, or
+    /// another name where a spec type is called `D` (the inline fields' structs are declared
+    /// inside that function, where the parameter would hide the type).
+    pub deserializer_param: String,
     /// Whether the type has validation rules (its own or in nested types).
     pub validates: bool,
     /// Whether every variant of a union validates (no catch-all arm is needed).

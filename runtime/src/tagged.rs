@@ -13,8 +13,11 @@
 //! the tag, whose tag names no variant, or that fails in any way, is parsed again by the type's
 //! derived `Deserialize`, which gives the answer and the error (see `parse_json` in the message
 //! codecs). So it only has to accept nothing the derived parser would not, and read what it
-//! accepts as that parser would: it rejects a second tag key, as the derived parser does, and
-//! reads the variant's fields with the same derived code, from a map instead of a buffer.
+//! accepts as that parser would: it rejects a second tag key, as the derived parser does; it
+//! reads a variant's struct with that struct's own derived code, and a variant's inline fields
+//! with a private struct that the generated code derives with the same fields and attributes,
+//! from the map instead of a buffer; and it reads every value it skips whole, as the buffer
+//! does (`Strict`, below).
 
 use std::borrow::Cow;
 use std::fmt;

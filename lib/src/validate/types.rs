@@ -65,6 +65,7 @@ impl Lowerer<'_> {
             fields: Vec::new(),
             variants: Vec::new(),
             tag_lit: String::new(),
+            deserializer_param: String::new(),
             validates: false,
             every_variant_validates: false,
             single_validating_variant: None,
@@ -124,6 +125,7 @@ impl Lowerer<'_> {
             ir.kind = TypeKind::Union;
             let tag = union.tag.as_ref().map_or("type", |t| t.value.as_str());
             ir.tag_lit = literal(tag);
+            ir.deserializer_param = self.unused_type_name("D");
             let mut seen: BTreeMap<String, String> = BTreeMap::new();
             if union.variants.0.is_empty() {
                 self.error_hint(
@@ -223,15 +225,22 @@ impl Lowerer<'_> {
     /// of `variant` into: `{variant}Fields`, numbered on when a spec type has that name (the
     /// struct's field types may name that type).
     fn fields_struct(&self, variant: &str) -> String {
-        let taken = |name: &String| self.types.values().any(|ident| ident == name);
-        let variant = variant.trim_start_matches("r#");
-        let mut name = format!("{variant}Fields");
+        // `Self_` (a variant named `self`) gives `SelfFields`, not `Self_Fields`, which is not
+        // camel case.
+        let variant = variant.trim_start_matches("r#").trim_end_matches('_');
+        self.unused_type_name(&format!("{variant}Fields"))
+    }
+
+    /// `name`, or `name` numbered on (`name2`, `name3`, ..) when a spec type has that name.
+    fn unused_type_name(&self, name: &str) -> String {
+        let taken = |candidate: &str| self.types.values().any(|ident| ident == candidate);
+        let mut candidate = name.to_owned();
         let mut n = 1;
-        while taken(&name) {
+        while taken(&candidate) {
             n += 1;
-            name = format!("{variant}Fields{n}");
+            candidate = format!("{name}{n}");
         }
-        name
+        candidate
     }
 
     /// Lowers the fields of a struct or of an inline union variant.
