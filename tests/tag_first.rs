@@ -2,10 +2,12 @@
 //! (`JsonMessage::deserialize_tag_first`), and leave everything else to their derived
 //! `Deserialize`. The one-pass reader must accept nothing the derived parser rejects and read
 //! what it accepts to the same value: checked here on the echo spec's `Command` (newtype and
-//! unit variants) and `Event` (inline fields), and `wire_edges`' `Shape` (another tag key),
-//! over chosen inputs and random objects.
+//! unit variants) and `Event` (inline fields), `wire_edges`' `Shape` (another tag key) and the
+//! chat spec's `ClientEvent` and `ServerEvent` (a string enum and a recursive optional field
+//! inside a variant), over chosen inputs and random objects.
 
 use proptest::prelude::*;
+use wsgen_generated::chat::{ClientEvent, ServerEvent};
 use wsgen_generated::echo::{Command, Event, Note, Push};
 use wsgen_generated::wire_edges::{Shape, Tag};
 use wsgen_runtime::codegen::{JsonMessage, Validator, WireMessage};
@@ -313,8 +315,63 @@ fn plausible() -> impl Strategy<Value = String> {
     })
 }
 
+/// A JSON value nested up to four deep, from the same leaves and keys as [`object`].
+fn nested() -> impl Strategy<Value = String> {
+    value().prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec((key(), inner), 0..4).prop_map(|v| {
+                let entries: Vec<String> =
+                    v.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                format!("{{{}}}", entries.join(","))
+            }),
+        ]
+    })
+}
+
+/// A chat message: a tag first, the fields of one of its variants (a `Line` whose `mood` is a
+/// string enum and whose `quote` is a `Line` again), and fields with nested values of any kind.
+fn chat() -> impl Strategy<Value = String> {
+    let tag = prop::sample::select(vec![
+        "line",
+        "welcome",
+        "joined",
+        "left",
+        "whispered",
+        "join",
+        "say",
+        "leave",
+        "whisper",
+        "invite",
+        "nope",
+    ]);
+    let fields = prop::sample::select(vec![
+        "",
+        r#","room":"r","user":"u","text":"t","mood":"plain""#,
+        r#","room":"r","user":"u","text":"t","mood":{"plain":null}"#,
+        r#","room":"r","user":"u","text":"t","mood":"plain","quote":{"room":"q","user":"v","text":"w","mood":"plain","x":1e400}"#,
+        r#","room":"r","user":"u","text":"t","mood":"plain","quote":["q","v","w","plain"]"#,
+        r#","session":1,"user":"u""#,
+        r#","to":1,"text":"t""#,
+        r#","room":"r","user":"u","members":1"#,
+    ]);
+    let extra = prop::sample::select(vec!["x", "quote", "mood", "t\\u0079pe", "type"]);
+    (tag, fields, prop::collection::vec((extra, nested()), 0..3)).prop_map(
+        |(tag, fields, extra)| {
+            let extra: String = extra.iter().map(|(k, v)| format!(",\"{k}\":{v}")).collect();
+            format!("{{\"type\":\"{tag}\"{fields}{extra}}}")
+        },
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn the_one_pass_reader_agrees_with_the_derived_parser_on_chat_messages(text in chat()) {
+        agrees::<ClientEvent>(&text)?;
+        agrees::<ServerEvent>(&text)?;
+    }
 
     #[test]
     fn the_one_pass_reader_agrees_with_the_derived_parser_on_random_objects(text in object()) {
