@@ -252,6 +252,9 @@ pub struct Results {
     pub cells: Vec<Vec<Option<Cell>>>,
     /// Per row: the generated server and tokio-tungstenite loaded at the same time.
     pub efficiency: Vec<Efficiency>,
+    /// Per row: the generated server mounted in axum and axum's own WebSocket echo loaded at
+    /// the same time (empty when either is not in the run).
+    pub mounted_efficiency: Vec<Efficiency>,
     pub latencies: Vec<Latency>,
     pub memory: Vec<(&'static str, idle::IdleMemory)>,
     pub generator: Duration,
@@ -418,7 +421,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (cells, efficiency, latencies, memory) =
+    let (cells, [efficiency, mounted_efficiency], latencies, memory) =
         runtime.block_on(measure_servers(&servers, quick))?;
     // A failure across nodes (Redis, a node process) costs only its own section.
     let cluster = runtime.block_on(cluster::run(root, quick, pinned));
@@ -478,6 +481,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         servers: servers.iter().map(|s| s.name).collect(),
         cells,
         efficiency,
+        mounted_efficiency,
         latencies,
         memory,
         generator,
@@ -497,48 +501,49 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
 
 type Measured = (
     Vec<Vec<Option<Cell>>>,
-    Vec<Efficiency>,
+    [Vec<Efficiency>; 2],
     Vec<Latency>,
     Vec<(&'static str, idle::IdleMemory)>,
 );
 
-/// CPU time per echoed message of the generated server and tokio-tungstenite, both loaded at
-/// the same time, in rounds (one row).
+/// CPU time per echoed message of a generated server and its baseline, both loaded at the same
+/// time, in rounds (one row).
 #[derive(Debug, Clone, Default)]
 pub struct Efficiency {
-    /// Microseconds of CPU per message in each round: (generated, tokio-tungstenite).
+    /// Microseconds of CPU per message in each round: (generated, baseline).
     pub rounds: Vec<(f64, f64)>,
 }
 
 impl Efficiency {
-    /// tokio-tungstenite's CPU per message over the generated server's, round by round (above
-    /// 1.0: the generated server does the same work with less CPU).
+    /// The baseline's CPU per message over the generated server's, round by round (above 1.0:
+    /// the generated server does the same work with less CPU).
     pub fn ratio(&self) -> Option<Paired> {
         Paired::of(self.rounds.iter().map(|(g, b)| b / g))
     }
 }
 
-/// Loads the generated server and tokio-tungstenite (servers 0 and 1) at the same time, both on
-/// the servers' core, and divides each one's CPU time by the messages it echoed. The two see
-/// the same machine at the same moment, so the ratio is untouched by the drift between
-/// samples that the throughput rows have to average out; it compares work per message, not
-/// the rate one server reaches alone.
+/// Loads two servers (`pair`: the generated server and its baseline, as indexes into
+/// `running`) at the same time, both on the servers' core, and divides each one's CPU time by
+/// the messages it echoed. The two see the same machine at the same moment, so the ratio is
+/// untouched by the drift between samples that the throughput rows have to average out; it
+/// compares work per message, not the rate one server reaches alone.
 async fn side_by_side(
     running: &[(tokio::process::Child, String)],
+    (g, b): (usize, usize),
     quick: bool,
 ) -> Result<Vec<Efficiency>, String> {
     let (rounds, seconds) = side_by_side_sampling(quick);
     let duration = Duration::from_secs_f64(seconds);
     let mut rows = Vec::new();
     for row in ROWS {
-        eprintln!("bench: side by side, {}", row.label);
+        eprintln!("bench: side by side (servers {g} and {b}), {}", row.label);
         let mut efficiency = Efficiency::default();
         for _ in 0..rounds {
-            let pids = [running[0].0.id(), running[1].0.id()];
+            let pids = [running[g].0.id(), running[b].0.id()];
             let before = pids.map(|p| p.and_then(cpu_time));
             let (generated, baseline) = tokio::join!(
-                row.run(&running[0].1, duration),
-                row.run(&running[1].1, duration)
+                row.run(&running[g].1, duration),
+                row.run(&running[b].1, duration)
             );
             let (generated, baseline) = (generated?, baseline?);
             let after = pids.map(|p| p.and_then(cpu_time));
@@ -596,7 +601,12 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
             }
         }
     }
-    let efficiency = side_by_side(&running, quick).await?;
+    let efficiency = side_by_side(&running, (0, 1), quick).await?;
+    let at = |name: &str| servers.iter().position(|s| s.name == name);
+    let mounted = match at(AXUM_GENERATED).zip(at(AXUM_WS)) {
+        Some(pair) => side_by_side(&running, pair, quick).await?,
+        None => Vec::new(),
+    };
     // Latency at half of peak: the same offered load for the Rust servers (half the slower of
     // generated and tokio-tungstenite), half its own peak for Python.
     let mut latencies = Vec::new();
@@ -656,7 +666,7 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
             memory.push((server.name, measured?));
         }
     }
-    Ok((cells, efficiency, latencies, memory))
+    Ok((cells, [efficiency, mounted], latencies, memory))
 }
 
 /// `cargo xtask load ADDR CONNECTIONS BYTES SECONDS [IN_FLIGHT] [json]`: the bench's load client

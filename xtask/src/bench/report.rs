@@ -530,6 +530,22 @@ pub fn markdown(root: &Path, r: &Results) -> String {
         mark(worst >= 1.0),
         throughput_why
     );
+    for (rows, what) in [
+        (&r.efficiency, "tokio-tungstenite"),
+        (
+            &r.mounted_efficiency,
+            "axum extract::ws, both mounted in axum",
+        ),
+    ] {
+        if let Some(worst) = worst_efficiency(rows) {
+            let _ = writeln!(
+                md,
+                "| issue 18: generated uses no more CPU per message than {what}, side by side, in every row | worst row {:.3}x | {} |",
+                worst.median,
+                mark(worst.median >= 1.0)
+            );
+        }
+    }
     let tcp = r.servers.iter().position(|s| s.starts_with("TCP"));
     let tcp_rate = tcp
         .and_then(|t| r.cells[0][t].as_ref())
@@ -632,6 +648,19 @@ fn axum_section(r: &Results) -> String {
         );
     }
     let _ = writeln!(md);
+    if !r.mounted_efficiency.is_empty() {
+        let _ = writeln!(
+            md,
+            "**Side by side, mounted.** The two axum servers loaded at the same time, as in the side-by-side table above: CPU time per echoed message, median of {} round(s) of {} s, and the median of the per-round ratios with their min-max.\n",
+            super::side_by_side_sampling(r.quick).0,
+            super::side_by_side_sampling(r.quick).1
+        );
+        md.push_str(&efficiency_table(
+            &r.mounted_efficiency,
+            super::AXUM_GENERATED,
+            super::AXUM_WS,
+        ));
+    }
     md
 }
 
@@ -730,11 +759,23 @@ fn side_by_side_section(r: &Results) -> String {
         super::side_by_side_sampling(r.quick).0,
         super::side_by_side_sampling(r.quick).1
     );
+    md.push_str(&efficiency_table(
+        &r.efficiency,
+        "generated",
+        "tokio-tungstenite",
+    ));
+    md
+}
+
+/// The CPU per message of a generated server (`generated`) and its baseline, loaded side by
+/// side, row by row, with the baseline's over the generated server's.
+fn efficiency_table(rows: &[super::Efficiency], generated: &str, baseline: &str) -> String {
+    let mut md = String::new();
     let _ = writeln!(
         md,
-        "| row | generated µs/msg | tokio-tungstenite µs/msg | tokio-tungstenite / generated |\n|---|---:|---:|---:|"
+        "| row | {generated} µs/msg | {baseline} µs/msg | {baseline} / {generated} |\n|---|---:|---:|---:|"
     );
-    for (row, efficiency) in ROWS.iter().zip(&r.efficiency) {
+    for (row, efficiency) in ROWS.iter().zip(rows) {
         let us = |pick: fn(&(f64, f64)) -> f64| {
             super::median(&mut efficiency.rounds.iter().map(pick).collect::<Vec<_>>())
                 .map_or("n/a".to_owned(), |v| format!("{v:.2}"))
@@ -752,6 +793,13 @@ fn side_by_side_section(r: &Results) -> String {
     md
 }
 
+/// The worst row of a side-by-side measurement (the lowest median ratio), if any row has one.
+fn worst_efficiency(rows: &[super::Efficiency]) -> Option<super::Paired> {
+    rows.iter()
+        .filter_map(super::Efficiency::ratio)
+        .min_by(|a, b| a.median.total_cmp(&b.median))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,13 +808,21 @@ mod tests {
 
     /// A report of two servers whose rates are `generated` and `baseline` in every row.
     fn report(generated: &[f64], baseline: &[f64]) -> String {
+        markdown(
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            &results(generated, baseline),
+        )
+    }
+
+    /// The results of two servers whose rates are `generated` and `baseline` in every row.
+    fn results(generated: &[f64], baseline: &[f64]) -> Results {
         let cell = |samples: &[f64]| {
             Some(Cell {
                 samples: samples.to_vec(),
                 busy: Vec::new(),
             })
         };
-        let results = Results {
+        Results {
             quick: false,
             pinned: true,
             servers: vec!["generated", "tokio-tungstenite"],
@@ -775,6 +831,7 @@ mod tests {
                 .map(|_| vec![cell(generated), cell(baseline)])
                 .collect(),
             efficiency: ROWS.iter().map(|_| Efficiency::default()).collect(),
+            mounted_efficiency: Vec::new(),
             latencies: Vec::new(),
             memory: Vec::new(),
             generator: Duration::from_millis(100),
@@ -782,8 +839,7 @@ mod tests {
             noop_build: (Duration::ZERO, true),
             client_note: None,
             cluster: Err("not measured".to_owned()),
-        };
-        markdown(Path::new(env!("CARGO_MANIFEST_DIR")), &results)
+        }
     }
 
     fn verdict(md: &str) -> &str {
@@ -814,5 +870,39 @@ mod tests {
         assert!(line.contains("ahead in 1 of that row's 4"), "{line}");
         let md = report(&[101.0; 8], &baseline);
         assert!(verdict(&md).contains("| met |"), "{}", verdict(&md));
+    }
+
+    #[test]
+    fn the_side_by_side_verdicts_name_the_worst_row_of_each_pair() {
+        let mut r = results(&[100.0; 8], &[100.0; 8]);
+        // (generated, baseline) µs per message: the baseline's over the generated one's is the
+        // ratio, so 1.10 in most rows and 0.98 in the last.
+        let rounds = |ratio: f64| Efficiency {
+            rounds: vec![(10.0, 10.0 * ratio); 5],
+        };
+        r.efficiency = ROWS.iter().map(|_| rounds(1.10)).collect();
+        r.efficiency[ROWS.len() - 1] = rounds(0.98);
+        r.mounted_efficiency = ROWS.iter().map(|_| rounds(1.05)).collect();
+        let md = markdown(Path::new(env!("CARGO_MANIFEST_DIR")), &r);
+        let line = |what: &str| {
+            md.lines()
+                .find(|l| l.contains("no more CPU per message than") && l.contains(what))
+                .unwrap_or_else(|| panic!("a verdict for {what}: {md}"))
+                .to_owned()
+        };
+        let standalone = line("than tokio-tungstenite");
+        assert!(
+            standalone.contains("worst row 0.980x") && standalone.contains("NOT met"),
+            "{standalone}"
+        );
+        let mounted = line("axum extract::ws");
+        assert!(
+            mounted.contains("worst row 1.050x") && mounted.contains("| met |"),
+            "{mounted}"
+        );
+        // Without the axum servers in the run there is no mounted verdict.
+        r.mounted_efficiency.clear();
+        let md = markdown(Path::new(env!("CARGO_MANIFEST_DIR")), &r);
+        assert!(!md.contains("both mounted in axum"), "{md}");
     }
 }
