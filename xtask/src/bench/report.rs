@@ -120,6 +120,15 @@ messages (2 cores, server and client pinned to one each):
   generated server now also decodes a union whose tag comes first in one pass, without
   serde's buffer (see Per-message cost): about 540 fewer instructions per message, some 2% of
   that row's user-space work, and 0.5-1% of its CPU per message, most of which is the kernel.
+- **The 1 KiB text row is at parity** side by side, standalone and mounted (0.99-1.00 in the
+  last runs), where the other rows favour the generated server by 1-7%. Its system calls are
+  the same for both servers (`strace -c`: one `recvfrom` and one `sendto` per message), and
+  `cargo xtask callgrind --size 1024` counts 7,415 user-space instructions per message for the
+  generated server against 19,837 for the hand-written one (which zero-fills 8 KiB per read):
+  what makes the two equal there is not instructions or system calls but memory traffic on
+  the shared core or the kernel's work per call, which this machine's profiler (no hardware
+  counters) cannot split. Suspects: the 1,032-byte frame copied out of the read-ahead into
+  tungstenite's 1 KiB buffer, and the connection task's boxed futures.
 - **fastwebsockets in the pipelined row** writes each frame with its own system call (no write
   batching); the generated server and the hand-written one feed replies into a buffer and flush
   once per burst of ready messages, which is why both are far ahead there.
