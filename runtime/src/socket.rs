@@ -663,14 +663,7 @@ impl<R: WireMessage, S: WireMessage, P, Q> Socket<R, S, P, Q> {
                             reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
                         });
                         // tungstenite has queued the echo of the close frame; send it.
-                        let _ = bounded(
-                            &mut self.write_until,
-                            self.ws.written(),
-                            self.settings.write_timeout,
-                            &self.shutdown,
-                            self.ws.flush(),
-                        )
-                        .await;
+                        let _ = self.flush().await;
                         Err(gone)
                     }
                     control => {
