@@ -1,5 +1,6 @@
 //! Project chores: `cargo xtask regen [--check]` regenerates every checked-in output;
 //! `cargo xtask bench [--quick]` measures a generated server against baselines (BENCHMARKS.md);
+//! `cargo xtask bench pair 'A' 'B'` loads two echo servers side by side (a before and after);
 //! `cargo xtask callgrind [--save | --metrics | --server PATH | --size BYTES]` counts the
 //! instructions of the per-message path;
 //! `cargo xtask idle-memory [--server PATH]` measures what a generated server spends per idle
@@ -19,7 +20,8 @@ use wsgen::{OutputFile, WriteMode};
 mod bench;
 mod idle;
 
-const USAGE: &str = "usage: cargo xtask regen [--check] | bench [--quick] | bench cluster [--quick] | load ADDR .. | \
+const USAGE: &str = "usage: cargo xtask regen [--check] | bench [--quick] | bench cluster [--quick] | \
+                     bench pair 'SERVER A' 'SERVER B' [--quick] | load ADDR .. | \
                      callgrind [--save | --metrics | --server PATH | --size BYTES] | \
                      idle-memory [--server PATH]";
 
@@ -38,6 +40,8 @@ fn main() -> ExitCode {
         ["bench", "--quick"] => bench::run(&root(), true),
         ["bench", "cluster"] => bench::cluster_only(&root(), false),
         ["bench", "cluster", "--quick"] => bench::cluster_only(&root(), true),
+        ["bench", "pair", a, b] => bench::pair_only(a, b, false),
+        ["bench", "pair", a, b, "--quick"] => bench::pair_only(a, b, true),
         ["load", rest @ ..] => bench::load_only(rest),
         ["callgrind", rest @ ..] => bench::callgrind::Options::parse(rest)
             .and_then(|options| bench::callgrind::run(&root(), &options)),

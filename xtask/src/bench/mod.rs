@@ -255,6 +255,9 @@ pub struct Results {
     /// Per row: the generated server mounted in axum and axum's own WebSocket echo loaded at
     /// the same time (empty when either is not in the run).
     pub mounted_efficiency: Vec<Efficiency>,
+    /// Per row: the generated server and a second process of the same server loaded at the
+    /// same time: how far a side-by-side ratio strays where there is no difference to find.
+    pub control: Vec<Efficiency>,
     pub latencies: Vec<Latency>,
     pub memory: Vec<(&'static str, idle::IdleMemory)>,
     pub generator: Duration,
@@ -358,6 +361,43 @@ fn servers(root: &Path, pinned: bool) -> Vec<Server> {
     ]
 }
 
+/// `cargo xtask bench pair A B [--quick]`: two echo servers (`A` and `B` each a command line,
+/// split at whitespace, that prints `listening on ws://ADDR` first) loaded side by side in every
+/// row, as the bench loads the generated server and its baseline; prints CPU per message and
+/// A's over B's. For a change's before and after: build both, run the two binaries.
+pub fn pair_only(a: &str, b: &str, quick: bool) -> Result<(), String> {
+    let pinned = pin_to_core_1();
+    let command = |line: &str| -> Result<Vec<String>, String> {
+        let mut words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        if words.is_empty() {
+            return Err("bench pair: an empty server command".to_owned());
+        }
+        if pinned {
+            words.splice(
+                0..0,
+                ["taskset".to_owned(), "-c".to_owned(), "0".to_owned()],
+            );
+        }
+        Ok(words)
+    };
+    let commands = [command(a)?, command(b)?];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rows = runtime.block_on(async {
+        let mut running = Vec::new();
+        for words in &commands {
+            let (program, args) = words.split_first().ok_or("empty command")?;
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            running.push(idle::start_server(Path::new(program), &args).await?);
+        }
+        side_by_side(&running, (1, 0), quick).await
+    })?;
+    println!("{}", report::pair_table(&rows));
+    Ok(())
+}
+
 /// `cargo xtask bench cluster`: only the cross-node rows, printed (BENCHMARKS.md is written by
 /// the whole run).
 pub fn cluster_only(root: &Path, quick: bool) -> Result<(), String> {
@@ -421,7 +461,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (cells, [efficiency, mounted_efficiency], latencies, memory) =
+    let (cells, [efficiency, mounted_efficiency, control], latencies, memory) =
         runtime.block_on(measure_servers(&servers, quick))?;
     // A failure across nodes (Redis, a node process) costs only its own section.
     let cluster = runtime.block_on(cluster::run(root, quick, pinned));
@@ -482,6 +522,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
         cells,
         efficiency,
         mounted_efficiency,
+        control,
         latencies,
         memory,
         generator,
@@ -501,7 +542,7 @@ pub fn run(root: &Path, quick: bool) -> Result<(), String> {
 
 type Measured = (
     Vec<Vec<Option<Cell>>>,
-    [Vec<Efficiency>; 2],
+    [Vec<Efficiency>; 3],
     Vec<Latency>,
     Vec<(&'static str, idle::IdleMemory)>,
 );
@@ -607,6 +648,12 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
         Some(pair) => side_by_side(&running, pair, quick).await?,
         None => Vec::new(),
     };
+    // The control: the generated server against a second process of itself.
+    let (program, args) = servers[0].command.split_first().ok_or("empty command")?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    running.push(idle::start_server(Path::new(program), &args).await?);
+    let control = side_by_side(&running, (0, running.len() - 1), quick).await?;
+    drop(running.pop());
     // Latency at half of peak: the same offered load for the Rust servers (half the slower of
     // generated and tokio-tungstenite), half its own peak for Python.
     let mut latencies = Vec::new();
@@ -666,7 +713,7 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
             memory.push((server.name, measured?));
         }
     }
-    Ok((cells, [efficiency, mounted], latencies, memory))
+    Ok((cells, [efficiency, mounted, control], latencies, memory))
 }
 
 /// `cargo xtask load ADDR CONNECTIONS BYTES SECONDS [IN_FLIGHT] [json]`: the bench's load client

@@ -547,9 +547,12 @@ pub fn markdown(root: &Path, r: &Results) -> String {
         ),
     ] {
         if let Some(worst) = worst_efficiency(rows) {
+            let floor = noise_floor(&r.control).map_or(String::new(), |f| {
+                format!(" (a server against itself: {:.3}-{:.3})", f.min, f.max)
+            });
             let _ = writeln!(
                 md,
-                "| issue 18: generated uses no more CPU per message than {what}, side by side, in every row | worst row {:.3}x | {} |",
+                "| issue 18: generated uses no more CPU per message than {what}, side by side, in every row | worst row {:.3}x{floor} | {} |",
                 worst.median,
                 mark(worst.median >= 1.0)
             );
@@ -750,7 +753,7 @@ fn paired(r: &Results, i: usize, a: usize, b: usize) -> String {
 /// A ratio taken round by round: "median (min-max)".
 fn show(ratio: Option<super::Paired>) -> String {
     ratio.map_or("n/a".to_owned(), |p| {
-        format!("{:.3} ({:.2}-{:.2})", p.median, p.min, p.max)
+        format!("{:.3} ({:.3}-{:.3})", p.median, p.min, p.max)
     })
 }
 
@@ -773,6 +776,20 @@ fn side_by_side_section(r: &Results) -> String {
         "generated",
         "tokio-tungstenite",
     ));
+    if let Some(floor) = noise_floor(&r.control) {
+        let _ = writeln!(
+            md,
+            "**Noise floor.** The generated server against a second process of itself, side by side in the same way: \
+             where there is no difference to find, the per-round ratios of all rows spread over {:.3}-{:.3}. A ratio \
+             inside that span is not a difference this measure can show.\n",
+            floor.min, floor.max
+        );
+        md.push_str(&efficiency_table(
+            &r.control,
+            "generated",
+            "generated (second process)",
+        ));
+    }
     md
 }
 
@@ -800,6 +817,22 @@ fn efficiency_table(rows: &[super::Efficiency], generated: &str, baseline: &str)
     }
     md.push('\n');
     md
+}
+
+/// `cargo xtask bench pair`'s table: server A's CPU per message over server B's, row by row
+/// (`rows` measured with B in the generated server's place and A in the baseline's).
+pub fn pair_table(rows: &[super::Efficiency]) -> String {
+    efficiency_table(rows, "B", "A")
+}
+
+/// The spread of the control's per-round ratios over all rows (a server against a copy of
+/// itself), if it was measured.
+fn noise_floor(control: &[super::Efficiency]) -> Option<super::Paired> {
+    super::Paired::of(
+        control
+            .iter()
+            .flat_map(|e| e.rounds.iter().map(|(g, b)| b / g)),
+    )
 }
 
 /// The worst row of a side-by-side measurement (the lowest median ratio), if any row has one.
@@ -841,6 +874,7 @@ mod tests {
                 .collect(),
             efficiency: ROWS.iter().map(|_| Efficiency::default()).collect(),
             mounted_efficiency: Vec::new(),
+            control: Vec::new(),
             latencies: Vec::new(),
             memory: Vec::new(),
             generator: Duration::from_millis(100),
@@ -908,6 +942,29 @@ mod tests {
         assert!(
             mounted.contains("worst row 1.050x") && mounted.contains("| met |"),
             "{mounted}"
+        );
+        assert!(!md.contains("Noise floor"), "no control was measured: {md}");
+        // With the control, each verdict gives its spread next to the worst row.
+        r.control = ROWS
+            .iter()
+            .map(|_| Efficiency {
+                rounds: vec![(10.0, 9.95), (10.0, 10.0), (10.0, 10.04)],
+            })
+            .collect();
+        let md = markdown(Path::new(env!("CARGO_MANIFEST_DIR")), &r);
+        for what in ["than tokio-tungstenite", "axum extract::ws"] {
+            let verdict = md
+                .lines()
+                .find(|l| l.contains("no more CPU per message than") && l.contains(what))
+                .unwrap_or_else(|| panic!("a verdict for {what}: {md}"));
+            assert!(
+                verdict.contains("(a server against itself: 0.995-1.004)"),
+                "{verdict}"
+            );
+        }
+        assert!(
+            md.contains("the per-round ratios of all rows spread over 0.995-1.004"),
+            "{md}"
         );
         // Without the axum servers in the run there is no mounted verdict.
         r.mounted_efficiency.clear();
