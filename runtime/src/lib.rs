@@ -12,6 +12,7 @@ mod conn;
 mod handshake;
 mod hub;
 mod io;
+mod json_text;
 mod message;
 #[cfg(feature = "tower")]
 mod mount;

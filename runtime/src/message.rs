@@ -144,7 +144,7 @@ fn json<T: DeserializeOwned>(message: Message) -> Result<T, DecodeError> {
 fn to_json<T: Serialize>(value: &T) -> Message {
     // Serialising plain data (derived Serialize, string keys) cannot fail; a failure would be a
     // bug in a hand-written Serialize impl, reported as a JSON null rather than a panic.
-    Message::text(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
+    Message::text(crate::json_text::to_string(value).unwrap_or_else(|_| "null".to_owned()))
 }
 
 /// The start of the success envelope; the body and a closing `}` follow.
@@ -153,18 +153,13 @@ pub(crate) const ENVELOPE_OK: &str = "{\"statusCode\":200,\"body\":";
 /// `to_json` in the success envelope, serialised once into one buffer (the same text as
 /// `envelope_ok(to_json(value))`).
 fn to_json_enveloped<T: Serialize>(value: &T) -> Message {
-    let mut out = Vec::with_capacity(128);
-    out.extend_from_slice(ENVELOPE_OK.as_bytes());
-    if serde_json::to_writer(&mut out, value).is_err() {
-        out.truncate(ENVELOPE_OK.len());
-        out.extend_from_slice(b"null");
+    let mut out = String::with_capacity(128);
+    out.push_str(ENVELOPE_OK);
+    if crate::json_text::write(&mut out, value).is_err() {
+        out.push_str("null");
     }
-    out.push(b'}');
-    // serde_json writes UTF-8; the check only keeps this free of `unsafe`.
-    match String::from_utf8(out) {
-        Ok(text) => Message::text(text),
-        Err(_) => envelope_ok(Message::text("null")),
-    }
+    out.push('}');
+    Message::text(out)
 }
 
 impl WireMessage for String {
