@@ -4,10 +4,11 @@
 //! serde_json checks every byte of every string against its escape table, one byte at a time:
 //! most of the cost of encoding a message that carries text. Here a string is checked eight
 //! bytes at a time (the usual bit tricks on a `u64`), and one with nothing to escape (no
-//! control character, `"` or `\`) is copied as it is. Everything else is written by serde_json
-//! itself: numbers, booleans, characters, bytes, and strings that need escaping go through its
-//! own `Serializer`, so their text cannot differ. What is left here is the punctuation
-//! (`{`, `:`, `,`, `[`), which is all serde_json's compact formatter writes around values.
+//! control character, `"` or `\`) is copied as it is. Integers are written by `itoa`, which is
+//! what serde_json writes them with; floats, characters, bytes, and strings that need escaping
+//! go through serde_json's own `Serializer`, so their text cannot differ. What is left here is
+//! `true`, `false`, `null` and the punctuation (`{`, `:`, `,`, `[`), which is all serde_json's
+//! compact formatter writes around values.
 //!
 //! A value this writer does not take (a map key that is not a string or an integer, serde_json's
 //! private number and raw-value types, a `Serialize` implementation that fails) is written again
@@ -77,11 +78,22 @@ fn needs_escape(bytes: &[u8]) -> bool {
             return true;
         }
     }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    words.remainder().iter().any(|&b| ESCAPED[usize::from(b)])
 }
+
+/// The bytes serde_json escapes, by value: for the last few bytes of a string, and for short
+/// ones (a field name), a lookup each as in serde_json.
+static ESCAPED: [bool; 256] = {
+    let mut escaped = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        escaped[b] = true;
+        b += 1;
+    }
+    escaped[b'"' as usize] = true;
+    escaped[b'\\' as usize] = true;
+    escaped
+};
 
 /// Runs one of serde_json's own `Serializer` methods and appends what it wrote: a string that
 /// needs escaping, or bytes (as an array of numbers).
@@ -96,8 +108,8 @@ fn by_serde_json(
     Ok(())
 }
 
-/// Like [`by_serde_json`] for a scalar (a number, or a character, escaped), written on the
-/// stack: the longest (an `i128`) takes 40 bytes.
+/// Like [`by_serde_json`] for a float or a character (escaped), written on the stack: the
+/// longest takes 24 bytes.
 fn scalar(
     out: &mut String,
     serialize: impl FnOnce(&mut serde_json::Serializer<&mut &mut [u8]>) -> serde_json::Result<()>,
@@ -169,6 +181,17 @@ impl Compound<'_> {
     }
 }
 
+macro_rules! integers {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method(self, value: $ty) -> Result<(), Fallback> {
+                self.out.push_str(itoa::Buffer::new().format(value));
+                Ok(())
+            }
+        )*
+    };
+}
+
 macro_rules! scalars {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(
@@ -190,12 +213,13 @@ impl<'a> ser::Serializer for Writer<'a> {
     type SerializeStruct = Compound<'a>;
     type SerializeStructVariant = Compound<'a>;
 
-    scalars!(
+    integers!(
         serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
         serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
-        serialize_u64: u64, serialize_u128: u128, serialize_f32: f32, serialize_f64: f64,
-        serialize_char: char,
+        serialize_u64: u64, serialize_u128: u128,
     );
+
+    scalars!(serialize_f32: f32, serialize_f64: f64, serialize_char: char);
 
     fn serialize_bytes(self, value: &[u8]) -> Result<(), Fallback> {
         by_serde_json(self.out, |s| ser::Serializer::serialize_bytes(s, value))
@@ -308,7 +332,7 @@ impl<'a> ser::Serializer for Writer<'a> {
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a>, Fallback> {
         // serde_json's own number (`arbitrary_precision`) and raw value types pass their text
         // through a struct of this name: only serde_json writes them.
-        if name.starts_with("$serde_json::private::") {
+        if name.starts_with('$') && name.starts_with("$serde_json::private::") {
             return Err(Fallback);
         }
         self.serialize_map(Some(len))
@@ -433,7 +457,7 @@ macro_rules! integer_keys {
         $(
             fn $method(self, value: $ty) -> Result<(), Fallback> {
                 self.out.push('"');
-                scalar(self.out, |s| ser::Serializer::$method(s, value))?;
+                self.out.push_str(itoa::Buffer::new().format(value));
                 self.out.push('"');
                 Ok(())
             }

@@ -108,27 +108,33 @@ messages (2 cores, server and client pinned to one each):
   tungstenite's 1 KiB buffer is copied once out of the read-ahead (the hand-written server
   zero-fills 8 KiB before every read instead). Laying the socket's fields out by use
   (`repr(C)`, hot fields first) measured neutral and was left out.
-- **The JSON row follows code placement.** A quarter of either server's user time in that row
-  is serde_json's loop that checks each byte of a string for escapes: the same code in both
-  binaries, placed wherever the linker puts it. In the build measured while working on this,
-  the generated binary's copy of the loop straddled a 64-byte boundary and the hand-written
-  binary's did not, and perf put 44% more samples per message in it; that was the row's whole
-  gap. Both rebuilt with loops aligned to 64 bytes (`RUSTFLAGS=\"-C llvm-args=-align-loops=64\"`),
-  the side-by-side ratio went from 0.95-0.97 (three rounds) to 0.97-1.01 (five rounds, mean
-  0.994). Any change to either binary can move the loop, so this row moves by a few percent
-  from build to build whatever the runtime does; the tables use the default build. The
-  generated server now also decodes a union whose tag comes first in one pass, without
-  serde's buffer (see Per-message cost): about 540 fewer instructions per message, some 2% of
-  that row's user-space work, and 0.5-1% of its CPU per message, most of which is the kernel.
-- **The 1 KiB text row is at parity** side by side, standalone and mounted (0.99-1.00 in the
-  last runs), where the other rows favour the generated server by 1-7%. Its system calls are
-  the same for both servers (`strace -c`: one `recvfrom` and one `sendto` per message), and
-  `cargo xtask callgrind --size 1024` counts 7,415 user-space instructions per message for the
-  generated server against 19,837 for the hand-written one (which zero-fills 8 KiB per read):
-  what makes the two equal there is not instructions or system calls but memory traffic on
-  the shared core or the kernel's work per call, which this machine's profiler (no hardware
-  counters) cannot split. Suspects: the 1,032-byte frame copied out of the read-ahead into
-  tungstenite's 1 KiB buffer, and the connection task's boxed futures.
+- **The JSON row's escape loop.** A quarter of either server's user time in that row was
+  serde_json's loop that checks each byte of a string for escapes when it writes the reply:
+  the same code in both binaries, placed wherever the linker puts it, so the row moved by a few
+  percent from build to build (in one build the generated binary's copy straddled a 64-byte
+  boundary and perf put 44% more samples per message in it; rebuilt with loops aligned to 64
+  bytes, `RUSTFLAGS=\"-C llvm-args=-align-loops=64\"`, the ratio went from 0.95-0.97 to
+  0.97-1.01). The generated server no longer runs that loop: outgoing JSON is written by the
+  runtime's own writer, which checks a string eight bytes at a time and leaves every number and
+  every escaped string to serde_json, so the text is serde_json's byte for byte
+  (docs/design.md). Side by side against the build before, 5.7-6.1% less CPU per message in
+  this row, no change in the others. It also decodes a union whose tag comes first in one
+  pass, without serde's buffer (see Per-message cost): about 540 fewer instructions per
+  message, 0.5-1% of the row's CPU, most of which is the kernel.
+- **The 1 KiB text row is the closest** side by side, standalone and mounted (from 0.998 to
+  1.010 over the last runs and `cargo xtask bench pair`), where the other rows favour the
+  generated server by 1-8%. It is the row where the kernel weighs most: perf puts about 83% of
+  either server's CPU in the kernel, two thirds of it in `sendto` alone (on loopback that call
+  also delivers the reply into the client's socket), and both make the same calls per message
+  (one `recvfrom`, one `sendto`) and send the same TCP segments (`nstat`). callgrind counts
+  7,415 user-space instructions per message for the generated server against 19,837 for the
+  hand-written one (`cargo xtask callgrind --size 1024`), but most of the difference is the
+  hand-written server's 8 KiB zero-fill, which callgrind counts byte by byte (`rep stosb`) and
+  the CPU runs as a block: perf samples put the two servers' user-space shares at 17.2% and
+  17.6%. The suspect left from before, the copy of a 1,032-byte frame out of the read-ahead,
+  measured neutral: with tungstenite's buffer at 1,038 bytes, so that a 1 KiB message is read
+  in one call straight into it, the row moved by +0.2%, inside the noise floor. What separates
+  the two here is a few hundred nanoseconds of user-space work in 7-9 µs of CPU per message.
 - **fastwebsockets in the pipelined row** writes each frame with its own system call (no write
   batching); the generated server and the hand-written one feed replies into a buffer and flush
   once per burst of ready messages, which is why both are far ahead there.
@@ -272,6 +278,11 @@ instructions per 20 B message, 76,423 to 77,538 per 16 KiB message.
   2,460 instructions before, 1,921 after; with 992 characters 4,839 and 4,300; an inline
   variant (`Event`'s `welcome`) 1,629 and 1,177. The hand-written server decodes through the
   buffer, as the generated one did.
+- **Writing JSON.** An outgoing message's text comes from the runtime's own writer (strings
+  checked for escapes eight bytes at a time, integers by `itoa`, everything else by
+  serde_json), where it came from `serde_json::to_string`: an echoed note with 20 characters,
+  its construction included, 1,712 instructions before and 1,693 after; with 992 characters
+  11,405 and 5,785.
 - **The status envelope.** JSON types are serialised into the envelope in one buffer instead of
   being serialised and then copied by `format!` (a small DTO, its construction included: 3,181
   instructions before, 2,132 after); a broadcast's envelope (`envelope_ok`) is built without
