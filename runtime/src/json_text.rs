@@ -1,88 +1,70 @@
-//! The JSON text of an outgoing message, byte for byte what `serde_json::to_string` writes, in
+//! The JSON text of an outgoing message: byte for byte what `serde_json::to_string` writes, in
 //! less time.
 //!
 //! serde_json checks every byte of every string against its escape table, one byte at a time:
-//! most of the cost of encoding a message that carries text. Here a string is checked eight
-//! bytes at a time (the usual bit tricks on a `u64`), and one with nothing to escape (no
-//! control character, `"` or `\`) is copied as it is. Integers are written by `itoa`, which is
-//! what serde_json writes them with; floats, characters, bytes, and strings that need escaping
-//! go through serde_json's own `Serializer`, so their text cannot differ. What is left here is
-//! `true`, `false`, `null` and the punctuation (`{`, `:`, `,`, `[`), which is all serde_json's
-//! compact formatter writes around values.
+//! most of the cost of encoding a message that carries text. Here a string is searched for the
+//! next byte to escape (a control character, `"` or `\`) eight bytes at a time (the usual bit
+//! tricks on a `u64`), the runs between are copied as they are, and each escape is written as
+//! serde_json writes it. Integers are written by `itoa` and floats by serde_json's own
+//! `Serializer`, as serde_json writes them; map keys follow serde_json's rules (strings,
+//! integers, booleans and finite floats, quoted; anything else is serde_json's own error), and
+//! its private raw-value and number types pass their text through unchanged.
 //!
-//! A value this writer does not take (a map key that is not a string or an integer, serde_json's
-//! private number and raw-value types, a `Serialize` implementation that fails) is written again
-//! from the start by `serde_json::to_string`, so every error and every corner case is
-//! serde_json's own.
-//!
-//! The text is built in a `String` (every piece is a `&str`), so it needs no UTF-8 check at the
-//! end and no `unsafe`.
+//! Everything is written in one pass, in the order serde_json writes it, and every error is a
+//! `serde_json::Error`: a `Serialize` implementation that recovers from an error, or that can
+//! run only once, sees what it would see under serde_json. The text is built in a `String`
+//! from `&str` pieces, so no `unsafe` is needed to hand it on.
 
 use serde::ser::{self, Impossible, Serialize};
+use serde_json::Error;
 
 /// `value` as JSON text: the same text, or the same error, as `serde_json::to_string(value)`.
-pub(crate) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+pub(crate) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
     let mut out = String::with_capacity(128);
     write(&mut out, value)?;
     Ok(out)
 }
 
 /// Appends `value` as JSON text to `out`; on an error `out` is as it was.
-pub(crate) fn write<T: Serialize + ?Sized>(
-    out: &mut String,
-    value: &T,
-) -> Result<(), serde_json::Error> {
+pub(crate) fn write<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), Error> {
     let start = out.len();
-    if value.serialize(Writer { out }).is_ok() {
-        return Ok(());
+    let written = value.serialize(Writer { out: &mut *out });
+    if written.is_err() {
+        out.truncate(start);
     }
-    out.truncate(start);
-    let text = serde_json::to_string(value)?;
-    out.push_str(&text);
-    Ok(())
+    written
 }
 
-/// Not written here: [`write`] starts again with serde_json.
-#[derive(Debug)]
-struct Fallback;
-
-impl std::fmt::Display for Fallback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("left to serde_json")
-    }
-}
-
-impl std::error::Error for Fallback {}
-
-impl ser::Error for Fallback {
-    fn custom<T: std::fmt::Display>(_: T) -> Self {
-        Fallback
-    }
-}
-
-/// Whether serde_json escapes any byte of `bytes`: a control character (below 0x20), `"` or
-/// `\`. Eight bytes at a time; exact (a byte-wise "has a zero byte" and "has a byte below n"
-/// test on a word gives no false answer as a whole, only in which byte).
-fn needs_escape(bytes: &[u8]) -> bool {
+/// The position of the first byte at or after `from` that serde_json escapes: a control
+/// character (below 0x20), `"` or `\`. Eight bytes at a time: in a word read little-endian, the
+/// lowest byte that the "has a zero byte" and "has a byte below n" tests flag is always a true
+/// one (a false flag can only follow a true one, through the borrow).
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
-    let mut words = bytes.chunks_exact(8);
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let rest = bytes.get(from..)?;
+    let mut words = rest.chunks_exact(8);
+    let mut at = from;
     for word in &mut words {
         let Ok(word) = <[u8; 8]>::try_from(word) else {
-            return true;
+            break;
         };
-        let x = u64::from_ne_bytes(word);
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
-        if below_space || has_zero(x ^ (ONES * u64::from(b'"'))) || has_zero(x ^ (ONES * 0x5c)) {
-            return true;
+        let x = u64::from_le_bytes(word);
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let flags = below_space | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * 0x5c));
+        if flags != 0 {
+            return Some(at + flags.trailing_zeros() as usize / 8);
         }
+        at += 8;
     }
-    words.remainder().iter().any(|&b| ESCAPED[usize::from(b)])
+    let tail = words.remainder();
+    tail.iter()
+        .position(|&b| ESCAPED[usize::from(b)])
+        .map(|i| at + i)
 }
 
-/// The bytes serde_json escapes, by value: for the last few bytes of a string, and for short
-/// ones (a field name), a lookup each as in serde_json.
+/// The bytes serde_json escapes, by value (for the last few bytes of a string).
 static ESCAPED: [bool; 256] = {
     let mut escaped = [false; 256];
     let mut b = 0;
@@ -95,96 +77,165 @@ static ESCAPED: [bool; 256] = {
     escaped
 };
 
-/// Runs one of serde_json's own `Serializer` methods and appends what it wrote: a string that
-/// needs escaping, or bytes (as an array of numbers).
-fn by_serde_json(
-    out: &mut String,
-    serialize: impl FnOnce(&mut serde_json::Serializer<&mut Vec<u8>>) -> serde_json::Result<()>,
-) -> Result<(), Fallback> {
-    let mut text = Vec::new();
-    serialize(&mut serde_json::Serializer::new(&mut text)).map_err(|_| Fallback)?;
-    // serde_json writes UTF-8; the check keeps this free of `unsafe`.
-    out.push_str(std::str::from_utf8(&text).map_err(|_| Fallback)?);
-    Ok(())
+/// A string, quoted and escaped as serde_json escapes it: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`,
+/// `\t`, and `\u00xx` (lowercase) for the other control characters.
+fn string(out: &mut String, value: &str) {
+    let bytes = value.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    while let Some(at) = next_escape(bytes, start) {
+        // Both ends are next to an ASCII byte, so on character boundaries.
+        out.push_str(value.get(start..at).unwrap_or_default());
+        let byte = bytes.get(at).copied().unwrap_or_default();
+        match byte {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            control => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(control >> 4)]));
+                out.push(char::from(HEX[usize::from(control & 0xf)]));
+            }
+        }
+        start = at + 1;
+    }
+    out.push_str(value.get(start..).unwrap_or_default());
+    out.push('"');
 }
 
-/// Like [`by_serde_json`] for a float or a character (escaped), written on the stack: the
-/// longest takes 24 bytes.
-fn scalar(
+/// A float as serde_json writes it (`null` when not finite), by serde_json's own `Serializer`
+/// on the stack: the longest takes 24 bytes.
+fn float(
     out: &mut String,
-    serialize: impl FnOnce(&mut serde_json::Serializer<&mut &mut [u8]>) -> serde_json::Result<()>,
-) -> Result<(), Fallback> {
+    serialize: impl FnOnce(&mut serde_json::Serializer<&mut &mut [u8]>) -> Result<(), Error>,
+) -> Result<(), Error> {
     const ROOM: usize = 64;
     let mut buf = [0u8; ROOM];
     let mut rest: &mut [u8] = &mut buf;
-    serialize(&mut serde_json::Serializer::new(&mut rest)).map_err(|_| Fallback)?;
+    serialize(&mut serde_json::Serializer::new(&mut rest))?;
     let written = ROOM - rest.len();
-    let text = buf.get(..written).ok_or(Fallback)?;
-    out.push_str(std::str::from_utf8(text).map_err(|_| Fallback)?);
+    let text = buf.get(..written).and_then(|t| std::str::from_utf8(t).ok());
+    out.push_str(text.ok_or_else(|| ser::Error::custom("a float longer than 64 bytes"))?);
     Ok(())
 }
 
-/// A string, quoted and escaped as serde_json does.
-fn string(out: &mut String, value: &str) -> Result<(), Fallback> {
-    if needs_escape(value.as_bytes()) {
-        return by_serde_json(out, |s| ser::Serializer::serialize_str(s, value));
+/// serde_json's own error for a map key it does not take: asked of serde_json with a map of
+/// that one key, so that it is the error serde_json gives.
+fn key_error<K: Serialize>(key: K) -> Error {
+    struct OneKey<K>(K);
+    impl<K: Serialize> Serialize for OneKey<K> {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(1))?;
+            map.serialize_entry(&self.0, &())?;
+            map.end()
+        }
     }
-    out.reserve(value.len() + 2);
-    out.push('"');
-    out.push_str(value);
-    out.push('"');
-    Ok(())
+    match serde_json::to_vec(&OneKey(key)) {
+        Err(error) => error,
+        Ok(_) => ser::Error::custom("key must be a string"),
+    }
 }
 
-/// `{"variant":` before a variant's content (closed by `}` after it).
-fn variant_key(out: &mut String, variant: &str) -> Result<(), Fallback> {
-    out.push('{');
-    string(out, variant)?;
-    out.push(':');
-    Ok(())
-}
+/// The names under which serde_json's raw value (`RawValue`) and its `arbitrary_precision`
+/// number pass their text: a struct of one field, of the same name, holding the text.
+const RAW_TOKENS: [&str; 2] = [
+    "$serde_json::private::RawValue",
+    "$serde_json::private::Number",
+];
 
 /// Writes one value into `out`.
 struct Writer<'a> {
     out: &'a mut String,
 }
 
-/// The entries of an array or an object being written, and what closes it.
-struct Compound<'a> {
-    out: &'a mut String,
-    first: bool,
-    close: &'static str,
+/// Where an array or an object being written is, as serde_json tracks it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Opened and closed at once (a length hint of zero); anything written after is written
+    /// as serde_json writes it.
+    Empty,
+    First,
+    Rest,
 }
 
-impl Compound<'_> {
-    fn separate(&mut self) {
-        if !std::mem::take(&mut self.first) {
-            self.out.push(',');
+/// An array or an object being written: its state, its closing (written unless it was
+/// closed at once) and what follows that (a variant's `}`); or a raw value's text.
+struct Compound<'a> {
+    out: &'a mut String,
+    state: State,
+    close: &'static str,
+    after: &'static str,
+    raw: Option<&'static str>,
+}
+
+impl<'a> Compound<'a> {
+    fn open(out: &'a mut String, open: char, close: &'static str, empty: bool) -> Self {
+        out.push(open);
+        if empty {
+            out.push_str(close);
+        }
+        Compound {
+            out,
+            state: if empty { State::Empty } else { State::First },
+            close,
+            after: "",
+            raw: None,
         }
     }
 
-    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Fallback> {
+    fn separate(&mut self) {
+        if self.state != State::First {
+            self.out.push(',');
+        }
+        self.state = State::Rest;
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         self.separate();
         value.serialize(Writer { out: self.out })
     }
 
-    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Fallback> {
+    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        if let Some(token) = self.raw {
+            return if key == token {
+                value.serialize(Raw { out: self.out })
+            } else {
+                Err(ser::Error::custom("expected value"))
+            };
+        }
         self.separate();
-        string(self.out, key)?;
+        string(self.out, key);
         self.out.push(':');
         value.serialize(Writer { out: self.out })
     }
 
-    fn end(self) -> Result<(), Fallback> {
-        self.out.push_str(self.close);
+    fn end(self) -> Result<(), Error> {
+        if self.state != State::Empty && self.raw.is_none() {
+            self.out.push_str(self.close);
+        }
+        self.out.push_str(self.after);
         Ok(())
     }
+}
+
+/// `{"variant":` before a variant's content.
+fn variant_key(out: &mut String, variant: &str) {
+    out.push('{');
+    string(out, variant);
+    out.push(':');
 }
 
 macro_rules! integers {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(
-            fn $method(self, value: $ty) -> Result<(), Fallback> {
+            fn $method(self, value: $ty) -> Result<(), Error> {
                 self.out.push_str(itoa::Buffer::new().format(value));
                 Ok(())
             }
@@ -192,19 +243,9 @@ macro_rules! integers {
     };
 }
 
-macro_rules! scalars {
-    ($($method:ident: $ty:ty),* $(,)?) => {
-        $(
-            fn $method(self, value: $ty) -> Result<(), Fallback> {
-                scalar(self.out, |s| ser::Serializer::$method(s, value))
-            }
-        )*
-    };
-}
-
 impl<'a> ser::Serializer for Writer<'a> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = Error;
     type SerializeSeq = Compound<'a>;
     type SerializeTuple = Compound<'a>;
     type SerializeTupleStruct = Compound<'a>;
@@ -219,35 +260,55 @@ impl<'a> ser::Serializer for Writer<'a> {
         serialize_u64: u64, serialize_u128: u128,
     );
 
-    scalars!(serialize_f32: f32, serialize_f64: f64, serialize_char: char);
-
-    fn serialize_bytes(self, value: &[u8]) -> Result<(), Fallback> {
-        by_serde_json(self.out, |s| ser::Serializer::serialize_bytes(s, value))
+    fn serialize_f32(self, value: f32) -> Result<(), Error> {
+        float(self.out, |s| ser::Serializer::serialize_f32(s, value))
     }
 
-    fn serialize_bool(self, value: bool) -> Result<(), Fallback> {
+    fn serialize_f64(self, value: f64) -> Result<(), Error> {
+        float(self.out, |s| ser::Serializer::serialize_f64(s, value))
+    }
+
+    fn serialize_bool(self, value: bool) -> Result<(), Error> {
         self.out.push_str(if value { "true" } else { "false" });
         Ok(())
     }
 
-    fn serialize_str(self, value: &str) -> Result<(), Fallback> {
-        string(self.out, value)
+    fn serialize_char(self, value: char) -> Result<(), Error> {
+        string(self.out, value.encode_utf8(&mut [0; 4]));
+        Ok(())
     }
 
-    fn serialize_none(self) -> Result<(), Fallback> {
+    fn serialize_str(self, value: &str) -> Result<(), Error> {
+        string(self.out, value);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, value: &[u8]) -> Result<(), Error> {
+        self.out.push('[');
+        for (i, byte) in value.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            self.out.push_str(itoa::Buffer::new().format(*byte));
+        }
+        self.out.push(']');
+        Ok(())
+    }
+
+    fn serialize_none(self) -> Result<(), Error> {
         self.serialize_unit()
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Fallback> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
 
-    fn serialize_unit(self) -> Result<(), Fallback> {
+    fn serialize_unit(self) -> Result<(), Error> {
         self.out.push_str("null");
         Ok(())
     }
 
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Fallback> {
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
         self.serialize_unit()
     }
 
@@ -256,15 +317,16 @@ impl<'a> ser::Serializer for Writer<'a> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-    ) -> Result<(), Fallback> {
-        string(self.out, variant)
+    ) -> Result<(), Error> {
+        string(self.out, variant);
+        Ok(())
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _name: &'static str,
         value: &T,
-    ) -> Result<(), Fallback> {
+    ) -> Result<(), Error> {
         value.serialize(self)
     }
 
@@ -274,8 +336,8 @@ impl<'a> ser::Serializer for Writer<'a> {
         _index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Result<(), Fallback> {
-        variant_key(self.out, variant)?;
+    ) -> Result<(), Error> {
+        variant_key(self.out, variant);
         value.serialize(Writer {
             out: &mut *self.out,
         })?;
@@ -283,16 +345,11 @@ impl<'a> ser::Serializer for Writer<'a> {
         Ok(())
     }
 
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, Fallback> {
-        self.out.push('[');
-        Ok(Compound {
-            out: self.out,
-            first: true,
-            close: "]",
-        })
+    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
+        Ok(Compound::open(self.out, '[', "]", len == Some(0)))
     }
 
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Fallback> {
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Error> {
         self.serialize_seq(Some(len))
     }
 
@@ -300,7 +357,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         self,
         _name: &'static str,
         len: usize,
-    ) -> Result<Compound<'a>, Fallback> {
+    ) -> Result<Compound<'a>, Error> {
         self.serialize_seq(Some(len))
     }
 
@@ -309,31 +366,27 @@ impl<'a> ser::Serializer for Writer<'a> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-        _len: usize,
-    ) -> Result<Compound<'a>, Fallback> {
-        variant_key(self.out, variant)?;
-        self.out.push('[');
-        Ok(Compound {
-            out: self.out,
-            first: true,
-            close: "]}",
-        })
+        len: usize,
+    ) -> Result<Compound<'a>, Error> {
+        variant_key(self.out, variant);
+        let mut seq = Compound::open(self.out, '[', "]", len == 0);
+        seq.after = "}";
+        Ok(seq)
     }
 
-    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a>, Fallback> {
-        self.out.push('{');
-        Ok(Compound {
-            out: self.out,
-            first: true,
-            close: "}",
-        })
+    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
+        Ok(Compound::open(self.out, '{', "}", len == Some(0)))
     }
 
-    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a>, Fallback> {
-        // serde_json's own number (`arbitrary_precision`) and raw value types pass their text
-        // through a struct of this name: only serde_json writes them.
-        if name.starts_with('$') && name.starts_with("$serde_json::private::") {
-            return Err(Fallback);
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a>, Error> {
+        if let Some(token) = RAW_TOKENS.into_iter().find(|t| *t == name) {
+            return Ok(Compound {
+                out: self.out,
+                state: State::First,
+                close: "",
+                after: "",
+                raw: Some(token),
+            });
         }
         self.serialize_map(Some(len))
     }
@@ -343,119 +396,192 @@ impl<'a> ser::Serializer for Writer<'a> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-        _len: usize,
-    ) -> Result<Compound<'a>, Fallback> {
-        variant_key(self.out, variant)?;
-        self.out.push('{');
-        Ok(Compound {
-            out: self.out,
-            first: true,
-            close: "}}",
-        })
+        len: usize,
+    ) -> Result<Compound<'a>, Error> {
+        variant_key(self.out, variant);
+        let mut map = Compound::open(self.out, '{', "}", len == 0);
+        map.after = "}";
+        Ok(map)
     }
 }
 
 impl ser::SerializeSeq for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Fallback> {
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         self.element(value)
     }
-    fn end(self) -> Result<(), Fallback> {
+    fn end(self) -> Result<(), Error> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeTuple for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Fallback> {
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         self.element(value)
     }
-    fn end(self) -> Result<(), Fallback> {
+    fn end(self) -> Result<(), Error> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeTupleStruct for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Fallback> {
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         self.element(value)
     }
-    fn end(self) -> Result<(), Fallback> {
+    fn end(self) -> Result<(), Error> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeTupleVariant for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Fallback> {
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         self.element(value)
     }
-    fn end(self) -> Result<(), Fallback> {
+    fn end(self) -> Result<(), Error> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Fallback> {
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
         self.separate();
-        key.serialize(Key { out: self.out })?;
-        self.out.push(':');
-        Ok(())
+        key.serialize(Key { out: self.out })
     }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Fallback> {
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.out.push(':');
         value.serialize(Writer { out: self.out })
     }
-    fn end(self) -> Result<(), Fallback> {
+    fn end(self) -> Result<(), Error> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeStruct for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), Fallback> {
+    ) -> Result<(), Error> {
         self.field(key, value)
     }
-    fn end(self) -> Result<(), Fallback> {
+    fn end(self) -> Result<(), Error> {
         Compound::end(self)
     }
 }
 
 impl ser::SerializeStructVariant for Compound<'_> {
     type Ok = ();
-    type Error = Fallback;
+    type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), Fallback> {
+    ) -> Result<(), Error> {
         self.field(key, value)
     }
-    fn end(self) -> Result<(), Fallback> {
+    fn end(self) -> Result<(), Error> {
         Compound::end(self)
     }
 }
 
-/// A map key: a string as it is, an integer in quotes (as serde_json writes them); any other
-/// key is left to serde_json (which takes some and rejects others).
+/// Methods that give serde_json's error for a key (or a raw value's text) of their kind.
+macro_rules! refused {
+    ($error:expr; $($method:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method(self, value: $ty) -> Result<(), Error> {
+                #[allow(clippy::redundant_closure_call)]
+                Err(($error)(value))
+            }
+        )*
+    };
+}
+
+/// Compound methods that give serde_json's error for a key (or a raw value's text).
+macro_rules! refused_compounds {
+    ($error:expr) => {
+        fn serialize_unit(self) -> Result<(), Error> {
+            Err($error)
+        }
+        fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+            Err($error)
+        }
+        fn serialize_none(self) -> Result<(), Error> {
+            Err($error)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _name: &'static str,
+            _index: u32,
+            _variant: &'static str,
+            _value: &T,
+        ) -> Result<(), Error> {
+            Err($error)
+        }
+        fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+            Err($error)
+        }
+        fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
+            Err($error)
+        }
+        fn serialize_tuple_struct(
+            self,
+            _name: &'static str,
+            _len: usize,
+        ) -> Result<Self::SerializeTupleStruct, Error> {
+            Err($error)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _name: &'static str,
+            _index: u32,
+            _variant: &'static str,
+            _len: usize,
+        ) -> Result<Self::SerializeTupleVariant, Error> {
+            Err($error)
+        }
+        fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
+            Err($error)
+        }
+        fn serialize_struct(
+            self,
+            _name: &'static str,
+            _len: usize,
+        ) -> Result<Self::SerializeStruct, Error> {
+            Err($error)
+        }
+        fn serialize_struct_variant(
+            self,
+            _name: &'static str,
+            _index: u32,
+            _variant: &'static str,
+            _len: usize,
+        ) -> Result<Self::SerializeStructVariant, Error> {
+            Err($error)
+        }
+    };
+}
+
+/// A map key, as serde_json writes it: a string; an integer, a boolean or a finite float in
+/// quotes; serde_json's own error for anything else.
 struct Key<'a> {
     out: &'a mut String,
 }
 
-macro_rules! integer_keys {
+macro_rules! quoted_integers {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(
-            fn $method(self, value: $ty) -> Result<(), Fallback> {
+            fn $method(self, value: $ty) -> Result<(), Error> {
                 self.out.push('"');
                 self.out.push_str(itoa::Buffer::new().format(value));
                 self.out.push('"');
@@ -465,40 +591,75 @@ macro_rules! integer_keys {
     };
 }
 
-macro_rules! left_to_serde_json {
-    ($($method:ident: $ty:ty),* $(,)?) => {
-        $(
-            fn $method(self, _value: $ty) -> Result<(), Fallback> {
-                Err(Fallback)
-            }
-        )*
-    };
+impl Key<'_> {
+    fn quoted_float(
+        self,
+        finite: bool,
+        write: impl FnOnce(Writer<'_>) -> Result<(), Error>,
+        error: impl FnOnce() -> Error,
+    ) -> Result<(), Error> {
+        if !finite {
+            return Err(error());
+        }
+        self.out.push('"');
+        write(Writer {
+            out: &mut *self.out,
+        })?;
+        self.out.push('"');
+        Ok(())
+    }
 }
 
 impl ser::Serializer for Key<'_> {
     type Ok = ();
-    type Error = Fallback;
-    type SerializeSeq = Impossible<(), Fallback>;
-    type SerializeTuple = Impossible<(), Fallback>;
-    type SerializeTupleStruct = Impossible<(), Fallback>;
-    type SerializeTupleVariant = Impossible<(), Fallback>;
-    type SerializeMap = Impossible<(), Fallback>;
-    type SerializeStruct = Impossible<(), Fallback>;
-    type SerializeStructVariant = Impossible<(), Fallback>;
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
 
-    integer_keys!(
+    quoted_integers!(
         serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
         serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
         serialize_u64: u64, serialize_u128: u128,
     );
 
-    left_to_serde_json!(
-        serialize_bool: bool, serialize_f32: f32, serialize_f64: f64, serialize_char: char,
-        serialize_bytes: &[u8], serialize_unit_struct: &'static str,
-    );
+    refused!(|_| key_error(()); serialize_bytes: &[u8]);
+    refused_compounds!(key_error(()));
 
-    fn serialize_str(self, value: &str) -> Result<(), Fallback> {
-        string(self.out, value)
+    fn serialize_bool(self, value: bool) -> Result<(), Error> {
+        self.out
+            .push_str(if value { "\"true\"" } else { "\"false\"" });
+        Ok(())
+    }
+
+    fn serialize_f32(self, value: f32) -> Result<(), Error> {
+        self.quoted_float(
+            value.is_finite(),
+            |w| ser::Serializer::serialize_f32(w, value),
+            || key_error(value),
+        )
+    }
+
+    fn serialize_f64(self, value: f64) -> Result<(), Error> {
+        self.quoted_float(
+            value.is_finite(),
+            |w| ser::Serializer::serialize_f64(w, value),
+            || key_error(value),
+        )
+    }
+
+    fn serialize_char(self, value: char) -> Result<(), Error> {
+        string(self.out, value.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, value: &str) -> Result<(), Error> {
+        string(self.out, value);
+        Ok(())
     }
 
     fn serialize_unit_variant(
@@ -506,86 +667,76 @@ impl ser::Serializer for Key<'_> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-    ) -> Result<(), Fallback> {
-        string(self.out, variant)
+    ) -> Result<(), Error> {
+        string(self.out, variant);
+        Ok(())
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _name: &'static str,
         value: &T,
-    ) -> Result<(), Fallback> {
+    ) -> Result<(), Error> {
         value.serialize(self)
     }
 
-    fn serialize_none(self) -> Result<(), Fallback> {
-        Err(Fallback)
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+}
+
+/// A raw value's (or an `arbitrary_precision` number's) text, written as it is.
+struct Raw<'a> {
+    out: &'a mut String,
+}
+
+fn not_raw() -> Error {
+    ser::Error::custom("expected value")
+}
+
+impl ser::Serializer for Raw<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    refused!(|_| not_raw();
+        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
+        serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
+        serialize_f64: f64, serialize_char: char, serialize_bytes: &[u8],
+    );
+    refused_compounds!(not_raw());
+
+    fn serialize_str(self, value: &str) -> Result<(), Error> {
+        self.out.push_str(value);
+        Ok(())
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_unit(self) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+    fn serialize_unit_variant(
         self,
         _name: &'static str,
         _index: u32,
         _variant: &'static str,
+    ) -> Result<(), Error> {
+        Err(not_raw())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
         _value: &T,
-    ) -> Result<(), Fallback> {
-        Err(Fallback)
+    ) -> Result<(), Error> {
+        Err(not_raw())
     }
 
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, Fallback> {
-        Err(Fallback)
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, Fallback> {
-        Err(Fallback)
+    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Error> {
+        Err(not_raw())
     }
 }
 
@@ -611,12 +762,20 @@ mod tests {
                     let mut bytes = vec![b'a'; len];
                     bytes[at] = byte;
                     let escaped = byte < 0x20 || byte == b'"' || byte == b'\\';
-                    assert_eq!(needs_escape(&bytes), escaped, "{byte:#x} at {at} of {len}");
+                    let found = next_escape(&bytes, 0);
+                    assert_eq!(found, escaped.then_some(at), "{byte:#x} at {at} of {len}");
                     let text = String::from_utf8(bytes).expect("ASCII");
                     same(&text);
                 }
             }
         }
+        // After a first one, the next is found too, wherever the search starts.
+        let text = "ab\"cdefghijklmnop\\qrstuvwxyz\n";
+        let starts: Vec<Option<usize>> = [0, 3, 19, 30]
+            .iter()
+            .map(|&f| next_escape(text.as_bytes(), f))
+            .collect();
+        assert_eq!(starts, [Some(2), Some(17), Some(28), None]);
         // Bytes above ASCII (UTF-8 sequences) are never escaped, whatever their neighbours.
         for text in [
             "é\"",
@@ -713,6 +872,115 @@ mod tests {
         Red,
         #[serde(rename = "bl\"ue")]
         Blue,
+    }
+
+    /// A sequence whose elements are written by a lenient `Serialize`: one that fails is
+    /// replaced by a string, as a user's implementation may do.
+    struct Lenient<T>(Vec<T>);
+
+    impl<T: Serialize> Serialize for Lenient<T> {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use ser::SerializeSeq;
+            let mut seq = serializer.serialize_seq(None)?;
+            for element in &self.0 {
+                if seq.serialize_element(element).is_err() {
+                    seq.serialize_element("unwritable")?;
+                }
+            }
+            seq.end()
+        }
+    }
+
+    /// A map that can be written once (an iterator taken on the first call).
+    struct Once(std::cell::Cell<Option<Vec<(bool, u8)>>>);
+
+    impl Serialize for Once {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.take().unwrap_or_default())
+        }
+    }
+
+    /// A sequence or map whose length hint is wrong (zero, then one element).
+    struct WrongHint(bool);
+
+    impl Serialize for WrongHint {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use ser::{SerializeMap, SerializeSeq};
+            if self.0 {
+                let mut seq = serializer.serialize_seq(Some(0))?;
+                seq.serialize_element(&1)?;
+                seq.end()
+            } else {
+                let mut map = serializer.serialize_map(Some(0))?;
+                map.serialize_entry("a", &1)?;
+                map.end()
+            }
+        }
+    }
+
+    #[test]
+    fn what_a_serialize_implementation_sees_is_what_serde_json_shows_it() {
+        // Keys serde_json takes and keys it refuses, recovered from element by element.
+        same(&Lenient(vec![
+            BTreeMap::from([(true, 1)]),
+            BTreeMap::from([(false, 2)]),
+        ]));
+        same(&Lenient(vec![BTreeMap::from([(vec![1u8], 1)])]));
+        same(&Lenient(vec![HashMap::from([(f64::NAN.to_bits(), 1)])]));
+        same(&Lenient(vec![Some(BTreeMap::from([((), 1)]))]));
+        // Run once: the only run is the written one.
+        let once = || Once(std::cell::Cell::new(Some(vec![(true, 1), (false, 2)])));
+        assert_eq!(to_string(&once()).ok(), serde_json::to_string(&once()).ok());
+        // A wrong length hint is written as serde_json writes it.
+        same(&WrongHint(true));
+        same(&WrongHint(false));
+    }
+
+    /// Float keys, by value, as serde_json writes or refuses them.
+    struct FloatKey(f64);
+
+    impl Serialize for FloatKey {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map([(self.0, 1), (self.0 as f32 as f64, 2)])
+        }
+    }
+
+    #[test]
+    fn float_option_and_unit_keys_are_written_or_refused_as_serde_json_does() {
+        for key in [0.5, -0.0, 1e300, f64::NAN, f64::INFINITY, f64::MIN_POSITIVE] {
+            same(&FloatKey(key));
+        }
+        same(&BTreeMap::from([(Some(3), 1)]));
+        same(&BTreeMap::from([(None::<u8>, 1)]));
+        same(&BTreeMap::from([((), 1)]));
+        same(&BTreeMap::from(
+            [(b"ab".as_slice(), 1)].map(|(k, v)| (serde_bytes_like(k), v)),
+        ));
+    }
+
+    /// Bytes as a map key, through `serialize_bytes`.
+    fn serde_bytes_like(bytes: &[u8]) -> BytesKey {
+        BytesKey(bytes.to_vec())
+    }
+
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    struct BytesKey(Vec<u8>);
+
+    impl Serialize for BytesKey {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+
+    #[test]
+    fn raw_values_pass_through_wherever_they_are() {
+        let raw = || serde_json::value::RawValue::from_string("{\"a\": [1, 2]}".to_owned());
+        let raw = raw().expect("valid JSON");
+        same(&vec![&raw, &raw]);
+        same(&BTreeMap::from([("k", &raw)]));
+        same(&Some(&raw));
+        same(&BytesKey(vec![0, 1, 255]));
+        same(&BytesKey(Vec::new()));
     }
 
     /// A `Serialize` that fails halfway: the error is serde_json's and the buffer as it was.

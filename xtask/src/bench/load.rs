@@ -166,6 +166,17 @@ impl Inbox {
 
 /// Drives one connection until `deadline`: closed loop with `in_flight` outstanding, or paced
 /// at one message every `interval`.
+/// How long a load connection waits for the server's `101`.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server ended a connection during a run: an echo server never does, so the run failed.
+fn closed(replies: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!("the server closed the connection after {replies} replies"),
+    )
+}
+
 async fn drive(
     addr: String,
     payload: Payload,
@@ -174,7 +185,15 @@ async fn drive(
     deadline: Instant,
     mask: [u8; 4],
 ) -> std::io::Result<Tally> {
-    let (mut stream, left_over) = connect(&addr, payload).await?;
+    // A server that accepts and never answers must not hold the run up.
+    let (mut stream, left_over) = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect(&addr, payload))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no WebSocket handshake within {HANDSHAKE_TIMEOUT:?}"),
+            )
+        })??;
     let mut inbox = Inbox::new(left_over);
     let frame = payload.frame(mask);
     let mut tally = Tally::default();
@@ -196,7 +215,7 @@ async fn drive(
                     () = &mut end => return Ok(tally),
                 };
                 if n == 0 {
-                    return Ok(tally);
+                    return Err(closed(tally.replies));
                 }
                 let replies = inbox.take_frames();
                 tally.replies += replies;
@@ -223,7 +242,7 @@ async fn drive(
                     }
                     read = inbox.read(&mut stream) => {
                         if read? == 0 {
-                            return Ok(tally);
+                            return Err(closed(tally.replies));
                         }
                         let now = Instant::now();
                         for _ in 0..inbox.take_frames() {
@@ -324,4 +343,55 @@ pub async fn exchange(addr: &str, payload: Payload, count: usize) -> std::io::Re
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that accepts connections (the kernel's backlog) and never answers: the run
+    /// ends with an error once the handshake has waited its limit, instead of never.
+    #[tokio::test]
+    async fn a_run_against_a_server_that_never_answers_ends_with_an_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        let run = run(
+            &addr,
+            Payload::Text(20),
+            1,
+            1,
+            None,
+            Duration::from_millis(100),
+        );
+        let ended = tokio::time::timeout(HANDSHAKE_TIMEOUT * 2, run).await;
+        let error = ended
+            .expect("the run ends")
+            .expect_err("a silent server fails the run");
+        assert!(error.contains("no WebSocket handshake"), "{error}");
+    }
+
+    /// A server that upgrades the connection and then closes it fails the run: a dead server
+    /// is not a server that echoed nothing.
+    #[tokio::test]
+    async fn a_server_that_closes_the_connection_fails_the_run() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut request = vec![0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+                .await;
+            // Dropped: closed after the upgrade.
+        });
+        let run = run(&addr, Payload::Text(20), 1, 1, None, Duration::from_secs(5)).await;
+        let error = run.expect_err("a closed connection fails the run");
+        assert!(
+            error.contains("closed the connection after 0 replies"),
+            "{error}"
+        );
+    }
 }

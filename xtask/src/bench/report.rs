@@ -559,7 +559,10 @@ pub fn markdown(root: &Path, r: &Results) -> String {
     ] {
         if let Some(worst) = worst_efficiency(rows) {
             let floor = noise_floor(&r.control).map_or(String::new(), |f| {
-                format!(" (a server against itself: {:.3}-{:.3})", f.min, f.max)
+                format!(
+                    " (the standalone generated server against itself, the noise floor: {:.3}-{:.3})",
+                    f.min, f.max
+                )
             });
             let _ = writeln!(
                 md,
@@ -790,9 +793,10 @@ fn side_by_side_section(r: &Results) -> String {
     if let Some(floor) = noise_floor(&r.control) {
         let _ = writeln!(
             md,
-            "**Noise floor.** The generated server against a second process of itself, side by side in the same way: \
-             where there is no difference to find, the per-round ratios of all rows spread over {:.3}-{:.3}. A ratio \
-             inside that span is not a difference this measure can show.\n",
+            "**Noise floor.** The generated server against a second process of itself, side by side in the same way \
+             (the second process starts fresh, the first has served every row before): where there is no difference \
+             to find, the per-round ratios of all rows spread over {:.3}-{:.3}. A pair's ratio inside that span is not \
+             a difference this measure can show, either way.\n",
             floor.min, floor.max
         );
         md.push_str(&efficiency_table(
@@ -969,7 +973,9 @@ mod tests {
                 .find(|l| l.contains("no more CPU per message than") && l.contains(what))
                 .unwrap_or_else(|| panic!("a verdict for {what}: {md}"));
             assert!(
-                verdict.contains("(a server against itself: 0.995-1.004)"),
+                verdict.contains(
+                    "(the standalone generated server against itself, the noise floor: 0.995-1.004)"
+                ),
                 "{verdict}"
             );
         }
