@@ -115,10 +115,10 @@ messages (2 cores, server and client pinned to one each):
   boundary and perf put 44% more samples per message in it; rebuilt with loops aligned to 64
   bytes, `RUSTFLAGS=\"-C llvm-args=-align-loops=64\"`, the ratio went from 0.95-0.97 to
   0.97-1.01). The generated server no longer runs that loop: outgoing JSON is written by the
-  runtime's own writer, which checks a string eight bytes at a time and leaves every number and
-  every escaped string to serde_json, so the text is serde_json's byte for byte
-  (docs/design.md). Side by side against the build before, 5.7-6.1% less CPU per message in
-  this row, no change in the others. It also decodes a union whose tag comes first in one
+  runtime's own writer, which searches a string for the next byte to escape eight bytes at a
+  time and writes serde_json's text byte for byte (docs/design.md). Side by side against the
+  build before (`cargo xtask bench pair`), 6.6% less CPU per message in this row (1.057-1.068),
+  the other rows within ±0.8%. It also decodes a union whose tag comes first in one
   pass, without serde's buffer (see Per-message cost): about 540 fewer instructions per
   message, 0.5-1% of the row's CPU, most of which is the kernel.
 - **The 1 KiB text row is the closest** side by side, standalone and mounted (from 0.998 to
@@ -279,10 +279,12 @@ instructions per 20 B message, 76,423 to 77,538 per 16 KiB message.
   variant (`Event`'s `welcome`) 1,629 and 1,177. The hand-written server decodes through the
   buffer, as the generated one did.
 - **Writing JSON.** An outgoing message's text comes from the runtime's own writer (strings
-  checked for escapes eight bytes at a time, integers by `itoa`, everything else by
-  serde_json), where it came from `serde_json::to_string`: an echoed note with 20 characters,
-  its construction included, 1,712 instructions before and 1,693 after; with 992 characters
-  11,405 and 5,785.
+  searched for escapes eight bytes at a time, integers by `itoa`, floats by serde_json), where
+  it came from `serde_json::to_string`. Construction of the value included: an echoed note of
+  992 characters 11,451 instructions before and 5,436 after; eight 128-character lines ending
+  in newlines 29,258 and 22,575; a note of 20 characters 1,766 and 1,838 (4% more: four short
+  keys and values, where a word at a time has little to skip); an array of seven numbers
+  (three floats) 2,539 and 2,623.
 - **The status envelope.** JSON types are serialised into the envelope in one buffer instead of
   being serialised and then copied by `format!` (a small DTO, its construction included: 3,181
   instructions before, 2,132 after); a broadcast's envelope (`envelope_ok`) is built without
