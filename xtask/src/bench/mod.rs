@@ -369,8 +369,11 @@ pub fn pair_only(a: &str, b: &str, quick: bool) -> Result<(), String> {
     let pinned = pin_to_core_1();
     let command = |line: &str| -> Result<Vec<String>, String> {
         let mut words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-        if words.is_empty() {
-            return Err("bench pair: an empty server command".to_owned());
+        if words.is_empty() || line.starts_with("--") {
+            return Err(format!(
+                "bench pair needs two server commands, got {line:?}: \
+                 cargo xtask bench pair 'SERVER A' 'SERVER B' [--quick]"
+            ));
         }
         if pinned {
             words.splice(
@@ -388,9 +391,7 @@ pub fn pair_only(a: &str, b: &str, quick: bool) -> Result<(), String> {
     let rows = runtime.block_on(async {
         let mut running = Vec::new();
         for words in &commands {
-            let (program, args) = words.split_first().ok_or("empty command")?;
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            running.push(idle::start_server(Path::new(program), &args).await?);
+            running.push(start(words).await?);
         }
         side_by_side(&running, (1, 0), quick).await
     })?;
@@ -604,14 +605,19 @@ async fn side_by_side(
     Ok(rows)
 }
 
+/// Starts a server from its command line (program and arguments) and waits for its address.
+async fn start(command: &[String]) -> Result<(tokio::process::Child, String), String> {
+    let (program, args) = command.split_first().ok_or("empty command")?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    idle::start_server(Path::new(program), &args).await
+}
+
 async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, String> {
     let (samples, seconds) = sampling(quick);
     let duration = Duration::from_secs_f64(seconds);
     let mut running = Vec::new();
     for server in servers {
-        let (program, args) = server.command.split_first().ok_or("empty command")?;
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        running.push(idle::start_server(Path::new(program), &args).await?);
+        running.push(start(&server.command).await?);
     }
     let mut cells = vec![vec![None; servers.len()]; ROWS.len()];
     for (r, row) in ROWS.iter().enumerate() {
@@ -649,9 +655,7 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
         None => Vec::new(),
     };
     // The control: the generated server against a second process of itself.
-    let (program, args) = servers[0].command.split_first().ok_or("empty command")?;
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    running.push(idle::start_server(Path::new(program), &args).await?);
+    running.push(start(&servers[0].command).await?);
     let control = side_by_side(&running, (0, running.len() - 1), quick).await?;
     drop(running.pop());
     // Latency at half of peak: the same offered load for the Rust servers (half the slower of
@@ -704,9 +708,7 @@ async fn measure_servers(servers: &[Server], quick: bool) -> Result<Measured, St
         .map(|(_, s)| s);
     for server in idle {
         for &connections in counts {
-            let (program, args) = server.command.split_first().ok_or("empty command")?;
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let (mut child, addr) = idle::start_server(Path::new(program), &args).await?;
+            let (mut child, addr) = start(&server.command).await?;
             let pid = child.id().ok_or("the server exited")?;
             let measured = idle::measure(pid, &addr, connections).await;
             let _ = child.kill().await;

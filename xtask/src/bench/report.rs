@@ -121,9 +121,9 @@ messages (2 cores, server and client pinned to one each):
   the other rows within ±0.8%. It also decodes a union whose tag comes first in one
   pass, without serde's buffer (see Per-message cost): about 540 fewer instructions per
   message, 0.5-1% of the row's CPU, most of which is the kernel.
-- **The 1 KiB text row is the closest** side by side, standalone and mounted (from 0.998 to
-  1.010 over the last runs and `cargo xtask bench pair`), where the other rows favour the
-  generated server by 1-8%. It is the row where the kernel weighs most: perf puts about 83% of
+- **The 1 KiB text row is the closest** side by side, standalone and mounted (from 0.991 to
+  1.010 over the last runs and `cargo xtask bench pair`, inside the noise floor), where the
+  other rows favour the generated server by 1-8%. It is the row where the kernel weighs most: perf puts about 83% of
   either server's CPU in the kernel, two thirds of it in `sendto` alone (on loopback that call
   also delivers the reply into the client's socket), and both make the same calls per message
   (one `recvfrom`, one `sendto`) and send the same TCP segments (`nstat`). callgrind counts
