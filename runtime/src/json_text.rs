@@ -190,6 +190,20 @@ impl<'a> Compound<'a> {
         }
     }
 
+    /// `{"variant":` and the variant's array or object, closed by `}` after its own closing.
+    fn variant(
+        out: &'a mut String,
+        variant: &str,
+        open: char,
+        close: &'static str,
+        empty: bool,
+    ) -> Self {
+        variant_key(out, variant);
+        let mut content = Compound::open(out, open, close, empty);
+        content.after = "}";
+        content
+    }
+
     fn separate(&mut self) {
         if self.state != State::First {
             self.out.push(',');
@@ -230,6 +244,40 @@ fn variant_key(out: &mut String, variant: &str) {
     out.push('{');
     string(out, variant);
     out.push(':');
+}
+
+/// What a value and a map key write alike: characters, strings and unit variants as strings,
+/// and a newtype struct as what it holds.
+macro_rules! strings {
+    () => {
+        fn serialize_char(self, value: char) -> Result<(), Error> {
+            string(self.out, value.encode_utf8(&mut [0; 4]));
+            Ok(())
+        }
+
+        fn serialize_str(self, value: &str) -> Result<(), Error> {
+            string(self.out, value);
+            Ok(())
+        }
+
+        fn serialize_unit_variant(
+            self,
+            _name: &'static str,
+            _index: u32,
+            variant: &'static str,
+        ) -> Result<(), Error> {
+            string(self.out, variant);
+            Ok(())
+        }
+
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _name: &'static str,
+            value: &T,
+        ) -> Result<(), Error> {
+            value.serialize(self)
+        }
+    };
 }
 
 macro_rules! integers {
@@ -273,16 +321,6 @@ impl<'a> ser::Serializer for Writer<'a> {
         Ok(())
     }
 
-    fn serialize_char(self, value: char) -> Result<(), Error> {
-        string(self.out, value.encode_utf8(&mut [0; 4]));
-        Ok(())
-    }
-
-    fn serialize_str(self, value: &str) -> Result<(), Error> {
-        string(self.out, value);
-        Ok(())
-    }
-
     fn serialize_bytes(self, value: &[u8]) -> Result<(), Error> {
         self.out.push('[');
         for (i, byte) in value.iter().enumerate() {
@@ -312,23 +350,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         self.serialize_unit()
     }
 
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<(), Error> {
-        string(self.out, variant);
-        Ok(())
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        value.serialize(self)
-    }
+    strings!();
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -368,10 +390,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         variant: &'static str,
         len: usize,
     ) -> Result<Compound<'a>, Error> {
-        variant_key(self.out, variant);
-        let mut seq = Compound::open(self.out, '[', "]", len == 0);
-        seq.after = "}";
-        Ok(seq)
+        Ok(Compound::variant(self.out, variant, '[', "]", len == 0))
     }
 
     fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
@@ -398,56 +417,34 @@ impl<'a> ser::Serializer for Writer<'a> {
         variant: &'static str,
         len: usize,
     ) -> Result<Compound<'a>, Error> {
-        variant_key(self.out, variant);
-        let mut map = Compound::open(self.out, '{', "}", len == 0);
-        map.after = "}";
-        Ok(map)
+        Ok(Compound::variant(self.out, variant, '{', "}", len == 0))
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
+/// The traits of arrays (sequences, tuples, tuple structs and variants): elements.
+macro_rules! elements {
+    ($($trait:ident::$method:ident),* $(,)?) => {
+        $(
+            impl ser::$trait for Compound<'_> {
+                type Ok = ();
+                type Error = Error;
+                fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                    self.element(value)
+                }
+                fn end(self) -> Result<(), Error> {
+                    Compound::end(self)
+                }
+            }
+        )*
+    };
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
+elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
@@ -465,35 +462,29 @@ impl ser::SerializeMap for Compound<'_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
+/// The traits of objects with named fields (structs and struct variants).
+macro_rules! fields {
+    ($($trait:ident),* $(,)?) => {
+        $(
+            impl ser::$trait for Compound<'_> {
+                type Ok = ();
+                type Error = Error;
+                fn serialize_field<T: Serialize + ?Sized>(
+                    &mut self,
+                    key: &'static str,
+                    value: &T,
+                ) -> Result<(), Error> {
+                    self.field(key, value)
+                }
+                fn end(self) -> Result<(), Error> {
+                    Compound::end(self)
+                }
+            }
+        )*
+    };
 }
 
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 /// Methods that give serde_json's error for a key (or a raw value's text) of their kind.
 macro_rules! refused {
@@ -507,9 +498,20 @@ macro_rules! refused {
     };
 }
 
-/// Compound methods that give serde_json's error for a key (or a raw value's text).
+/// A serializer's compound types and methods, all giving serde_json's error for a key (or a
+/// raw value's text).
 macro_rules! refused_compounds {
     ($error:expr) => {
+        type Ok = ();
+        type Error = Error;
+        type SerializeSeq = Impossible<(), Error>;
+        type SerializeTuple = Impossible<(), Error>;
+        type SerializeTupleStruct = Impossible<(), Error>;
+        type SerializeTupleVariant = Impossible<(), Error>;
+        type SerializeMap = Impossible<(), Error>;
+        type SerializeStruct = Impossible<(), Error>;
+        type SerializeStructVariant = Impossible<(), Error>;
+
         fn serialize_unit(self) -> Result<(), Error> {
             Err($error)
         }
@@ -611,16 +613,6 @@ impl Key<'_> {
 }
 
 impl ser::Serializer for Key<'_> {
-    type Ok = ();
-    type Error = Error;
-    type SerializeSeq = Impossible<(), Error>;
-    type SerializeTuple = Impossible<(), Error>;
-    type SerializeTupleStruct = Impossible<(), Error>;
-    type SerializeTupleVariant = Impossible<(), Error>;
-    type SerializeMap = Impossible<(), Error>;
-    type SerializeStruct = Impossible<(), Error>;
-    type SerializeStructVariant = Impossible<(), Error>;
-
     quoted_integers!(
         serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
         serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
@@ -652,33 +644,7 @@ impl ser::Serializer for Key<'_> {
         )
     }
 
-    fn serialize_char(self, value: char) -> Result<(), Error> {
-        string(self.out, value.encode_utf8(&mut [0; 4]));
-        Ok(())
-    }
-
-    fn serialize_str(self, value: &str) -> Result<(), Error> {
-        string(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<(), Error> {
-        string(self.out, variant);
-        Ok(())
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        value.serialize(self)
-    }
+    strings!();
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
         value.serialize(self)
@@ -695,16 +661,6 @@ fn not_raw() -> Error {
 }
 
 impl ser::Serializer for Raw<'_> {
-    type Ok = ();
-    type Error = Error;
-    type SerializeSeq = Impossible<(), Error>;
-    type SerializeTuple = Impossible<(), Error>;
-    type SerializeTupleStruct = Impossible<(), Error>;
-    type SerializeTupleVariant = Impossible<(), Error>;
-    type SerializeMap = Impossible<(), Error>;
-    type SerializeStruct = Impossible<(), Error>;
-    type SerializeStructVariant = Impossible<(), Error>;
-
     refused!(|_| not_raw();
         serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
         serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
