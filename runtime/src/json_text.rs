@@ -8,12 +8,17 @@
 //! serde_json writes it. Integers are written by `itoa` and floats by serde_json's own
 //! `Serializer`, as serde_json writes them; map keys follow serde_json's rules (strings,
 //! integers, booleans and finite floats, quoted; anything else is serde_json's own error), and
-//! its private raw-value and number types pass their text through unchanged.
+//! its private raw-value type (and its number type, when a crate of the build turns on its
+//! `arbitrary_precision`) pass their text through unchanged. A `Display` given to
+//! `collect_str` is escaped piece by piece as it is formatted; one that fails is an error here
+//! (serde_json panics).
 //!
 //! Everything is written in one pass, in the order serde_json writes it, and every error is a
 //! `serde_json::Error`: a `Serialize` implementation that recovers from an error, or that can
 //! run only once, sees what it would see under serde_json. The text is built in a `String`
-//! from `&str` pieces, so no `unsafe` is needed to hand it on.
+//! from `&str` pieces, so no `unsafe` is needed to hand it on. What a nesting level keeps is
+//! one byte of kind and one of state beside the buffer, so deep values take no more stack than
+//! under serde_json.
 
 use serde::ser::{self, Impossible, Serialize};
 use serde_json::Error;
@@ -80,9 +85,15 @@ static ESCAPED: [bool; 256] = {
 /// A string, quoted and escaped as serde_json escapes it: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`,
 /// `\t`, and `\u00xx` (lowercase) for the other control characters.
 fn string(out: &mut String, value: &str) {
-    let bytes = value.as_bytes();
-    out.reserve(bytes.len() + 2);
+    out.reserve(value.len() + 2);
     out.push('"');
+    contents(out, value);
+    out.push('"');
+}
+
+/// A string's contents, escaped (see [`string`]).
+fn contents(out: &mut String, value: &str) {
+    let bytes = value.as_bytes();
     let mut start = 0;
     while let Some(at) = next_escape(bytes, start) {
         // Both ends are next to an ASCII byte, so on character boundaries.
@@ -106,7 +117,23 @@ fn string(out: &mut String, value: &str) {
         start = at + 1;
     }
     out.push_str(value.get(start..).unwrap_or_default());
+}
+
+/// A `Display` value as a string, escaped piece by piece as it is formatted, as serde_json's
+/// `collect_str` writes it; a `Display` that fails is an error here (serde_json panics).
+fn display<T: std::fmt::Display + ?Sized>(out: &mut String, value: &T) -> Result<(), Error> {
+    struct Escaping<'a>(&'a mut String);
+    impl std::fmt::Write for Escaping<'_> {
+        fn write_str(&mut self, piece: &str) -> std::fmt::Result {
+            contents(self.0, piece);
+            Ok(())
+        }
+    }
     out.push('"');
+    std::fmt::write(&mut Escaping(out), format_args!("{value}"))
+        .map_err(|_| ser::Error::custom("a Display implementation returned an error"))?;
+    out.push('"');
+    Ok(())
 }
 
 /// A float as serde_json writes it (`null` when not finite), by serde_json's own `Serializer`
@@ -143,12 +170,21 @@ fn key_error<K: Serialize>(key: K) -> Error {
     }
 }
 
-/// The names under which serde_json's raw value (`RawValue`) and its `arbitrary_precision`
-/// number pass their text: a struct of one field, of the same name, holding the text.
-const RAW_TOKENS: [&str; 2] = [
-    "$serde_json::private::RawValue",
-    "$serde_json::private::Number",
-];
+/// The name under which serde_json's `RawValue` passes its text: a struct of one field, of the
+/// same name, holding the text.
+const RAW_VALUE: &str = "$serde_json::private::RawValue";
+
+/// The same for a number under serde_json's `arbitrary_precision` feature.
+const NUMBER: &str = "$serde_json::private::Number";
+
+/// Whether serde_json was built with `arbitrary_precision` (a feature any crate of the build
+/// may turn on): then a number keeps its text, and only then is [`NUMBER`] its token.
+fn arbitrary_precision() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        serde_json::from_str::<serde_json::Number>("1e2").is_ok_and(|n| n.to_string() == "1e2")
+    })
+}
 
 /// Writes one value into `out`.
 struct Writer<'a> {
@@ -165,43 +201,73 @@ enum State {
     Rest,
 }
 
-/// An array or an object being written: its state, its closing (written unless it was
-/// closed at once) and what follows that (a variant's `}`); or a raw value's text.
-struct Compound<'a> {
-    out: &'a mut String,
-    state: State,
-    close: &'static str,
-    after: &'static str,
-    raw: Option<&'static str>,
+/// What is being written: it says what closes it. One byte, so that a nesting level costs
+/// the stack no more than serde_json's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Array,
+    Object,
+    /// `{"variant":[..]}`
+    VariantArray,
+    /// `{"variant":{..}}`
+    VariantObject,
+    /// serde_json's raw value or number token: its one field's text, as it is.
+    Raw(Token),
 }
 
-impl<'a> Compound<'a> {
-    fn open(out: &'a mut String, open: char, close: &'static str, empty: bool) -> Self {
-        out.push(open);
-        if empty {
-            out.push_str(close);
-        }
-        Compound {
-            out,
-            state: if empty { State::Empty } else { State::First },
-            close,
-            after: "",
-            raw: None,
+/// Which of serde_json's tokens, for its errors.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Token {
+    RawValue,
+    Number,
+}
+
+impl Token {
+    fn name(self) -> &'static str {
+        match self {
+            Token::RawValue => RAW_VALUE,
+            Token::Number => NUMBER,
         }
     }
 
-    /// `{"variant":` and the variant's array or object, closed by `}` after its own closing.
-    fn variant(
-        out: &'a mut String,
-        variant: &str,
-        open: char,
-        close: &'static str,
-        empty: bool,
-    ) -> Self {
+    /// serde_json's error for a wrong field name (`which` false) or a value that is not a
+    /// string (`which` true).
+    fn error(self, not_a_string: bool) -> Error {
+        ser::Error::custom(match (self, not_a_string) {
+            (Token::RawValue, false) => "expected value",
+            (Token::RawValue, true) => "expected RawValue",
+            (Token::Number, _) => "invalid number",
+        })
+    }
+}
+
+/// An array or an object being written.
+struct Compound<'a> {
+    out: &'a mut String,
+    state: State,
+    kind: Kind,
+}
+
+impl<'a> Compound<'a> {
+    fn open(out: &'a mut String, kind: Kind, empty: bool) -> Self {
+        match kind {
+            Kind::VariantArray | Kind::Array => out.push('['),
+            Kind::VariantObject | Kind::Object => out.push('{'),
+            Kind::Raw(_) => {}
+        }
+        let state = if empty {
+            out.push_str(kind.close());
+            State::Empty
+        } else {
+            State::First
+        };
+        Compound { out, state, kind }
+    }
+
+    /// `{"variant":` and the variant's array or object.
+    fn variant(out: &'a mut String, variant: &str, kind: Kind, empty: bool) -> Self {
         variant_key(out, variant);
-        let mut content = Compound::open(out, open, close, empty);
-        content.after = "}";
-        content
+        Compound::open(out, kind, empty)
     }
 
     fn separate(&mut self) {
@@ -217,11 +283,14 @@ impl<'a> Compound<'a> {
     }
 
     fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        if let Some(token) = self.raw {
-            return if key == token {
-                value.serialize(Raw { out: self.out })
+        if let Kind::Raw(token) = self.kind {
+            return if key == token.name() {
+                value.serialize(Raw {
+                    out: self.out,
+                    token,
+                })
             } else {
-                Err(ser::Error::custom("expected value"))
+                Err(token.error(false))
             };
         }
         self.separate();
@@ -231,11 +300,24 @@ impl<'a> Compound<'a> {
     }
 
     fn end(self) -> Result<(), Error> {
-        if self.state != State::Empty && self.raw.is_none() {
-            self.out.push_str(self.close);
+        if self.state != State::Empty {
+            self.out.push_str(self.kind.close());
         }
-        self.out.push_str(self.after);
+        if matches!(self.kind, Kind::VariantArray | Kind::VariantObject) {
+            self.out.push('}');
+        }
         Ok(())
+    }
+}
+
+impl Kind {
+    /// What closes it (a variant's own `}` comes after).
+    fn close(self) -> &'static str {
+        match self {
+            Kind::Array | Kind::VariantArray => "]",
+            Kind::Object | Kind::VariantObject => "}",
+            Kind::Raw(_) => "",
+        }
     }
 }
 
@@ -276,6 +358,10 @@ macro_rules! strings {
             value: &T,
         ) -> Result<(), Error> {
             value.serialize(self)
+        }
+
+        fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<(), Error> {
+            display(self.out, value)
         }
     };
 }
@@ -368,7 +454,7 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
-        Ok(Compound::open(self.out, '[', "]", len == Some(0)))
+        Ok(Compound::open(self.out, Kind::Array, len == Some(0)))
     }
 
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Error> {
@@ -390,22 +476,26 @@ impl<'a> ser::Serializer for Writer<'a> {
         variant: &'static str,
         len: usize,
     ) -> Result<Compound<'a>, Error> {
-        Ok(Compound::variant(self.out, variant, '[', "]", len == 0))
+        Ok(Compound::variant(
+            self.out,
+            variant,
+            Kind::VariantArray,
+            len == 0,
+        ))
     }
 
     fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
-        Ok(Compound::open(self.out, '{', "}", len == Some(0)))
+        Ok(Compound::open(self.out, Kind::Object, len == Some(0)))
     }
 
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a>, Error> {
-        if let Some(token) = RAW_TOKENS.into_iter().find(|t| *t == name) {
-            return Ok(Compound {
-                out: self.out,
-                state: State::First,
-                close: "",
-                after: "",
-                raw: Some(token),
-            });
+        let token = match name {
+            RAW_VALUE => Some(Token::RawValue),
+            NUMBER if arbitrary_precision() => Some(Token::Number),
+            _ => None,
+        };
+        if let Some(token) = token {
+            return Ok(Compound::open(self.out, Kind::Raw(token), false));
         }
         self.serialize_map(Some(len))
     }
@@ -417,7 +507,12 @@ impl<'a> ser::Serializer for Writer<'a> {
         variant: &'static str,
         len: usize,
     ) -> Result<Compound<'a>, Error> {
-        Ok(Compound::variant(self.out, variant, '{', "}", len == 0))
+        Ok(Compound::variant(
+            self.out,
+            variant,
+            Kind::VariantObject,
+            len == 0,
+        ))
     }
 }
 
@@ -486,13 +581,13 @@ macro_rules! fields {
 
 fields!(SerializeStruct, SerializeStructVariant);
 
-/// Methods that give serde_json's error for a key (or a raw value's text) of their kind.
+/// Methods that give the serializer's error (`refused`) for a key (or a raw value's text) of
+/// their kind.
 macro_rules! refused {
-    ($error:expr; $($method:ident: $ty:ty),* $(,)?) => {
+    ($($method:ident: $ty:ty),* $(,)?) => {
         $(
-            fn $method(self, value: $ty) -> Result<(), Error> {
-                #[allow(clippy::redundant_closure_call)]
-                Err(($error)(value))
+            fn $method(self, _value: $ty) -> Result<(), Error> {
+                Err(self.refused())
             }
         )*
     };
@@ -501,7 +596,7 @@ macro_rules! refused {
 /// A serializer's compound types and methods, all giving serde_json's error for a key (or a
 /// raw value's text).
 macro_rules! refused_compounds {
-    ($error:expr) => {
+    () => {
         type Ok = ();
         type Error = Error;
         type SerializeSeq = Impossible<(), Error>;
@@ -513,13 +608,13 @@ macro_rules! refused_compounds {
         type SerializeStructVariant = Impossible<(), Error>;
 
         fn serialize_unit(self) -> Result<(), Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_none(self) -> Result<(), Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_newtype_variant<T: Serialize + ?Sized>(
             self,
@@ -528,20 +623,20 @@ macro_rules! refused_compounds {
             _variant: &'static str,
             _value: &T,
         ) -> Result<(), Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_tuple_struct(
             self,
             _name: &'static str,
             _len: usize,
         ) -> Result<Self::SerializeTupleStruct, Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_tuple_variant(
             self,
@@ -550,17 +645,17 @@ macro_rules! refused_compounds {
             _variant: &'static str,
             _len: usize,
         ) -> Result<Self::SerializeTupleVariant, Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_struct(
             self,
             _name: &'static str,
             _len: usize,
         ) -> Result<Self::SerializeStruct, Error> {
-            Err($error)
+            Err(self.refused())
         }
         fn serialize_struct_variant(
             self,
@@ -569,7 +664,7 @@ macro_rules! refused_compounds {
             _variant: &'static str,
             _len: usize,
         ) -> Result<Self::SerializeStructVariant, Error> {
-            Err($error)
+            Err(self.refused())
         }
     };
 }
@@ -594,6 +689,11 @@ macro_rules! quoted_integers {
 }
 
 impl Key<'_> {
+    /// serde_json's error for a key that is not a string, a number or a boolean.
+    fn refused(&self) -> Error {
+        key_error(())
+    }
+
     fn quoted_float(
         self,
         finite: bool,
@@ -619,8 +719,8 @@ impl ser::Serializer for Key<'_> {
         serialize_u64: u64, serialize_u128: u128,
     );
 
-    refused!(|_| key_error(()); serialize_bytes: &[u8]);
-    refused_compounds!(key_error(()));
+    refused!(serialize_bytes: &[u8]);
+    refused_compounds!();
 
     fn serialize_bool(self, value: bool) -> Result<(), Error> {
         self.out
@@ -654,20 +754,24 @@ impl ser::Serializer for Key<'_> {
 /// A raw value's (or an `arbitrary_precision` number's) text, written as it is.
 struct Raw<'a> {
     out: &'a mut String,
+    token: Token,
 }
 
-fn not_raw() -> Error {
-    ser::Error::custom("expected value")
+impl Raw<'_> {
+    /// serde_json's error for a token's field that is not a string.
+    fn refused(&self) -> Error {
+        self.token.error(true)
+    }
 }
 
 impl ser::Serializer for Raw<'_> {
-    refused!(|_| not_raw();
+    refused!(
         serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
         serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
         serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
         serialize_f64: f64, serialize_char: char, serialize_bytes: &[u8],
     );
-    refused_compounds!(not_raw());
+    refused_compounds!();
 
     fn serialize_str(self, value: &str) -> Result<(), Error> {
         self.out.push_str(value);
@@ -680,7 +784,7 @@ impl ser::Serializer for Raw<'_> {
         _index: u32,
         _variant: &'static str,
     ) -> Result<(), Error> {
-        Err(not_raw())
+        Err(self.refused())
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -688,11 +792,11 @@ impl ser::Serializer for Raw<'_> {
         _name: &'static str,
         _value: &T,
     ) -> Result<(), Error> {
-        Err(not_raw())
+        Err(self.refused())
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Error> {
-        Err(not_raw())
+        Err(self.refused())
     }
 }
 
@@ -937,6 +1041,118 @@ mod tests {
         same(&Some(&raw));
         same(&BytesKey(vec![0, 1, 255]));
         same(&BytesKey(Vec::new()));
+    }
+
+    /// A struct under one of serde_json's private token names, with its one field `field`
+    /// holding `value`.
+    struct Tokened<V>(&'static str, &'static str, V);
+
+    impl<V: Serialize> Serialize for Tokened<V> {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use ser::SerializeStruct;
+            let mut token = serializer.serialize_struct(self.0, 1)?;
+            token.serialize_field(self.1, &self.2)?;
+            token.end()
+        }
+    }
+
+    #[test]
+    fn serde_jsons_token_structs_are_written_and_refused_as_serde_json_does() {
+        for token in [RAW_VALUE, NUMBER] {
+            same(&Tokened(token, token, "1.5"));
+            same(&Tokened(token, token, 1u8));
+            same(&Tokened(token, "other", "1.5"));
+            same(&vec![Tokened(token, token, "[1,2]")]);
+        }
+        // This workspace builds serde_json without `arbitrary_precision`: the number token is
+        // an ordinary struct name, and the probe says so.
+        assert!(!arbitrary_precision());
+    }
+
+    /// A `Display` written in pieces, some to escape; or one that fails halfway.
+    struct Pieces(bool);
+
+    impl std::fmt::Display for Pieces {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("par\"t")?;
+            if self.0 {
+                return Err(std::fmt::Error);
+            }
+            f.write_str("\n\u{1}é")?;
+            write!(f, "{}", 42)
+        }
+    }
+
+    struct Collected(bool);
+
+    impl Serialize for Collected {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_str(&Pieces(self.0))
+        }
+    }
+
+    #[test]
+    fn collected_strings_are_escaped_piece_by_piece_and_a_failing_display_is_an_error() {
+        same(&Collected(false));
+        same(&BTreeMap::from([("k", Collected(false))]));
+        let mut out = "kept".to_owned();
+        let failed = write(&mut out, &Collected(true)).expect_err("the Display failed");
+        assert!(failed.to_string().contains("Display"), "{failed}");
+        assert_eq!(out, "kept");
+    }
+
+    /// Nested one-element arrays `depth` deep; the innermost records where the stack is.
+    struct Deep<'a> {
+        depth: usize,
+        bottom: &'a std::cell::Cell<usize>,
+    }
+
+    impl Serialize for Deep<'_> {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use ser::SerializeSeq;
+            if self.depth == 0 {
+                let here = 0u8;
+                self.bottom.set(std::ptr::addr_of!(here) as usize);
+                return serializer.serialize_unit();
+            }
+            let mut seq = serializer.serialize_seq(Some(1))?;
+            seq.serialize_element(&Deep {
+                depth: self.depth - 1,
+                bottom: self.bottom,
+            })?;
+            seq.end()
+        }
+    }
+
+    /// Stack bytes per nesting level of `write` (ours or serde_json's).
+    fn stack_per_level(write: impl Fn(&Deep<'_>)) -> usize {
+        let bottom = std::cell::Cell::new(0);
+        let shallow = Deep {
+            depth: 10,
+            bottom: &bottom,
+        };
+        write(&shallow);
+        let at_ten = bottom.get();
+        let deep = Deep {
+            depth: 210,
+            bottom: &bottom,
+        };
+        write(&deep);
+        at_ten.abs_diff(bottom.get()) / 200
+    }
+
+    #[test]
+    fn a_nesting_level_takes_no_more_stack_than_serde_jsons() {
+        let ours = stack_per_level(|deep| {
+            let _ = to_string(deep);
+        });
+        let theirs = stack_per_level(|deep| {
+            let _ = serde_json::to_string(deep);
+        });
+        assert!(
+            ours * 4 <= theirs * 5,
+            "{ours} bytes of stack per level against serde_json's {theirs}"
+        );
     }
 
     /// A `Serialize` that fails halfway: the error is serde_json's and the buffer as it was.
