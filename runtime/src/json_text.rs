@@ -1,5 +1,6 @@
-//! The JSON text of an outgoing message: byte for byte what `serde_json::to_string` writes, in
-//! less time.
+//! The JSON text of an outgoing message: byte for byte what `serde_json::to_string` writes,
+//! and faster where the message carries text (about half the instructions for a 1 KiB string;
+//! a few percent more for a message of short strings or of floats).
 //!
 //! serde_json checks every byte of every string against its escape table, one byte at a time:
 //! most of the cost of encoding a message that carries text. Here a string is searched for the
@@ -230,8 +231,8 @@ impl Token {
         }
     }
 
-    /// serde_json's error for a wrong field name (`which` false) or a value that is not a
-    /// string (`which` true).
+    /// serde_json's error for a wrong field name (`not_a_string` false) or a value that is not
+    /// a string (`not_a_string` true).
     fn error(self, not_a_string: bool) -> Error {
         ser::Error::custom(match (self, not_a_string) {
             (Token::RawValue, false) => "expected value",
