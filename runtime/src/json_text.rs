@@ -676,14 +676,11 @@ struct Key<'a> {
     out: &'a mut String,
 }
 
-macro_rules! quoted_integers {
+macro_rules! quoted_numbers {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(
             fn $method(self, value: $ty) -> Result<(), Error> {
-                self.out.push('"');
-                self.out.push_str(itoa::Buffer::new().format(value));
-                self.out.push('"');
-                Ok(())
+                self.quoted(value, true)
             }
         )*
     };
@@ -695,17 +692,14 @@ impl Key<'_> {
         key_error(())
     }
 
-    fn quoted_float(
-        self,
-        finite: bool,
-        write: impl FnOnce(Writer<'_>) -> Result<(), Error>,
-        error: impl FnOnce() -> Error,
-    ) -> Result<(), Error> {
+    /// A number in quotes, written as a value is; one that is not `finite` (a float) gets
+    /// serde_json's error.
+    fn quoted<N: Serialize>(self, number: N, finite: bool) -> Result<(), Error> {
         if !finite {
-            return Err(error());
+            return Err(key_error(number));
         }
         self.out.push('"');
-        write(Writer {
+        number.serialize(Writer {
             out: &mut *self.out,
         })?;
         self.out.push('"');
@@ -714,7 +708,7 @@ impl Key<'_> {
 }
 
 impl ser::Serializer for Key<'_> {
-    quoted_integers!(
+    quoted_numbers!(
         serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
         serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
         serialize_u64: u64, serialize_u128: u128,
@@ -730,19 +724,11 @@ impl ser::Serializer for Key<'_> {
     }
 
     fn serialize_f32(self, value: f32) -> Result<(), Error> {
-        self.quoted_float(
-            value.is_finite(),
-            |w| ser::Serializer::serialize_f32(w, value),
-            || key_error(value),
-        )
+        self.quoted(value, value.is_finite())
     }
 
     fn serialize_f64(self, value: f64) -> Result<(), Error> {
-        self.quoted_float(
-            value.is_finite(),
-            |w| ser::Serializer::serialize_f64(w, value),
-            || key_error(value),
-        )
+        self.quoted(value, value.is_finite())
     }
 
     strings!();
