@@ -8,29 +8,24 @@
 //!
 //! # Reading ahead
 //!
-//! tungstenite zero-fills the part of its read buffer it reads into before every read, however
-//! little arrives, so its buffer is kept small (see `Limits::websocket_config`) and a small
-//! message costs a small zero-fill. More than that buffer takes is read here, into the spare
-//! capacity of a buffer of our own (never zero-filled), and handed on from there: a read that
-//! fills tungstenite's buffer makes the next reads from the stream ask for
-//! [`Limits::read_buffer`](crate::Limits::read_buffer) bytes, twice as many after every read
-//! that fills them, up to [`MAX_READ_AHEAD`] (or the read buffer, if larger).
+//! Once the handshake is done ([`Io::read_ahead`]), every read from the stream goes into a
+//! buffer of our own, never zero-filled, and the WebSocket layer takes what it needs from there:
+//! whole frames it decodes itself ([`Io::buffered`], [`Io::consume`]), everything else handed on
+//! to tungstenite through `AsyncRead` (tungstenite zero-fills the part of its own buffer it reads
+//! into before every read; that buffer is kept small, see `Limits::websocket_config`).
+//!
+//! A read asks for [`Limits::read_buffer`](crate::Limits::read_buffer) bytes, twice as many after
+//! every read that fills the buffer, up to [`MAX_READ_AHEAD`] (or the read buffer, if larger),
+//! and half as many (down to the read buffer) after a read that used less than a quarter of it.
 //!
 //! Once the stream has nothing more for now (a read came back short, or would wait) and every
-//! byte has been handed on, the buffer is freed: an idle connection holds none of it. Freed
-//! means kept as its thread's spare (one per thread, at most [`MAX_READ_AHEAD`] bytes), which
-//! the next connection of that thread to read ahead with a buffer of that size takes instead
-//! of allocating: a thread whose connections each send one larger message at a time reuses
-//! one buffer, still in cache, instead of allocating and freeing one per message.
-//!
-//! Reading ahead goes on (into a buffer taken for the next read: on the standalone server's
-//! TCP stream once the stream has data; on a TLS or boxed stream, which cannot say so, before
-//! the read, and given back if the read would wait) until a read brings no more than
-//! tungstenite's buffer would have taken; then reads go straight into tungstenite's buffer
-//! again. So a connection whose messages are a little larger than tungstenite's buffer reads
-//! each in one system call, not two. The next read-ahead starts at the size the last one
-//! reached (halved after a read that used less than a quarter of it), so that on a connection
-//! whose messages are large each takes a read or two.
+//! byte has been taken, the buffer is freed: an idle connection holds none of it. Freed means
+//! kept as its thread's spare (one per thread, at most [`MAX_READ_AHEAD`] bytes), which the
+//! next connection of that thread to read with a buffer of that size takes instead of
+//! allocating: a thread whose connections each send one message at a time reuses one buffer,
+//! still in cache, instead of allocating and freeing one per message. The standalone server's
+//! TCP stream takes a buffer only once the stream has data; a TLS or boxed stream, which cannot
+//! say so, takes it before the read and gives it back if the read would wait.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -74,26 +69,16 @@ pub(crate) struct Io {
 /// Bytes read from the stream ahead of the reader.
 #[derive(Debug, Default)]
 struct ReadAhead {
-    /// Read and not yet handed on: `buf[pos..]`.
+    /// Read and not yet taken: `buf[pos..]`.
     buf: Vec<u8>,
     pos: usize,
     /// How much the next read from the stream asks for; 0 while reads go straight into the
-    /// reader's buffer.
+    /// reader's buffer (before [`Io::read_ahead`], and after the end of the stream).
     size: usize,
-    /// The smallest size; 0 never reads ahead.
+    /// The smallest size.
     first: usize,
-    /// The size the next read-ahead starts at: the size the last one reached, so that a
-    /// connection whose messages are large reads each in few reads; halved (down to `first`)
-    /// after a read that used less than a quarter of it.
-    next: usize,
     /// The largest size.
     max: usize,
-    /// What the reader's buffer took when reading ahead began: a read-ahead that brings no
-    /// more than this ends it (except the first, which brings the rest of what filled the
-    /// reader's buffer).
-    reader: usize,
-    /// Reading ahead has just begun: the next read is the first.
-    began: bool,
     /// The last read from the stream came back short: it had no more for now.
     drained: bool,
 }
@@ -130,13 +115,18 @@ impl ReadAhead {
         self.pos == self.buf.len()
     }
 
-    /// Hands on as much as `out` takes; frees the buffer once it is empty and the stream had no
-    /// more.
+    /// Hands on as much as `out` takes.
     fn hand_on(&mut self, out: &mut ReadBuf<'_>) {
         let available = self.buf.get(self.pos..).unwrap_or_default();
         let n = available.len().min(out.remaining());
         out.put_slice(&available[..n]);
-        self.pos += n;
+        self.consume(n);
+    }
+
+    /// Drops the first `n` bytes not yet taken; frees the buffer once it is empty and the stream
+    /// had no more.
+    fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.buf.len());
         if self.is_empty() {
             self.buf.clear();
             self.pos = 0;
@@ -146,15 +136,14 @@ impl ReadAhead {
         }
     }
 
-    /// Frees the buffer, as this thread's spare (reading ahead goes on, into a new one, if
-    /// `size` says so).
+    /// Frees the buffer, as this thread's spare (reading ahead goes on, into a new one).
     fn free(&mut self) {
         give_back(std::mem::take(&mut self.buf));
         self.pos = 0;
         self.drained = false;
     }
 
-    /// Frees the buffer; reads go straight into the reader's buffer again.
+    /// Frees the buffer for good: the stream has ended, and reads go straight to it.
     fn release(&mut self) {
         self.free();
         self.size = 0;
@@ -199,13 +188,54 @@ impl Io {
         }
     }
 
-    /// Reads ahead from now on (see the module's documentation): `first` bytes once a read
-    /// fills the reader's buffer. Until this is called every read goes straight into the
+    /// Reads ahead from now on (see the module's documentation), `first` bytes at a time to
+    /// begin with; 0 never does. Until this is called every read goes straight into the
     /// reader's buffer (the request head is read that way).
     pub(crate) fn read_ahead(&mut self, first: usize) {
         self.ahead.first = first;
-        self.ahead.next = first;
+        self.ahead.size = first;
         self.ahead.max = first.max(MAX_READ_AHEAD);
+    }
+
+    /// Whether reads go through the read-ahead buffer: after [`Io::read_ahead`] with a size
+    /// above 0, until the end of the stream.
+    pub(crate) fn reads_ahead(&self) -> bool {
+        self.ahead.size > 0
+    }
+
+    /// What was read from the stream and not yet taken.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        self.ahead.buf.get(self.ahead.pos..).unwrap_or_default()
+    }
+
+    /// Takes the first `n` bytes of [`Io::buffered`].
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.ahead.consume(n);
+    }
+
+    /// Reads from the stream if nothing is buffered and reads go ahead; ready with nothing
+    /// buffered at the end of the stream. Cancel safe: what a read brings stays buffered.
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.ahead.is_empty() && self.ahead.size > 0 && ready!(self.fill(cx))? == 0 {
+            self.ahead.release();
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Puts `bytes` (what the client sent after its handshake request, already read) in front
+    /// of whatever is read from now on.
+    pub(crate) fn unread(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut rest = std::mem::replace(&mut self.ahead.buf, bytes);
+        let pos = std::mem::replace(&mut self.ahead.pos, 0);
+        // Nothing is buffered this early; were it, it comes after what was read before it.
+        self.ahead
+            .buf
+            .extend_from_slice(rest.get(pos..).unwrap_or_default());
+        rest.clear();
+        give_back(rest);
     }
 
     /// Reads from the stream into the read-ahead buffer, without zero-filling it.
@@ -233,19 +263,12 @@ impl Io {
             Poll::Ready(Ok(n)) => {
                 if n == asked {
                     ahead.size = ahead.size.saturating_mul(2).min(ahead.max);
-                    ahead.next = ahead.next.max(ahead.size);
                 } else {
                     ahead.drained = true;
                     if n < asked / 4 {
-                        ahead.next = (ahead.next / 2).max(ahead.first);
-                    }
-                    if n <= ahead.reader && !ahead.began {
-                        // The reader's own buffer would have taken it all: read straight
-                        // into it again once this is handed on.
-                        ahead.size = 0;
+                        ahead.size = (ahead.size / 2).max(ahead.first);
                     }
                 }
-                ahead.began = false;
                 Poll::Ready(Ok(n))
             }
         }
@@ -266,15 +289,7 @@ impl AsyncRead for Io {
         }
         if this.ahead.is_empty() {
             if this.ahead.size == 0 {
-                let wanted = out.remaining();
-                ready!(Pin::new(&mut this.stream).poll_read(cx, out))?;
-                if out.remaining() == 0 && this.ahead.first > 0 {
-                    // The stream had at least as much as the reader took: read ahead.
-                    this.ahead.size = this.ahead.next.max(wanted);
-                    this.ahead.reader = wanted;
-                    this.ahead.began = true;
-                }
-                return Poll::Ready(Ok(()));
+                return Pin::new(&mut this.stream).poll_read(cx, out);
             }
             if ready!(this.fill(cx))? == 0 {
                 // The end of the stream.
@@ -438,31 +453,66 @@ mod tests {
         read_all(&mut io, 0, 100_000, 1024).await;
         // Every read from the stream came back full: the read-ahead grew to its largest.
         assert_eq!(io.ahead.size, MAX_READ_AHEAD);
-        assert_eq!(io.ahead.next, MAX_READ_AHEAD);
         read_all(&mut io, 100_000, data.len(), 1024).await;
         // Nothing more is waiting: the next read finds that out and frees the buffer.
         goes_quiet(&mut io).await;
-        assert!(io.ahead.size > 0, "reading ahead goes on");
-        assert!(
-            io.ahead.next >= MAX_READ_AHEAD / 2,
-            "the next read-ahead starts large"
-        );
-        // A message the reader's buffer takes whole ends reading ahead.
+        assert!(io.reads_ahead(), "reading ahead goes on");
+        // A small message is read ahead too, into a buffer freed once it is taken.
         peer.write_all(&data[..20]).await.expect("write");
         read_all(&mut io, 0, 20, 1024).await;
         assert_eq!(io.ahead.buf.capacity(), 0);
-        assert_eq!(io.ahead.size, 0, "reads go straight to the reader again");
+        assert!(
+            io.ahead.size < MAX_READ_AHEAD,
+            "a read that used less than a quarter halves the next one"
+        );
+        // Small reads shrink it down to the first size, never below.
+        for _ in 0..8 {
+            peer.write_all(&data[..20]).await.expect("write");
+            read_all(&mut io, 0, 20, 1024).await;
+        }
+        assert_eq!(io.ahead.size, 8 * 1024);
         // The end of the stream is the end, with or without reading ahead.
-        let next = io.ahead.next;
         peer.write_all(&data[..5000]).await.expect("write");
         drop(peer);
         read_all(&mut io, 0, 5000, 1024).await;
-        assert_eq!(
-            io.ahead.next,
-            next / 2,
-            "a read that used less than a quarter halves the next one"
-        );
         assert_eq!(io.read(&mut [0u8; 16]).await.expect("read"), 0);
+        assert!(
+            !io.reads_ahead(),
+            "after the end, reads go straight to the stream"
+        );
+    }
+
+    #[tokio::test]
+    async fn what_is_buffered_can_be_taken_in_place_and_the_rest_is_read_after_it() {
+        let (mut peer, stream) = tokio::io::duplex(64 * 1024);
+        let mut io = Io::boxed(Box::new(stream));
+        io.read_ahead(8 * 1024);
+        // What followed the handshake request comes first.
+        io.unread((0..10).map(|i| (i % 251) as u8).collect());
+        assert_eq!(io.buffered().len(), 10);
+        let data: Vec<u8> = (0..3000).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&data[10..]).await.expect("write");
+        // Nothing is read while something is buffered.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(io.poll_fill(&mut cx).is_ready());
+        assert_eq!(io.buffered(), &data[..10]);
+        io.consume(4);
+        read_all(&mut io, 4, 10, 1024).await;
+        // Once it is all taken, a fill reads the rest into the buffer, where it can be taken.
+        std::future::poll_fn(|cx| io.poll_fill(cx))
+            .await
+            .expect("fill");
+        assert_eq!(io.buffered(), &data[10..]);
+        io.consume(1000);
+        read_all(&mut io, 1010, data.len(), 512).await;
+        assert!(io.buffered().is_empty());
+        // At the end of the stream a fill is ready with nothing buffered.
+        drop(peer);
+        std::future::poll_fn(|cx| io.poll_fill(cx))
+            .await
+            .expect("fill");
+        assert!(io.buffered().is_empty());
+        assert!(!io.reads_ahead());
     }
 
     /// The capacity of this thread's spare read-ahead buffer.
@@ -513,7 +563,7 @@ mod tests {
         let [(mut peer_a, mut a), (mut peer_b, mut b)] = <[_; 2]>::try_from(ends)
             .map_err(|_| "two")
             .expect("two connections");
-        // A reads ahead (its reader's buffer is 1 KiB), then goes quiet.
+        // A reads ahead, then goes quiet.
         peer_a.write_all(&data[..3000]).await.expect("write");
         read_all(&mut a, 0, 3000, 1024).await;
         goes_quiet(&mut a).await;
@@ -572,7 +622,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn messages_a_little_larger_than_the_reader_take_one_read_each() {
+    async fn a_message_larger_than_the_readers_buffer_takes_one_read() {
         let (mut peer, stream) = tokio::io::duplex(64 * 1024);
         let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut io = Io::boxed(Box::new(Counting {
@@ -582,7 +632,6 @@ mod tests {
         io.read_ahead(8 * 1024);
         // A 1 KiB text message with its 8-byte header, read by a 1 KiB reader.
         let data: Vec<u8> = (0..1032).map(|i| (i % 251) as u8).collect();
-        let mut per_message = Vec::new();
         for _ in 0..10 {
             let before = reads.load(std::sync::atomic::Ordering::SeqCst);
             // One message at a time, as a client waiting for each reply sends them.
@@ -597,12 +646,8 @@ mod tests {
                 0,
                 "no buffer is kept between messages"
             );
-            per_message.push(reads.load(std::sync::atomic::Ordering::SeqCst) - before);
+            assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst) - before, 1);
         }
-        // The first fills the reader's buffer and starts reading ahead; each later one is
-        // read in one read (it took two before reading ahead went on between messages).
-        assert_eq!(per_message[0], 2, "{per_message:?}");
-        assert!(per_message[1..].iter().all(|&n| n == 1), "{per_message:?}");
     }
 
     #[tokio::test]

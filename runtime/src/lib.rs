@@ -9,6 +9,7 @@ mod backplane;
 mod client;
 mod close;
 mod conn;
+mod frame;
 mod handshake;
 mod hub;
 mod io;

@@ -9,7 +9,10 @@
 //! Here the task's context is lent to the socket for the length of one call ([`Bridge`]),
 //! so a poll registers nothing unless the socket has to wait, and then registers the task's
 //! waker with tokio directly. The protocol itself (framing, masking, UTF-8, limits, pings and
-//! the close handshake) stays tungstenite's.
+//! the close handshake) stays tungstenite's, but for one case: a whole, final, masked text or
+//! binary frame within the limits, waiting in the connection's read-ahead buffer between
+//! messages, is decoded here ([`crate::frame`]), without tungstenite's copy and zero-fill.
+//! Every other frame reaches tungstenite byte for byte, never a byte past its end.
 //!
 //! The `Stream` and `Sink` behave as `WebSocketStream`'s do: the stream ends after the close
 //! handshake or a fatal error has been returned once; `start_send` buffers and reports a
@@ -27,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::{
 };
 use tokio_tungstenite::tungstenite::{Error, Message};
 
+use crate::frame::{self, Boundary};
 use crate::io::Io;
 
 /// One server connection after its handshake: the protocol state and the transport.
@@ -40,6 +44,11 @@ pub(crate) struct WebSocket {
     /// The write buffer probably takes another frame: `false` once a write would have blocked,
     /// until a flush has gone through.
     ready: bool,
+    /// Where the bytes handed to tungstenite stand: whether the next frame may be decoded here.
+    boundary: Boundary,
+    /// The longest payload decoded here: [`frame::LARGEST_DECODED`], or less if the frame or
+    /// message limit is (longer ones go to tungstenite, which refuses those over a limit).
+    max_len: u64,
 }
 
 /// The transport as tungstenite's blocking `Read` and `Write`, for the length of one call: a
@@ -47,6 +56,7 @@ pub(crate) struct WebSocket {
 struct Bridge<'a, 'b> {
     io: &'a mut Io,
     cx: &'a mut Context<'b>,
+    boundary: &'a mut Boundary,
 }
 
 fn would_block<T>(poll: Poll<io::Result<T>>) -> io::Result<T> {
@@ -56,10 +66,20 @@ fn would_block<T>(poll: Poll<io::Result<T>>) -> io::Result<T> {
     }
 }
 
+/// While the transport reads ahead, a read hands on no byte past the end of the frame header or
+/// payload tungstenite is reading, and the boundary follows every byte.
 impl Read for Bridge<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut buf = ReadBuf::new(buf);
+        if !self.io.reads_ahead() {
+            // Nothing is decoded here (see `WebSocket::poll_decoded`): no boundary to keep.
+            let mut buf = ReadBuf::new(buf);
+            would_block(Pin::new(&mut *self.io).poll_read(self.cx, &mut buf))?;
+            return Ok(buf.filled().len());
+        }
+        let room = self.boundary.room(self.io.buffered()).min(buf.len());
+        let mut buf = ReadBuf::new(&mut buf[..room]);
         would_block(Pin::new(&mut *self.io).poll_read(self.cx, &mut buf))?;
+        self.boundary.pass(buf.filled());
         Ok(buf.filled().len())
     }
 }
@@ -85,14 +105,21 @@ fn pending_on_block<T>(result: Result<T, Error>) -> Poll<Result<T, Error>> {
 impl WebSocket {
     /// The connection after the server's handshake; `leftover` is what the client sent after
     /// its request, already read.
-    pub(crate) fn server(io: Io, leftover: Vec<u8>, config: WebSocketConfig) -> Self {
+    pub(crate) fn server(mut io: Io, leftover: Vec<u8>, config: WebSocketConfig) -> Self {
+        let limit = |limit: Option<usize>| limit.map_or(u64::MAX, |n| n as u64);
+        let max_len = limit(config.max_frame_size)
+            .min(limit(config.max_message_size))
+            .min(frame::LARGEST_DECODED);
+        // In front of the stream, so that tungstenite's buffer starts empty.
+        io.unread(leftover);
         WebSocket {
-            // With nothing left over, the same as `WebSocketContext::new`.
-            context: WebSocketContext::from_partially_read(leftover, Role::Server, Some(config)),
+            context: WebSocketContext::new(Role::Server, Some(config)),
             io,
             ended: false,
             closing: false,
             ready: true,
+            boundary: Boundary::default(),
+            max_len,
         }
     }
 
@@ -105,8 +132,36 @@ impl WebSocket {
         let mut bridge = Bridge {
             io: &mut self.io,
             cx,
+            boundary: &mut self.boundary,
         };
         call(&mut self.context, &mut bridge)
+    }
+
+    /// The next message decoded here (see [`crate::frame`]), reading from the transport if
+    /// nothing is buffered; `None` leaves the next frame to tungstenite. Only between messages,
+    /// only while the transport reads ahead (tungstenite's reads are kept to frame boundaries
+    /// only then), and only once tungstenite has written the pong it owes, as its own read
+    /// would first.
+    fn poll_decoded(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        if !self.io.reads_ahead() || !self.boundary.between_messages() {
+            return Poll::Ready(None);
+        }
+        if self.boundary.pong_owed {
+            if self.with(cx, |ws, io| ws.flush(io)).is_err() {
+                // Blocked or failed: tungstenite's read tries again, and reports a failure.
+                return Poll::Ready(None);
+            }
+            self.boundary.pong_owed = false;
+        }
+        if let Err(e) = std::task::ready!(self.io.poll_fill(cx)) {
+            return Poll::Ready(Some(Err(Error::Io(e))));
+        }
+        Poll::Ready(
+            frame::decode(self.io.buffered(), self.max_len).map(|(message, len)| {
+                self.io.consume(len);
+                Ok(message)
+            }),
+        )
     }
 
     /// Bytes written to the transport so far.
@@ -132,7 +187,11 @@ impl Stream for WebSocket {
         if self.ended {
             return Poll::Ready(None);
         }
-        match std::task::ready!(pending_on_block(self.with(cx, |ws, io| ws.read(io)))) {
+        let decoded = match std::task::ready!(self.poll_decoded(cx)) {
+            Some(decoded) => decoded,
+            None => std::task::ready!(pending_on_block(self.with(cx, |ws, io| ws.read(io)))),
+        };
+        match decoded {
             Ok(message) => Poll::Ready(Some(Ok(message))),
             Err(e) => {
                 self.ended = true;
@@ -160,6 +219,9 @@ impl Sink<Message> for WebSocket {
     }
 
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        if matches!(item, Message::Close(_)) {
+            self.boundary.closing = true;
+        }
         // No task context here: a write that would block leaves its bytes buffered and
         // `poll_ready` (which has a context) to flush them before the next frame.
         let mut cx = Context::from_waker(Waker::noop());
@@ -192,6 +254,7 @@ impl Sink<Message> for WebSocket {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.ready = true;
+        self.boundary.closing = true;
         let closing = self.closing;
         let result = self.with(cx, |ws, io| {
             if closing {
