@@ -365,4 +365,257 @@ mod tests {
             Some(Ok(Message::Close(_))) | None
         ));
     }
+
+    /// One frame a client might send, or a run of them.
+    #[derive(Debug, Clone)]
+    enum Sent {
+        /// A final frame: `first` is FIN, the reserved bits and the opcode.
+        Frame {
+            first: u8,
+            payload: Vec<u8>,
+            masked: bool,
+        },
+        /// A fragmented message (text or binary) in `pieces`, with a ping after the first.
+        Fragmented {
+            text: bool,
+            pieces: Vec<Vec<u8>>,
+        },
+    }
+
+    fn encode(first: u8, payload: &[u8], masked: bool, out: &mut Vec<u8>) {
+        let mask = [0x5a, 0x01, 0xc3, 0x7e];
+        out.push(first);
+        let bit = if masked { 0x80 } else { 0 };
+        match payload.len() {
+            n if n < 126 => out.push(bit | n as u8),
+            n if n <= 0xFFFF => {
+                out.push(bit | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(bit | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        if masked {
+            out.extend_from_slice(&mask);
+            out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        } else {
+            out.extend_from_slice(payload);
+        }
+    }
+
+    impl Sent {
+        fn bytes(&self, out: &mut Vec<u8>) {
+            match self {
+                Sent::Frame {
+                    first,
+                    payload,
+                    masked,
+                } => encode(*first, payload, *masked, out),
+                Sent::Fragmented { text, pieces } => {
+                    let last = pieces.len().saturating_sub(1);
+                    for (i, piece) in pieces.iter().enumerate() {
+                        let opcode = match (i, text) {
+                            (0, true) => 0x1,
+                            (0, false) => 0x2,
+                            _ => 0x0,
+                        };
+                        let fin = if i == last { 0x80 } else { 0 };
+                        encode(fin | opcode, piece, true, out);
+                        if i == 0 {
+                            encode(0x89, b"mid", true, out);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn payload() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::collection::vec(b'a'..=b'z', 0..130),
+            (2040usize..2060).prop_map(|n| vec![b'q'; n]),
+            (0usize..5000).prop_map(|n| "\u{e9}x".repeat(n / 3).into_bytes()),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    fn sent() -> impl proptest::strategy::Strategy<Value = Sent> {
+        use proptest::prelude::*;
+        let masked = prop_oneof![60 => Just(true), 1 => Just(false)];
+        // Mostly what a client sends; now and then something tungstenite refuses.
+        let first = prop_oneof![
+            30 => Just(0x81u8),
+            30 => Just(0x82u8),
+            10 => Just(0x89u8),
+            6 => Just(0x8au8),
+            1 => Just(0x88u8),
+            1 => Just(0xc1u8),
+            1 => Just(0x80u8),
+            1 => Just(0x01u8),
+            1 => Just(0x83u8),
+        ];
+        prop_oneof![
+            8 => (first, payload(), masked).prop_map(|(first, payload, masked)| {
+                // A control frame carries at most 125 bytes.
+                let payload = if first & 0x08 != 0 { payload.into_iter().take(125).collect() } else { payload };
+                Sent::Frame { first, payload, masked }
+            }),
+            2 => (any::<bool>(), proptest::collection::vec(payload(), 1..4))
+                .prop_map(|(text, pieces)| Sent::Fragmented { text, pieces }),
+        ]
+    }
+
+    /// What a server connection makes of `bytes` (the first `leftover` of them already read
+    /// with the handshake, the rest arriving in `pieces`): every message or error it yields,
+    /// and everything it writes back. `ahead` reads ahead (and so decodes frames itself).
+    async fn served(bytes: &[u8], leftover: usize, pieces: &[usize], ahead: bool) -> (Vec<String>, Vec<u8>) {
+        let (peer, stream) = tokio::io::duplex(1 << 20);
+        let mut io = Io::boxed(Box::new(stream));
+        if ahead {
+            io.read_ahead(8 * 1024);
+        }
+        // tungstenite's read buffer as small as the server's (`Limits::websocket_config`).
+        let config = WebSocketConfig::default()
+            .read_buffer_size(1024)
+            .max_frame_size(Some(4000))
+            .max_message_size(Some(6000));
+        let leftover = leftover.min(bytes.len());
+        let mut server = WebSocket::server(io, bytes[..leftover].to_vec(), config);
+        let rest = bytes[leftover..].to_vec();
+        let pieces = pieces.to_vec();
+        let (mut peer_read, mut peer_write) = tokio::io::split(peer);
+        let writer = async move {
+            let mut at = 0;
+            for piece in pieces.iter().cycle() {
+                if at >= rest.len() {
+                    break;
+                }
+                let end = (at + piece.max(&1)).min(rest.len());
+                if peer_write.write_all(&rest[at..end]).await.is_err() {
+                    // The server stopped reading (after an error) and is gone.
+                    return peer_write;
+                }
+                at = end;
+                tokio::task::yield_now().await;
+            }
+            let _ = peer_write.shutdown().await;
+            peer_write
+        };
+        let reader = async {
+            let mut seen = Vec::new();
+            while let Some(item) = server.next().await {
+                match item {
+                    Ok(message) => seen.push(format!("{message:?}")),
+                    Err(e) => {
+                        seen.push(format!("error: {e}"));
+                        break;
+                    }
+                }
+            }
+            let _ = server.flush().await;
+            drop(server);
+            seen
+        };
+        let (_writer, seen) = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            tokio::join!(writer, reader)
+        })
+        .await
+        .expect("the connection neither hangs nor stops reading");
+        let mut written = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            tokio::io::AsyncReadExt::read_to_end(&mut peer_read, &mut written),
+        )
+        .await;
+        (seen, written)
+    }
+
+    #[tokio::test]
+    async fn the_pong_a_ping_is_owed_goes_out_before_the_next_frame_is_decoded_here() {
+        let (mut peer, stream) = tokio::io::duplex(64 * 1024);
+        let mut io = Io::boxed(Box::new(stream));
+        io.read_ahead(8 * 1024);
+        let mut server = WebSocket::server(io, Vec::new(), WebSocketConfig::default());
+        let mut bytes = Vec::new();
+        encode(0x89, b"are you there", true, &mut bytes);
+        encode(0x81, b"after the ping", true, &mut bytes);
+        peer.write_all(&bytes).await.expect("write");
+        assert_eq!(
+            server.next().await.expect("a message").expect("the ping"),
+            Message::Ping(b"are you there".to_vec().into())
+        );
+        assert_eq!(
+            server.next().await.expect("a message").expect("the text"),
+            Message::text("after the ping")
+        );
+        // Nothing was flushed by hand: reading on wrote the pong, as tungstenite's read does.
+        let mut pong = [0u8; 15];
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_exact(&mut peer, &mut pong),
+        )
+        .await
+        .expect("the pong was written")
+        .expect("read");
+        assert_eq!(&pong[..2], &[0x8a, 13]);
+        assert_eq!(&pong[2..], b"are you there");
+    }
+
+    #[tokio::test]
+    async fn frames_handed_to_tungstenite_come_out_before_frames_read_after_them() {
+        let (mut peer, stream) = tokio::io::duplex(64 * 1024);
+        let mut io = Io::boxed(Box::new(stream));
+        io.read_ahead(8 * 1024);
+        let config = WebSocketConfig::default().read_buffer_size(1024);
+        let mut server = WebSocket::server(io, Vec::new(), config);
+        // A ping (tungstenite's to read) with two small texts behind it, all in one read.
+        let mut bytes = Vec::new();
+        encode(0x89, b"", true, &mut bytes);
+        encode(0x81, b"a", true, &mut bytes);
+        encode(0x81, b"b", true, &mut bytes);
+        peer.write_all(&bytes).await.expect("write");
+        assert!(matches!(server.next().await, Some(Ok(Message::Ping(_)))));
+        // Read after tungstenite's read: it must not overtake what tungstenite was given.
+        let mut later = Vec::new();
+        encode(0x81, b"c", true, &mut later);
+        peer.write_all(&later).await.expect("write");
+        let mut texts = Vec::new();
+        for _ in 0..3 {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), server.next());
+            match next.await.expect("every text arrives") {
+                Some(Ok(Message::Text(text))) => texts.push(text.to_string()),
+                other => panic!("expected a text, got {other:?}"),
+            }
+        }
+        assert_eq!(texts, ["a", "b", "c"]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 300, ..Default::default() })]
+
+        /// Frames decoded without tungstenite give what tungstenite alone gives, whatever the
+        /// frames and however they arrive: the same messages, the same error, the same pongs
+        /// and close replies written back.
+        #[test]
+        fn decoding_frames_here_changes_nothing_tungstenite_would_do(
+            frames in proptest::collection::vec(sent(), 1..40),
+            leftover in 0usize..40,
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![4 => 1usize..64, 4 => 64usize..600, 1 => 600usize..5000],
+                1..8,
+            ),
+        ) {
+            let mut bytes = Vec::new();
+            for frame in &frames {
+                frame.bytes(&mut bytes);
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let here = runtime.block_on(served(&bytes, leftover, &pieces, true));
+            let tungstenite = runtime.block_on(served(&bytes, leftover, &pieces, false));
+            proptest::prop_assert_eq!(here, tungstenite);
+        }
+    }
 }
