@@ -376,10 +376,7 @@ mod tests {
             masked: bool,
         },
         /// A fragmented message (text or binary) in `pieces`, with a ping after the first.
-        Fragmented {
-            text: bool,
-            pieces: Vec<Vec<u8>>,
-        },
+        Fragmented { text: bool, pieces: Vec<Vec<u8>> },
     }
 
     fn encode(first: u8, payload: &[u8], masked: bool, out: &mut Vec<u8>) {
@@ -471,7 +468,12 @@ mod tests {
     /// What a server connection makes of `bytes` (the first `leftover` of them already read
     /// with the handshake, the rest arriving in `pieces`): every message or error it yields,
     /// and everything it writes back. `ahead` reads ahead (and so decodes frames itself).
-    async fn served(bytes: &[u8], leftover: usize, pieces: &[usize], ahead: bool) -> (Vec<String>, Vec<u8>) {
+    async fn served(
+        bytes: &[u8],
+        leftover: usize,
+        pieces: &[usize],
+        ahead: bool,
+    ) -> (Vec<String>, Vec<u8>) {
         let (peer, stream) = tokio::io::duplex(1 << 20);
         let mut io = Io::boxed(Box::new(stream));
         if ahead {

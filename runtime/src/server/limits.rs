@@ -50,11 +50,12 @@ pub struct Limits {
     pub send_queue: usize,
     /// What to do with a client that does not read fast enough to keep its queue from filling.
     pub slow_consumer: SlowConsumer,
-    /// How much a connection reads from its socket at once when more is waiting than its
-    /// small standing buffer (1 KiB, or this if smaller) takes: a read that fills the small
-    /// buffer makes the next ones ask for this many bytes, twice as many after each read that
-    /// comes back full, up to 64 KiB (or this, if larger). That larger buffer is freed as soon as
-    /// the socket has nothing more waiting, so an idle connection holds only the small one.
+    /// How much a connection reads from its socket at once: this many bytes, twice as many
+    /// after each read that comes back full, up to 64 KiB (or this, if larger), and half as
+    /// many again (down to this) after a read that used less than a quarter. The buffer is freed
+    /// as soon as the socket has nothing more waiting, so an idle connection holds none of it.
+    /// 0 reads straight into tungstenite's own small buffer (1 KiB), which is slower: small
+    /// frames are then never decoded without tungstenite.
     pub read_buffer: usize,
     /// How long the upgrade request may take to arrive (slow handshakes are dropped).
     pub handshake_timeout: Duration,
@@ -84,9 +85,9 @@ pub struct Limits {
     pub message_rate: Option<MessageRate>,
 }
 
-/// The most tungstenite's own read buffer holds (and zero-fills before a read); a message that
-/// does not fit is read ahead by the connection's stream, in reads of up to
-/// [`Limits::read_buffer`] bytes and more.
+/// The most tungstenite's own read buffer takes at once (it zero-fills that much before every
+/// read): it reads the frames the runtime does not decode itself, from the connection's
+/// read-ahead buffer (see [`Limits::read_buffer`]).
 const WEBSOCKET_READ_BUFFER: usize = 1024;
 
 impl Default for Limits {
@@ -204,8 +205,13 @@ impl Limits {
     pub(super) fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             // tungstenite zero-fills what it reads into before every read: its own buffer stays
-            // small, and larger reads go through the connection's read-ahead (`crate::io`).
-            .read_buffer_size(self.read_buffer.min(WEBSOCKET_READ_BUFFER))
+            // small, and reads from the socket go through the connection's read-ahead
+            // (`crate::io`).
+            .read_buffer_size(match self.read_buffer {
+                // No read-ahead: tungstenite reads from the socket itself.
+                0 => WEBSOCKET_READ_BUFFER,
+                n => n.min(WEBSOCKET_READ_BUFFER),
+            })
             // Frames are fed into this buffer and written by one flush per batch; 0 would write
             // every frame on its own.
             .write_buffer_size(64 * 1024)

@@ -568,3 +568,62 @@ async fn serve_with_shutdown_returns_when_told() {
     let result = tokio::time::timeout(Duration::from_secs(5), server).await;
     assert!(matches!(result, Ok(Ok(Ok(())))));
 }
+
+/// Echoes every text message back.
+struct Echo;
+
+impl Endpoint for Echo {
+    type Receive = String;
+    type Send = String;
+    type Close = NoClose;
+    type Params = ();
+    type Query = ();
+    type State = ();
+    async fn run(
+        &self,
+        socket: &mut SocketOf<Self>,
+        _state: &mut Option<()>,
+    ) -> Result<(), Stop<NoClose>> {
+        loop {
+            let message = socket.recv().await?;
+            socket.send(message).await?;
+        }
+    }
+    async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
+}
+
+#[tokio::test]
+async fn every_read_buffer_size_echoes_every_message_whole_and_in_order() {
+    // 0 reads without a read-ahead; 1 and 3 are smaller than any frame header.
+    for read_buffer in [0, 1, 3, 100, 1024, 8 * 1024] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/echo", listener.local_addr().unwrap());
+        let limits = Limits::default().with_read_buffer(read_buffer);
+        let server = Server::new(Router::new().route("/echo", Echo)).limits(limits);
+        tokio::spawn(server.serve(listener));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let sizes = [0usize, 1, 125, 126, 2047, 2048, 2049, 20_000, 65_000];
+        // Sent in one burst, so that frames share reads and straddle them.
+        for size in sizes {
+            let text: String = (0..size)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            ws.feed(Message::text(text)).await.unwrap();
+            ws.feed(Message::Ping(vec![7; 3].into())).await.unwrap();
+        }
+        ws.flush().await.unwrap();
+        for size in sizes {
+            let text: String = (0..size)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            // The pongs come in between, wherever tungstenite writes them.
+            let message = loop {
+                match next_message(&mut ws).await {
+                    Message::Pong(payload) => assert_eq!(&payload[..], &[7; 3]),
+                    other => break other,
+                }
+            };
+            assert_eq!(message, Message::text(text), "read buffer {read_buffer}");
+        }
+    }
+}

@@ -88,9 +88,9 @@ messages (2 cores, server and client pinned to one each):
 - **Instructions per message** (`cargo xtask callgrind`, user space, server side, 20 B echo on
   one connection): the generated server 5,730, the hand-written tokio-tungstenite server
   17,746 (0.32x). About 11,700 of the hand-written server's are tungstenite zero-filling its
-  8 KiB read buffer before every read (`memset`); the generated server gives tungstenite a
-  1 KiB buffer and reads more than that ahead, into spare capacity that is never zero-filled
-  (see the per-message cost section below). Against the kernel's share above, that is a few
+  8 KiB read buffer before every read (`memset`); the generated server reads into spare
+  capacity that is never zero-filled, and decodes a small frame from there itself (see the
+  per-message cost section below). Against the kernel's share above, that is a few
   percent of the server's CPU per message. `bench/callgrind.txt` records the count; `cargo xtask
   callgrind` fails when it grows by more than 10%.
 - **Where the generated server spent more, and what changed** (perf and callgrind, the
@@ -104,9 +104,9 @@ messages (2 cores, server and client pinned to one each):
   again after a flush in the same poll. Measured side by side, before against after: 2-4% less
   CPU per message one at a time and 8% pipelined; callgrind 6,807 to 5,730 instructions per
   message. What is left is spread thin: the connection's life and the panic guard around the
-  handler are two more futures a wake-up passes (a cache miss each), and a message larger than
-  tungstenite's 1 KiB buffer is copied once out of the read-ahead (the hand-written server
-  zero-fills 8 KiB before every read instead). Laying the socket's fields out by use
+  handler are two more futures a wake-up passes (a cache miss each). A message larger than
+  2 KiB is still copied once out of the read-ahead into tungstenite's buffer (the hand-written
+  server zero-fills 8 KiB before every read instead). Laying the socket's fields out by use
   (`repr(C)`, hot fields first) measured neutral and was left out.
 - **The JSON row's escape loop.** A quarter of either server's user time in that row was
   serde_json's loop that checks each byte of a string for escapes when it writes the reply:
@@ -121,20 +121,25 @@ messages (2 cores, server and client pinned to one each):
   the other rows within ±0.8%. It also decodes a union whose tag comes first in one
   pass, without serde's buffer (see Per-message cost): about 540 fewer instructions per
   message, 0.5-1% of the row's CPU, most of which is the kernel.
-- **The 1 KiB text row is the closest** side by side, standalone and mounted (from 0.991 to
-  1.010 over the last runs and `cargo xtask bench pair`, inside the noise floor), where the
-  other rows favour the generated server by 1-8%. It is the row where the kernel weighs most: perf puts about 83% of
-  either server's CPU in the kernel, two thirds of it in `sendto` alone (on loopback that call
-  also delivers the reply into the client's socket), and both make the same calls per message
-  (one `recvfrom`, one `sendto`) and send the same TCP segments (`nstat`). callgrind counts
-  7,415 user-space instructions per message for the generated server against 19,837 for the
-  hand-written one (`cargo xtask callgrind --size 1024`), but most of the difference is the
-  hand-written server's 8 KiB zero-fill, which callgrind counts byte by byte (`rep stosb`) and
-  the CPU runs as a block: perf samples put the two servers' user-space shares at 17.2% and
-  17.6%. The suspect left from before, the copy of a 1,032-byte frame out of the read-ahead,
-  measured neutral: with tungstenite's buffer at 1,038 bytes, so that a 1 KiB message is read
-  in one call straight into it, the row moved by +0.2%, inside the noise floor. What separates
-  the two here is a few hundred nanoseconds of user-space work in 7-9 µs of CPU per message.
+- **The 1 KiB text row was the closest** side by side, standalone and mounted (from 0.991 to
+  1.010 over the runs before the last session of issue 18, inside the noise floor). It is the
+  row where the kernel weighs most: perf puts about 83% of either server's CPU in the kernel,
+  two thirds of it in `sendto` alone (on loopback that call also delivers the reply into the
+  client's socket), and both make the same calls per message (one `recvfrom`, one `sendto`)
+  and send the same TCP segments (`nstat`). What was left to take was in user space: for a
+  1 KiB frame tungstenite zero-filled 2 KiB of its buffer, took the frame in two reads out of
+  the read-ahead, unmasked it in place and split it off. The generated server now decodes a
+  whole, final, masked text or binary frame of up to 2 KiB itself, straight from the
+  read-ahead (docs/design.md), and leaves every other frame to tungstenite: side by side
+  against the build before, 3.7% less CPU per message at 1 KiB, 3.8% at 20 B, 16% pipelined,
+  the 16 KiB rows 1.3-1.5% more (`bench pair` and a script that loads both the same way).
+- **Large copies on this machine.** Above about 2 KiB glibc copies with `rep movsb`, which on
+  this AMD EPYC runs up to 30 times slower when the destination lies 1-15 bytes past the
+  source modulo 64 (a 16 KiB copy: 0.17 µs or 5 µs; 2-3 times slower at 16-31 bytes). Every
+  server here copies a 16 KiB payload into its outgoing frame, so the 16 KiB rows depend on
+  where each server's allocator put two buffers: a first version of the frame decoding, which
+  moved where tungstenite's payloads landed, ran those rows 35% slower, and the same binary
+  with `rep movsb` turned off (`GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=...`) did not.
 - **fastwebsockets in the pipelined row** writes each frame with its own system call (no write
   batching); the generated server and the hand-written one feed replies into a buffer and flush
   once per burst of ready messages, which is why both are far ahead there.
@@ -216,7 +221,8 @@ instructions per 20 B message, 76,423 to 77,538 per 16 KiB message.
   brings no more than tungstenite's buffer takes: before, a 1 KiB text message (1,032 bytes
   with its header) filled the 1 KiB buffer and took a second `recv` for its last 8 bytes,
   every time (10 × 1 KiB: 0.90x of the hand-written server with the optimized load client,
-  0.97x after).
+  0.97x after). Since the last session of the issue every read goes into the read-ahead, and
+  a small frame is decoded from there without tungstenite (What bounds these numbers).
 - **Idle memory (target 4).** Measured with `cargo xtask idle-memory --server PATH` against the
   echo example built at a9d65f2 in the same session: 10.6 / 10.6 KiB before, 5.6 / 5.2 KiB
   after (fastwebsockets: 7.6 KiB). An `async fn` keeps its by-value arguments for its whole
