@@ -124,21 +124,25 @@ impl ReadAhead {
     }
 
     /// Drops the first `n` bytes not yet taken; frees the buffer once it is empty and the stream
-    /// had no more.
+    /// had no more (or nothing is read ahead: then it held only what `Io::unread` put there).
     fn consume(&mut self, n: usize) {
         self.pos = self.pos.saturating_add(n).min(self.buf.len());
         if self.is_empty() {
             self.buf.clear();
             self.pos = 0;
-            if self.drained {
+            if self.drained || self.size == 0 {
                 self.free();
             }
         }
     }
 
-    /// Frees the buffer, as this thread's spare (reading ahead goes on, into a new one).
+    /// Frees the buffer, as this thread's spare if it is a read-ahead's (reading ahead goes on,
+    /// into a new one).
     fn free(&mut self) {
-        give_back(std::mem::take(&mut self.buf));
+        let buf = std::mem::take(&mut self.buf);
+        if self.size > 0 {
+            give_back(buf);
+        }
         self.pos = 0;
         self.drained = false;
     }
@@ -223,19 +227,25 @@ impl Io {
     }
 
     /// Puts `bytes` (what the client sent after its handshake request, already read) in front
-    /// of whatever is read from now on.
+    /// of whatever is read from now on: in a buffer of the read-ahead's size (this thread's
+    /// spare, if it has one that size), or, without reading ahead, in their own, freed once
+    /// taken.
     pub(crate) fn unread(&mut self, bytes: Vec<u8>) {
         if bytes.is_empty() {
             return;
         }
-        let mut rest = std::mem::replace(&mut self.ahead.buf, bytes);
-        let pos = std::mem::replace(&mut self.ahead.pos, 0);
-        // Nothing is buffered this early; were it, it comes after what was read before it.
-        self.ahead
-            .buf
-            .extend_from_slice(rest.get(pos..).unwrap_or_default());
-        rest.clear();
-        give_back(rest);
+        let mut buf = if self.ahead.size > 0 {
+            let mut buf = buffer(self.ahead.size.max(bytes.len()));
+            buf.extend_from_slice(&bytes);
+            buf
+        } else {
+            bytes
+        };
+        // Nothing is buffered this early; were it, it was read after `bytes`.
+        buf.extend_from_slice(self.buffered());
+        let before = std::mem::replace(&mut self.ahead.buf, buf);
+        self.ahead.pos = 0;
+        give_back(before);
     }
 
     /// Reads from the stream into the read-ahead buffer, without zero-filling it.
@@ -648,6 +658,29 @@ mod tests {
             );
             assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst) - before, 1);
         }
+    }
+
+    #[tokio::test]
+    async fn what_was_read_with_the_handshake_is_freed_once_taken_and_keeps_the_spare() {
+        let (_peer, stream) = tokio::io::duplex(64 * 1024);
+        let data: Vec<u8> = (0..4000).map(|i| (i % 251) as u8).collect();
+        // Without reading ahead: the leftover's own buffer, freed once taken.
+        let mut io = Io::boxed(Box::new(stream));
+        io.read_ahead(0);
+        io.unread(data.clone());
+        read_all(&mut io, 0, data.len(), 1024).await;
+        goes_quiet(&mut io).await;
+        // Reading ahead: a buffer of the read-ahead's size, the thread's spare, given back.
+        give_back(Vec::with_capacity(8 * 1024));
+        let (_peer, stream) = tokio::io::duplex(64 * 1024);
+        let mut io = Io::boxed(Box::new(stream));
+        io.read_ahead(8 * 1024);
+        io.unread(data[..100].to_vec());
+        assert_eq!(io.ahead.buf.capacity(), 8 * 1024);
+        assert_eq!(spare(), 0, "the spare holds the leftover");
+        read_all(&mut io, 0, 100, 1024).await;
+        goes_quiet(&mut io).await;
+        assert_eq!(spare(), 8 * 1024, "and is the spare again");
     }
 
     #[tokio::test]

@@ -137,21 +137,32 @@ impl WebSocket {
         call(&mut self.context, &mut bridge)
     }
 
+    /// Writes the pong tungstenite owes for a ping handed to it, as its own read would before
+    /// reading on: `Some` error if the write failed (the read fails with it, as tungstenite's
+    /// would); a write that would block is tried again on every read until it goes through (as
+    /// tungstenite does), while reading goes on.
+    fn flush_owed_pong(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        if !self.boundary.pong_owed {
+            return None;
+        }
+        // The flush takes the pong from tungstenite, which then no longer retries it itself.
+        match self.with(cx, |ws, io| ws.flush(io)) {
+            Ok(()) => {
+                self.boundary.pong_owed = false;
+                None
+            }
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) => Some(e),
+        }
+    }
+
     /// The next message decoded here (see [`crate::frame`]), reading from the transport if
     /// nothing is buffered; `None` leaves the next frame to tungstenite. Only between messages,
-    /// only while the transport reads ahead (tungstenite's reads are kept to frame boundaries
-    /// only then), and only once tungstenite has written the pong it owes, as its own read
-    /// would first.
+    /// and only while the transport reads ahead (tungstenite's reads are kept to frame
+    /// boundaries only then).
     fn poll_decoded(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         if !self.io.reads_ahead() || !self.boundary.between_messages() {
             return Poll::Ready(None);
-        }
-        if self.boundary.pong_owed {
-            if self.with(cx, |ws, io| ws.flush(io)).is_err() {
-                // Blocked or failed: tungstenite's read tries again, and reports a failure.
-                return Poll::Ready(None);
-            }
-            self.boundary.pong_owed = false;
         }
         if let Err(e) = std::task::ready!(self.io.poll_fill(cx)) {
             return Poll::Ready(Some(Err(Error::Io(e))));
@@ -187,9 +198,13 @@ impl Stream for WebSocket {
         if self.ended {
             return Poll::Ready(None);
         }
-        let decoded = match std::task::ready!(self.poll_decoded(cx)) {
-            Some(decoded) => decoded,
-            None => std::task::ready!(pending_on_block(self.with(cx, |ws, io| ws.read(io)))),
+        let decoded = if let Some(e) = self.flush_owed_pong(cx) {
+            Err(e)
+        } else {
+            match std::task::ready!(self.poll_decoded(cx)) {
+                Some(decoded) => decoded,
+                None => std::task::ready!(pending_on_block(self.with(cx, |ws, io| ws.read(io)))),
+            }
         };
         match decoded {
             Ok(message) => Poll::Ready(Some(Ok(message))),
@@ -593,6 +608,123 @@ mod tests {
             }
         }
         assert_eq!(texts, ["a", "b", "c"]);
+    }
+
+    /// A transport whose reads work and whose every write fails.
+    struct WritesFail(tokio::io::DuplexStream);
+
+    impl AsyncRead for WritesFail {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for WritesFail {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pong_whose_write_fails_fails_the_next_read_as_with_tungstenite_alone() {
+        async fn run(ahead: bool) -> Vec<String> {
+            let (mut peer, stream) = tokio::io::duplex(64 * 1024);
+            let mut io = Io::boxed(Box::new(WritesFail(stream)));
+            if ahead {
+                io.read_ahead(8 * 1024);
+            }
+            let mut server = WebSocket::server(io, Vec::new(), WebSocketConfig::default());
+            let mut bytes = Vec::new();
+            encode(0x89, b"ping", true, &mut bytes);
+            encode(0x81, b"after", true, &mut bytes);
+            peer.write_all(&bytes).await.expect("write");
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                let next =
+                    tokio::time::timeout(std::time::Duration::from_millis(300), server.next());
+                match next.await {
+                    Ok(Some(Ok(m))) => seen.push(format!("{m:?}")),
+                    Ok(Some(Err(e))) => {
+                        seen.push(format!("error: {e}"));
+                        break;
+                    }
+                    Ok(None) => {
+                        seen.push("end".into());
+                        break;
+                    }
+                    Err(_) => {
+                        seen.push("waits".into());
+                        break;
+                    }
+                }
+            }
+            seen
+        }
+        let alone = run(false).await;
+        assert_eq!(
+            alone.last().map(String::as_str),
+            Some("error: IO error: broken pipe")
+        );
+        assert_eq!(run(true).await, alone);
+    }
+
+    #[tokio::test]
+    async fn a_blocked_pong_goes_out_once_the_peer_reads_even_during_a_fragmented_message() {
+        async fn run(ahead: bool) -> Vec<u8> {
+            let (stream, mut peer) = tokio::io::duplex(64);
+            let mut io = Io::boxed(Box::new(stream));
+            if ahead {
+                io.read_ahead(8 * 1024);
+            }
+            let config = WebSocketConfig::default().write_buffer_size(0);
+            let mut server = WebSocket::server(io, Vec::new(), config);
+            // Blocks: the pipe takes 64 bytes and nobody reads yet.
+            Pin::new(&mut server)
+                .start_send(Message::binary(vec![0u8; 1000]))
+                .expect("accepted");
+            let mut bytes = Vec::new();
+            encode(0x89, b"ping", true, &mut bytes);
+            encode(0x01, b"frag", true, &mut bytes);
+            peer.write_all(&bytes).await.expect("write");
+            let ping = tokio::time::timeout(std::time::Duration::from_secs(1), server.next()).await;
+            assert!(matches!(ping, Ok(Some(Ok(Message::Ping(_))))), "{ping:?}");
+            // The server keeps reading (a fragmented message is open) while the peer drains.
+            let read = async {
+                let next =
+                    tokio::time::timeout(std::time::Duration::from_millis(500), server.next());
+                let _ = next.await;
+            };
+            let drain = async {
+                let mut got = Vec::new();
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_millis(500),
+                    tokio::io::AsyncReadExt::read_to_end(&mut peer, &mut got),
+                )
+                .await;
+                got
+            };
+            let ((), got) = tokio::join!(read, drain);
+            got
+        }
+        let alone = run(false).await;
+        assert_eq!(alone.len(), 4 + 1000 + 6, "the message and the pong");
+        assert_eq!(run(true).await, alone);
     }
 
     proptest::proptest! {
