@@ -131,9 +131,10 @@ messages (2 cores, server and client pinned to one each):
   the read-ahead, unmasked it in place and split it off. The generated server now decodes a
   whole, final, masked text or binary frame of up to 2 KiB itself, straight from the
   read-ahead (docs/design.md), and leaves every other frame to tungstenite: side by side
-  against the build before, 3.7% less CPU per message at 1 KiB, 3.8% at 20 B, 16% pipelined,
-  the 16 KiB rows 1.3-1.5% more (`bench pair` and a script that loads both the same way);
-  callgrind, 5,730 to 5,218 instructions per 20 B message and 7,523 to 6,168 per 1 KiB one.
+  against the build before (`cargo xtask bench pair`), 2.4% less CPU per message at 1 KiB,
+  2.9% at 20 B, 4.4% in the JSON row and 15.7% pipelined, and 2.1-2.3% more in the 16 KiB
+  rows; callgrind, 5,730 to 5,218 instructions per 20 B message and 7,523 to 6,168 per 1 KiB
+  one.
 - **Large copies on this machine.** Above about 2 KiB glibc copies with `rep movsb`, which on
   this AMD EPYC runs up to 30 times slower when the destination lies 1-15 bytes past the
   source modulo 64 (a 16 KiB copy: 0.17 µs or 5 µs; 2-3 times slower at 16-31 bytes). Every
