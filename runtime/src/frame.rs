@@ -224,11 +224,11 @@ impl Boundary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A client frame: `first` (FIN, reserved bits, opcode), masked with `mask` if given.
-    fn frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    pub(crate) fn frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
         let mut out = vec![first];
         let masked = if mask.is_some() { MASKED } else { 0 };
         match payload.len() {

@@ -394,27 +394,10 @@ mod tests {
         Fragmented { text: bool, pieces: Vec<Vec<u8>> },
     }
 
+    /// Appends a client frame, masked if `masked`.
     fn encode(first: u8, payload: &[u8], masked: bool, out: &mut Vec<u8>) {
-        let mask = [0x5a, 0x01, 0xc3, 0x7e];
-        out.push(first);
-        let bit = if masked { 0x80 } else { 0 };
-        match payload.len() {
-            n if n < 126 => out.push(bit | n as u8),
-            n if n <= 0xFFFF => {
-                out.push(bit | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(bit | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        if masked {
-            out.extend_from_slice(&mask);
-            out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
-        } else {
-            out.extend_from_slice(payload);
-        }
+        let mask = masked.then_some([0x5a, 0x01, 0xc3, 0x7e]);
+        out.extend(crate::frame::tests::frame(first, payload, mask));
     }
 
     impl Sent {
