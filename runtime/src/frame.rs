@@ -1,9 +1,10 @@
 //! The frames a served connection decodes itself, ahead of tungstenite.
 //!
 //! A whole frame at the front of the connection's read-ahead buffer that is final, masked, text
-//! or binary, with no reserved bit set and within the limits, is a message on its own: it is
-//! unmasked in one pass into the message's own buffer ([`decode`]), without tungstenite's copy
-//! into its read buffer, the zero-fill before that read, or its per-frame bookkeeping. Any other
+//! or binary, with no reserved bit set and within the limits, is a message on its own: its
+//! payload is copied into the message's own buffer and unmasked there ([`decode`]), without
+//! tungstenite's zero-fill before a read, its copy into its read buffer, or its per-frame
+//! bookkeeping. Any other
 //! frame (a control frame, a fragment, one not all read yet, one that breaks a rule, text that
 //! is not UTF-8) goes to tungstenite byte for byte, and tungstenite decides and reports as it
 //! always does.
