@@ -153,14 +153,14 @@ pub(crate) struct Boundary {
     pub(crate) pong_owed: bool,
     /// A close was handed on or sent: the close handshake has begun, and tungstenite handles
     /// every frame from now on.
-    pub(crate) closing: bool,
+    pub(crate) close_begun: bool,
 }
 
 impl Boundary {
     /// Whether a frame starting at the next byte may be decoded without tungstenite: it starts
     /// a frame, tungstenite holds no part of a message, and no close has been handed on or sent.
     pub(crate) fn between_messages(&self) -> bool {
-        self.have == 0 && self.left == 0 && !self.fragmented && !self.closing
+        self.have == 0 && self.left == 0 && !self.fragmented && !self.close_begun
     }
 
     /// The most bytes tungstenite may be handed next, `ahead` being what is buffered: the rest
@@ -217,7 +217,7 @@ impl Boundary {
         match header.opcode() {
             TEXT | BINARY => self.fragmented = !header.fin(),
             CONTINUATION if header.fin() => self.fragmented = false,
-            CLOSE => self.closing = true,
+            CLOSE => self.close_begun = true,
             PING => self.pong_owed = true,
             _ => {}
         }

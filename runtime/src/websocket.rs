@@ -70,16 +70,19 @@ fn would_block<T>(poll: Poll<io::Result<T>>) -> io::Result<T> {
 /// payload tungstenite is reading, and the boundary follows every byte.
 impl Read for Bridge<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.io.reads_ahead() {
-            // Nothing is decoded here (see `WebSocket::poll_decoded`): no boundary to keep.
-            let mut buf = ReadBuf::new(buf);
-            would_block(Pin::new(&mut *self.io).poll_read(self.cx, &mut buf))?;
-            return Ok(buf.filled().len());
-        }
-        let room = self.boundary.room(self.io.buffered()).min(buf.len());
+        // Without reading ahead nothing is decoded here (see `WebSocket::poll_decoded`): no
+        // boundary to keep, and reads as large as tungstenite asks.
+        let kept = self.io.reads_ahead();
+        let room = if kept {
+            self.boundary.room(self.io.buffered()).min(buf.len())
+        } else {
+            buf.len()
+        };
         let mut buf = ReadBuf::new(&mut buf[..room]);
         would_block(Pin::new(&mut *self.io).poll_read(self.cx, &mut buf))?;
-        self.boundary.pass(buf.filled());
+        if kept {
+            self.boundary.pass(buf.filled());
+        }
         Ok(buf.filled().len())
     }
 }
@@ -235,7 +238,7 @@ impl Sink<Message> for WebSocket {
 
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
         if matches!(item, Message::Close(_)) {
-            self.boundary.closing = true;
+            self.boundary.close_begun = true;
         }
         // No task context here: a write that would block leaves its bytes buffered and
         // `poll_ready` (which has a context) to flush them before the next frame.
@@ -269,7 +272,7 @@ impl Sink<Message> for WebSocket {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.ready = true;
-        self.boundary.closing = true;
+        self.boundary.close_begun = true;
         let closing = self.closing;
         let result = self.with(cx, |ws, io| {
             if closing {

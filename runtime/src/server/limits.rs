@@ -208,7 +208,8 @@ impl Limits {
             // small, and reads from the socket go through the connection's read-ahead
             // (`crate::io`).
             .read_buffer_size(match self.read_buffer {
-                // No read-ahead: tungstenite reads from the socket itself.
+                // No read-ahead: tungstenite reads from the socket itself, in reads of this
+                // size (given 0, it would read 14 bytes, a header's worth, per system call).
                 0 => WEBSOCKET_READ_BUFFER,
                 n => n.min(WEBSOCKET_READ_BUFFER),
             })

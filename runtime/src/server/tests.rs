@@ -592,6 +592,23 @@ impl Endpoint for Echo {
     async fn on_disconnect(&self, _conn: &ConnOf<Self>, _state: Option<()>, _why: Disconnect) {}
 }
 
+#[test]
+fn tungstenites_buffer_is_small_and_takes_whole_reads_without_a_read_ahead() {
+    let size = |read_buffer| {
+        Limits::default()
+            .with_read_buffer(read_buffer)
+            .websocket_config()
+            .read_buffer_size
+    };
+    assert_eq!(size(8 * 1024), 1024);
+    assert_eq!(size(100), 100);
+    assert_eq!(
+        size(0),
+        1024,
+        "reads from the socket, not a header's worth at a time"
+    );
+}
+
 #[tokio::test]
 async fn every_read_buffer_size_echoes_every_message_whole_and_in_order() {
     // 0 reads without a read-ahead; 1 and 3 are smaller than any frame header.
